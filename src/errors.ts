@@ -1,0 +1,69 @@
+/**
+ * One errors module (the undici model): every error the project throws for
+ * API misuse or bad input carries a stable `code`; tests assert codes, never
+ * messages. Data-path faults are not exceptions: they are WC statuses and NAK
+ * syndromes (see src/engine).
+ */
+export const ErrorCodes = {
+  /** Bad configuration file (schema, duplicates, unreadable). Exit code 2. */
+  CONFIG_INVALID: 'ERR_CONFIG_INVALID',
+  /** Bad command-line argument. Exit code 2. */
+  BAD_ARGUMENT: 'ERR_BAD_ARGUMENT',
+  /** Bad scenario file. Exit code 2. */
+  SCENARIO_INVALID: 'ERR_SCENARIO_INVALID',
+  /** Verbs call in a state that forbids it (ibv_post_send on a RESET QP ...): EINVAL. */
+  EINVAL: 'ERR_EINVAL',
+  /** Resource exhausted (queue full, no free index): ENOMEM. */
+  ENOMEM: 'ERR_ENOMEM',
+  /** Operation not supported by this object or policy: EOPNOTSUPP. */
+  EOPNOTSUPP: 'ERR_EOPNOTSUPP',
+  /** Bad address / not permitted to pin: EFAULT. */
+  EFAULT: 'ERR_EFAULT',
+  /** Object busy (pinned range under truncate with the deny policy): ETXTBSY. */
+  ETXTBSY: 'ERR_ETXTBSY',
+  /** Object busy (cannot destroy while in use): EBUSY. */
+  EBUSY: 'ERR_EBUSY',
+  /** No such file or object: ENOENT. */
+  ENOENT: 'ERR_ENOENT',
+  /** File exists: EEXIST. */
+  EEXIST: 'ERR_EEXIST',
+  /** No space left on the DAX device: ENOSPC. */
+  ENOSPC: 'ERR_ENOSPC',
+  /** Permission denied (missing lease, access flag): EACCES. */
+  EACCES: 'ERR_EACCES',
+  /** Malformed packet or frame (codec). Never thrown past the fabric: counted and dropped. */
+  BAD_PACKET: 'ERR_BAD_PACKET',
+  /** A peer did not answer in time (control plane). */
+  TIMEOUT: 'ERR_TIMEOUT',
+  /** A node failed to start or died. */
+  NODE_FAILED: 'ERR_NODE_FAILED',
+  /** The transport is closed or the peer is unknown. */
+  TRANSPORT: 'ERR_TRANSPORT',
+} as const
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
+
+/** The one error class. `code` is stable; `details` carries machine-readable context. */
+export class EmuError extends Error {
+  readonly code: ErrorCode
+  readonly details?: unknown
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(message)
+    this.name = 'EmuError'
+    this.code = code
+    this.details = details
+  }
+}
+
+/** Process exit codes of every CLI command (design brief section 5). */
+export const ExitCode = { OK: 0, PROBLEM: 1, BAD_INPUT: 2 } as const
+
+/** Exit code for an error thrown out of a command. */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof EmuError) {
+    if (err.code === ErrorCodes.CONFIG_INVALID || err.code === ErrorCodes.BAD_ARGUMENT || err.code === ErrorCodes.SCENARIO_INVALID) {
+      return ExitCode.BAD_INPUT
+    }
+  }
+  return ExitCode.PROBLEM
+}
