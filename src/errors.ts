@@ -39,6 +39,8 @@ export const ErrorCodes = {
   NODE_FAILED: 'ERR_NODE_FAILED',
   /** The transport is closed or the peer is unknown. */
   TRANSPORT: 'ERR_TRANSPORT',
+  /** A control-plane handler failed with something other than an EmuError. */
+  INTERNAL: 'ERR_INTERNAL',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

@@ -51,6 +51,10 @@ export const Params = {
   gupPinCountingBias: 1024,
   /** Linux dirty_expire_centisecs default (30 s). */
   defaultDirtyExpireMs: 30000,
+  /** Linux dirty_writeback_centisecs default (5 s): periodic writeback interval. */
+  defaultWritebackIntervalMs: 5000,
+  /** Server RAM (anonymous memory + page cache) in bytes. */
+  defaultRamBytes: 16 * 1024 * 1024,
   /** Linux lease-break-time default (45 s). */
   defaultLeaseBreakTimeMs: 45000,
 } as const

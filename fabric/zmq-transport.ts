@@ -1,0 +1,149 @@
+/**
+ * The real fabric: ZeroMQ over tcp (or ipc).
+ *
+ * Each transport binds one ROUTER socket; peers that connect to us arrive
+ * there, identified by their routing id (= their node id). For each peer we
+ * connect to we open a DEALER whose routing id is our own id, so the peer's
+ * ROUTER knows who is talking. send(peer) uses our DEALER to that peer when we
+ * connected to it, else replies through the ROUTER to the peer's routing id.
+ * The ROUTER is `mandatory`, so a frame for an unreachable routing id fails
+ * (EHOSTUNREACH, counted) instead of vanishing silently.
+ *
+ * Ordering: frames to one peer go through one socket and one FIFO queue, so
+ * they arrive in order. (A peer first answered through the ROUTER and later
+ * connected to switches sockets once; only control traffic does that.)
+ */
+import { Dealer, Router } from 'zeromq'
+import { Params } from '../src/params.ts'
+import { EmuError, ErrorCodes } from '../src/errors.ts'
+import { SendQueue } from './send-queue.ts'
+import { TransportBase, type HeartbeatOptions } from './transport-base.ts'
+import type { FramePart } from './transport.ts'
+
+export interface ZmqTransportOptions extends HeartbeatOptions {
+  /** Endpoint to bind: tcp://HOST:PORT (port 0 picks a free port) or ipc://PATH. */
+  bind: string
+  /** ZeroMQ send/receive high-water mark, also the bound of each send queue. */
+  highWaterMark?: number
+  /** ZeroMQ linger on close (ms). */
+  lingerMs?: number
+}
+
+interface Outbound {
+  socket: Dealer
+  queue: SendQueue
+}
+
+export class ZmqTransport extends TransportBase {
+  private readonly opts: Required<Pick<ZmqTransportOptions, 'bind' | 'highWaterMark' | 'lingerMs'>>
+  private router: Router | undefined
+  private routerQueue: SendQueue | undefined
+  private readonly outbound = new Map<string, Outbound>()
+  private bound = ''
+
+  constructor(id: string, opts: ZmqTransportOptions) {
+    super(id, opts)
+    this.opts = {
+      bind: opts.bind,
+      highWaterMark: opts.highWaterMark ?? Params.zmqHighWaterMark,
+      lingerMs: opts.lingerMs ?? Params.zmqLingerMs,
+    }
+  }
+
+  get endpoint(): string {
+    return this.bound
+  }
+
+  async start(): Promise<void> {
+    if (this.router) return
+    const router = new Router({
+      routingId: this.id,
+      mandatory: true,
+      // A node restarted under the same id takes over its routing id.
+      handover: true,
+      linger: this.opts.lingerMs,
+      sendHighWaterMark: this.opts.highWaterMark,
+      receiveHighWaterMark: this.opts.highWaterMark,
+    })
+    try {
+      await router.bind(this.opts.bind)
+    } catch (err) {
+      router.close()
+      throw new EmuError(ErrorCodes.TRANSPORT, `cannot bind ${this.opts.bind}: ${(err as Error).message}`, { cause: err })
+    }
+    this.router = router
+    this.bound = router.lastEndpoint ?? this.opts.bind
+    this.routerQueue = new SendQueue(router, this.opts.highWaterMark, (err) => this.sendFailed(err))
+    void this.receiveLoop(router, (msg) => {
+      // ROUTER prepends the sender's routing id.
+      if (msg.length < 2) return
+      this.deliver(msg[0]!.toString('utf8'), msg.slice(1))
+    })
+    this.startHeartbeats()
+  }
+
+  protected openConnection(peerId: string, endpoint: string): void {
+    const socket = new Dealer({
+      routingId: this.id,
+      linger: this.opts.lingerMs,
+      sendHighWaterMark: this.opts.highWaterMark,
+      receiveHighWaterMark: this.opts.highWaterMark,
+    })
+    socket.connect(endpoint)
+    const queue = new SendQueue(socket, this.opts.highWaterMark, (err) => this.sendFailed(err))
+    this.outbound.set(peerId, { socket, queue })
+    // Frames on a DEALER come from the one peer it is connected to.
+    void this.receiveLoop(socket, (msg) => this.deliver(peerId, msg))
+  }
+
+  protected sendParts(peer: string, parts: FramePart[], connected: boolean): void {
+    let ok: boolean
+    if (connected) {
+      ok = this.outbound.get(peer)!.queue.push(parts)
+    } else {
+      if (!this.routerQueue) throw new EmuError(ErrorCodes.TRANSPORT, `${this.id}: transport not started`)
+      ok = this.routerQueue.push([Buffer.from(peer, 'utf8'), ...parts])
+    }
+    if (!ok) this.counters.dropped++
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.stopHeartbeats()
+    this.routerQueue?.close()
+    for (const { socket, queue } of this.outbound.values()) {
+      queue.close()
+      socket.close()
+    }
+    this.outbound.clear()
+    this.router?.close()
+    this.router = undefined
+  }
+
+  private sendFailed(err: Error): void {
+    this.counters.sendErrors++
+    this.emitError(new EmuError(ErrorCodes.TRANSPORT, `${this.id}: send failed: ${err.message}`, { cause: err }))
+  }
+
+  /** Receive until the socket closes; an error in one message never ends the loop. */
+  private async receiveLoop(socket: Router | Dealer, onMessage: (msg: Buffer[]) => void): Promise<void> {
+    while (!this.closed && !socket.closed) {
+      let msg: Buffer[]
+      try {
+        msg = await socket.receive()
+      } catch (err) {
+        if (this.closed || socket.closed) return
+        this.emitError(err as Error)
+        // Back off a little so a persistent error cannot spin the CPU.
+        await new Promise((resolve) => setTimeout(resolve, 10))
+        continue
+      }
+      try {
+        onMessage(msg)
+      } catch (err) {
+        this.emitError(err as Error)
+      }
+    }
+  }
+}

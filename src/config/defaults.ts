@@ -1,0 +1,108 @@
+/**
+ * Every configuration default, in one place (the piscina model). The schema
+ * (cluster.schema.json) says what is allowed; this file says what an omitted
+ * value means. Numeric defaults come from src/params.ts.
+ */
+import { Params } from '../params.ts'
+
+export const POLICIES = ['upstream', 'unsafe-gup', 'deny', 'truncate-extend', 'layout-lease', 'odp'] as const
+export type Policy = (typeof POLICIES)[number]
+export type WritebackMode = 'keep-dirty' | 'bounce'
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+export type Role = 'client' | 'server'
+
+export interface FabricConfig {
+  heartbeatIntervalMs: number
+  heartbeatTimeoutMs: number
+}
+
+export interface ServerConfig {
+  deviceBytes: number
+  pageSize: number
+  policy: Policy
+  leaseBreakTimeMs: number
+  dirtyExpireMs: number
+  writebackMode: WritebackMode
+  workers: number
+}
+
+interface NodeConfigBase {
+  id: string
+  transport: 'tcp' | 'ipc'
+  /** tcp: bind address (also what peers connect to). */
+  host: string
+  /** tcp: port, 0 = pick a free one. */
+  port: number
+  /** ipc: socket path (relative = under the run directory). */
+  path?: string
+}
+
+export interface ClientNodeConfig extends NodeConfigBase {
+  role: 'client'
+}
+
+export interface ServerNodeConfig extends NodeConfigBase {
+  role: 'server'
+  server: ServerConfig
+}
+
+export type NodeConfig = ClientNodeConfig | ServerNodeConfig
+
+/** A validated configuration with every default filled in. */
+export interface ClusterConfig {
+  name: string
+  logLevel: LogLevel
+  /** RC transport timer multiplier. */
+  timeScale: number
+  fabric: FabricConfig
+  nodes: NodeConfig[]
+}
+
+export const DEFAULTS = {
+  name: 'rdma-emu',
+  logLevel: 'info' as LogLevel,
+  timeScale: 1,
+  fabric: {
+    heartbeatIntervalMs: Params.heartbeatIntervalMs,
+    heartbeatTimeoutMs: Params.heartbeatTimeoutMs,
+  } satisfies FabricConfig,
+  node: {
+    transport: 'tcp' as const,
+    host: '127.0.0.1',
+    port: 0,
+  },
+  server: {
+    deviceBytes: Params.defaultDeviceBytes,
+    pageSize: Params.defaultPageSize,
+    policy: 'upstream' as Policy,
+    leaseBreakTimeMs: Params.defaultLeaseBreakTimeMs,
+    dirtyExpireMs: Params.defaultDirtyExpireMs,
+    writebackMode: 'keep-dirty' as WritebackMode,
+    workers: 2,
+  } satisfies ServerConfig,
+} as const
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+/** Fill defaults into a schema-valid raw configuration. */
+export function applyDefaults(raw: any): ClusterConfig {
+  return {
+    name: raw.name ?? DEFAULTS.name,
+    logLevel: raw.logLevel ?? DEFAULTS.logLevel,
+    timeScale: raw.timeScale ?? DEFAULTS.timeScale,
+    fabric: { ...DEFAULTS.fabric, ...raw.fabric },
+    nodes: (raw.nodes as any[]).map((n): NodeConfig => {
+      const transport = n.transport ?? DEFAULTS.node.transport
+      const base: NodeConfigBase = {
+        id: n.id,
+        transport,
+        host: n.host ?? DEFAULTS.node.host,
+        port: n.port ?? DEFAULTS.node.port,
+      }
+      if (transport === 'ipc') base.path = n.path ?? `${n.id}.sock`
+      else if (n.path !== undefined) base.path = n.path
+      return n.role === 'server'
+        ? { ...base, role: 'server', server: { ...DEFAULTS.server, ...n.server } }
+        : { ...base, role: 'client' }
+    }),
+  }
+}

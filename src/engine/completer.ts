@@ -1,0 +1,229 @@
+import { Params } from '../params.ts'
+import { psnAdd, psnDiff, type Packet } from '../../fabric/codec.ts'
+import { QpState, RNR_TIMER_MS, WcOpcode, WcStatus, WrOpcode } from '../verbs/constants.ts'
+import type { Qp } from '../verbs/qp.ts'
+import { Aeth, Mask, Op, opInfo } from './opcodes.ts'
+import { nakToWcStatus } from './status.ts'
+import { scatter, rewindTo } from './requester.ts'
+import { expectsResponse, WqeKind } from './wqe.ts'
+
+/**
+ * The completer (rxe_comp.c): matches ACKs, NAKs and responses against the
+ * oldest outstanding WQEs, writes READ and atomic results into local memory,
+ * posts completions in order, and drives retries: the retransmit timer
+ * (4.096 us * 2^timeout, scaled), go-back-N on a sequence NAK, RNR waits.
+ */
+
+const WC_OPCODE: Record<number, number> = {
+  [WrOpcode.SEND]: WcOpcode.SEND,
+  [WrOpcode.SEND_WITH_IMM]: WcOpcode.SEND,
+  [WrOpcode.RDMA_WRITE]: WcOpcode.RDMA_WRITE,
+  [WrOpcode.RDMA_WRITE_WITH_IMM]: WcOpcode.RDMA_WRITE,
+  [WrOpcode.RDMA_READ]: WcOpcode.RDMA_READ,
+  [WrOpcode.ATOMIC_CMP_AND_SWP]: WcOpcode.COMP_SWAP,
+  [WrOpcode.ATOMIC_FETCH_AND_ADD]: WcOpcode.FETCH_ADD,
+  [WrOpcode.FLUSH]: WcOpcode.FLUSH,
+  [WrOpcode.ATOMIC_WRITE]: WcOpcode.ATOMIC_WRITE,
+}
+
+/** Pop the oldest WQE and post its completion (errors always, success when signaled). */
+export function completeHead(qp: Qp, status: number): void {
+  const w = qp.sq.shift()
+  if (!w) return
+  if (qp.req.idx < qp.sq.base) {
+    qp.req.idx = qp.sq.base
+    qp.req.pkt = 0
+  }
+  if (expectsResponse(w.kind) && qp.req.rdInflight > 0) qp.req.rdInflight--
+  if (status !== WcStatus.SUCCESS || w.signaled) {
+    qp.sendCq.push({
+      wrId: w.wrId,
+      status,
+      opcode: WC_OPCODE[w.wr.opcode] ?? 0,
+      byteLen: w.kind === WqeKind.READ && status === WcStatus.SUCCESS ? w.length : 0,
+      qpNum: qp.qpNum,
+      srcQp: qp.attr.destQpNum,
+      wcFlags: 0,
+    })
+  }
+}
+
+/** Fail the oldest WQE with `status` and move the QP to ERR (flushing the rest). */
+function failHead(qp: Qp, status: number, reason: string): void {
+  completeHead(qp, status)
+  qp.toError(reason)
+}
+
+function progress(qp: Qp): void {
+  qp.comp.retryLeft = qp.attr.retryCnt
+  qp.comp.rnrLeft = qp.attr.rnrRetry
+  qp.comp.lastProgress = Date.now()
+  if (qp.comp.timer) {
+    clearTimeout(qp.comp.timer)
+    qp.comp.timer = undefined
+  }
+  armRetransmitTimer(qp)
+  qp.host.kick(qp)
+}
+
+/** Something is sent and not complete. */
+function outstanding(qp: Qp): boolean {
+  return qp.sq.length > 0 && (qp.req.idx > qp.sq.base || qp.req.pkt > 0)
+}
+
+/** Start the local ACK timer if it is not running and something is outstanding. */
+export function armRetransmitTimer(qp: Qp): void {
+  if (qp.comp.timer || qp.attr.timeout === 0 || !outstanding(qp)) return
+  const ms = (Params.ackTimeoutBaseUs * 2 ** qp.attr.timeout * qp.host.timeScale) / 1000
+  qp.comp.timer = setTimeout(() => onRetransmitTimeout(qp), Math.max(1, ms))
+}
+
+function onRetransmitTimeout(qp: Qp): void {
+  qp.comp.timer = undefined
+  if (qp.state !== QpState.RTS && qp.state !== QpState.SQD) return
+  if (!outstanding(qp)) return
+  retry(qp, 'timeout')
+}
+
+/** Retry from the oldest unacknowledged packet, or fail with RETRY_EXC_ERR. */
+function retry(qp: Qp, why: 'timeout' | 'nak', psn?: number): void {
+  const head = qp.sq.peek()
+  if (!head) return
+  if (qp.comp.retryLeft <= 0) {
+    failHead(qp, WcStatus.RETRY_EXC_ERR, `transport retry counter exceeded (${why})`)
+    return
+  }
+  if (qp.comp.retryLeft !== Params.infiniteRetry) qp.comp.retryLeft--
+  if (why === 'timeout') qp.host.counters.timeoutRetries++
+  else qp.host.counters.nakRetries++
+  rewindTo(qp, psn ?? psnAdd(head.firstPsn, head.done))
+  armRetransmitTimer(qp)
+}
+
+/** Complete leading SEND/WRITE WQEs whose last packet is before `psn` (implicitly acknowledged). */
+function ackBefore(qp: Qp, psn: number): boolean {
+  let any = false
+  for (let w = qp.sq.peek(); w && !expectsResponse(w.kind) && psnDiff(w.lastPsn, psn) < 0 && qp.sq.base < qp.req.idx; w = qp.sq.peek()) {
+    completeHead(qp, WcStatus.SUCCESS)
+    any = true
+  }
+  return any
+}
+
+/** Handle one response packet for `qp`. */
+export function completerReceive(qp: Qp, pkt: Packet): void {
+  if (qp.state !== QpState.RTS && qp.state !== QpState.SQD) {
+    qp.host.counters.wrongState++
+    return
+  }
+  const info = opInfo(pkt.opcode)!
+  if (pkt.opcode === Op.ACKNOWLEDGE) {
+    onAck(qp, pkt)
+    return
+  }
+  // A READ response or atomic ACK implicitly acknowledges every earlier request.
+  let moved = ackBefore(qp, pkt.psn)
+  const head = qp.sq.peek()
+  if (!head || qp.sq.base >= qp.req.idx + (qp.req.pkt > 0 ? 1 : 0)) {
+    qp.host.counters.strayResponses++
+    if (moved) progress(qp)
+    return
+  }
+  const expected = psnAdd(head.firstPsn, head.done)
+  const d = psnDiff(pkt.psn, expected)
+  if (d < 0 || !expectsResponse(head.kind)) {
+    qp.host.counters.strayResponses++
+    if (moved) progress(qp)
+    return
+  }
+  if (d > 0) {
+    // Response packets went missing: go back to the first one we lack.
+    if (moved) progress(qp)
+    retry(qp, 'nak', expected)
+    return
+  }
+  if ((info.mask & Mask.READ) && (info.mask & Mask.RESP) && head.kind === WqeKind.READ) {
+    const mtu = qp.attr.pathMtu
+    if (pkt.payload.length) scatter(head.segs, head.done * mtu, pkt.payload)
+    head.done++
+    if (info.mask & Mask.END) completeHead(qp, WcStatus.SUCCESS)
+    moved = true
+  } else if (pkt.opcode === Op.ATOMIC_ACKNOWLEDGE && head.kind === WqeKind.ATOMIC) {
+    const bytes = new Uint8Array(8)
+    new DataView(bytes.buffer).setBigUint64(0, pkt.atomicAckEth!.origData, true)
+    scatter(head.segs, 0, bytes)
+    completeHead(qp, WcStatus.SUCCESS)
+    moved = true
+  } else if ((head.kind === WqeKind.FLUSH || head.kind === WqeKind.ATOMIC_WRITE) && pkt.opcode === Op.RDMA_READ_RESPONSE_ONLY) {
+    completeHead(qp, WcStatus.SUCCESS)
+    moved = true
+  } else {
+    // A response of the wrong kind for the WQE at that PSN.
+    failHead(qp, WcStatus.BAD_RESP_ERR, `unexpected ${info.name} for WQE kind ${head.kind}`)
+    return
+  }
+  if (moved) progress(qp)
+}
+
+function onAck(qp: Qp, pkt: Packet): void {
+  const syn = pkt.aeth!.syndrome
+  const psn = pkt.psn
+  const type = syn & Aeth.TYPE_MASK
+  if (type === Aeth.ACK) {
+    let moved = false
+    for (let w = qp.sq.peek(); w && qp.sq.base < qp.req.idx + (qp.req.pkt > 0 ? 1 : 0); w = qp.sq.peek()) {
+      if (expectsResponse(w.kind)) {
+        // An ACK past a READ/atomic whose response never came: that response was lost.
+        if (psnDiff(psn, w.lastPsn) > 0) {
+          if (moved) progress(qp)
+          retry(qp, 'nak', psnAdd(w.firstPsn, w.done))
+          return
+        }
+        break
+      }
+      if (psnDiff(psn, w.lastPsn) >= 0) {
+        completeHead(qp, WcStatus.SUCCESS)
+        moved = true
+        continue
+      }
+      // Partial acknowledgement of a multi-packet message.
+      const acked = psnDiff(psn, w.firstPsn) + 1
+      if (acked > w.done) {
+        w.done = acked
+        moved = true
+      }
+      break
+    }
+    if (moved) progress(qp)
+    return
+  }
+  // NAKs first acknowledge everything before the PSN they carry.
+  const moved = ackBefore(qp, psn)
+  if (type === Aeth.RNR_NAK) {
+    qp.host.counters.rnrRetries++
+    if (qp.comp.rnrLeft <= 0) {
+      failHead(qp, WcStatus.RNR_RETRY_EXC_ERR, 'RNR retry counter exceeded')
+      return
+    }
+    if (qp.comp.rnrLeft !== Params.infiniteRetry) qp.comp.rnrLeft--
+    if (qp.comp.timer) clearTimeout(qp.comp.timer)
+    qp.comp.timer = undefined
+    qp.req.rnrWait = true
+    const ms = (RNR_TIMER_MS[syn & Aeth.VALUE_MASK]! * qp.host.timeScale)
+    if (qp.comp.rnrTimer) clearTimeout(qp.comp.rnrTimer)
+    qp.comp.rnrTimer = setTimeout(() => {
+      qp.comp.rnrTimer = undefined
+      qp.req.rnrWait = false
+      if (qp.state !== QpState.RTS && qp.state !== QpState.SQD) return
+      rewindTo(qp, psn)
+      armRetransmitTimer(qp)
+    }, Math.max(1, ms))
+    return
+  }
+  if (syn === Aeth.NAK_PSN_SEQ_ERROR) {
+    if (moved) progress(qp)
+    retry(qp, 'nak', psn)
+    return
+  }
+  failHead(qp, nakToWcStatus(syn), `remote NAK 0x${syn.toString(16)}`)
+}

@@ -1,0 +1,36 @@
+/**
+ * Per-device data-path counters (rxe's hw_counters): every drop, NAK and
+ * retry is counted, so a malformed or unexpected packet leaves a trace
+ * instead of an exception.
+ */
+export function newEngineCounters() {
+  return {
+    pktsSent: 0,
+    pktsReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    trainsSent: 0,
+    trainsReceived: 0,
+    /** Packets the codec refused (short header, unknown opcode ...). */
+    badPackets: 0,
+    /** Packets for a QP that does not exist or is not ours to talk to. */
+    unknownQp: 0,
+    /** Packets dropped because the QP's state does not accept them. */
+    wrongState: 0,
+    /** Responder: sequence-error NAKs sent, and out-of-sequence packets dropped. */
+    seqNaksSent: 0,
+    outOfSeqDropped: 0,
+    duplicateRequests: 0,
+    rnrNaksSent: 0,
+    /** NAKs for invalid request / remote access / remote operational errors. */
+    errorNaksSent: 0,
+    acksSent: 0,
+    /** Completer: retransmissions by timer, by NAK, and RNR retries. */
+    timeoutRetries: 0,
+    nakRetries: 0,
+    rnrRetries: 0,
+    /** Responses that matched no outstanding WQE. */
+    strayResponses: 0,
+  }
+}
+export type EngineCounters = ReturnType<typeof newEngineCounters>

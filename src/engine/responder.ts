@@ -1,0 +1,327 @@
+import { EmuError, ErrorCodes } from '../errors.ts'
+import { encodePacket, psnAdd, psnDiff, type Packet, type PacketInit } from '../../fabric/codec.ts'
+import { MrCheck } from '../memory/stag.ts'
+import { Access, QpState, WcOpcode, WcStatus } from '../verbs/constants.ts'
+import { WcFlags } from '../verbs/cq.ts'
+import type { Qp, RespResource } from '../verbs/qp.ts'
+import { Aeth, aethAck, aethRnrNak, Mask, Op, opInfo } from './opcodes.ts'
+import { faultSyndrome, RespFault, type RespFaultValue } from './status.ts'
+import { scatter } from './requester.ts'
+import type { LocalSeg, RecvWr } from './wqe.ts'
+
+/**
+ * The responder (rxe_resp.c): checks each request packet's PSN, executes it
+ * against local memory, and answers with ACKs (coalesced per train), read
+ * responses, atomic ACKs or NAKs. A PSN ahead of the expected one gets one
+ * sequence-error NAK, then silence until the sender is back in sequence;
+ * duplicates are re-acknowledged, or replayed from the responder-resource
+ * ring for READ and atomics.
+ */
+
+/** ibv_post_recv */
+export function postRecv(qp: Qp, wrs: RecvWr[]): void {
+  if (qp.state === QpState.RESET) throw new EmuError(ErrorCodes.EINVAL, 'post_recv on a QP in state RESET')
+  if (qp.rq.length + wrs.length > qp.cap.maxRecvWr) throw new EmuError(ErrorCodes.ENOMEM, `receive queue full (max_recv_wr ${qp.cap.maxRecvWr})`)
+  const wqes = wrs.map((wr) => {
+    const sges = wr.sgList ?? []
+    if (sges.length > qp.cap.maxRecvSge) throw new EmuError(ErrorCodes.EINVAL, `${sges.length} SGEs exceed max_recv_sge ${qp.cap.maxRecvSge}`)
+    const segs: LocalSeg[] = []
+    let length = 0
+    for (const s of sges) {
+      if (s.length === 0) continue
+      const r = qp.host.mrs.lookup(s.lkey, qp.pd, Access.LOCAL_WRITE, s.addr, s.length)
+      if (r.status !== MrCheck.OK) throw new EmuError(ErrorCodes.EINVAL, `receive SGE lkey 0x${s.lkey.toString(16)} does not cover ${s.length} writable bytes at 0x${s.addr.toString(16)}`)
+      segs.push({ mr: r.mr!, off: r.offset, len: s.length })
+      length += s.length
+    }
+    return { wrId: wr.wrId ?? 0, segs, length }
+  })
+  if (qp.state === QpState.ERR) {
+    for (const w of wqes) qp.recvCq.push({ wrId: w.wrId, status: WcStatus.WR_FLUSH_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: qp.qpNum, srcQp: 0, wcFlags: 0 })
+    return
+  }
+  for (const w of wqes) qp.rq.push(w)
+}
+
+function send(qp: Qp, p: PacketInit): void {
+  p.destQp = qp.attr.destQpNum
+  qp.host.emit(qp.attr.destNode, encodePacket(p))
+}
+
+function sendAck(qp: Qp, psn: number, syndrome: number): void {
+  qp.host.counters.acksSent++
+  send(qp, { opcode: Op.ACKNOWLEDGE, destQp: 0, psn, aeth: { syndrome, msn: qp.resp.msn } })
+}
+
+/** Send the ACK this train earned, if any (called once per received train). */
+export function flushPendingAck(qp: Qp): void {
+  if (qp.resp.pendingAck < 0) return
+  const psn = qp.resp.pendingAck
+  qp.resp.pendingAck = -1
+  sendAck(qp, psn, aethAck())
+}
+
+function nak(qp: Qp, psn: number, fault: RespFaultValue, why: string): void {
+  qp.host.counters.errorNaksSent++
+  flushPendingAck(qp)
+  sendAck(qp, psn, faultSyndrome(fault))
+  // Class C/D errors: the responder's QP goes to the error state too.
+  qp.toError(`responder: ${why}`)
+}
+
+function remember(qp: Qp, r: RespResource): void {
+  const max = Math.max(1, qp.attr.maxDestRdAtomic)
+  if (qp.resp.ring.length < max) qp.resp.ring.push(r)
+  else qp.resp.ring[qp.resp.ringPos] = r
+  qp.resp.ringPos = (qp.resp.ringPos + 1) % max
+}
+
+function findResource(qp: Qp, psn: number): RespResource | undefined {
+  for (const r of qp.resp.ring) {
+    if (psnDiff(psn, r.firstPsn) >= 0 && psnDiff(psn, r.lastPsn) <= 0) return r
+  }
+  return undefined
+}
+
+/** Handle one request packet for `qp`. */
+export function responderReceive(qp: Qp, pkt: Packet): void {
+  if (qp.state !== QpState.RTR && qp.state !== QpState.RTS && qp.state !== QpState.SQD) {
+    qp.host.counters.wrongState++
+    return
+  }
+  const resp = qp.resp
+  const d = psnDiff(pkt.psn, resp.epsn)
+  if (d > 0) {
+    qp.host.counters.outOfSeqDropped++
+    if (!resp.nakSent) {
+      resp.nakSent = true
+      qp.host.counters.seqNaksSent++
+      flushPendingAck(qp)
+      sendAck(qp, resp.epsn, Aeth.NAK_PSN_SEQ_ERROR)
+    }
+    return
+  }
+  if (d < 0) {
+    duplicate(qp, pkt)
+    return
+  }
+  execute(qp, pkt)
+}
+
+function duplicate(qp: Qp, pkt: Packet): void {
+  qp.host.counters.duplicateRequests++
+  const info = opInfo(pkt.opcode)!
+  if (info.mask & (Mask.SEND | Mask.WRITE)) {
+    // Re-acknowledge: everything before the expected PSN has been received.
+    qp.resp.pendingAck = psnAdd(qp.resp.epsn, -1)
+    return
+  }
+  const r = findResource(qp, pkt.psn)
+  if (!r) return // Too old to replay: drop (IBTA 9.9.3.2 class D).
+  flushPendingAck(qp)
+  if (pkt.opcode === Op.RDMA_READ_REQUEST) {
+    readResponses(qp, pkt, false)
+  } else if (pkt.opcode === Op.COMPARE_SWAP || pkt.opcode === Op.FETCH_ADD) {
+    if (r.firstPsn === pkt.psn) atomicAck(qp, pkt.psn, r.orig)
+  } else {
+    send(qp, { opcode: Op.RDMA_READ_RESPONSE_ONLY, destQp: 0, psn: pkt.psn, aeth: { syndrome: aethAck(), msn: qp.resp.msn } })
+  }
+}
+
+/** The QP's remote access flags allow this opcode (rxe check_op_valid). */
+function qpAllows(qp: Qp, mask: number): boolean {
+  const f = qp.attr.qpAccessFlags
+  if (mask & (Mask.WRITE | Mask.ATOMIC_WRITE)) return (f & Access.REMOTE_WRITE) !== 0
+  if (mask & Mask.READ) return (f & Access.REMOTE_READ) !== 0
+  if (mask & Mask.ATOMIC) return (f & Access.REMOTE_ATOMIC) !== 0
+  return true
+}
+
+function execute(qp: Qp, pkt: Packet): void {
+  const resp = qp.resp
+  const info = opInfo(pkt.opcode)!
+  const mask = info.mask
+  if (!(mask & Mask.REQ)) return
+  if (!qpAllows(qp, mask)) return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, `QP lacks the access right for ${info.name}`)
+  const mtu = qp.attr.pathMtu
+  // Message sequencing: a FIRST/ONLY may not interrupt a message, a MIDDLE/LAST needs one.
+  const inSend = resp.recv !== undefined && resp.recvOff > 0
+  const inWrite = resp.writeMr !== undefined || resp.writeResid > 0
+  if (mask & (Mask.MIDDLE | Mask.LAST)) {
+    if ((mask & Mask.SEND && !inSend) || (mask & Mask.WRITE && !inWrite)) return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, `${info.name} outside a message`)
+    if (mask & Mask.MIDDLE && pkt.payload.length !== mtu) return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'MIDDLE packet not MTU sized')
+  } else if (inSend || inWrite) {
+    return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, `${info.name} inside an unfinished message`)
+  }
+  if ((mask & Mask.FIRST) && pkt.payload.length !== mtu) return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'FIRST packet not MTU sized')
+
+  // A receive WQE is needed for SEND and for WRITE with immediate.
+  if (mask & Mask.RWR || (mask & Mask.IMMDT && mask & Mask.WRITE)) {
+    if (!resp.recv) {
+      const r = qp.rq.shift()
+      if (!r) {
+        qp.host.counters.rnrNaksSent++
+        resp.nakSent = true
+        flushPendingAck(qp)
+        sendAck(qp, pkt.psn, aethRnrNak(qp.attr.minRnrTimer))
+        return
+      }
+      resp.recv = r
+      resp.recvOff = 0
+    }
+  }
+
+  if (mask & Mask.SEND) {
+    const r = resp.recv!
+    if (resp.recvOff + pkt.payload.length > r.length) {
+      return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'SEND longer than the posted receive')
+    }
+    if (pkt.payload.length) scatter(r.segs, resp.recvOff, pkt.payload)
+    resp.recvOff += pkt.payload.length
+  } else if (mask & Mask.WRITE) {
+    if (mask & Mask.RETH) {
+      const reth = pkt.reth!
+      resp.writeResid = reth.len
+      resp.writeMr = undefined
+      if (reth.len > 0) {
+        const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_WRITE, Number(reth.va), reth.len)
+        if (r.status !== MrCheck.OK) return nak(qp, pkt.psn, RespFault.REMOTE_ACCESS, `WRITE rkey check failed (${r.status})`)
+        resp.writeMr = r.mr
+        resp.writeOff = r.offset
+      }
+    }
+    const n = pkt.payload.length
+    if (n > resp.writeResid || (mask & Mask.END && n !== resp.writeResid)) {
+      return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'WRITE payload does not match its RETH length')
+    }
+    if (n) {
+      resp.writeMr!.memory.copyIn(resp.writeOff, pkt.payload)
+      resp.writeOff += n
+    }
+    resp.writeResid -= n
+    if (mask & Mask.END) resp.writeMr = undefined
+  } else if (mask & Mask.READ) {
+    const fault = readResponses(qp, pkt, true)
+    if (fault !== RespFault.NONE) return nak(qp, pkt.psn, fault, 'READ check failed')
+    return
+  } else if (mask & Mask.ATOMIC) {
+    return atomic(qp, pkt)
+  } else if (mask & (Mask.FLUSH | Mask.ATOMIC_WRITE)) {
+    return flushOrAtomicWrite(qp, pkt, mask)
+  }
+
+  // SEND / WRITE bookkeeping at the end of a message.
+  if (mask & Mask.COMP) {
+    const r = resp.recv!
+    const imm = pkt.immDt !== undefined
+    qp.recvCq.push({
+      wrId: r.wrId,
+      status: WcStatus.SUCCESS,
+      opcode: mask & Mask.WRITE ? WcOpcode.RECV_RDMA_WITH_IMM : WcOpcode.RECV,
+      byteLen: mask & Mask.WRITE ? 0 : resp.recvOff,
+      immData: imm ? pkt.immDt : undefined,
+      qpNum: qp.qpNum,
+      srcQp: qp.attr.destQpNum,
+      wcFlags: imm ? WcFlags.WITH_IMM : 0,
+    })
+    resp.recv = undefined
+    resp.recvOff = 0
+  }
+  if (mask & Mask.END) resp.msn = (resp.msn + 1) & 0xffffff
+  resp.nakSent = false
+  resp.epsn = psnAdd(pkt.psn, 1)
+  if (pkt.ackReq) resp.pendingAck = pkt.psn
+}
+
+/**
+ * Answer a READ request (new, or a duplicate to replay) with response packets
+ * from its PSN on. Returns a fault for a new request that fails its checks.
+ */
+function readResponses(qp: Qp, pkt: Packet, fresh: boolean): RespFaultValue {
+  const reth = pkt.reth!
+  const mtu = qp.attr.pathMtu
+  const len = reth.len
+  let mr
+  let off = 0
+  if (len > 0) {
+    const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_READ, Number(reth.va), len)
+    if (r.status !== MrCheck.OK) {
+      if (!fresh) return RespFault.NONE
+      return RespFault.REMOTE_ACCESS
+    }
+    mr = r.mr!
+    off = r.offset
+  }
+  const n = Math.max(1, Math.ceil(len / mtu))
+  const resp = qp.resp
+  if (fresh) {
+    flushPendingAck(qp)
+    resp.msn = (resp.msn + 1) & 0xffffff
+    remember(qp, { firstPsn: pkt.psn, lastPsn: psnAdd(pkt.psn, n - 1), opcode: pkt.opcode, orig: 0n })
+    resp.nakSent = false
+    resp.epsn = psnAdd(pkt.psn, n)
+  }
+  for (let i = 0; i < n; i++) {
+    const opcode = n === 1 ? Op.RDMA_READ_RESPONSE_ONLY : i === 0 ? Op.RDMA_READ_RESPONSE_FIRST : i === n - 1 ? Op.RDMA_READ_RESPONSE_LAST : Op.RDMA_READ_RESPONSE_MIDDLE
+    const chunk = Math.min(mtu, len - i * mtu)
+    let payload: Uint8Array | undefined
+    if (chunk > 0) {
+      payload = mr!.memory.view(off + i * mtu, chunk)
+      if (!payload) {
+        payload = new Uint8Array(chunk)
+        mr!.memory.copyOut(off + i * mtu, payload, 0, chunk)
+      }
+    }
+    const p: PacketInit = { opcode, destQp: 0, psn: psnAdd(pkt.psn, i), payload }
+    if (opcode !== Op.RDMA_READ_RESPONSE_MIDDLE) p.aeth = { syndrome: aethAck(), msn: resp.msn }
+    send(qp, p)
+  }
+  return RespFault.NONE
+}
+
+function atomicAck(qp: Qp, psn: number, orig: bigint): void {
+  send(qp, { opcode: Op.ATOMIC_ACKNOWLEDGE, destQp: 0, psn, aeth: { syndrome: aethAck(), msn: qp.resp.msn }, atomicAckEth: { origData: orig } })
+}
+
+function atomic(qp: Qp, pkt: Packet): void {
+  const a = pkt.atomicEth!
+  const va = Number(a.va)
+  if (a.va % 8n !== 0n) return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'unaligned atomic')
+  const r = qp.host.mrs.lookup(a.rkey, qp.pd, Access.REMOTE_ATOMIC, va, 8)
+  if (r.status !== MrCheck.OK) return nak(qp, pkt.psn, RespFault.REMOTE_ACCESS, `atomic rkey check failed (${r.status})`)
+  const mem = r.mr!.memory
+  const orig = pkt.opcode === Op.COMPARE_SWAP ? mem.compareSwap(r.offset, a.compare, a.swapAdd) : mem.fetchAdd(r.offset, a.swapAdd)
+  const resp = qp.resp
+  flushPendingAck(qp)
+  resp.msn = (resp.msn + 1) & 0xffffff
+  remember(qp, { firstPsn: pkt.psn, lastPsn: pkt.psn, opcode: pkt.opcode, orig })
+  resp.nakSent = false
+  resp.epsn = psnAdd(pkt.psn, 1)
+  atomicAck(qp, pkt.psn, orig)
+}
+
+function flushOrAtomicWrite(qp: Qp, pkt: Packet, mask: number): void {
+  const reth = pkt.reth!
+  const va = Number(reth.va)
+  if (mask & Mask.ATOMIC_WRITE) {
+    if (reth.va % 8n !== 0n || reth.len !== 8) return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'unaligned ATOMIC_WRITE')
+    const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_WRITE, va, 8)
+    if (r.status !== MrCheck.OK) return nak(qp, pkt.psn, RespFault.REMOTE_ACCESS, `ATOMIC_WRITE rkey check failed (${r.status})`)
+    const value = new DataView(pkt.payload.buffer, pkt.payload.byteOffset, 8).getBigUint64(0, true)
+    r.mr!.memory.atomicWrite(r.offset, value)
+  } else if (reth.len > 0) {
+    // FLUSH needs the MR's flush right for the requested placement type (IBTA 1.5 o10-39).
+    const plt = pkt.feth!.plt
+    const need = (plt & 1 ? Access.FLUSH_GLOBAL : 0) | (plt & 2 ? Access.FLUSH_PERSISTENT : 0)
+    const r = qp.host.mrs.lookup(reth.rkey, qp.pd, need, va, reth.len)
+    if (r.status !== MrCheck.OK) return nak(qp, pkt.psn, RespFault.REMOTE_ACCESS, `FLUSH check failed (${r.status})`)
+    r.mr!.memory.flush(r.offset, reth.len)
+  }
+  const resp = qp.resp
+  flushPendingAck(qp)
+  resp.msn = (resp.msn + 1) & 0xffffff
+  remember(qp, { firstPsn: pkt.psn, lastPsn: pkt.psn, opcode: pkt.opcode, orig: 0n })
+  resp.nakSent = false
+  resp.epsn = psnAdd(pkt.psn, 1)
+  send(qp, { opcode: Op.RDMA_READ_RESPONSE_ONLY, destQp: 0, psn: pkt.psn, aeth: { syndrome: aethAck(), msn: resp.msn } })
+}

@@ -1,0 +1,116 @@
+import type { Mr } from '../memory/stag.ts'
+
+/** struct ibv_sge */
+export interface Sge {
+  addr: number
+  length: number
+  lkey: number
+}
+
+/** struct ibv_send_wr, the fields this emulator implements. */
+export interface SendWr {
+  wrId?: number
+  opcode: number
+  sgList?: Sge[]
+  /** ibv_send_flags; SIGNALED is implied when the QP was created with sqSigAll. */
+  sendFlags?: number
+  /** Immediate data (WRITE_WITH_IMM, SEND_WITH_IMM). */
+  imm?: number
+  /** Remote VA and rkey (RDMA ops, atomics, FLUSH, ATOMIC_WRITE). */
+  remoteAddr?: number
+  rkey?: number
+  /** CMP_AND_SWP compare value, or FETCH_AND_ADD add value. */
+  compareAdd?: bigint
+  /** CMP_AND_SWP swap value. */
+  swap?: bigint
+  /** FLUSH selectivity level and placement type (IBTA FETH). */
+  flush?: { sel: number; plt: number }
+}
+
+/** struct ibv_recv_wr */
+export interface RecvWr {
+  wrId?: number
+  sgList?: Sge[]
+}
+
+/** A resolved local scatter/gather element: region plus offset inside it. */
+export interface LocalSeg {
+  mr: Mr
+  off: number
+  len: number
+}
+
+/** What the requester and completer need to know about a WQE's kind. */
+export const WqeKind = { SEND: 0, WRITE: 1, READ: 2, ATOMIC: 3, FLUSH: 4, ATOMIC_WRITE: 5 } as const
+export type WqeKindValue = (typeof WqeKind)[keyof typeof WqeKind]
+
+/** Kinds that expect a response packet (not a plain ACK) and use a responder resource. */
+export function expectsResponse(kind: number): boolean {
+  return kind >= WqeKind.READ
+}
+
+export interface SendWqe {
+  wr: SendWr
+  wrId: number
+  kind: WqeKindValue
+  signaled: boolean
+  segs: LocalSeg[]
+  /** Total message length. */
+  length: number
+  firstPsn: number
+  lastPsn: number
+  npkts: number
+  /** Packets of a WRITE/SEND acknowledged so far; response packets of a READ received so far. */
+  done: number
+  /** A local protection error found at post time; completes the WQE with this status. */
+  localError: number
+}
+
+export interface RecvWqe {
+  wrId: number
+  segs: LocalSeg[]
+  length: number
+}
+
+/** A minimal growable FIFO with O(1) shift, indexable by absolute position. */
+export class Fifo<T> {
+  private items: T[] = []
+  private start = 0
+  /** Absolute index of the first item. */
+  base = 0
+  get length(): number {
+    return this.items.length - this.start
+  }
+  /** Absolute index one past the last item. */
+  get end(): number {
+    return this.base + this.length
+  }
+  push(x: T): void {
+    this.items.push(x)
+  }
+  peek(): T | undefined {
+    return this.items[this.start]
+  }
+  at(abs: number): T | undefined {
+    const i = abs - this.base
+    return i >= 0 && i < this.length ? this.items[this.start + i] : undefined
+  }
+  shift(): T | undefined {
+    if (this.start >= this.items.length) return undefined
+    const x = this.items[this.start]
+    this.start++
+    this.base++
+    if (this.start > 1024 && this.start * 2 > this.items.length) {
+      this.items = this.items.slice(this.start)
+      this.start = 0
+    }
+    return x
+  }
+  clear(): T[] {
+    const rest = this.items.slice(this.start)
+    this.base += rest.length
+    this.items = []
+    this.start = 0
+    return rest
+  }
+}

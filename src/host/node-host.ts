@@ -1,0 +1,200 @@
+/**
+ * One node process: fabric, control plane, built-in handlers, services, and
+ * the start-up handshake with the launcher (src/launcher/protocol.ts).
+ *
+ * Topology: full mesh. Every node connects to every other node (and to its
+ * launcher), so each node sends over its own DEALER and receives on its
+ * ROUTER; the launcher answers nodes over its ROUTER.
+ */
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { ZmqTransport } from '../../fabric/zmq-transport.ts'
+import { bindEndpoint, knownEndpoint } from '../config/endpoint.ts'
+import type { ClusterConfig } from '../config/defaults.ts'
+import { EmuError, ErrorCodes } from '../errors.ts'
+import { Params } from '../params.ts'
+import { LAUNCHER_ID, Msg, type HelloBody, type HelloReply, type PingPeerBody, type ReadyBody } from '../launcher/protocol.ts'
+import { ControlPlane } from './control-plane.ts'
+import { fileLogger } from './logger.ts'
+import { rttStats } from './rtt-stats.ts'
+import { attachServices, type NodeContext } from './services.ts'
+
+export interface StartNodeOptions {
+  config: ClusterConfig
+  id: string
+  runDir: string
+  /** Data directory; default <runDir>/data/<id>. */
+  dataDir?: string
+  /** The launcher's endpoint; absent when the node runs alone. */
+  launcher?: string
+  /** How long to wait for the launcher's peer list and for peers (ms). */
+  readyTimeoutMs?: number
+  /** Exit when the parent process goes away (default: when a launcher is given). */
+  watchParent?: boolean
+}
+
+export interface NodeHandle {
+  ctx: NodeContext
+  /** Resolves with the exit code once the node has shut down. */
+  stopped: Promise<number>
+  /** Shut down (idempotent). */
+  stop(code?: number, reason?: string): Promise<void>
+}
+
+export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
+  const { config, id, runDir } = opts
+  const nodeConfig = config.nodes.find((n) => n.id === id)
+  if (!nodeConfig) {
+    throw new EmuError(ErrorCodes.BAD_ARGUMENT, `--id: no node "${id}" in the configuration (known: ${config.nodes.map((n) => n.id).join(', ')})`)
+  }
+  const readyTimeoutMs = opts.readyTimeoutMs ?? Params.readyTimeoutMs
+  const dataDir = opts.dataDir ?? join(runDir, 'data', id)
+  mkdirSync(runDir, { recursive: true })
+  mkdirSync(dataDir, { recursive: true })
+  const { log, flush } = fileLogger(join(runDir, `${id}.log`), config.logLevel, { node: id, role: nodeConfig.role })
+  const startedAt = Date.now()
+
+  const transport = new ZmqTransport(id, { bind: bindEndpoint(nodeConfig, runDir), ...config.fabric })
+  try {
+    await transport.start()
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'cannot bind')
+    flush()
+    throw new EmuError(ErrorCodes.NODE_FAILED, `node ${id}: ${(err as Error).message}`)
+  }
+  log.info({ endpoint: transport.endpoint }, 'bound')
+  transport.on('peer', (info) => log.info({ peer: info.id, state: info.state }, 'peer state'))
+  const control = new ControlPlane(transport, { log })
+
+  const cleanups: Array<() => void | Promise<void>> = []
+  let resolveStopped!: (code: number) => void
+  const stopped = new Promise<number>((r) => (resolveStopped = r))
+  let stopping: Promise<void> | undefined
+  let parentTimer: NodeJS.Timeout | undefined
+  const stop = (code = 0, reason = 'stop'): Promise<void> => {
+    stopping ??= (async () => {
+      log.info({ reason, code }, 'shutting down')
+      if (parentTimer) clearInterval(parentTimer)
+      for (const fn of cleanups.reverse()) {
+        try {
+          await fn()
+        } catch (err) {
+          log.error({ err }, 'shutdown hook failed')
+        }
+      }
+      control.cancelAll('node shutting down')
+      await transport.close()
+      log.info('stopped')
+      flush()
+      resolveStopped(code)
+    })()
+    return stopping
+  }
+
+  const ctx: NodeContext = {
+    id,
+    role: nodeConfig.role,
+    nodeConfig,
+    cluster: config,
+    transport,
+    control,
+    log,
+    runDir,
+    dataDir,
+    onShutdown: (fn) => void cleanups.push(fn),
+  }
+
+  // Built-in handlers.
+  control.handle(Msg.PING, (body: unknown) => body ?? null)
+  control.handle(Msg.PING_PEER, (body: PingPeerBody) => pingPeer(control, body))
+  control.handle(Msg.STATS, () => ({
+    id,
+    role: nodeConfig.role,
+    pid: process.pid,
+    uptimeMs: Date.now() - startedAt,
+    endpoint: transport.endpoint,
+    peers: transport.peers(),
+    control: { ...control.counters },
+    transport: { ...transport.counters },
+    rssBytes: process.memoryUsage().rss,
+  }))
+  control.handle(Msg.SHUTDOWN, (_body: unknown, from: string) => {
+    // Reply first, then stop on the next turn so the reply leaves.
+    setTimeout(() => void stop(0, `shutdown requested by ${from}`), 20)
+    return { ok: true }
+  })
+
+  await attachServices(ctx)
+
+  if (opts.launcher) {
+    transport.connect(LAUNCHER_ID, opts.launcher)
+    const hello: HelloBody = { id, role: nodeConfig.role, pid: process.pid, endpoint: transport.endpoint }
+    const { peers } = await control.request<HelloReply>(LAUNCHER_ID, Msg.HELLO, hello, readyTimeoutMs)
+    for (const p of peers) if (p.id !== id) transport.connect(p.id, p.endpoint)
+    await reachPeers(control, peers.map((p) => p.id).filter((p) => p !== id), readyTimeoutMs)
+    const ready: ReadyBody = { id, pid: process.pid, endpoint: transport.endpoint }
+    await control.request(LAUNCHER_ID, Msg.READY, ready, readyTimeoutMs)
+  } else {
+    // Alone: connect to the peers whose endpoints are known in advance.
+    for (const n of config.nodes) {
+      const ep = n.id !== id ? knownEndpoint(n, runDir) : undefined
+      if (ep) transport.connect(n.id, ep)
+    }
+  }
+  log.info({ endpoint: transport.endpoint, peers: transport.peers().map((p) => p.id) }, 'ready')
+
+  if (opts.watchParent ?? Boolean(opts.launcher)) {
+    // The launcher may die without telling us (kill -9): the IPC channel
+    // closes and we are re-parented, whichever we notice first.
+    const parent = process.ppid
+    process.once('disconnect', () => void stop(1, 'launcher disconnected'))
+    parentTimer = setInterval(() => {
+      if (process.ppid !== parent || !alive(parent)) void stop(1, 'launcher gone')
+    }, Params.parentCheckIntervalMs)
+  }
+  return { ctx, stopped, stop }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Ping every peer until it answers (connections come up asynchronously). */
+async function reachPeers(control: ControlPlane, peers: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  await Promise.all(
+    peers.map(async (peer) => {
+      for (;;) {
+        const left = deadline - Date.now()
+        if (left <= 0) throw new EmuError(ErrorCodes.TIMEOUT, `${control.transport.id}: peer ${peer} unreachable within ${timeoutMs} ms`)
+        try {
+          await control.request(peer, Msg.PING, null, Math.min(1000, left))
+          return
+        } catch (err) {
+          if ((err as EmuError).code !== ErrorCodes.TIMEOUT) throw err
+        }
+      }
+    }),
+  )
+}
+
+/** Ping another node `count` times over the fabric and return the RTT figures. */
+async function pingPeer(control: ControlPlane, body: PingPeerBody) {
+  if (!body || typeof body.peer !== 'string') throw new EmuError(ErrorCodes.EINVAL, 'ping-peer: body.peer must be a node id')
+  const count = body.count ?? 100
+  const warmup = body.warmup ?? 10
+  const payload = new Uint8Array(body.size ?? 8)
+  const samples: number[] = []
+  for (let i = 0; i < warmup + count; i++) {
+    const t0 = process.hrtime.bigint()
+    await control.request(body.peer, Msg.PING, payload)
+    const us = Number(process.hrtime.bigint() - t0) / 1000
+    if (i >= warmup) samples.push(us)
+  }
+  return { from: control.transport.id, to: body.peer, ...rttStats(samples) }
+}

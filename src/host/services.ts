@@ -1,0 +1,30 @@
+/**
+ * Where a node's role-specific services attach (RDMA device, server memory,
+ * data path workers ...). node-host.ts calls attachServices() once the
+ * fabric and control plane are up and before the node reports ready, so
+ * every handler registered here is in place before any peer can call it.
+ */
+import type { Logger } from 'pino'
+import type { ClusterConfig, NodeConfig, Role } from '../config/defaults.ts'
+import type { ZmqTransport } from '../../fabric/zmq-transport.ts'
+import type { ControlPlane } from './control-plane.ts'
+
+export interface NodeContext {
+  id: string
+  role: Role
+  nodeConfig: NodeConfig
+  cluster: ClusterConfig
+  transport: ZmqTransport
+  control: ControlPlane
+  log: Logger
+  /** The run directory (logs, sockets). */
+  runDir: string
+  /** This node's persistent data directory (e.g. the DAX device file). */
+  dataDir: string
+  /** Register cleanup run on shutdown (awaited, in reverse order, before the transport closes). */
+  onShutdown(fn: () => void | Promise<void>): void
+}
+
+export async function attachServices(_ctx: NodeContext): Promise<void> {
+  // Filled in by later issues (RDMA device, server memory model).
+}

@@ -1,0 +1,59 @@
+/**
+ * The launcher <-> node start-up protocol (control-plane messages).
+ *
+ * 1. The launcher binds its own endpoint and spawns each node with
+ *    `--launcher <endpoint>`.
+ * 2. A node binds its endpoint (port 0 resolved), connects to the launcher
+ *    and requests `hello` with its real endpoint. The launcher answers every
+ *    hello once all nodes have said hello, with the full peer list.
+ * 3. The node connects to every other node (full mesh: each node opens one
+ *    connection to each peer, so every node sends over its own connection),
+ *    pings each one over the fabric, then requests `ready`.
+ * 4. Later the launcher sends `shutdown` (notify) to stop a node.
+ */
+import type { Role } from '../config/defaults.ts'
+
+/** The launcher's fabric id; '@' cannot start a node id, so it never clashes. */
+export const LAUNCHER_ID = '@launcher'
+
+export const Msg = {
+  HELLO: 'hello',
+  READY: 'ready',
+  SHUTDOWN: 'shutdown',
+  PING: 'ping',
+  PING_PEER: 'ping-peer',
+  STATS: 'stats',
+} as const
+
+export interface HelloBody {
+  id: string
+  role: Role
+  pid: number
+  endpoint: string
+}
+
+export interface PeerEndpoint {
+  id: string
+  role: Role
+  endpoint: string
+}
+
+export interface HelloReply {
+  peers: PeerEndpoint[]
+}
+
+export interface ReadyBody {
+  id: string
+  pid: number
+  endpoint: string
+}
+
+export interface PingPeerBody {
+  peer: string
+  /** Measured round trips (default 100). */
+  count?: number
+  /** Unmeasured round trips first (default 10). */
+  warmup?: number
+  /** Payload bytes carried each way (default 8). */
+  size?: number
+}

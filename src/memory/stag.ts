@@ -1,0 +1,134 @@
+import { randomInt } from 'node:crypto'
+import { EmuError, ErrorCodes } from '../errors.ts'
+import { Access, ACCESS_ALL } from '../verbs/constants.ts'
+import type { RegionMemory } from './region-memory.ts'
+
+/**
+ * STags (lkey/rkey) and the MR table, as rxe's rxe_mr.c: STag = 24-bit index
+ * << 8 | 8-bit key. The key is random, so a stale or guessed rkey does not hit
+ * a live region. Lookups check key, PD, access rights, MR state and bounds, in
+ * that order, and return a state value (never throw): the engine maps it to a
+ * NAK syndrome or a WC status.
+ */
+export const MrCheck = {
+  OK: 0,
+  BAD_KEY: 1,
+  BAD_PD: 2,
+  BAD_ACCESS: 3,
+  BAD_STATE: 4,
+  OUT_OF_BOUNDS: 5,
+} as const
+export type MrCheckValue = (typeof MrCheck)[keyof typeof MrCheck]
+
+export const MrState = { INVALID: 0, VALID: 1, FREE: 2 } as const
+
+export interface Mr {
+  readonly index: number
+  /** lkey == rkey, as in rxe. */
+  stag: number
+  pd: number
+  access: number
+  state: number
+  /** I/O virtual address of byte 0 (ibv_mr.addr). */
+  iova: number
+  length: number
+  memory: RegionMemory
+  /** Free-form owner tag (e.g. the peer that asked for it), for clean-up. */
+  owner?: string
+}
+
+export interface LookupResult {
+  status: MrCheckValue
+  mr?: Mr
+  /** Offset of the looked-up VA inside the region. */
+  offset: number
+}
+
+const MAX_INDEX = 0xffffff
+
+/** Validate ibv_reg_mr access flags as the kernel does (ib_check_mr_access). */
+export function checkAccessFlags(access: number): void {
+  if (!Number.isInteger(access) || access < 0 || (access & ~ACCESS_ALL) !== 0) {
+    throw new EmuError(ErrorCodes.EINVAL, `invalid access flags 0x${access.toString(16)}`)
+  }
+  // IB spec o10-10: remote write or remote atomic needs local write.
+  if ((access & (Access.REMOTE_WRITE | Access.REMOTE_ATOMIC)) !== 0 && (access & Access.LOCAL_WRITE) === 0) {
+    throw new EmuError(ErrorCodes.EINVAL, 'REMOTE_WRITE or REMOTE_ATOMIC requires LOCAL_WRITE')
+  }
+}
+
+export class MrTable {
+  private readonly byIndex = new Map<number, Mr>()
+  private nextIndex = 1
+  private nextIova = 0x10000000
+
+  get size(): number {
+    return this.byIndex.size
+  }
+
+  all(): IterableIterator<Mr> {
+    return this.byIndex.values()
+  }
+
+  register(pd: number, memory: RegionMemory, access: number, iova?: number, owner?: string): Mr {
+    checkAccessFlags(access)
+    const index = this.allocIndex()
+    const length = memory.length
+    let va = iova
+    if (va === undefined) {
+      va = this.nextIova
+      // Page-aligned, with a guard page between regions.
+      this.nextIova += Math.ceil(Math.max(length, 1) / 4096) * 4096 + 4096
+    }
+    const mr: Mr = { index, stag: (index << 8) | randomInt(256), pd, access, state: MrState.VALID, iova: va, length, memory, owner }
+    // `>>> 0` keeps STags unsigned 32-bit.
+    mr.stag >>>= 0
+    this.byIndex.set(index, mr)
+    return mr
+  }
+
+  /** ibv_rereg_mr: change access and/or PD; the STag keeps its index and gets a new key. */
+  reregister(mr: Mr, change: { access?: number; pd?: number }): void {
+    if (this.byIndex.get(mr.index) !== mr) throw new EmuError(ErrorCodes.EINVAL, 'MR is not registered')
+    if (change.access !== undefined) {
+      checkAccessFlags(change.access)
+      mr.access = change.access
+    }
+    if (change.pd !== undefined) mr.pd = change.pd
+  }
+
+  deregister(mr: Mr): void {
+    if (this.byIndex.get(mr.index) !== mr) throw new EmuError(ErrorCodes.EINVAL, 'MR is not registered')
+    mr.state = MrState.FREE
+    this.byIndex.delete(mr.index)
+  }
+
+  byStag(stag: number): Mr | undefined {
+    const mr = this.byIndex.get(stag >>> 8)
+    return mr && mr.stag === stag >>> 0 ? mr : undefined
+  }
+
+  /**
+   * Check key, PD, access, state and bounds, in that order. `access` is the
+   * right needed (0 for a local read). `pd` < 0 skips the PD check.
+   */
+  lookup(stag: number, pd: number, access: number, va: number, len: number): LookupResult {
+    const mr = this.byIndex.get(stag >>> 8)
+    if (!mr || mr.stag !== stag >>> 0) return { status: MrCheck.BAD_KEY, offset: 0 }
+    if (pd >= 0 && mr.pd !== pd) return { status: MrCheck.BAD_PD, offset: 0 }
+    if ((mr.access & access) !== access) return { status: MrCheck.BAD_ACCESS, offset: 0 }
+    if (mr.state !== MrState.VALID) return { status: MrCheck.BAD_STATE, offset: 0 }
+    const offset = va - mr.iova
+    if (!(offset >= 0) || len < 0 || offset + len > mr.length) return { status: MrCheck.OUT_OF_BOUNDS, offset: 0 }
+    return { status: MrCheck.OK, mr, offset }
+  }
+
+  private allocIndex(): number {
+    for (let tries = 0; tries <= MAX_INDEX; tries++) {
+      const i = this.nextIndex
+      this.nextIndex = this.nextIndex >= MAX_INDEX ? 1 : this.nextIndex + 1
+      if (!this.byIndex.has(i)) return i
+    }
+    throw new EmuError(ErrorCodes.ENOMEM, 'no free MR index')
+  }
+}

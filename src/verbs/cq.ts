@@ -1,0 +1,93 @@
+import { EmuError, ErrorCodes } from '../errors.ts'
+
+/** struct ibv_wc, the fields users read. */
+export interface Wc {
+  wrId: number
+  status: number
+  opcode: number
+  /** Bytes received (RECV) or transferred (READ); 0 otherwise. */
+  byteLen: number
+  /** Immediate data in host order, when wcFlags has WITH_IMM. */
+  immData?: number
+  qpNum: number
+  srcQp: number
+  wcFlags: number
+  vendorErr?: number
+}
+
+/** enum ibv_wc_flags */
+export const WcFlags = { GRH: 1, WITH_IMM: 2, IP_CSUM_OK: 4, WITH_INV: 8 } as const
+
+/**
+ * Completion queue. poll() is the ibv_poll_cq analogue; next() resolves with
+ * the next completion for callers that would rather await than spin.
+ */
+export class Cq {
+  readonly depth: number
+  private readonly entries: Wc[] = []
+  private head = 0
+  private readonly waiters: Array<(wc: Wc) => void> = []
+  /** Completions lost because the CQ was full (IBV_EVENT_CQ_ERR in verbs). */
+  overflows = 0
+
+  constructor(depth: number) {
+    if (!Number.isInteger(depth) || depth < 1) throw new EmuError(ErrorCodes.EINVAL, `CQ depth must be a positive integer, got ${depth}`)
+    this.depth = depth
+  }
+
+  get count(): number {
+    return this.entries.length - this.head
+  }
+
+  /** Called by the engine. */
+  push(wc: Wc): void {
+    const w = this.waiters.shift()
+    if (w) {
+      w(wc)
+      return
+    }
+    if (this.count >= this.depth) {
+      this.overflows++
+      return
+    }
+    this.entries.push(wc)
+  }
+
+  /** Up to `max` completions, oldest first. */
+  poll(max = 16): Wc[] {
+    const n = Math.min(max, this.count)
+    const out = this.entries.slice(this.head, this.head + n)
+    this.head += n
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries.splice(0, this.head)
+      this.head = 0
+    }
+    return out
+  }
+
+  /** The next completion; rejects with TIMEOUT after `timeoutMs`. */
+  next(timeoutMs = 10000): Promise<Wc> {
+    const ready = this.poll(1)
+    if (ready.length) return Promise.resolve(ready[0]!)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(waiter)
+        if (i >= 0) this.waiters.splice(i, 1)
+        reject(new EmuError(ErrorCodes.TIMEOUT, `no completion within ${timeoutMs} ms`))
+      }, timeoutMs)
+      const waiter = (wc: Wc): void => {
+        clearTimeout(timer)
+        resolve(wc)
+      }
+      this.waiters.push(waiter)
+    })
+  }
+
+  /** Await `n` completions. */
+  async take(n: number, timeoutMs = 10000): Promise<Wc[]> {
+    const out: Wc[] = []
+    const deadline = Date.now() + timeoutMs
+    while (out.length < n) out.push(await this.next(Math.max(1, deadline - Date.now())))
+    return out
+  }
+}

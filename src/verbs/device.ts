@@ -1,0 +1,249 @@
+import { EmuError, ErrorCodes } from '../errors.ts'
+import { Params } from '../params.ts'
+import { decodePacket } from '../../fabric/codec.ts'
+import type { FaultInjector } from '../../fabric/faults.ts'
+import { newEngineCounters, type EngineCounters } from '../engine/counters.ts'
+import { completerReceive } from '../engine/completer.ts'
+import { Mask, opInfo } from '../engine/opcodes.ts'
+import { runRequester } from '../engine/requester.ts'
+import { flushPendingAck, responderReceive } from '../engine/responder.ts'
+import { ContiguousMemory, type RegionMemory } from '../memory/region-memory.ts'
+import { MrTable, type Mr } from '../memory/stag.ts'
+import { QpState } from './constants.ts'
+import { Cq } from './cq.ts'
+import { Qp, type QpCap, type QpHost } from './qp.ts'
+
+/** Where a device's packet trains go: the fabric (or a test loop). */
+export interface PacketWire {
+  sendData(peer: string, packets: Uint8Array[]): void
+}
+
+export interface DeviceOptions {
+  /** Multiplier on transport timers (retransmit, RNR), from the cluster config. */
+  timeScale?: number
+  /** Data-plane fault injection on outgoing trains. */
+  faults?: FaultInjector
+  /** Observer for every data-plane packet (captures). */
+  onPacket?: (dir: 'out' | 'in', peer: string, pkt: Uint8Array) => void
+}
+
+export interface CreateQpOptions {
+  pd: number
+  sendCq: Cq
+  recvCq?: Cq
+  cap?: Partial<QpCap>
+  sqSigAll?: boolean
+  owner?: string
+}
+
+const FIRST_QPN = 0x11
+
+/**
+ * The RDMA device of one host (struct ibv_context plus rxe's device): PDs,
+ * MRs, CQs and QPs, and the data-plane glue: received trains are decoded and
+ * dispatched by destination QP to the responder (requests) or the completer
+ * (responses); packets the engines emit are batched into one train per peer
+ * and sent once per event-loop turn (doorbell batching).
+ */
+export class RdmaDevice implements QpHost {
+  readonly mrs = new MrTable()
+  readonly counters: EngineCounters = newEngineCounters()
+  readonly timeScale: number
+  private readonly wire: PacketWire
+  private readonly faults?: FaultInjector
+  private readonly onPacket?: DeviceOptions['onPacket']
+  private readonly qps = new Map<number, Qp>()
+  private readonly pds = new Set<number>()
+  private nextPd = 1
+  private nextQpn = FIRST_QPN
+  private readonly out = new Map<string, Uint8Array[]>()
+  private readonly runnable = new Set<Qp>()
+  private scheduled = false
+  private closed = false
+  onQpError?: (qp: Qp, reason: string) => void
+
+  constructor(wire: PacketWire, opts: DeviceOptions = {}) {
+    this.wire = wire
+    this.timeScale = opts.timeScale ?? 1
+    if (!(this.timeScale > 0)) throw new EmuError(ErrorCodes.EINVAL, `timeScale must be > 0, got ${this.timeScale}`)
+    this.faults = opts.faults
+    this.onPacket = opts.onPacket
+  }
+
+  // ---- objects ----
+
+  allocPd(): number {
+    const pd = this.nextPd++
+    this.pds.add(pd)
+    return pd
+  }
+
+  deallocPd(pd: number): void {
+    for (const mr of this.mrs.all()) if (mr.pd === pd) throw new EmuError(ErrorCodes.EBUSY, `PD ${pd} still has MRs`)
+    for (const qp of this.qps.values()) if (qp.pd === pd) throw new EmuError(ErrorCodes.EBUSY, `PD ${pd} still has QPs`)
+    if (!this.pds.delete(pd)) throw new EmuError(ErrorCodes.EINVAL, `no PD ${pd}`)
+  }
+
+  private checkPd(pd: number): void {
+    if (!this.pds.has(pd)) throw new EmuError(ErrorCodes.EINVAL, `no PD ${pd}`)
+  }
+
+  /** ibv_reg_mr over a buffer (or a fresh zeroed one of `length` bytes). */
+  regMr(pd: number, buf: Uint8Array | number, access: number, opts: { iova?: number; owner?: string } = {}): Mr {
+    if (typeof buf === 'number') {
+      if (!Number.isInteger(buf) || buf < 0 || buf > Params.maxMessageSize) throw new EmuError(ErrorCodes.EINVAL, `bad MR length ${buf}`)
+      buf = new Uint8Array(buf)
+    }
+    return this.regMemory(pd, new ContiguousMemory(buf), access, opts)
+  }
+
+  /** ibv_reg_mr over any region memory (file ranges, ODP ...). */
+  regMemory(pd: number, memory: RegionMemory, access: number, opts: { iova?: number; owner?: string } = {}): Mr {
+    this.checkPd(pd)
+    return this.mrs.register(pd, memory, access, opts.iova, opts.owner)
+  }
+
+  reregMr(mr: Mr, change: { access?: number; pd?: number }): void {
+    if (change.pd !== undefined) this.checkPd(change.pd)
+    this.mrs.reregister(mr, change)
+  }
+
+  deregMr(mr: Mr): void {
+    this.mrs.deregister(mr)
+  }
+
+  createCq(depth: number = Params.defaultCqDepth): Cq {
+    return new Cq(depth)
+  }
+
+  createQp(o: CreateQpOptions): Qp {
+    this.checkPd(o.pd)
+    const qpn = this.allocQpn()
+    const qp = new Qp(this, qpn, { pd: o.pd, sendCq: o.sendCq, recvCq: o.recvCq ?? o.sendCq, cap: o.cap, sqSigAll: o.sqSigAll })
+    qp.owner = o.owner
+    this.qps.set(qpn, qp)
+    return qp
+  }
+
+  destroyQp(qp: Qp): void {
+    qp.stopTimers()
+    this.runnable.delete(qp)
+    this.qps.delete(qp.qpNum)
+  }
+
+  qp(qpn: number): Qp | undefined {
+    return this.qps.get(qpn)
+  }
+
+  allQps(): IterableIterator<Qp> {
+    return this.qps.values()
+  }
+
+  private allocQpn(): number {
+    for (let i = 0; i < 0xffffff; i++) {
+      const q = this.nextQpn
+      this.nextQpn = this.nextQpn >= 0xffffff ? FIRST_QPN : this.nextQpn + 1
+      if (!this.qps.has(q)) return q
+    }
+    throw new EmuError(ErrorCodes.ENOMEM, 'no free QP number')
+  }
+
+  // ---- data plane ----
+
+  /** A train of packets arrived from `from`. Never throws: bad packets are counted and dropped. */
+  receiveTrain(from: string, packets: Uint8Array[]): void {
+    const c = this.counters
+    c.trainsReceived++
+    const touched = new Set<Qp>()
+    for (const raw of packets) {
+      c.pktsReceived++
+      c.bytesReceived += raw.length
+      this.onPacket?.('in', from, raw)
+      let pkt
+      try {
+        pkt = decodePacket(raw)
+      } catch {
+        c.badPackets++
+        continue
+      }
+      const qp = this.qps.get(pkt.destQp)
+      if (!qp || qp.attr.destNode !== from) {
+        c.unknownQp++
+        continue
+      }
+      const mask = opInfo(pkt.opcode)!.mask
+      try {
+        if (mask & Mask.REQ) {
+          responderReceive(qp, pkt)
+          touched.add(qp)
+        } else {
+          completerReceive(qp, pkt)
+        }
+      } catch (err) {
+        // An engine bug must not take the node down: count it, fail the QP.
+        c.badPackets++
+        qp.toError(`internal error: ${(err as Error).message}`)
+      }
+    }
+    for (const qp of touched) if (qp.state !== QpState.ERR) flushPendingAck(qp)
+    this.schedule()
+  }
+
+  emit(node: string, pkt: Uint8Array): void {
+    let q = this.out.get(node)
+    if (!q) this.out.set(node, (q = []))
+    q.push(pkt)
+    this.schedule()
+  }
+
+  kick(qp: Qp): void {
+    this.runnable.add(qp)
+    this.schedule()
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.closed) return
+    this.scheduled = true
+    setImmediate(() => this.pump())
+  }
+
+  /** Run requesters, then send one train per peer. */
+  private pump(): void {
+    this.scheduled = false
+    if (this.closed) return
+    const again: Qp[] = []
+    for (const qp of this.runnable) {
+      this.runnable.delete(qp)
+      if (runRequester(qp)) again.push(qp)
+    }
+    for (const qp of again) this.runnable.add(qp)
+    this.flushTrains()
+    if (this.runnable.size) this.schedule()
+  }
+
+  private flushTrains(): void {
+    const c = this.counters
+    for (const [node, pkts] of this.out) {
+      this.out.delete(node)
+      const train = this.faults ? this.faults.apply(node, pkts) : pkts
+      if (train.length === 0) continue
+      for (const p of train) {
+        c.pktsSent++
+        c.bytesSent += p.length
+        this.onPacket?.('out', node, p)
+      }
+      c.trainsSent++
+      this.wire.sendData(node, train)
+    }
+  }
+
+  /** Move every QP talking to `node` to ERR (the peer is gone). */
+  peerLost(node: string): void {
+    for (const qp of this.qps.values()) if (qp.attr.destNode === node && qp.state !== QpState.RESET) qp.toError(`peer ${node} lost`)
+  }
+
+  close(): void {
+    this.closed = true
+    for (const qp of this.qps.values()) qp.stopTimers()
+  }
+}

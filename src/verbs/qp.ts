@@ -1,0 +1,294 @@
+import { EmuError, ErrorCodes } from '../errors.ts'
+import { Params } from '../params.ts'
+import type { MrTable } from '../memory/stag.ts'
+import { Fifo, type RecvWqe, type SendWqe, type RecvWr, type SendWr } from '../engine/wqe.ts'
+import { QpState, qpStateName, type QpStateValue, WcStatus } from './constants.ts'
+import type { Cq } from './cq.ts'
+import type { Mr } from '../memory/stag.ts'
+import type { EngineCounters } from '../engine/counters.ts'
+import { postSend } from '../engine/requester.ts'
+import { postRecv } from '../engine/responder.ts'
+
+/** What a QP needs from its device: memory, the wire, scheduling. */
+export interface QpHost {
+  readonly mrs: MrTable
+  readonly counters: EngineCounters
+  /** Multiplier applied to every transport timer (retransmit, RNR). */
+  readonly timeScale: number
+  /** Queue one encoded packet for a node; sent with the next train. */
+  emit(node: string, pkt: Uint8Array): void
+  /** Schedule the requester of `qp` to run soon. */
+  kick(qp: Qp): void
+  /** Called by the QP when it enters ERR (the device may log it). */
+  onQpError?(qp: Qp, reason: string): void
+}
+
+/** ibv_qp_init_attr.cap */
+export interface QpCap {
+  maxSendWr: number
+  maxRecvWr: number
+  maxSendSge: number
+  maxRecvSge: number
+}
+
+/** The ibv_qp_attr fields this emulator uses. */
+export interface QpAttr {
+  qpState: QpStateValue
+  /** Path MTU in bytes (256..4096). */
+  pathMtu: number
+  destQpNum: number
+  /** Fabric id of the node the remote QP lives on (the address vector). */
+  destNode: string
+  rqPsn: number
+  sqPsn: number
+  /** Local ACK timeout exponent: 4.096 us * 2^timeout; 0 = infinite. */
+  timeout: number
+  retryCnt: number
+  rnrRetry: number
+  minRnrTimer: number
+  maxRdAtomic: number
+  maxDestRdAtomic: number
+  qpAccessFlags: number
+  pkeyIndex: number
+}
+
+/** A READ/atomic/FLUSH/ATOMIC_WRITE the responder executed, kept for replay of duplicates. */
+export interface RespResource {
+  firstPsn: number
+  lastPsn: number
+  opcode: number
+  /** Saved atomic original value. */
+  orig: bigint
+}
+
+export interface RequesterState {
+  /** Absolute SQ index of the WQE being transmitted. */
+  idx: number
+  /** Next packet of that WQE. */
+  pkt: number
+  /** PSN the next posted WQE starts at. */
+  nextPsn: number
+  /** Packets since the last AckReq. */
+  noackPkts: number
+  /** Responder-resource WQEs (READ, atomics ...) sent and not completed. */
+  rdInflight: number
+  /** Requester paused until an RNR timer fires. */
+  rnrWait: boolean
+}
+
+export interface CompleterState {
+  retryLeft: number
+  rnrLeft: number
+  timer: NodeJS.Timeout | undefined
+  rnrTimer: NodeJS.Timeout | undefined
+  /** Date.now() of the last progress, for the retransmit timer. */
+  lastProgress: number
+}
+
+export interface ResponderState {
+  epsn: number
+  msn: number
+  /** A NAK (sequence or RNR) was sent; drop out-of-order packets silently until back in sequence. */
+  nakSent: boolean
+  recv: RecvWqe | undefined
+  recvOff: number
+  /** Current multi-packet WRITE: region, offset and bytes still expected. */
+  writeMr: Mr | undefined
+  writeOff: number
+  writeResid: number
+  ring: RespResource[]
+  ringPos: number
+  /** PSN of a coalesced ACK to send at the end of this train, or -1. */
+  pendingAck: number
+}
+
+const VALID_TRANSITIONS: Record<number, readonly number[]> = {
+  [QpState.RESET]: [QpState.RESET, QpState.INIT, QpState.ERR],
+  [QpState.INIT]: [QpState.RESET, QpState.INIT, QpState.RTR, QpState.ERR],
+  [QpState.RTR]: [QpState.RESET, QpState.RTS, QpState.ERR],
+  [QpState.RTS]: [QpState.RESET, QpState.RTS, QpState.SQD, QpState.ERR],
+  [QpState.SQD]: [QpState.RESET, QpState.RTS, QpState.SQD, QpState.ERR],
+  [QpState.SQE]: [QpState.RESET, QpState.RTS, QpState.ERR],
+  [QpState.ERR]: [QpState.RESET, QpState.ERR],
+}
+
+function checkRange(name: string, v: number | undefined, lo: number, hi: number): void {
+  if (v === undefined) return
+  if (!Number.isInteger(v) || v < lo || v > hi) throw new EmuError(ErrorCodes.EINVAL, `${name} must be an integer ${lo}-${hi}, got ${v}`)
+}
+
+/**
+ * An RC queue pair: attributes, the RESET -> INIT -> RTR -> RTS state
+ * machine (ib_modify_qp_is_ok), and the per-engine state the requester,
+ * responder and completer modules work on.
+ */
+export class Qp {
+  readonly qpNum: number
+  readonly pd: number
+  readonly sendCq: Cq
+  readonly recvCq: Cq
+  readonly cap: QpCap
+  readonly sqSigAll: boolean
+  readonly host: QpHost
+  readonly attr: QpAttr
+  readonly sq = new Fifo<SendWqe>()
+  readonly rq = new Fifo<RecvWqe>()
+  readonly req: RequesterState
+  readonly comp: CompleterState
+  readonly resp: ResponderState
+  /** Free-form owner tag (e.g. the peer that created it remotely). */
+  owner?: string
+
+  constructor(host: QpHost, qpNum: number, init: { pd: number; sendCq: Cq; recvCq: Cq; cap?: Partial<QpCap>; sqSigAll?: boolean }) {
+    this.host = host
+    this.qpNum = qpNum
+    this.pd = init.pd
+    this.sendCq = init.sendCq
+    this.recvCq = init.recvCq
+    const cap = init.cap ?? {}
+    this.cap = {
+      maxSendWr: cap.maxSendWr ?? Params.defaultMaxSendWr,
+      maxRecvWr: cap.maxRecvWr ?? Params.defaultMaxRecvWr,
+      maxSendSge: cap.maxSendSge ?? Params.defaultMaxSge,
+      maxRecvSge: cap.maxRecvSge ?? Params.defaultMaxSge,
+    }
+    for (const [k, v] of Object.entries(this.cap)) checkRange(`cap.${k}`, v, 1, 1 << 20)
+    this.sqSigAll = init.sqSigAll ?? false
+    this.attr = {
+      qpState: QpState.RESET,
+      pathMtu: Params.defaultMtu,
+      destQpNum: 0,
+      destNode: '',
+      rqPsn: 0,
+      sqPsn: 0,
+      timeout: Params.defaultTimeout,
+      retryCnt: Params.defaultRetryCnt,
+      rnrRetry: Params.defaultRnrRetry,
+      minRnrTimer: 12,
+      maxRdAtomic: Params.defaultMaxRdAtomic,
+      maxDestRdAtomic: Params.defaultMaxRdAtomic,
+      qpAccessFlags: 0,
+      pkeyIndex: 0,
+    }
+    this.req = { idx: 0, pkt: 0, nextPsn: 0, noackPkts: 0, rdInflight: 0, rnrWait: false }
+    this.comp = { retryLeft: 0, rnrLeft: 0, timer: undefined, rnrTimer: undefined, lastProgress: 0 }
+    this.resp = {
+      epsn: 0, msn: 0, nakSent: false, recv: undefined, recvOff: 0,
+      writeMr: undefined, writeOff: 0, writeResid: 0, ring: [], ringPos: 0, pendingAck: -1,
+    }
+  }
+
+  get state(): QpStateValue {
+    return this.attr.qpState
+  }
+
+  /** ibv_query_qp */
+  query(): QpAttr & { cap: QpCap; stateName: string } {
+    return { ...this.attr, cap: { ...this.cap }, stateName: qpStateName(this.attr.qpState) }
+  }
+
+  /** ibv_modify_qp: apply `change`; a state change must be a legal transition. */
+  modify(change: Partial<QpAttr>): void {
+    const cur = this.attr.qpState
+    const next = change.qpState ?? cur
+    if (!VALID_TRANSITIONS[cur]!.includes(next)) {
+      throw new EmuError(ErrorCodes.EINVAL, `illegal QP transition ${qpStateName(cur)} -> ${qpStateName(next)}`)
+    }
+    if (change.pathMtu !== undefined && !(Params.mtus as readonly number[]).includes(change.pathMtu)) {
+      throw new EmuError(ErrorCodes.EINVAL, `pathMtu must be one of ${Params.mtus.join(', ')}, got ${change.pathMtu}`)
+    }
+    checkRange('timeout', change.timeout, 0, 31)
+    checkRange('retryCnt', change.retryCnt, 0, 7)
+    checkRange('rnrRetry', change.rnrRetry, 0, 7)
+    checkRange('minRnrTimer', change.minRnrTimer, 0, 31)
+    checkRange('maxRdAtomic', change.maxRdAtomic, 0, 255)
+    checkRange('maxDestRdAtomic', change.maxDestRdAtomic, 0, 255)
+    checkRange('rqPsn', change.rqPsn, 0, Params.psnMask)
+    checkRange('sqPsn', change.sqPsn, 0, Params.psnMask)
+    checkRange('destQpNum', change.destQpNum, 0, 0xffffff)
+    if (cur === QpState.INIT && next === QpState.RTR) {
+      const destNode = change.destNode ?? this.attr.destNode
+      if (!destNode || change.destQpNum === undefined || change.rqPsn === undefined) {
+        throw new EmuError(ErrorCodes.EINVAL, 'INIT -> RTR needs destNode, destQpNum and rqPsn')
+      }
+    }
+    if (cur === QpState.RTR && next === QpState.RTS && change.sqPsn === undefined) {
+      throw new EmuError(ErrorCodes.EINVAL, 'RTR -> RTS needs sqPsn')
+    }
+    const { qpState: _ignored, ...rest } = change
+    Object.assign(this.attr, rest)
+    if (next === cur) return
+    if (next === QpState.ERR) {
+      this.toError('modified to ERR')
+      return
+    }
+    this.attr.qpState = next
+    if (next === QpState.RESET) this.reset()
+    if (next === QpState.RTR) {
+      this.resp.epsn = this.attr.rqPsn
+      this.resp.ring = []
+      this.resp.ringPos = 0
+    }
+    if (next === QpState.RTS && cur === QpState.RTR) {
+      this.req.nextPsn = this.attr.sqPsn
+      this.comp.retryLeft = this.attr.retryCnt
+      this.comp.rnrLeft = this.attr.rnrRetry
+    }
+    if (next === QpState.RTS) this.host.kick(this)
+  }
+
+  /**
+   * Enter ERR: post the remaining send and receive WQEs as WR_FLUSH_ERR
+   * completions (always, signaled or not), stop timers.
+   */
+  toError(reason: string): void {
+    if (this.attr.qpState === QpState.ERR) return
+    this.attr.qpState = QpState.ERR
+    this.stopTimers()
+    for (const wqe of this.sq.clear()) {
+      this.sendCq.push({ wrId: wqe.wrId, status: WcStatus.WR_FLUSH_ERR, opcode: 0, byteLen: 0, qpNum: this.qpNum, srcQp: 0, wcFlags: 0 })
+    }
+    this.req.idx = this.sq.base
+    this.req.pkt = 0
+    this.req.rdInflight = 0
+    if (this.resp.recv) this.rq.push(this.resp.recv)
+    this.resp.recv = undefined
+    for (const r of this.rq.clear()) {
+      this.recvCq.push({ wrId: r.wrId, status: WcStatus.WR_FLUSH_ERR, opcode: 128, byteLen: 0, qpNum: this.qpNum, srcQp: 0, wcFlags: 0 })
+    }
+    this.host.onQpError?.(this, reason)
+  }
+
+  stopTimers(): void {
+    if (this.comp.timer) clearTimeout(this.comp.timer)
+    if (this.comp.rnrTimer) clearTimeout(this.comp.rnrTimer)
+    this.comp.timer = undefined
+    this.comp.rnrTimer = undefined
+  }
+
+  private reset(): void {
+    this.stopTimers()
+    this.sq.clear()
+    this.rq.clear()
+    Object.assign(this.req, { idx: this.sq.base, pkt: 0, nextPsn: 0, noackPkts: 0, rdInflight: 0, rnrWait: false })
+    Object.assign(this.resp, {
+      epsn: 0, msn: 0, nakSent: false, recv: undefined, recvOff: 0,
+      writeMr: undefined, writeOff: 0, writeResid: 0, ring: [], ringPos: 0, pendingAck: -1,
+    })
+  }
+
+  /** Reads, atomics and the like this QP may have in flight (max_rd_atomic). */
+  get rdAtomicLimit(): number {
+    return Math.max(1, this.attr.maxRdAtomic)
+  }
+
+  /** ibv_post_send. Throws EINVAL in RESET/INIT/RTR; in ERR the WRs complete with WR_FLUSH_ERR. */
+  postSend(wr: SendWr | SendWr[]): void {
+    postSend(this, Array.isArray(wr) ? wr : [wr])
+  }
+
+  /** ibv_post_recv. Throws EINVAL in RESET; in ERR the WRs complete with WR_FLUSH_ERR. */
+  postRecv(wr: RecvWr | RecvWr[]): void {
+    postRecv(this, Array.isArray(wr) ? wr : [wr])
+  }
+}

@@ -1,0 +1,4 @@
+import t from 'tap'
+import { overEveryTransport, multipartTrains } from './fabric-suite.ts'
+
+overEveryTransport(t, 'fabric - multipart trains', multipartTrains)

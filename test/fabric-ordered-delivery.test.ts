@@ -1,0 +1,4 @@
+import t from 'tap'
+import { overEveryTransport, orderedDelivery } from './fabric-suite.ts'
+
+overEveryTransport(t, 'fabric - ordered delivery', orderedDelivery)
