@@ -1,7 +1,7 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { ServerMemory, type WritebackMode } from '../src/memory/index.ts'
 
-const setup = (t: Tap.Test, writebackMode: WritebackMode) => {
+const setup = (t: Test, writebackMode: WritebackMode) => {
   const mem = new ServerMemory({ dataDir: t.testdir(), deviceBytes: 64 * 4096, ramBytes: 16 * 4096, writebackMode })
   t.teardown(() => mem.close())
   const { fs, pins } = mem

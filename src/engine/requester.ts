@@ -60,7 +60,12 @@ function makeWqe(qp: Qp, wr: SendWr): SendWqe {
   if (kind === undefined) throw new EmuError(ErrorCodes.EINVAL, `unsupported send opcode ${wr.opcode}`)
   const sges = wr.sgList ?? []
   if (sges.length > qp.cap.maxSendSge) throw new EmuError(ErrorCodes.EINVAL, `${sges.length} SGEs exceed max_send_sge ${qp.cap.maxSendSge}`)
-  let length = 0
+  if (kind === WqeKind.FLUSH) {
+    if (sges.length) throw new EmuError(ErrorCodes.EINVAL, 'FLUSH takes no SGEs: give flush.length')
+    const len = wr.flush?.length ?? 0
+    if (!Number.isInteger(len) || len < 0) throw new EmuError(ErrorCodes.EINVAL, `bad FLUSH length ${len}`)
+  }
+  let length = kind === WqeKind.FLUSH ? wr.flush?.length ?? 0 : 0
   for (const s of sges) {
     if (!Number.isInteger(s.length) || s.length < 0) throw new EmuError(ErrorCodes.EINVAL, `bad SGE length ${s.length}`)
     length += s.length

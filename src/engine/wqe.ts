@@ -23,8 +23,12 @@ export interface SendWr {
   compareAdd?: bigint
   /** CMP_AND_SWP swap value. */
   swap?: bigint
-  /** FLUSH selectivity level and placement type (IBTA FETH). */
-  flush?: { sel: number; plt: number }
+  /**
+   * FLUSH (ibv_wr_flush): bytes to flush at remoteAddr, selectivity level
+   * (0 = the range) and placement type (1 global visibility, 2 persistence; default 2).
+   * FLUSH carries no local data, so it has no SGEs.
+   */
+  flush?: { length: number; sel?: number; plt?: number }
 }
 
 /** struct ibv_recv_wr */

@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import type { ClusterConfig, NodeConfig, Role } from '../config/defaults.ts'
 import type { ZmqTransport } from '../../fabric/zmq-transport.ts'
 import type { ControlPlane } from './control-plane.ts'
+import { attachRdma } from './rdma-service.ts'
 
 export interface NodeContext {
   id: string
@@ -25,6 +26,8 @@ export interface NodeContext {
   onShutdown(fn: () => void | Promise<void>): void
 }
 
-export async function attachServices(_ctx: NodeContext): Promise<void> {
-  // Filled in by later issues (RDMA device, server memory model).
+export async function attachServices(ctx: NodeContext): Promise<void> {
+  // Every host, client or server, has an RDMA device on the fabric.
+  const rdma = attachRdma(ctx.control, { timeScale: ctx.cluster.timeScale, log: ctx.log })
+  ctx.onShutdown(() => rdma.close())
 }

@@ -149,6 +149,7 @@ interface Inode {
   retained: Page[]
   /** Serialises truncate/punch/unlink on one inode. */
   layoutChain: Promise<void>
+  layoutPending: number
 }
 
 interface MetaFile {
@@ -369,7 +370,7 @@ export class FileSystem {
   // ---------------------------------------------------------------- namespace
 
   private newInode(ino: number, name: string, dax: boolean): Inode {
-    return { ino, name, size: 0, dax, pages: new Map(), nlink: 1, opens: 0, retained: [], layoutChain: Promise.resolve() }
+    return { ino, name, size: 0, dax, pages: new Map(), nlink: 1, opens: 0, retained: [], layoutChain: Promise.resolve(), layoutPending: 0 }
   }
 
   private inode(ino: number): Inode {
@@ -627,8 +628,12 @@ export class FileSystem {
         return
       }
     }
-    const next = inode.layoutChain.then(run, run)
-    inode.layoutChain = next.catch(() => {})
+    // Idle inode: run now, so a synchronous guard applies every effect before
+    // the caller's first await. Otherwise queue behind the pending layout op.
+    const next = inode.layoutPending === 0 ? run() : inode.layoutChain.then(run, run)
+    inode.layoutPending++
+    const settled = next.catch(() => {}).then(() => { inode.layoutPending-- })
+    inode.layoutChain = settled
     return next
   }
 

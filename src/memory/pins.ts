@@ -179,7 +179,7 @@ export class PinTable {
     const after = Atomics.sub(this.ref, f, this.bias) - this.bias
     Atomics.add(this.counters, PinCounter.FOLL_PIN_RELEASED, 1n)
     if (longterm) Atomics.add(this.counters, PinCounter.LONGTERM_RELEASED, 1n)
-    if (after < this.bias) for (const l of this.releaseListeners) l(f)
+    if (after < this.bias) for (const l of [...this.releaseListeners]) l(f)
   }
 
   /**

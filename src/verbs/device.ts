@@ -50,7 +50,8 @@ export class RdmaDevice implements QpHost {
   readonly counters: EngineCounters = newEngineCounters()
   readonly timeScale: number
   private readonly wire: PacketWire
-  private readonly faults?: FaultInjector
+  /** Fault injection on outgoing trains (settable at run time by fault commands). */
+  faults?: FaultInjector
   private readonly onPacket?: DeviceOptions['onPacket']
   private readonly qps = new Map<number, Qp>()
   private readonly pds = new Set<number>()

@@ -1,0 +1,50 @@
+import type { Logger } from 'pino'
+import { FaultInjector, type FaultOptions } from '../../fabric/faults.ts'
+import { ConnectionManager } from '../verbs/cm.ts'
+import { RdmaDevice, type DeviceOptions } from '../verbs/device.ts'
+import { RemoteVerbsService } from '../verbs/remote-verbs-service.ts'
+import type { ControlPlane } from './control-plane.ts'
+
+/**
+ * One host's RDMA stack on the fabric: the device (data plane on DATA
+ * frames), the connection manager and the remote-verbs service (control
+ * plane). A peer that goes down takes its QPs and MRs with it.
+ */
+export interface RdmaService {
+  device: RdmaDevice
+  cm: ConnectionManager
+  verbs: RemoteVerbsService
+  close(): void
+}
+
+export function attachRdma(control: ControlPlane, opts: DeviceOptions & { log?: Logger } = {}): RdmaService {
+  const device = new RdmaDevice(control, opts)
+  const cm = new ConnectionManager(device, control)
+  const verbs = new RemoteVerbsService(device, cm, control)
+  control.onData((from, packets) => device.receiveTrain(from, packets))
+  device.onQpError = (qp, reason) => opts.log?.debug({ qpn: qp.qpNum, reason }, 'QP to ERR')
+  cm.onDisconnect = (qp) => {
+    if (qp.owner) device.destroyQp(qp)
+  }
+  const onPeer = (info: { id: string; state: string }): void => {
+    if (info.state !== 'down') return
+    device.peerLost(info.id)
+    const released = verbs.releaseOwner(info.id)
+    opts.log?.info({ peer: info.id, ...released }, 'peer down: its QPs and MRs released')
+  }
+  control.transport.on('peer', onPeer)
+  control.handle('rdma.faults', (b: FaultOptions | null) => {
+    device.faults = b ? new FaultInjector(b) : undefined
+    return {}
+  })
+  control.handle('rdma.faultCounters', () => device.faults?.counters ?? null)
+  return {
+    device,
+    cm,
+    verbs,
+    close() {
+      control.transport.off('peer', onPeer)
+      device.close()
+    },
+  }
+}

@@ -1,0 +1,140 @@
+import { randomInt } from 'node:crypto'
+import { EmuError, ErrorCodes } from '../errors.ts'
+import { Params } from '../params.ts'
+import type { ControlPlane } from '../host/control-plane.ts'
+import { Access, QpState } from './constants.ts'
+import type { RdmaDevice } from './device.ts'
+import type { Qp } from './qp.ts'
+
+/**
+ * Connection set-up over the control plane, the rdma_cm way: the passive
+ * side listens on a port, the active side connects; the two exchange QPN,
+ * starting PSN, path MTU and read/atomic depths, and each walks its QP
+ * RESET -> INIT -> RTR -> RTS.
+ */
+export interface ConnectRequest {
+  port: number
+  qpn: number
+  psn: number
+  mtu: number
+  /** Initiator depth (our max_rd_atomic) and responder resources (our max_dest_rd_atomic). */
+  initiatorDepth: number
+  responderResources: number
+  privateData?: unknown
+}
+
+export interface ConnectReply {
+  qpn: number
+  psn: number
+  mtu: number
+  initiatorDepth: number
+  responderResources: number
+  privateData?: unknown
+}
+
+/** What a listener's accept callback returns: a fresh QP in RESET and optional reply data. */
+export interface Acceptance {
+  qp: Qp
+  privateData?: unknown
+}
+
+export type AcceptFn = (req: ConnectRequest, from: string) => Acceptance | Promise<Acceptance>
+
+/** Default remote rights of a connected QP (rdma_cm grants read/write/atomic). */
+export const CM_QP_ACCESS = Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC
+
+export interface ConnectOptions {
+  mtu?: number
+  initiatorDepth?: number
+  responderResources?: number
+  /** QP attributes for the active side (timeout, retryCnt, rnrRetry, minRnrTimer). */
+  timeout?: number
+  retryCnt?: number
+  rnrRetry?: number
+  minRnrTimer?: number
+  qpAccessFlags?: number
+  privateData?: unknown
+  /** Control-plane timeout for the exchange (ms). */
+  timeoutMs?: number
+}
+
+export class ConnectionManager {
+  private readonly device: RdmaDevice
+  private readonly control: ControlPlane
+  private readonly listeners = new Map<number, AcceptFn>()
+  /** Called when a peer disconnects one of our QPs. */
+  onDisconnect?: (qp: Qp, from: string) => void
+
+  constructor(device: RdmaDevice, control: ControlPlane) {
+    this.device = device
+    this.control = control
+    control.handle('cm.connect', (body: ConnectRequest, from: string) => this.onConnect(body, from))
+    control.handle('cm.disconnect', (body: { qpn: number }, from: string) => {
+      const qp = device.qp(body.qpn)
+      if (!qp || qp.attr.destNode !== from) throw new EmuError(ErrorCodes.ENOENT, `no QP ${body.qpn} connected to ${from}`)
+      qp.toError(`disconnected by ${from}`)
+      this.onDisconnect?.(qp, from)
+      return {}
+    })
+  }
+
+  listen(port: number, accept: AcceptFn): void {
+    if (!Number.isInteger(port) || port < 0 || port > 0xffff) throw new EmuError(ErrorCodes.EINVAL, `bad port ${port}`)
+    if (this.listeners.has(port)) throw new EmuError(ErrorCodes.EBUSY, `port ${port} already has a listener`)
+    this.listeners.set(port, accept)
+  }
+
+  unlisten(port: number): void {
+    this.listeners.delete(port)
+  }
+
+  private async onConnect(req: ConnectRequest, from: string): Promise<ConnectReply> {
+    const accept = this.listeners.get(req.port)
+    if (!accept) throw new EmuError(ErrorCodes.ENOENT, `connection refused: no listener on port ${req.port}`)
+    const { qp, privateData } = await accept(req, from)
+    const mtu = Math.min(req.mtu, qp.attr.pathMtu)
+    const psn = randomInt(Params.psnMask + 1)
+    qp.modify({ qpState: QpState.INIT, qpAccessFlags: qp.attr.qpAccessFlags || CM_QP_ACCESS })
+    qp.modify({
+      qpState: QpState.RTR, destNode: from, destQpNum: req.qpn, rqPsn: req.psn, pathMtu: mtu,
+      maxDestRdAtomic: req.initiatorDepth,
+    })
+    qp.modify({ qpState: QpState.RTS, sqPsn: psn, maxRdAtomic: req.responderResources })
+    return { qpn: qp.qpNum, psn, mtu, initiatorDepth: req.responderResources, responderResources: req.initiatorDepth, privateData }
+  }
+
+  /** Connect `qp` (in RESET) to a listener on `node`:`port`; resolves once the QP is in RTS. */
+  async connect(qp: Qp, node: string, port: number, o: ConnectOptions = {}): Promise<ConnectReply> {
+    if (qp.state !== QpState.RESET) throw new EmuError(ErrorCodes.EINVAL, 'connect needs a QP in RESET')
+    const psn = randomInt(Params.psnMask + 1)
+    const mtu = o.mtu ?? qp.attr.pathMtu
+    const depth = o.initiatorDepth ?? Params.defaultMaxRdAtomic
+    const resources = o.responderResources ?? Params.defaultMaxRdAtomic
+    qp.modify({ qpState: QpState.INIT, qpAccessFlags: o.qpAccessFlags ?? CM_QP_ACCESS, pathMtu: mtu })
+    const req: ConnectRequest = { port, qpn: qp.qpNum, psn, mtu, initiatorDepth: depth, responderResources: resources, privateData: o.privateData }
+    let rep: ConnectReply
+    try {
+      rep = await this.control.request<ConnectReply>(node, 'cm.connect', req, o.timeoutMs)
+    } catch (err) {
+      qp.modify({ qpState: QpState.RESET })
+      throw err
+    }
+    qp.modify({
+      qpState: QpState.RTR, destNode: node, destQpNum: rep.qpn, rqPsn: rep.psn, pathMtu: rep.mtu,
+      maxDestRdAtomic: resources, minRnrTimer: o.minRnrTimer ?? qp.attr.minRnrTimer,
+    })
+    qp.modify({
+      qpState: QpState.RTS, sqPsn: psn, maxRdAtomic: Math.min(depth, rep.responderResources),
+      timeout: o.timeout ?? qp.attr.timeout, retryCnt: o.retryCnt ?? qp.attr.retryCnt, rnrRetry: o.rnrRetry ?? qp.attr.rnrRetry,
+    })
+    return rep
+  }
+
+  /** rdma_disconnect: both QPs go to ERR (outstanding WRs flush). */
+  async disconnect(qp: Qp, timeoutMs?: number): Promise<void> {
+    const node = qp.attr.destNode
+    const qpn = qp.attr.destQpNum
+    qp.toError('disconnected')
+    if (node) await this.control.request(node, 'cm.disconnect', { qpn }, timeoutMs).catch(() => undefined)
+  }
+}

@@ -1,0 +1,170 @@
+import { EmuError, ErrorCodes } from '../errors.ts'
+import type { ControlPlane } from '../host/control-plane.ts'
+import type { Mr } from '../memory/stag.ts'
+import type { ConnectionManager } from './cm.ts'
+import type { Wc } from './cq.ts'
+import type { RdmaDevice } from './device.ts'
+import type { Qp, QpCap } from './qp.ts'
+import type { SendWr } from '../engine/wqe.ts'
+
+/**
+ * The application side of a host, driven over the control plane: what a
+ * server program would do with libibverbs (allocate a PD, register memory,
+ * listen, post receives, poll completions, read its own buffers). Tests,
+ * benchmarks and scenarios use it through RemoteVerbs. Every object is
+ * owned by the peer that asked for it and released when that peer goes.
+ */
+export interface RemoteMr {
+  stag: number
+  iova: number
+  length: number
+  pd: number
+  access: number
+}
+
+export interface ListenSpec {
+  port: number
+  pd: number
+  cqDepth?: number
+  cap?: Partial<QpCap>
+  qpAccessFlags?: number
+}
+
+export interface RemoteSge {
+  stag: number
+  offset: number
+  length: number
+}
+
+export function mrInfo(mr: Mr): RemoteMr {
+  return { stag: mr.stag, iova: mr.iova, length: mr.length, pd: mr.pd, access: mr.access }
+}
+
+export class RemoteVerbsService {
+  private readonly device: RdmaDevice
+  private readonly pdOwner = new Map<number, string>()
+
+  constructor(device: RdmaDevice, cm: ConnectionManager, control: ControlPlane) {
+    this.device = device
+    const h = (type: string, fn: (body: any, from: string) => unknown): void => control.handle(`verbs.${type}`, fn)
+    h('pd.alloc', (_b, from) => {
+      const pd = device.allocPd()
+      this.pdOwner.set(pd, from)
+      return { pd }
+    })
+    h('mr.reg', (b: { pd: number; length: number; access: number; iova?: number }, from) => mrInfo(device.regMr(b.pd, b.length, b.access, { iova: b.iova, owner: from })))
+    h('mr.rereg', (b: { stag: number; access?: number; pd?: number }) => {
+      const mr = this.mr(b.stag)
+      device.reregMr(mr, { access: b.access, pd: b.pd })
+      return mrInfo(mr)
+    })
+    h('mr.dereg', (b: { stag: number }) => {
+      device.deregMr(this.mr(b.stag))
+      return {}
+    })
+    h('mem.write', (b: { stag: number; offset: number; data: Uint8Array }) => {
+      const mr = this.mr(b.stag)
+      this.checkRange(mr, b.offset, b.data.length)
+      mr.memory.copyIn(b.offset, b.data)
+      return {}
+    })
+    h('mem.read', (b: { stag: number; offset: number; length: number }) => {
+      const mr = this.mr(b.stag)
+      this.checkRange(mr, b.offset, b.length)
+      const out = new Uint8Array(b.length)
+      mr.memory.copyOut(b.offset, out, 0, b.length)
+      return out
+    })
+    h('listen', (b: ListenSpec, owner) => {
+      cm.listen(b.port, (_req, from) => {
+        const sendCq = device.createCq(b.cqDepth)
+        const recvCq = device.createCq(b.cqDepth)
+        const qp = device.createQp({ pd: b.pd, sendCq, recvCq, cap: b.cap, owner: from })
+        if (b.qpAccessFlags !== undefined) qp.attr.qpAccessFlags = b.qpAccessFlags
+        return { qp, privateData: { listenerOwner: owner } }
+      })
+      return {}
+    })
+    h('unlisten', (b: { port: number }) => {
+      cm.unlisten(b.port)
+      return {}
+    })
+    h('qp.postRecv', (b: { qpn: number; wrs: Array<{ wrId: number; sgList: RemoteSge[] }> }) => {
+      const qp = this.qp(b.qpn)
+      qp.postRecv(b.wrs.map((w) => ({ wrId: w.wrId, sgList: w.sgList.map((s) => this.sge(s)) })))
+      return {}
+    })
+    h('qp.postSend', (b: { qpn: number; wrs: Array<Omit<SendWr, 'sgList'> & { sgList?: RemoteSge[] }> }) => {
+      const qp = this.qp(b.qpn)
+      qp.postSend(b.wrs.map((w) => ({ ...w, sgList: (w.sgList ?? []).map((s) => this.sge(s)) })))
+      return {}
+    })
+    h('qp.query', (b: { qpn: number }) => this.qp(b.qpn).query())
+    h('qp.modify', (b: { qpn: number; attr: Parameters<Qp['modify']>[0] }) => {
+      this.qp(b.qpn).modify(b.attr)
+      return {}
+    })
+    h('cq.poll', async (b: { qpn: number; which: 'send' | 'recv'; max?: number; min?: number; waitMs?: number }) => {
+      const qp = this.qp(b.qpn)
+      const cq = b.which === 'recv' ? qp.recvCq : qp.sendCq
+      const out: Wc[] = cq.poll(b.max ?? 64)
+      const min = b.min ?? 0
+      const deadline = Date.now() + (b.waitMs ?? 0)
+      while (out.length < min && Date.now() < deadline) {
+        try {
+          out.push(await cq.next(Math.max(1, deadline - Date.now())))
+        } catch {
+          break
+        }
+      }
+      return out
+    })
+    h('qps', () => [...device.allQps()].map((q) => ({ qpn: q.qpNum, state: q.state, destNode: q.attr.destNode, destQpNum: q.attr.destQpNum, owner: q.owner })))
+    h('counters', () => ({ ...device.counters, mrs: device.mrs.size }))
+  }
+
+  /** Release everything `peer` owned: its QPs go to ERR and are destroyed, its MRs deregistered. */
+  releaseOwner(peer: string): { qps: number; mrs: number } {
+    let qps = 0
+    let mrs = 0
+    for (const qp of [...this.device.allQps()]) {
+      if (qp.owner === peer || qp.attr.destNode === peer) {
+        qp.toError(`owner ${peer} gone`)
+        if (qp.owner === peer) {
+          this.device.destroyQp(qp)
+          qps++
+        }
+      }
+    }
+    for (const mr of [...this.device.mrs.all()]) {
+      if (mr.owner === peer) {
+        this.device.deregMr(mr)
+        mrs++
+      }
+    }
+    return { qps, mrs }
+  }
+
+  private mr(stag: number): Mr {
+    const mr = this.device.mrs.byStag(stag)
+    if (!mr) throw new EmuError(ErrorCodes.ENOENT, `no MR with stag 0x${(stag >>> 0).toString(16)}`)
+    return mr
+  }
+
+  private qp(qpn: number): Qp {
+    const qp = this.device.qp(qpn)
+    if (!qp) throw new EmuError(ErrorCodes.ENOENT, `no QP ${qpn}`)
+    return qp
+  }
+
+  private sge(s: RemoteSge): { addr: number; length: number; lkey: number } {
+    const mr = this.mr(s.stag)
+    return { addr: mr.iova + s.offset, length: s.length, lkey: mr.stag }
+  }
+
+  private checkRange(mr: Mr, offset: number, length: number): void {
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > mr.length) {
+      throw new EmuError(ErrorCodes.EINVAL, `range ${offset}+${length} outside MR of ${mr.length} bytes`)
+    }
+  }
+}

@@ -1,0 +1,63 @@
+import type { ControlPlane } from '../host/control-plane.ts'
+import type { Wc } from './cq.ts'
+import type { QpAttr } from './qp.ts'
+import type { ListenSpec, RemoteMr, RemoteSge } from './remote-verbs-service.ts'
+import type { SendWr } from '../engine/wqe.ts'
+
+/** Client of RemoteVerbsService: drive another host's verbs over the control plane. */
+export class RemoteVerbs {
+  constructor(
+    readonly control: ControlPlane,
+    readonly node: string,
+    readonly timeoutMs?: number,
+  ) {}
+
+  private call<T>(type: string, body?: unknown, timeoutMs?: number): Promise<T> {
+    return this.control.request<T>(this.node, `verbs.${type}`, body, timeoutMs ?? this.timeoutMs)
+  }
+
+  async allocPd(): Promise<number> {
+    return (await this.call<{ pd: number }>('pd.alloc')).pd
+  }
+  regMr(pd: number, length: number, access: number, iova?: number): Promise<RemoteMr> {
+    return this.call('mr.reg', { pd, length, access, iova })
+  }
+  reregMr(stag: number, change: { access?: number; pd?: number }): Promise<RemoteMr> {
+    return this.call('mr.rereg', { stag, ...change })
+  }
+  async deregMr(stag: number): Promise<void> {
+    await this.call('mr.dereg', { stag })
+  }
+  async write(stag: number, offset: number, data: Uint8Array): Promise<void> {
+    await this.call('mem.write', { stag, offset, data })
+  }
+  async read(stag: number, offset: number, length: number): Promise<Uint8Array> {
+    return new Uint8Array(await this.call<Uint8Array>('mem.read', { stag, offset, length }))
+  }
+  async listen(spec: ListenSpec): Promise<void> {
+    await this.call('listen', spec)
+  }
+  async unlisten(port: number): Promise<void> {
+    await this.call('unlisten', { port })
+  }
+  async postRecv(qpn: number, wrs: Array<{ wrId: number; sgList: RemoteSge[] }>): Promise<void> {
+    await this.call('qp.postRecv', { qpn, wrs })
+  }
+  async postSend(qpn: number, wrs: Array<Omit<SendWr, 'sgList'> & { sgList?: RemoteSge[] }>): Promise<void> {
+    await this.call('qp.postSend', { qpn, wrs })
+  }
+  queryQp(qpn: number): Promise<QpAttr & { stateName: string }> {
+    return this.call('qp.query', { qpn })
+  }
+  async modifyQp(qpn: number, attr: Partial<QpAttr>): Promise<void> {
+    await this.call('qp.modify', { qpn, attr })
+  }
+  /** Poll a QP's send or receive CQ, waiting up to waitMs for at least `min` completions. */
+  pollCq(qpn: number, which: 'send' | 'recv', o: { max?: number; min?: number; waitMs?: number } = {}): Promise<Wc[]> {
+    const wait = o.waitMs ?? 0
+    return this.call('cq.poll', { qpn, which, ...o }, (this.timeoutMs ?? 5000) + wait)
+  }
+  counters(): Promise<Record<string, number>> {
+    return this.call('counters')
+  }
+}
