@@ -205,7 +205,7 @@ export async function badFrameCounted(t: Test, kit: TransportKit): Promise<void>
   const cb = new ControlPlane(b)
   cb.handle('ping', () => 'pong')
   a.send('node-b', [Uint8Array.of(0x99)]) // unknown kind
-  a.send('node-b', [Uint8Array.of(FrameKind.CONTROL), Uint8Array.of(0xc1)]) // 0xc1: never used in msgpack
+  a.send('node-b', [Uint8Array.of(FrameKind.CONTROL), Uint8Array.of(0x92, 0x01)]) // truncated msgpack array
   a.send('node-b', [Uint8Array.of(FrameKind.DATA)]) // empty train
   a.send('node-b', controlFrame({ no: 'type field' })) // valid msgpack, not a control message
   a.send('node-b', [Uint8Array.of(1, 2), Uint8Array.of(3)]) // two-byte header

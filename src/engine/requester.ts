@@ -228,6 +228,9 @@ export function runRequester(qp: Qp): boolean {
     if (psnDiff(psnAdd(w.firstPsn, req.pkt), oldestPsn) >= PACKET_WINDOW) return false
     const resource = expectsResponse(w.kind)
     if (resource && req.pkt === 0 && req.rdInflight >= qp.rdAtomicLimit) return false
+    // IBV_SEND_FENCE: wait until every earlier READ/atomic has completed, so a
+    // retried READ cannot observe this WQE's writes (IBTA 10.8.3.3).
+    if (req.pkt === 0 && req.rdInflight > 0 && ((w.wr.sendFlags ?? 0) & SendFlags.FENCE) !== 0) return false
     if (budget-- <= 0) return true
     const k = req.pkt
     let ackReq: boolean

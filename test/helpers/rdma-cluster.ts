@@ -13,7 +13,7 @@ import { Access } from '../../src/verbs/constants.ts'
 import type { Qp } from '../../src/verbs/qp.ts'
 import type { Cq } from '../../src/verbs/cq.ts'
 import type { ConnectOptions } from '../../src/verbs/cm.ts'
-import type { RemoteMr } from '../../src/verbs/remote-verbs-service.ts'
+import type { ListenSpec, RemoteMr } from '../../src/verbs/remote-verbs-service.ts'
 
 export const ALL_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC | Access.FLUSH_GLOBAL | Access.FLUSH_PERSISTENT
 
@@ -54,12 +54,12 @@ export interface Connection {
 let nextPort = 1000
 
 /** A connected RC QP from the test process to the server, plus a server buffer. */
-export async function connect(rc: RdmaCluster, o: { serverBytes?: number; serverAccess?: number; listenAccess?: number; connect?: ConnectOptions } = {}): Promise<Connection> {
+export async function connect(rc: RdmaCluster, o: { serverBytes?: number; serverAccess?: number; listenAccess?: number; listenCap?: ListenSpec['cap']; connect?: ConnectOptions } = {}): Promise<Connection> {
   const { local, server, serverId } = rc
   const serverPd = await server.allocPd()
   const serverMr = await server.regMr(serverPd, o.serverBytes ?? 1 << 20, o.serverAccess ?? ALL_ACCESS)
   const port = nextPort++
-  await server.listen({ port, pd: serverPd, qpAccessFlags: o.listenAccess })
+  await server.listen({ port, pd: serverPd, qpAccessFlags: o.listenAccess, cap: o.listenCap })
   const pd = local.device.allocPd()
   const cq = local.device.createCq(8192)
   const qp = local.device.createQp({ pd, sendCq: cq })

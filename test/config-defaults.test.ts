@@ -1,0 +1,20 @@
+import t from 'tap'
+import { DEFAULTS } from '../src/config/defaults.ts'
+import { parseConfig } from '../src/config/load-config.ts'
+
+t.test('config - defaults filled in', async (t) => {
+  const c = parseConfig({ nodes: [{ id: 's', role: 'server' }, { id: 'c', role: 'client' }] })
+  t.same(c.fabric, DEFAULTS.fabric, 'fabric defaults')
+  t.equal(c.timeScale, 1)
+  t.equal(c.logLevel, 'info')
+  const s = c.nodes[0]!
+  t.equal(s.role, 'server')
+  t.same([s.transport, s.host, s.port], ['tcp', '127.0.0.1', 0], 'tcp on loopback, free port')
+  if (s.role === 'server') {
+    t.same(s.server, {
+      deviceBytes: 64 * 1024 * 1024, pageSize: 4096, policy: 'upstream', leaseBreakTimeMs: 45000,
+      dirtyExpireMs: 30000, writebackMode: 'keep-dirty', workers: 2,
+    }, 'server defaults')
+  }
+  t.notOk('server' in c.nodes[1]!, 'clients get no server section')
+})

@@ -1,0 +1,26 @@
+import t from 'tap'
+import { controlFrame, dataFrame, FrameKind, heartbeatFrame, parseFrame } from '../fabric/frame.ts'
+import { ErrorCodes } from '../src/errors.ts'
+
+t.test('frame - round trip and malformed frames', async (t) => {
+  t.same(parseFrame(controlFrame({ t: 'x', id: 1, body: { n: 5n } })), { kind: 'control', msg: { t: 'x', id: 1, body: { n: 5n } } }, 'control')
+  const pkts = [Uint8Array.of(1, 2), Uint8Array.of(3)]
+  const data = parseFrame(dataFrame(pkts))
+  t.equal(data.kind, 'data')
+  t.same(data.kind === 'data' && data.packets.map((p) => [...p]), [[1, 2], [3]], 'data train, one part per packet')
+  t.same(parseFrame(heartbeatFrame()), { kind: 'heartbeat' }, 'heartbeat')
+  const bad: Array<[string, Uint8Array[]]> = [
+    ['no parts', []],
+    ['long header', [Uint8Array.of(1, 1)]],
+    ['unknown kind', [Uint8Array.of(0x7f)]],
+    ['control without body', [Uint8Array.of(FrameKind.CONTROL)]],
+    ['control with two bodies', [...controlFrame({ t: 'x' }), Uint8Array.of(0)]],
+    ['undecodable body', [Uint8Array.of(FrameKind.CONTROL), Uint8Array.of(0x92, 0x01)]],
+    ['empty train', [Uint8Array.of(FrameKind.DATA)]],
+    ['heartbeat with body', [Uint8Array.of(FrameKind.HEARTBEAT), Uint8Array.of(0)]],
+  ]
+  for (const [what, parts] of bad) {
+    t.throws(() => parseFrame(parts), { name: 'EmuError', code: ErrorCodes.BAD_PACKET }, `${what}: BAD_PACKET`)
+  }
+  t.throws(() => dataFrame([]), { code: ErrorCodes.BAD_PACKET }, 'an empty train cannot be built')
+})
