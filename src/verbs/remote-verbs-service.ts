@@ -6,6 +6,11 @@ import type { Wc } from './cq.ts'
 import type { RdmaDevice } from './device.ts'
 import type { Qp, QpCap } from './qp.ts'
 import type { SendWr } from '../engine/wqe.ts'
+import type { ConnectOptions } from './cm.ts'
+import { runWorkload, type WorkloadSpec } from './workload.ts'
+import { Access } from './constants.ts'
+
+const ACCESS_LOCAL_ALL = Access.LOCAL_WRITE
 
 /**
  * The application side of a host, driven over the control plane: what a
@@ -118,6 +123,24 @@ export class RemoteVerbsService {
         }
       }
       return out
+    })
+    h('connect', async (b: { node: string; port: number; cqDepth?: number; cap?: Partial<QpCap>; options?: ConnectOptions }, from) => {
+      const pd = device.allocPd()
+      this.pdOwner.set(pd, from)
+      const cq = device.createCq(b.cqDepth)
+      const qp = device.createQp({ pd, sendCq: cq, cap: b.cap, owner: from })
+      const rep = await cm.connect(qp, b.node, b.port, b.options)
+      return { qpn: qp.qpNum, pd, remoteQpn: rep.qpn }
+    })
+    h('workload', async (b: { qpn: number; localBytes: number; spec: WorkloadSpec }, from) => {
+      const qp = this.qp(b.qpn)
+      const local = device.regMr(qp.pd, b.localBytes, ACCESS_LOCAL_ALL, { owner: from })
+      try {
+        const r = await runWorkload(qp, qp.sendCq, local, b.spec)
+        return r
+      } finally {
+        device.deregMr(local)
+      }
     })
     h('qps', () => [...device.allQps()].map((q) => ({ qpn: q.qpNum, state: q.state, destNode: q.attr.destNode, destQpNum: q.attr.destQpNum, owner: q.owner })))
     h('counters', () => ({ ...device.counters, mrs: device.mrs.size }))

@@ -3,6 +3,8 @@ import type { Wc } from './cq.ts'
 import type { QpAttr } from './qp.ts'
 import type { ListenSpec, RemoteMr, RemoteSge } from './remote-verbs-service.ts'
 import type { SendWr } from '../engine/wqe.ts'
+import type { ConnectOptions } from './cm.ts'
+import type { WorkloadResult, WorkloadSpec } from './workload.ts'
 
 /** Client of RemoteVerbsService: drive another host's verbs over the control plane. */
 export class RemoteVerbs {
@@ -56,6 +58,14 @@ export class RemoteVerbs {
   pollCq(qpn: number, which: 'send' | 'recv', o: { max?: number; min?: number; waitMs?: number } = {}): Promise<Wc[]> {
     const wait = o.waitMs ?? 0
     return this.call('cq.poll', { qpn, which, ...o }, (this.timeoutMs ?? 5000) + wait)
+  }
+  /** Have this host connect a new QP of its own to `node`:`port`. */
+  connect(node: string, port: number, o: { cqDepth?: number; options?: ConnectOptions } = {}): Promise<{ qpn: number; pd: number; remoteQpn: number }> {
+    return this.call('connect', { node, port, ...o })
+  }
+  /** Run a closed-loop workload on one of this host's QPs (see src/verbs/workload.ts). */
+  workload(qpn: number, localBytes: number, spec: WorkloadSpec, timeoutMs = 120_000): Promise<WorkloadResult> {
+    return this.call('workload', { qpn, localBytes, spec }, timeoutMs)
   }
   counters(): Promise<Record<string, number>> {
     return this.call('counters')

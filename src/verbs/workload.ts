@@ -1,0 +1,93 @@
+import { EmuError, ErrorCodes } from '../errors.ts'
+import type { Mr } from '../memory/stag.ts'
+import { SendFlags, WcStatus, WrOpcode } from './constants.ts'
+import type { Cq } from './cq.ts'
+import type { Qp } from './qp.ts'
+import type { SendWr } from '../engine/wqe.ts'
+
+/**
+ * A closed-loop workload on one QP (the perftest loop): keep `window` WRs
+ * outstanding until `count` have completed, every one signaled, and report
+ * completion counts and per-operation latencies. Used by the remote
+ * `verbs.workload` command, so a client host process can drive load itself.
+ */
+export interface WorkloadSpec {
+  opcode: number
+  count: number
+  /** Outstanding WRs (perftest -t tx depth). */
+  window: number
+  /** Bytes per operation (8 for atomics). */
+  size: number
+  remoteAddr: number
+  rkey: number
+  /** Remote bytes the operations may spread over (each op at remoteAddr + (i*size) % span); default size. */
+  span?: number
+  compareAdd?: bigint
+  swap?: bigint
+  imm?: number
+}
+
+export interface WorkloadResult {
+  completed: number
+  errors: number
+  firstError?: number
+  elapsedMs: number
+  /** Post-to-completion time of every operation, in microseconds. */
+  latenciesUs: number[]
+  /** Atomic results (original values), when the opcode is an atomic. */
+  atomicResults?: bigint[]
+}
+
+export async function runWorkload(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec): Promise<WorkloadResult> {
+  const { count, window, size } = spec
+  if (!Number.isInteger(count) || count < 0) throw new EmuError(ErrorCodes.EINVAL, `count must be a non-negative integer, got ${count}`)
+  if (!Number.isInteger(window) || window < 1) throw new EmuError(ErrorCodes.EINVAL, `window must be a positive integer, got ${window}`)
+  const atomic = spec.opcode === WrOpcode.ATOMIC_CMP_AND_SWP || spec.opcode === WrOpcode.ATOMIC_FETCH_AND_ADD
+  const slots = Math.min(window, count)
+  if (local.length < slots * size) throw new EmuError(ErrorCodes.EINVAL, `local MR of ${local.length} bytes is too small for ${slots} x ${size}`)
+  const span = spec.span ?? size
+  const postedAt = new Float64Array(count)
+  const latenciesUs: number[] = []
+  const atomicResults: bigint[] | undefined = atomic ? [] : undefined
+  const view = local.memory.view(0, local.length)!
+  let posted = 0
+  let completed = 0
+  let errors = 0
+  let firstError: number | undefined
+  const t0 = performance.now()
+  const post = (n: number): void => {
+    const wrs: SendWr[] = []
+    for (let k = 0; k < n; k++, posted++) {
+      const i = posted
+      const slot = i % slots
+      const roff = span > size ? (i * size) % (span - size + 1) : 0
+      wrs.push({
+        wrId: i, opcode: spec.opcode, sendFlags: SendFlags.SIGNALED,
+        sgList: size ? [{ addr: local.iova + slot * size, length: size, lkey: local.stag }] : [],
+        remoteAddr: spec.remoteAddr + roff, rkey: spec.rkey, compareAdd: spec.compareAdd, swap: spec.swap, imm: spec.imm,
+      })
+      postedAt[i] = performance.now()
+    }
+    if (wrs.length) qp.postSend(wrs)
+  }
+  post(slots)
+  while (completed < count) {
+    const wc = await cq.next(30_000)
+    const batch = [wc, ...cq.poll(window)]
+    const now = performance.now()
+    for (const w of batch) {
+      completed++
+      latenciesUs.push((now - postedAt[w.wrId]!) * 1000)
+      if (w.status !== WcStatus.SUCCESS) {
+        errors++
+        firstError ??= w.status
+      } else if (atomicResults) {
+        const off = (w.wrId % slots) * size
+        atomicResults.push(new DataView(view.buffer, view.byteOffset + off, 8).getBigUint64(0, true))
+      }
+    }
+    if (errors) break
+    post(Math.min(batch.length, count - posted))
+  }
+  return { completed, errors, firstError, elapsedMs: performance.now() - t0, latenciesUs, atomicResults }
+}
