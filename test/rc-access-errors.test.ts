@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startRdmaCluster, connect, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { Access, QpState, SendFlags, WcStatus, WrOpcode } from '../src/verbs/constants.ts'
 import { ErrorCodes } from '../src/errors.ts'
@@ -19,7 +19,7 @@ t.test('rc - access and request errors', async (t) => {
     return { ...c, local, sge }
   }
 
-  const expectStatus = async (t: Tap.Test, c: Awaited<ReturnType<typeof fresh>>, status: number) => {
+  const expectStatus = async (t: Test, c: Awaited<ReturnType<typeof fresh>>, status: number) => {
     const wc = await c.cq.next()
     t.equal(wc.status, status)
     t.equal(c.qp.state, QpState.ERR, 'requester QP is in ERR')

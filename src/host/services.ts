@@ -9,6 +9,7 @@ import type { ClusterConfig, NodeConfig, Role } from '../config/defaults.ts'
 import type { ZmqTransport } from '../../fabric/zmq-transport.ts'
 import type { ControlPlane } from './control-plane.ts'
 import { attachRdma } from './rdma-service.ts'
+import { attachServerMemory } from './server-memory-service.ts'
 
 export interface NodeContext {
   id: string
@@ -30,4 +31,9 @@ export async function attachServices(ctx: NodeContext): Promise<void> {
   // Every host, client or server, has an RDMA device on the fabric.
   const rdma = attachRdma(ctx.control, { timeScale: ctx.cluster.timeScale, log: ctx.log })
   ctx.onShutdown(() => rdma.close())
+  if (ctx.role === 'server') {
+    // After attachRdma: its verbs.mr.reg/dereg handlers are replaced by the RAM-arena ones.
+    const mem = attachServerMemory(ctx, rdma)
+    ctx.onShutdown(() => mem.close())
+  }
 }

@@ -12,8 +12,8 @@ import type { Qp } from './qp.ts'
  * starting PSN, path MTU and read/atomic depths, and each walks its QP
  * RESET -> INIT -> RTR -> RTS.
  */
-export interface ConnectRequest {
-  port: number
+/** What each side tells the other (rdma_conn_param plus the QP's address). */
+export interface ConnectReply {
   qpn: number
   psn: number
   mtu: number
@@ -23,13 +23,8 @@ export interface ConnectRequest {
   privateData?: unknown
 }
 
-export interface ConnectReply {
-  qpn: number
-  psn: number
-  mtu: number
-  initiatorDepth: number
-  responderResources: number
-  privateData?: unknown
+export interface ConnectRequest extends ConnectReply {
+  port: number
 }
 
 /** What a listener's accept callback returns: a fresh QP in RESET and optional reply data. */

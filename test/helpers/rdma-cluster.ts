@@ -26,11 +26,11 @@ export interface RdmaCluster {
   serverId: string
 }
 
-export async function startRdmaCluster(t: Test, o: { timeScale?: number; servers?: number; clients?: number } = {}): Promise<RdmaCluster> {
+export async function startRdmaCluster(t: Test, o: { timeScale?: number; servers?: number; clients?: number; fabric?: { heartbeatIntervalMs?: number; heartbeatTimeoutMs?: number } } = {}): Promise<RdmaCluster> {
   const nodes: unknown[] = []
   for (let i = 0; i < (o.servers ?? 1); i++) nodes.push({ id: `server${i}`, role: 'server', host: '127.0.0.1', port: 0 })
   for (let i = 0; i < (o.clients ?? 0); i++) nodes.push({ id: `client${i}`, role: 'client', host: '127.0.0.1', port: 0 })
-  const config = applyDefaults({ name: 'test', logLevel: 'warn', timeScale: o.timeScale ?? 1, nodes })
+  const config = applyDefaults({ name: 'test', logLevel: 'warn', timeScale: o.timeScale ?? 1, fabric: o.fabric, nodes })
   const cluster = await launchCluster({ config, runDir: t.testdir() })
   const local = attachRdma(cluster.control, { timeScale: o.timeScale ?? 1 })
   t.teardown(async () => {

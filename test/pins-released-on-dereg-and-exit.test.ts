@@ -1,0 +1,112 @@
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import * as path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startRdmaCluster, ALL_ACCESS } from './helpers/rdma-cluster.ts'
+import { Access } from '../src/verbs/constants.ts'
+import type { RemoteMr } from '../src/verbs/remote-verbs-service.ts'
+
+// Registration pins every page of an MR once (FOLL_PIN | FOLL_LONGTERM, bias
+// 1024 per pin); deregistration and the death of the registering process drop
+// exactly those pins: nr_foll_pin_acquired == nr_foll_pin_released.
+const PAGE = 4096
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const FABRIC = { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1000 }
+
+interface PinStats { nr_foll_pin_acquired: number; nr_foll_pin_released: number; longterm_acquired: number; longterm_released: number; owners_released: number; pinned_frames: number }
+interface MemStats { pins: PinStats; mrs: { file: number; anon: number; device: number } }
+interface PinCounts { frames: number[]; pins: number[]; refcounts: number[] }
+
+t.test('pins - exact per page while registered, released on dereg and on client exit', async (t) => {
+  const rc = await startRdmaCluster(t, { fabric: FABRIC })
+  const req = <T>(type: string, body: unknown) => rc.cluster.control.request<T>(rc.serverId, type, body)
+  const stats = () => req<MemStats>('mem.stats', null)
+  const base = (await stats()).pins
+  const name = 'pinned.dat'
+  await req('fs.create', { name, dax: true })
+  await req('fs.fallocate', { name, mode: 0, offset: 0, length: 4 * PAGE })
+  const pd = await rc.server.allocPd()
+
+  await t.test('pins - overlapping MRs pin each page once per MR', async (t) => {
+    const a = await req<RemoteMr>('verbs.mr.regFile', { pd, file: name, offset: 0, length: 3 * PAGE, access: ALL_ACCESS })
+    // Pages 1..3: starts and ends mid-page.
+    const b = await req<RemoteMr>('verbs.mr.regFile', { pd, file: name, offset: PAGE + 5, length: 2 * PAGE + 10, access: Access.REMOTE_READ })
+    let pc = await req<PinCounts>('mem.pinCounts', { file: name })
+    t.same(pc.pins, [1, 2, 2, 1])
+    t.same(pc.refcounts, [1024, 2048, 2048, 1024], 'GUP_PIN_COUNTING_BIAS per pin')
+    let s = await stats()
+    t.equal(s.pins.nr_foll_pin_acquired - base.nr_foll_pin_acquired, 6)
+    t.equal(s.pins.longterm_acquired - base.longterm_acquired, 6, 'FOLL_LONGTERM')
+    t.equal(s.mrs.file, 2)
+
+    await req('verbs.mr.dereg', { stag: a.stag })
+    pc = await req<PinCounts>('mem.pinCounts', { file: name })
+    t.same(pc.pins, [0, 1, 1, 1], 'dereg drops exactly its own pins')
+    await req('verbs.mr.dereg', { stag: b.stag })
+    pc = await req<PinCounts>('mem.pinCounts', { file: name })
+    t.same(pc.pins, [0, 0, 0, 0])
+    s = await stats()
+    t.equal(s.pins.nr_foll_pin_acquired, s.pins.nr_foll_pin_released, 'acquired == released')
+    t.equal(s.pins.longterm_acquired, s.pins.longterm_released)
+    t.equal(s.pins.pinned_frames, 0)
+    t.equal(s.mrs.file, 0)
+  })
+
+  await t.test('pins - a killed client process loses its MRs and pins', async (t) => {
+    const dir = t.testdir()
+    const script = path.join(dir, 'client.ts')
+    writeFileSync(script, `
+import { ZmqTransport } from ${JSON.stringify(path.join(root, 'fabric/zmq-transport.ts'))}
+import { ControlPlane } from ${JSON.stringify(path.join(root, 'src/host/control-plane.ts'))}
+const [endpoint, server] = process.argv.slice(2)
+const transport = new ZmqTransport('app-client', { bind: 'tcp://127.0.0.1:0', ...${JSON.stringify(FABRIC)} })
+await transport.start()
+transport.connect(server!, endpoint!)
+const control = new ControlPlane(transport)
+const { pd } = await control.request<{ pd: number }>(server!, 'verbs.pd.alloc')
+const file = await control.request<{ stag: number }>(server!, 'verbs.mr.regFile', { pd, file: ${JSON.stringify(name)}, offset: 0, length: ${4 * PAGE}, access: ${ALL_ACCESS} })
+const anon = await control.request<{ stag: number }>(server!, 'verbs.mr.reg', { pd, length: ${3 * PAGE}, access: ${ALL_ACCESS} })
+process.stdout.write(JSON.stringify({ file: file.stag, anon: anon.stag }) + '\\n')
+setInterval(() => {}, 1000) // stay alive until killed
+`)
+    const child = spawn(process.execPath, ['--import', 'tsx', script, rc.cluster.node(rc.serverId).endpoint, rc.serverId], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_c, sig) => resolve(sig)))
+    t.teardown(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      return exited
+    })
+    await new Promise<void>((resolve, reject) => {
+      let out = ''
+      child.stdout!.on('data', (b: Buffer) => {
+        out += b.toString()
+        if (out.includes('\n')) resolve()
+      })
+      void exited.then(() => reject(new Error('client exited before registering')))
+    })
+
+    const pc = await req<PinCounts>('mem.pinCounts', { file: name })
+    t.same(pc.pins, [1, 1, 1, 1], 'the client process holds one pin per file page')
+    let s = await stats()
+    t.equal(s.pins.nr_foll_pin_acquired - s.pins.nr_foll_pin_released, 4 + 3, '4 file pages + 3 anonymous pages pinned')
+    t.equal(s.mrs.file, 1)
+    t.equal(s.mrs.anon, 1)
+    const ownersBefore = s.pins.owners_released
+
+    child.kill('SIGKILL')
+    t.equal(await exited, 'SIGKILL')
+    // The server notices the death after its heartbeat timeout.
+    const deadline = Date.now() + 4000
+    while (Date.now() < deadline) {
+      s = await stats()
+      if (s.pins.nr_foll_pin_acquired === s.pins.nr_foll_pin_released) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    t.equal(s.pins.nr_foll_pin_acquired, s.pins.nr_foll_pin_released, 'acquired == released after the client died')
+    t.equal(s.pins.longterm_acquired, s.pins.longterm_released)
+    t.equal(s.pins.pinned_frames, 0)
+    t.equal(s.pins.owners_released - ownersBefore, 2, 'both MRs released as dead owners')
+    t.same(s.mrs, { file: 0, anon: 0, device: 0 }, 'its MRs are gone')
+    t.same((await req<PinCounts>('mem.pinCounts', { file: name })).pins, [0, 0, 0, 0])
+  })
+})
