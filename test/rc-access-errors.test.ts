@@ -132,3 +132,15 @@ t.test('rc - access and request errors', async (t) => {
     t.same(wcs.map((w) => [w.wrId, w.status]), [[1, WcStatus.SUCCESS], [2, WcStatus.SUCCESS]])
   })
 })
+
+t.test('rc - SEND longer than the posted receive', async (t) => {
+  const rc = await startRdmaCluster(t)
+  const c = await connect(rc)
+  const local = rc.local.device.regMr(c.pd, 4096, ALL_ACCESS)
+  await rc.server.postRecv(c.remoteQpn, [{ wrId: 7, sgList: [{ stag: c.serverMr.stag, offset: 0, length: 16 }] }])
+  c.qp.postSend({ wrId: 1, opcode: WrOpcode.SEND, sgList: [{ addr: local.iova, length: 100, lkey: local.stag }], sendFlags: S })
+  t.equal((await c.cq.next()).status, WcStatus.REM_INV_REQ_ERR, 'the sender sees an invalid request')
+  const [rwc] = await rc.server.pollCq(c.remoteQpn, 'recv', { min: 1, waitMs: 5000 })
+  t.equal(rwc!.wrId, 7)
+  t.equal(rwc!.status, WcStatus.LOC_LEN_ERR, 'the receive fails with a local length error')
+})

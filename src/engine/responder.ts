@@ -174,6 +174,10 @@ function execute(qp: Qp, pkt: Packet): void {
   if (mask & Mask.SEND) {
     const r = resp.recv!
     if (resp.recvOff + pkt.payload.length > r.length) {
+      // The receive fails with a local length error; the sender sees an invalid request (rxe RESPST_ERR_LENGTH).
+      qp.recvCq.push({ wrId: r.wrId, status: WcStatus.LOC_LEN_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: qp.qpNum, srcQp: qp.attr.destQpNum, wcFlags: 0 })
+      resp.recv = undefined
+      resp.recvOff = 0
       return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'SEND longer than the posted receive')
     }
     if (pkt.payload.length) scatter(r.segs, resp.recvOff, pkt.payload)
