@@ -109,16 +109,17 @@ export function gather(segs: LocalSeg[], off: number, len: number): Uint8Array {
     pos += s.len
   }
   const out = new Uint8Array(len)
-  scatterCopy(segs, off, len, (mr, o, n, at) => mr.memory.copyOut(o, out, at, n))
+  scatterEach(segs, off, len, (mr, o, at, n) => mr.memory.copyOut(o, out, at, n))
   return out
 }
 
 /** Scatter `data` into local segments at message offset `off`. */
 export function scatter(segs: LocalSeg[], off: number, data: Uint8Array): void {
-  scatterCopy(segs, off, data.length, (mr, o, n, at) => mr.memory.copyIn(o, data.subarray(at, at + n)))
+  scatterEach(segs, off, data.length, (mr, o, at, n) => mr.memory.copyIn(o, data.subarray(at, at + n)))
 }
 
-function scatterCopy(segs: LocalSeg[], off: number, len: number, fn: (mr: LocalSeg['mr'], off: number, n: number, at: number) => void): void {
+/** Walk the pieces of message bytes [off, off+len) over local segments: fn(region, offset in it, offset in the message piece, bytes). */
+export function scatterEach(segs: LocalSeg[], off: number, len: number, fn: (mr: LocalSeg['mr'], off: number, at: number, n: number) => void): void {
   let pos = 0
   let done = 0
   for (const s of segs) {
@@ -128,7 +129,7 @@ function scatterCopy(segs: LocalSeg[], off: number, len: number, fn: (mr: LocalS
     if (start < segEnd) {
       const inSeg = start - pos
       const n = Math.min(s.len - inSeg, len - done)
-      fn(s.mr, s.off + inSeg, n, done)
+      fn(s.mr, s.off + inSeg, done, n)
       done += n
     }
     pos = segEnd

@@ -1,12 +1,12 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
-import { encodePacket, psnAdd, psnDiff, type Packet, type PacketInit } from '../../fabric/codec.ts'
-import { MrCheck } from '../memory/stag.ts'
+import { psnAdd, psnDiff, type Packet, type PacketInit } from '../../fabric/codec.ts'
+import { MrCheck, type Mr } from '../memory/stag.ts'
 import { Access, QpState, WcOpcode, WcStatus } from '../verbs/constants.ts'
 import { WcFlags } from '../verbs/cq.ts'
 import type { Qp, RespResource } from '../verbs/qp.ts'
 import { Aeth, aethAck, aethRnrNak, Mask, Op, opInfo } from './opcodes.ts'
 import { faultSyndrome, RespFault, type RespFaultValue } from './status.ts'
-import { scatter } from './requester.ts'
+import { scatterEach } from './requester.ts'
 import type { LocalSeg, RecvWr } from './wqe.ts'
 
 /**
@@ -43,9 +43,9 @@ export function postRecv(qp: Qp, wrs: RecvWr[]): void {
   for (const w of wqes) qp.rq.push(w)
 }
 
-function send(qp: Qp, p: PacketInit): void {
+function send(qp: Qp, p: PacketInit, src?: { mr: Mr; off: number; len: number }): void {
   p.destQp = qp.attr.destQpNum
-  qp.host.emit(qp.attr.destNode, encodePacket(p))
+  qp.host.dataPath.respond(qp, p, src)
 }
 
 function sendAck(qp: Qp, psn: number, syndrome: number): void {
@@ -65,8 +65,10 @@ function nak(qp: Qp, psn: number, fault: RespFaultValue, why: string): void {
   qp.host.counters.errorNaksSent++
   flushPendingAck(qp)
   sendAck(qp, psn, faultSyndrome(fault))
-  // Class C/D errors: the responder's QP goes to the error state too.
-  qp.toError(`responder: ${why}`)
+  // Class C/D errors: the responder's QP goes to the error state too, once
+  // the work before the failed packet is done; until then it takes nothing more.
+  qp.resp.failed = true
+  qp.host.dataPath.then(qp, () => qp.toError(`responder: ${why}`))
 }
 
 function remember(qp: Qp, r: RespResource): void {
@@ -85,7 +87,7 @@ function findResource(qp: Qp, psn: number): RespResource | undefined {
 
 /** Handle one request packet for `qp`. */
 export function responderReceive(qp: Qp, pkt: Packet): void {
-  if (qp.state !== QpState.RTR && qp.state !== QpState.RTS && qp.state !== QpState.SQD) {
+  if ((qp.state !== QpState.RTR && qp.state !== QpState.RTS && qp.state !== QpState.SQD) || qp.resp.failed) {
     qp.host.counters.wrongState++
     return
   }
@@ -122,7 +124,11 @@ function duplicate(qp: Qp, pkt: Packet): void {
   if (pkt.opcode === Op.RDMA_READ_REQUEST) {
     readResponses(qp, pkt, false)
   } else if (pkt.opcode === Op.COMPARE_SWAP || pkt.opcode === Op.FETCH_ADD) {
-    if (r.firstPsn === pkt.psn) atomicAck(qp, pkt.psn, r.orig)
+    // Replay the saved result, once the original execution (maybe still in a worker) is done.
+    if (r.firstPsn === pkt.psn) {
+      const p = atomicAckInit(qp, pkt.psn)
+      qp.host.dataPath.then(qp, () => send(qp, { ...p, atomicAckEth: { origData: r.orig } }))
+    }
   } else {
     send(qp, { opcode: Op.RDMA_READ_RESPONSE_ONLY, destQp: 0, psn: pkt.psn, aeth: { syndrome: aethAck(), msn: qp.resp.msn } })
   }
@@ -175,12 +181,16 @@ function execute(qp: Qp, pkt: Packet): void {
     const r = resp.recv!
     if (resp.recvOff + pkt.payload.length > r.length) {
       // The receive fails with a local length error; the sender sees an invalid request (rxe RESPST_ERR_LENGTH).
-      qp.recvCq.push({ wrId: r.wrId, status: WcStatus.LOC_LEN_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: qp.qpNum, srcQp: qp.attr.destQpNum, wcFlags: 0 })
+      const wc = { wrId: r.wrId, status: WcStatus.LOC_LEN_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: qp.qpNum, srcQp: qp.attr.destQpNum, wcFlags: 0 }
+      qp.host.dataPath.then(qp, () => qp.recvCq.push(wc))
       resp.recv = undefined
       resp.recvOff = 0
       return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'SEND longer than the posted receive')
     }
-    if (pkt.payload.length) scatter(r.segs, resp.recvOff, pkt.payload)
+    if (pkt.payload.length) {
+      const psn = pkt.psn
+      scatterEach(r.segs, resp.recvOff, pkt.payload.length, (mr, off, at, n) => qp.host.dataPath.write(qp, mr, off, pkt.payload.subarray(at, at + n), psn))
+    }
     resp.recvOff += pkt.payload.length
   } else if (mask & Mask.WRITE) {
     if (mask & Mask.RETH) {
@@ -199,7 +209,7 @@ function execute(qp: Qp, pkt: Packet): void {
       return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'WRITE payload does not match its RETH length')
     }
     if (n) {
-      resp.writeMr!.memory.copyIn(resp.writeOff, pkt.payload)
+      qp.host.dataPath.write(qp, resp.writeMr!, resp.writeOff, pkt.payload, pkt.psn)
       resp.writeOff += n
     }
     resp.writeResid -= n
@@ -218,7 +228,7 @@ function execute(qp: Qp, pkt: Packet): void {
   if (mask & Mask.COMP) {
     const r = resp.recv!
     const imm = pkt.immDt !== undefined
-    qp.recvCq.push({
+    const wc = {
       wrId: r.wrId,
       status: WcStatus.SUCCESS,
       opcode: mask & Mask.WRITE ? WcOpcode.RECV_RDMA_WITH_IMM : WcOpcode.RECV,
@@ -227,7 +237,8 @@ function execute(qp: Qp, pkt: Packet): void {
       qpNum: qp.qpNum,
       srcQp: qp.attr.destQpNum,
       wcFlags: imm ? WcFlags.WITH_IMM : 0,
-    })
+    }
+    qp.host.dataPath.then(qp, () => qp.recvCq.push(wc))
     resp.recv = undefined
     resp.recvOff = 0
   }
@@ -268,23 +279,15 @@ function readResponses(qp: Qp, pkt: Packet, fresh: boolean): RespFaultValue {
   for (let i = 0; i < n; i++) {
     const opcode = n === 1 ? Op.RDMA_READ_RESPONSE_ONLY : i === 0 ? Op.RDMA_READ_RESPONSE_FIRST : i === n - 1 ? Op.RDMA_READ_RESPONSE_LAST : Op.RDMA_READ_RESPONSE_MIDDLE
     const chunk = Math.min(mtu, len - i * mtu)
-    let payload: Uint8Array | undefined
-    if (chunk > 0) {
-      payload = mr!.memory.view(off + i * mtu, chunk)
-      if (!payload) {
-        payload = new Uint8Array(chunk)
-        mr!.memory.copyOut(off + i * mtu, payload, 0, chunk)
-      }
-    }
-    const p: PacketInit = { opcode, destQp: 0, psn: psnAdd(pkt.psn, i), payload }
+    const p: PacketInit = { opcode, destQp: 0, psn: psnAdd(pkt.psn, i) }
     if (opcode !== Op.RDMA_READ_RESPONSE_MIDDLE) p.aeth = { syndrome: aethAck(), msn: resp.msn }
-    send(qp, p)
+    send(qp, p, chunk > 0 ? { mr: mr!, off: off + i * mtu, len: chunk } : undefined)
   }
   return RespFault.NONE
 }
 
-function atomicAck(qp: Qp, psn: number, orig: bigint): void {
-  send(qp, { opcode: Op.ATOMIC_ACKNOWLEDGE, destQp: 0, psn, aeth: { syndrome: aethAck(), msn: qp.resp.msn }, atomicAckEth: { origData: orig } })
+function atomicAckInit(qp: Qp, psn: number): PacketInit {
+  return { opcode: Op.ATOMIC_ACKNOWLEDGE, destQp: qp.attr.destQpNum, psn, aeth: { syndrome: aethAck(), msn: qp.resp.msn } }
 }
 
 function atomic(qp: Qp, pkt: Packet): void {
@@ -293,15 +296,14 @@ function atomic(qp: Qp, pkt: Packet): void {
   if (a.va % 8n !== 0n) return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'unaligned atomic')
   const r = qp.host.mrs.lookup(a.rkey, qp.pd, Access.REMOTE_ATOMIC, va, 8)
   if (r.status !== MrCheck.OK) return nak(qp, pkt.psn, RespFault.REMOTE_ACCESS, `atomic rkey check failed (${r.status})`)
-  const mem = r.mr!.memory
-  const orig = pkt.opcode === Op.COMPARE_SWAP ? mem.compareSwap(r.offset, a.compare, a.swapAdd) : mem.fetchAdd(r.offset, a.swapAdd)
   const resp = qp.resp
   flushPendingAck(qp)
   resp.msn = (resp.msn + 1) & 0xffffff
-  remember(qp, { firstPsn: pkt.psn, lastPsn: pkt.psn, opcode: pkt.opcode, orig })
+  const res: RespResource = { firstPsn: pkt.psn, lastPsn: pkt.psn, opcode: pkt.opcode, orig: 0n }
+  remember(qp, res)
   resp.nakSent = false
   resp.epsn = psnAdd(pkt.psn, 1)
-  atomicAck(qp, pkt.psn, orig)
+  qp.host.dataPath.atomic(qp, atomicAckInit(qp, pkt.psn), r.mr!, r.offset, pkt.opcode === Op.COMPARE_SWAP, a.swapAdd, a.compare, res)
 }
 
 function flushOrAtomicWrite(qp: Qp, pkt: Packet, mask: number): void {
@@ -312,14 +314,14 @@ function flushOrAtomicWrite(qp: Qp, pkt: Packet, mask: number): void {
     const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_WRITE, va, 8)
     if (r.status !== MrCheck.OK) return nak(qp, pkt.psn, RespFault.REMOTE_ACCESS, `ATOMIC_WRITE rkey check failed (${r.status})`)
     const value = new DataView(pkt.payload.buffer, pkt.payload.byteOffset, 8).getBigUint64(0, true)
-    r.mr!.memory.atomicWrite(r.offset, value)
+    qp.host.dataPath.atomicWrite(qp, r.mr!, r.offset, value, pkt.psn)
   } else if (reth.len > 0) {
     // FLUSH needs the MR's flush right for the requested placement type (IBTA 1.5 o10-39).
     const plt = pkt.feth!.plt
     const need = (plt & 1 ? Access.FLUSH_GLOBAL : 0) | (plt & 2 ? Access.FLUSH_PERSISTENT : 0)
     const r = qp.host.mrs.lookup(reth.rkey, qp.pd, need, va, reth.len)
     if (r.status !== MrCheck.OK) return nak(qp, pkt.psn, RespFault.REMOTE_ACCESS, `FLUSH check failed (${r.status})`)
-    r.mr!.memory.flush(r.offset, reth.len)
+    qp.host.dataPath.flush(qp, r.mr!, r.offset, reth.len, pkt.psn)
   }
   const resp = qp.resp
   flushPendingAck(qp)

@@ -7,6 +7,7 @@ import { completerReceive } from '../engine/completer.ts'
 import { Mask, opInfo } from '../engine/opcodes.ts'
 import { runRequester } from '../engine/requester.ts'
 import { flushPendingAck, responderReceive } from '../engine/responder.ts'
+import { InlineDataPath, type DataPath } from '../engine/data-path.ts'
 import { ContiguousMemory, type RegionMemory } from '../memory/region-memory.ts'
 import { MrTable, type Mr } from '../memory/stag.ts'
 import { QpState } from './constants.ts'
@@ -62,6 +63,8 @@ export class RdmaDevice implements QpHost {
   private scheduled = false
   private closed = false
   onQpError?: (qp: Qp, reason: string) => void
+  /** The responder's data path: inline by default; a server swaps in worker threads. */
+  dataPath: DataPath = new InlineDataPath((qp, pkt) => this.emit(qp.attr.destNode, pkt))
 
   constructor(wire: PacketWire, opts: DeviceOptions = {}) {
     this.wire = wire
@@ -186,7 +189,10 @@ export class RdmaDevice implements QpHost {
         qp.toError(`internal error: ${(err as Error).message}`)
       }
     }
-    for (const qp of touched) if (qp.state !== QpState.ERR) flushPendingAck(qp)
+    for (const qp of touched) {
+      if (qp.state !== QpState.ERR && !qp.resp.failed) flushPendingAck(qp)
+      this.dataPath.commit(qp)
+    }
     this.schedule()
   }
 
@@ -246,5 +252,6 @@ export class RdmaDevice implements QpHost {
   close(): void {
     this.closed = true
     for (const qp of this.qps.values()) qp.stopTimers()
+    void this.dataPath.close()
   }
 }

@@ -6,6 +6,7 @@ import { QpState, qpStateName, type QpStateValue, WcStatus } from './constants.t
 import type { Cq } from './cq.ts'
 import type { Mr } from '../memory/stag.ts'
 import type { EngineCounters } from '../engine/counters.ts'
+import type { DataPath } from '../engine/data-path.ts'
 import { postSend } from '../engine/requester.ts'
 import { postRecv } from '../engine/responder.ts'
 
@@ -17,6 +18,8 @@ export interface QpHost {
   readonly timeScale: number
   /** Queue one encoded packet for a node; sent with the next train. */
   emit(node: string, pkt: Uint8Array): void
+  /** Where the responder's memory work runs (inline, or worker threads). */
+  readonly dataPath: DataPath
   /** Schedule the requester of `qp` to run soon. */
   kick(qp: Qp): void
   /** Called by the QP when it enters ERR (the device may log it). */
@@ -100,6 +103,8 @@ export interface ResponderState {
   ringPos: number
   /** PSN of a coalesced ACK to send at the end of this train, or -1. */
   pendingAck: number
+  /** A NAKed error is on its way to ERR (after the work before it is done): accept nothing more. */
+  failed: boolean
 }
 
 const VALID_TRANSITIONS: Record<number, readonly number[]> = {
@@ -174,7 +179,7 @@ export class Qp {
     this.comp = { retryLeft: 0, rnrLeft: 0, timer: undefined, rnrTimer: undefined, lastProgress: 0 }
     this.resp = {
       epsn: 0, msn: 0, nakSent: false, recv: undefined, recvOff: 0,
-      writeMr: undefined, writeOff: 0, writeResid: 0, ring: [], ringPos: 0, pendingAck: -1,
+      writeMr: undefined, writeOff: 0, writeResid: 0, ring: [], ringPos: 0, pendingAck: -1, failed: false,
     }
   }
 
@@ -273,7 +278,7 @@ export class Qp {
     Object.assign(this.req, { idx: this.sq.base, pkt: 0, nextPsn: 0, noackPkts: 0, rdInflight: 0, rnrWait: false })
     Object.assign(this.resp, {
       epsn: 0, msn: 0, nakSent: false, recv: undefined, recvOff: 0,
-      writeMr: undefined, writeOff: 0, writeResid: 0, ring: [], ringPos: 0, pendingAck: -1,
+      writeMr: undefined, writeOff: 0, writeResid: 0, ring: [], ringPos: 0, pendingAck: -1, failed: false,
     })
   }
 

@@ -1,0 +1,71 @@
+import { encodePacket, type PacketInit } from '../../fabric/codec.ts'
+import type { RegionMemory } from '../memory/region-memory.ts'
+import type { Mr } from '../memory/stag.ts'
+import type { Qp, RespResource } from '../verbs/qp.ts'
+
+/**
+ * Where the responder's memory work happens. The responder decides (PSNs,
+ * checks, NAKs) on the main thread and hands every byte it moves, and every
+ * packet or completion that must follow those bytes, to a DataPath. The
+ * inline path does it at once; the worker path (src/workers) batches it per
+ * QP and per received train, runs it in worker threads over shared memory,
+ * and performs the ordered actions when the batch is back.
+ *
+ * Ordering contract: for one QP, memory operations and actions happen in
+ * the order they were issued. Different QPs are independent.
+ */
+export interface DataPath {
+  /** Copy an inbound payload (WRITE, SEND) into `mr` at `off`. */
+  write(qp: Qp, mr: Mr, off: number, payload: Uint8Array, psn: number): void
+  /** Send `p`; when `src` is given, its payload is first read from memory (READ responses). */
+  respond(qp: Qp, p: PacketInit, src?: { mr: Mr; off: number; len: number }): void
+  /** Run an atomic, record the original value in `res` and send `p` (an ATOMIC ACK) carrying it. */
+  atomic(qp: Qp, p: PacketInit, mr: Mr, off: number, cas: boolean, swapAdd: bigint, compare: bigint, res: RespResource): void
+  atomicWrite(qp: Qp, mr: Mr, off: number, value: bigint, psn: number): void
+  flush(qp: Qp, mr: Mr, off: number, len: number, psn: number): void
+  /** Run `fn` once everything issued before it for this QP is done. */
+  then(qp: Qp, fn: () => void): void
+  /** End of a received train for this QP: start what was batched. */
+  commit(qp: Qp): void
+  /** Work queued or running (for stats). */
+  readonly depth: number
+  close(): Promise<void>
+}
+
+/** Read `len` bytes of a region (a view when contiguous). */
+export function readRegion(mem: RegionMemory, off: number, len: number): Uint8Array {
+  const v = mem.view(off, len)
+  if (v) return v
+  const out = new Uint8Array(len)
+  mem.copyOut(off, out, 0, len)
+  return out
+}
+
+/** Everything on the calling thread, at once: the data path of client hosts, and the baseline. */
+export class InlineDataPath implements DataPath {
+  readonly depth = 0
+  constructor(private readonly emit: (qp: Qp, pkt: Uint8Array) => void) {}
+  write(_qp: Qp, mr: Mr, off: number, payload: Uint8Array): void {
+    mr.memory.copyIn(off, payload)
+  }
+  respond(qp: Qp, p: PacketInit, src?: { mr: Mr; off: number; len: number }): void {
+    if (src && src.len > 0) p.payload = readRegion(src.mr.memory, src.off, src.len)
+    this.emit(qp, encodePacket(p))
+  }
+  atomic(qp: Qp, p: PacketInit, mr: Mr, off: number, cas: boolean, swapAdd: bigint, compare: bigint, res: RespResource): void {
+    res.orig = cas ? mr.memory.compareSwap(off, compare, swapAdd) : mr.memory.fetchAdd(off, swapAdd)
+    p.atomicAckEth = { origData: res.orig }
+    this.emit(qp, encodePacket(p))
+  }
+  atomicWrite(_qp: Qp, mr: Mr, off: number, value: bigint): void {
+    mr.memory.atomicWrite(off, value)
+  }
+  flush(_qp: Qp, mr: Mr, off: number, len: number): void {
+    mr.memory.flush(off, len)
+  }
+  then(_qp: Qp, fn: () => void): void {
+    fn()
+  }
+  commit(): void {}
+  async close(): Promise<void> {}
+}
