@@ -9,6 +9,7 @@ import type { ClusterConfig, NodeConfig, Role } from '../config/defaults.ts'
 import type { ZmqTransport } from '../../fabric/zmq-transport.ts'
 import type { ControlPlane } from './control-plane.ts'
 import { attachRdma } from './rdma-service.ts'
+import { attachDataPath } from './data-path-service.ts'
 import { attachServerMemory } from './server-memory-service.ts'
 
 export interface NodeContext {
@@ -35,5 +36,8 @@ export async function attachServices(ctx: NodeContext): Promise<void> {
     // After attachRdma: its verbs.mr.reg/dereg handlers are replaced by the RAM-arena ones.
     const mem = attachServerMemory(ctx, rdma)
     ctx.onShutdown(() => mem.close())
+    // The responder's memory work runs in worker threads over the shared arena.
+    const dataPath = attachDataPath(ctx, rdma, mem.mem, ctx.nodeConfig.role === 'server' ? ctx.nodeConfig.server.workers : 0)
+    ctx.onShutdown(() => dataPath.close())
   }
 }

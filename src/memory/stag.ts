@@ -35,6 +35,13 @@ export interface Mr {
   memory: RegionMemory
   /** Free-form owner tag (e.g. the peer that asked for it), for clean-up. */
   owner?: string
+  /** Unique per registration (never reused), to name the region to worker threads. */
+  serial: number
+  /**
+   * 1 while the MR is valid, 0 once deregistered: a word in shared memory, so
+   * worker threads executing already-checked work see a deregistration at once.
+   */
+  live: Int32Array
 }
 
 export interface LookupResult {
@@ -61,6 +68,7 @@ export class MrTable {
   private readonly byIndex = new Map<number, Mr>()
   private nextIndex = 1
   private nextIova = 0x10000000
+  private nextSerial = 1
 
   get size(): number {
     return this.byIndex.size
@@ -80,14 +88,16 @@ export class MrTable {
       // Page-aligned, with a guard page between regions.
       this.nextIova += Math.ceil(Math.max(length, 1) / 4096) * 4096 + 4096
     }
-    const mr: Mr = { index, stag: (index << 8) | randomInt(256), pd, access, state: MrState.VALID, iova: va, length, memory, owner }
+    const live = new Int32Array(new SharedArrayBuffer(4))
+    live[0] = 1
+    const mr: Mr = { index, stag: (index << 8) | randomInt(256), pd, access, state: MrState.VALID, iova: va, length, memory, owner, serial: this.nextSerial++, live }
     // `>>> 0` keeps STags unsigned 32-bit.
     mr.stag >>>= 0
     this.byIndex.set(index, mr)
     return mr
   }
 
-  /** ibv_rereg_mr: change access and/or PD; the STag keeps its index and gets a new key. */
+  /** ibv_rereg_mr: change access and/or PD; the STag stays the same (as rxe). */
   reregister(mr: Mr, change: { access?: number; pd?: number }): void {
     if (this.byIndex.get(mr.index) !== mr) throw new EmuError(ErrorCodes.EINVAL, 'MR is not registered')
     if (change.access !== undefined) {
@@ -100,6 +110,7 @@ export class MrTable {
   deregister(mr: Mr): void {
     if (this.byIndex.get(mr.index) !== mr) throw new EmuError(ErrorCodes.EINVAL, 'MR is not registered')
     mr.state = MrState.FREE
+    Atomics.store(mr.live, 0, 0)
     this.byIndex.delete(mr.index)
   }
 

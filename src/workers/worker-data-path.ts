@@ -1,0 +1,206 @@
+import { fileURLToPath } from 'node:url'
+import { Piscina } from 'piscina'
+import { encodePacket, type PacketInit } from '../../fabric/codec.ts'
+import { InlineDataPath, type DataPath } from '../engine/data-path.ts'
+import { Aeth, Op } from '../engine/opcodes.ts'
+import { FrameMemory } from '../memory/frame-memory.ts'
+import type { ServerMemoryDesc } from '../memory/index.ts'
+import type { Mr } from '../memory/stag.ts'
+import type { Qp, RespResource } from '../verbs/qp.ts'
+import { OpKind, type DataPathResult, type DataPathTask, type RegionRef, type WorkOp } from './data-path-task.ts'
+
+/**
+ * The server's data path in piscina worker threads (design brief section 2):
+ * the responder's memory work for one QP and one received train becomes one
+ * task; one task per QP is in flight at a time, so per-QP order holds, while
+ * different QPs run in parallel on different workers. Payloads are handed
+ * over by transferring their buffers, responses come back the same way.
+ * Actions (sending a packet, posting a completion) run in issue order once
+ * the work before them is done.
+ */
+interface Action {
+  /** Ops issued on this lane before the action: it runs only if they all succeeded. */
+  opsBefore: number
+  run: (r: DataPathResult) => void
+}
+
+interface Batch {
+  task: DataPathTask
+  transfer: ArrayBuffer[]
+  actions: Action[]
+}
+
+interface Lane {
+  ops: WorkOp[]
+  actions: Action[]
+  mems: Map<number, RegionRef>
+  transfer: Set<ArrayBuffer>
+  queue: Batch[]
+  running: boolean
+}
+
+export interface WorkerDataPathOptions {
+  workers: number
+  /** Send an encoded packet (the device's emit for the QP's peer). */
+  emit: (qp: Qp, pkt: Uint8Array) => void
+  /** A batch failed (region deregistered under it, or a worker error). */
+  onFault?: (qp: Qp, why: string) => void
+}
+
+const BOOTSTRAP = fileURLToPath(new URL('./bootstrap.mjs', import.meta.url))
+const ENTRY = new URL('./data-path-worker.ts', import.meta.url).href
+
+export class WorkerDataPath implements DataPath {
+  private readonly pool: Piscina
+  private readonly lanes = new Map<Qp, Lane>()
+  private readonly inline: InlineDataPath
+  private readonly opts: WorkerDataPathOptions
+  private pending = 0
+  readonly counters = { tasks: 0, ops: 0, faults: 0 }
+
+  constructor(memory: ServerMemoryDesc, opts: WorkerDataPathOptions) {
+    this.opts = opts
+    this.inline = new InlineDataPath(opts.emit)
+    this.pool = new Piscina({
+      filename: BOOTSTRAP,
+      minThreads: opts.workers,
+      maxThreads: opts.workers,
+      idleTimeout: 2 ** 31 - 1,
+      // Workers never block in Atomics.wait between tasks (no timers or sockets stall).
+      atomics: 'disabled',
+      workerData: { memory, entry: ENTRY },
+    })
+  }
+
+  get depth(): number {
+    return this.pending
+  }
+
+  get threads(): number {
+    return this.pool.threads.length
+  }
+
+  private lane(qp: Qp): Lane {
+    let l = this.lanes.get(qp)
+    if (!l) this.lanes.set(qp, (l = { ops: [], actions: [], mems: new Map(), transfer: new Set(), queue: [], running: false }))
+    return l
+  }
+
+  /** Queue an op on the QP's lane; false when the region is not worker-capable (then run inline, in order). */
+  private op(qp: Qp, mr: Mr, op: Omit<WorkOp, 'm'>): number | undefined {
+    if (!(mr.memory instanceof FrameMemory)) return undefined
+    const l = this.lane(qp)
+    if (!l.mems.has(mr.serial)) l.mems.set(mr.serial, { desc: mr.memory.shared(), live: mr.live })
+    l.ops.push({ ...op, m: mr.serial })
+    return l.ops.length - 1
+  }
+
+  private action(qp: Qp, run: (r: DataPathResult) => void): void {
+    const l = this.lane(qp)
+    l.actions.push({ opsBefore: l.ops.length, run })
+  }
+
+  write(qp: Qp, mr: Mr, off: number, payload: Uint8Array, psn: number): void {
+    const i = this.op(qp, mr, { k: OpKind.WRITE, off, len: payload.length, psn, data: payload })
+    if (i === undefined) return this.then(qp, () => this.inline.write(qp, mr, off, payload))
+    const buf = payload.buffer
+    // Hand the received buffer over instead of copying it (it is ours alone: one fabric part per packet).
+    if (buf instanceof ArrayBuffer && buf.byteLength > 0) this.lane(qp).transfer.add(buf)
+  }
+
+  respond(qp: Qp, p: PacketInit, src?: { mr: Mr; off: number; len: number }): void {
+    if (!src || src.len === 0) {
+      const pkt = encodePacket(p)
+      return this.then(qp, () => this.opts.emit(qp, pkt))
+    }
+    const i = this.op(qp, src.mr, { k: OpKind.READ_RESPOND, off: src.off, len: src.len, psn: p.psn, p })
+    if (i === undefined) return this.then(qp, () => this.inline.respond(qp, p, src))
+    this.action(qp, (r) => this.opts.emit(qp, r.out[i]!))
+  }
+
+  atomic(qp: Qp, p: PacketInit, mr: Mr, off: number, cas: boolean, swapAdd: bigint, compare: bigint, res: RespResource): void {
+    const i = this.op(qp, mr, { k: OpKind.ATOMIC, off, len: 8, psn: p.psn, p, cas, a: swapAdd, b: compare })
+    if (i === undefined) return this.then(qp, () => this.inline.atomic(qp, p, mr, off, cas, swapAdd, compare, res))
+    this.action(qp, (r) => {
+      res.orig = r.origs[i]!
+      this.opts.emit(qp, r.out[i]!)
+    })
+  }
+
+  atomicWrite(qp: Qp, mr: Mr, off: number, value: bigint, psn: number): void {
+    const i = this.op(qp, mr, { k: OpKind.ATOMIC_WRITE, off, len: 8, psn, a: value })
+    if (i === undefined) this.then(qp, () => this.inline.atomicWrite(qp, mr, off, value))
+  }
+
+  flush(qp: Qp, mr: Mr, off: number, len: number, psn: number): void {
+    const i = this.op(qp, mr, { k: OpKind.FLUSH, off, len, psn })
+    if (i === undefined) this.then(qp, () => this.inline.flush(qp, mr, off, len))
+  }
+
+  then(qp: Qp, fn: () => void): void {
+    const l = this.lanes.get(qp)
+    // Nothing pending on this QP: no reason to wait.
+    if (!l || (l.ops.length === 0 && l.actions.length === 0 && l.queue.length === 0 && !l.running)) return fn()
+    this.action(qp, fn)
+  }
+
+  commit(qp: Qp): void {
+    const l = this.lanes.get(qp)
+    if (!l || (l.ops.length === 0 && l.actions.length === 0)) return
+    l.queue.push({ task: { mems: [...l.mems], ops: l.ops }, transfer: [...l.transfer], actions: l.actions })
+    this.pending++
+    l.ops = []
+    l.actions = []
+    l.mems = new Map()
+    l.transfer = new Set()
+    this.pump(qp, l)
+  }
+
+  private pump(qp: Qp, l: Lane): void {
+    if (l.running) return
+    const b = l.queue.shift()
+    if (!b) {
+      if (l.ops.length === 0 && l.actions.length === 0) this.lanes.delete(qp)
+      return
+    }
+    if (b.task.ops.length === 0) {
+      // Actions only (their ops finished in earlier batches).
+      this.pending--
+      for (const a of b.actions) a.run({ failedAt: -1, out: [], origs: [] })
+      return this.pump(qp, l)
+    }
+    l.running = true
+    this.counters.tasks++
+    this.counters.ops += b.task.ops.length
+    this.pool.run(b.task, { transferList: b.transfer }).then(
+      (r: DataPathResult) => this.finish(qp, l, b, r),
+      (err: Error) => this.finish(qp, l, b, { failedAt: 0, out: [], origs: [] }, err),
+    )
+  }
+
+  private finish(qp: Qp, l: Lane, b: Batch, r: DataPathResult, err?: Error): void {
+    this.pending--
+    l.running = false
+    const failedAt = r.failedAt
+    for (const a of b.actions) {
+      if (failedAt >= 0 && a.opsBefore > failedAt) break
+      a.run(r)
+    }
+    if (failedAt >= 0) {
+      this.counters.faults++
+      const op = b.task.ops[failedAt]!
+      // The region went away under checked work: answer as the responder would have.
+      this.opts.emit(qp, encodePacket({ opcode: Op.ACKNOWLEDGE, destQp: qp.attr.destQpNum, psn: op.psn, aeth: { syndrome: Aeth.NAK_REMOTE_ACCESS_ERROR, msn: qp.resp.msn } }))
+      qp.resp.failed = true
+      this.pending -= l.queue.length
+      l.queue = []
+      qp.toError(err ? `data path worker failed: ${err.message}` : 'memory region invalidated during the operation')
+      this.opts.onFault?.(qp, err?.message ?? 'region invalidated')
+    }
+    this.pump(qp, l)
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy()
+  }
+}
