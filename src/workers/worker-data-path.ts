@@ -12,8 +12,9 @@ import { OpKind, type DataPathResult, type DataPathTask, type RegionRef, type Wo
 /**
  * The server's data path in piscina worker threads (design brief section 2):
  * the responder's memory work for one QP and one received train becomes one
- * task; one task per QP is in flight at a time, so per-QP order holds, while
- * different QPs run in parallel on different workers. Payloads are handed
+ * task. Each QP is bound to one worker, which runs that QP's tasks in the
+ * order they were sent: per-QP order holds with several batches in flight,
+ * and QPs bound to different workers run in parallel. Payloads are handed
  * over by transferring their buffers, responses come back the same way.
  * Actions (sending a packet, posting a completion) run in issue order once
  * the work before them is done.
@@ -28,6 +29,9 @@ interface Batch {
   task: DataPathTask
   transfer: ArrayBuffer[]
   actions: Action[]
+  /** Set when the worker has answered (actions-only batches start answered). */
+  result?: DataPathResult
+  err?: Error
 }
 
 interface Lane {
@@ -35,8 +39,11 @@ interface Lane {
   actions: Action[]
   mems: Map<number, RegionRef>
   transfer: Set<ArrayBuffer>
-  queue: Batch[]
-  running: boolean
+  /** Batches sent to the worker, oldest first; their actions run in this order. */
+  inflight: Batch[]
+  /** The worker this QP is bound to. */
+  pool: Piscina
+  dead: boolean
 }
 
 export interface WorkerDataPathOptions {
@@ -47,11 +54,21 @@ export interface WorkerDataPathOptions {
   onFault?: (qp: Qp, why: string) => void
 }
 
+/** Batches one worker may hold at once (tasks it runs one after another, in order). */
+const MAX_INFLIGHT_PER_WORKER = 64
+const NO_RESULT: DataPathResult = { failedAt: -1, out: [], origs: [] }
+
 const BOOTSTRAP = fileURLToPath(new URL('./bootstrap.mjs', import.meta.url))
 const ENTRY = new URL('./data-path-worker.ts', import.meta.url).href
 
 export class WorkerDataPath implements DataPath {
-  private readonly pool: Piscina
+  /**
+   * One single-thread pool per worker: a QP is bound to one worker, which
+   * runs its tasks in the order they were sent, so several batches of one QP
+   * can be in flight without reordering its memory operations.
+   */
+  private readonly pools: Piscina[]
+  private nextPool = 0
   private readonly lanes = new Map<Qp, Lane>()
   private readonly inline: InlineDataPath
   private readonly opts: WorkerDataPathOptions
@@ -61,15 +78,17 @@ export class WorkerDataPath implements DataPath {
   constructor(memory: ServerMemoryDesc, opts: WorkerDataPathOptions) {
     this.opts = opts
     this.inline = new InlineDataPath(opts.emit)
-    this.pool = new Piscina({
+    if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new RangeError(`workers must be a positive integer, got ${opts.workers}`)
+    this.pools = Array.from({ length: opts.workers }, () => new Piscina({
       filename: BOOTSTRAP,
-      minThreads: opts.workers,
-      maxThreads: opts.workers,
+      minThreads: 1,
+      maxThreads: 1,
+      concurrentTasksPerWorker: MAX_INFLIGHT_PER_WORKER,
       idleTimeout: 2 ** 31 - 1,
       // Workers never block in Atomics.wait between tasks (no timers or sockets stall).
       atomics: 'disabled',
       workerData: { memory, entry: ENTRY },
-    })
+    }))
   }
 
   get depth(): number {
@@ -77,12 +96,15 @@ export class WorkerDataPath implements DataPath {
   }
 
   get threads(): number {
-    return this.pool.threads.length
+    return this.pools.length
   }
 
   private lane(qp: Qp): Lane {
     let l = this.lanes.get(qp)
-    if (!l) this.lanes.set(qp, (l = { ops: [], actions: [], mems: new Map(), transfer: new Set(), queue: [], running: false }))
+    if (!l) {
+      const pool = this.pools[this.nextPool++ % this.pools.length]!
+      this.lanes.set(qp, (l = { ops: [], actions: [], mems: new Map(), transfer: new Set(), inflight: [], pool, dead: false }))
+    }
     return l
   }
 
@@ -140,67 +162,68 @@ export class WorkerDataPath implements DataPath {
   then(qp: Qp, fn: () => void): void {
     const l = this.lanes.get(qp)
     // Nothing pending on this QP: no reason to wait.
-    if (!l || (l.ops.length === 0 && l.actions.length === 0 && l.queue.length === 0 && !l.running)) return fn()
+    if (!l || (l.ops.length === 0 && l.actions.length === 0 && l.inflight.length === 0)) return fn()
     this.action(qp, fn)
   }
 
   commit(qp: Qp): void {
     const l = this.lanes.get(qp)
     if (!l || (l.ops.length === 0 && l.actions.length === 0)) return
-    l.queue.push({ task: { mems: [...l.mems], ops: l.ops }, transfer: [...l.transfer], actions: l.actions })
-    this.pending++
+    const b: Batch = { task: { mems: [...l.mems], ops: l.ops }, transfer: [...l.transfer], actions: l.actions }
     l.ops = []
     l.actions = []
     l.mems = new Map()
     l.transfer = new Set()
-    this.pump(qp, l)
-  }
-
-  private pump(qp: Qp, l: Lane): void {
-    if (l.running) return
-    const b = l.queue.shift()
-    if (!b) {
-      if (l.ops.length === 0 && l.actions.length === 0) this.lanes.delete(qp)
-      return
-    }
+    l.inflight.push(b)
+    this.pending++
     if (b.task.ops.length === 0) {
-      // Actions only (their ops finished in earlier batches).
-      this.pending--
-      for (const a of b.actions) a.run({ failedAt: -1, out: [], origs: [] })
-      return this.pump(qp, l)
+      // Actions only: they wait for nothing but the batches before them.
+      b.result = NO_RESULT
+    } else {
+      this.counters.tasks++
+      this.counters.ops += b.task.ops.length
+      l.pool.run(b.task, { transferList: b.transfer }).then(
+        (r: DataPathResult) => {
+          b.result = r
+          this.drain(qp, l)
+        },
+        (err: Error) => {
+          b.result = { failedAt: 0, out: [], origs: [] }
+          b.err = err
+          this.drain(qp, l)
+        },
+      )
     }
-    l.running = true
-    this.counters.tasks++
-    this.counters.ops += b.task.ops.length
-    this.pool.run(b.task, { transferList: b.transfer }).then(
-      (r: DataPathResult) => this.finish(qp, l, b, r),
-      (err: Error) => this.finish(qp, l, b, { failedAt: 0, out: [], origs: [] }, err),
-    )
+    this.drain(qp, l)
   }
 
-  private finish(qp: Qp, l: Lane, b: Batch, r: DataPathResult, err?: Error): void {
-    this.pending--
-    l.running = false
-    const failedAt = r.failedAt
-    for (const a of b.actions) {
-      if (failedAt >= 0 && a.opsBefore > failedAt) break
-      a.run(r)
+  /** Run the actions of answered batches, oldest first. */
+  private drain(qp: Qp, l: Lane): void {
+    while (l.inflight.length && l.inflight[0]!.result) {
+      const b = l.inflight.shift()!
+      this.pending--
+      if (l.dead) continue
+      const r = b.result!
+      for (const a of b.actions) {
+        if (r.failedAt >= 0 && a.opsBefore > r.failedAt) break
+        a.run(r)
+      }
+      if (r.failedAt >= 0) this.fail(qp, l, b.task.ops[r.failedAt]!.psn, b.err)
     }
-    if (failedAt >= 0) {
-      this.counters.faults++
-      const op = b.task.ops[failedAt]!
-      // The region went away under checked work: answer as the responder would have.
-      this.opts.emit(qp, encodePacket({ opcode: Op.ACKNOWLEDGE, destQp: qp.attr.destQpNum, psn: op.psn, aeth: { syndrome: Aeth.NAK_REMOTE_ACCESS_ERROR, msn: qp.resp.msn } }))
-      qp.resp.failed = true
-      this.pending -= l.queue.length
-      l.queue = []
-      qp.toError(err ? `data path worker failed: ${err.message}` : 'memory region invalidated during the operation')
-      this.opts.onFault?.(qp, err?.message ?? 'region invalidated')
-    }
-    this.pump(qp, l)
+    if (l.inflight.length === 0 && l.ops.length === 0 && l.actions.length === 0) this.lanes.delete(qp)
+  }
+
+  private fail(qp: Qp, l: Lane, psn: number, err?: Error): void {
+    this.counters.faults++
+    l.dead = true
+    // The region went away under checked work: answer as the responder would have.
+    this.opts.emit(qp, encodePacket({ opcode: Op.ACKNOWLEDGE, destQp: qp.attr.destQpNum, psn, aeth: { syndrome: Aeth.NAK_REMOTE_ACCESS_ERROR, msn: qp.resp.msn } }))
+    qp.resp.failed = true
+    qp.toError(err ? `data path worker failed: ${err.message}` : 'memory region invalidated during the operation')
+    this.opts.onFault?.(qp, err?.message ?? 'region invalidated')
   }
 
   async close(): Promise<void> {
-    await this.pool.destroy()
+    await Promise.all(this.pools.map((p) => p.destroy()))
   }
 }
