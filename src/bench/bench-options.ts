@@ -1,0 +1,133 @@
+/**
+ * `rdma-emu bench` options: perftest's names, parsed and validated into ONE
+ * object with every default filled in. Each option has one rule; a broken
+ * rule throws EmuError(BAD_ARGUMENT) naming the option (exit code 2).
+ */
+import { EmuError, ErrorCodes } from '../errors.ts'
+import { Params } from '../params.ts'
+
+export const BENCH_TESTS = ['write_bw', 'read_bw', 'send_bw', 'atomic_bw', 'write_lat', 'read_lat', 'send_lat', 'atomic_lat'] as const
+export type BenchTest = (typeof BENCH_TESTS)[number]
+export type BenchVerb = 'write' | 'read' | 'send' | 'atomic'
+export const ATOMIC_TYPES = ['FETCH_AND_ADD', 'CMP_AND_SWAP'] as const
+export type AtomicType = (typeof ATOMIC_TYPES)[number]
+
+/** Largest message size: perftest's -a upper bound (2^23). */
+export const MAX_BENCH_SIZE = 1 << 23
+/** Atomics always move 8 bytes (IBTA). */
+export const ATOMIC_SIZE = 8
+/** Most QPs one run may open. */
+export const MAX_BENCH_QPS = 64
+
+export interface BenchOptions {
+  test: BenchTest
+  verb: BenchVerb
+  kind: 'bw' | 'lat'
+  /** -s: bytes per operation. */
+  size: number
+  /** -n: operations per QP. */
+  iters: number
+  /** -t: outstanding operations per QP. */
+  txDepth: number
+  /** -q: QPs, run in parallel. */
+  qps: number
+  /** -A: atomic operation (atomic tests only). */
+  atomicType: AtomicType
+  /** --report_gbits: bandwidth in Gb/sec instead of MiB/sec. */
+  reportGbits: boolean
+  /** --json: print JSON instead of the table. */
+  json: boolean
+  /** --out_json_file: also write the JSON here. */
+  outJsonFile?: string
+  /** --datapath: the server's data path for the run, or `compare` to measure both side by side. */
+  datapath?: DataPathChoice
+  /** --rounds: runs per data path with --datapath compare. */
+  rounds: number
+}
+
+export const DATAPATH_CHOICES = ['inline', 'workers', 'compare'] as const
+export type DataPathChoice = (typeof DATAPATH_CHOICES)[number]
+
+/** The options as commander hands them over: strings, not yet checked. */
+export interface RawBenchOptions {
+  size?: string
+  iters?: string
+  txDepth?: string
+  qps?: string
+  atomicType?: string
+  duration?: string
+  report_gbits?: boolean
+  json?: boolean
+  out_json_file?: string
+  datapath?: string
+  rounds?: string
+}
+
+function bad(message: string): never {
+  throw new EmuError(ErrorCodes.BAD_ARGUMENT, message)
+}
+
+/** An integer option within [min, max], or its default when absent. */
+function intOption(name: string, raw: string | undefined, dflt: number, min: number, max: number): number {
+  if (raw === undefined) return dflt
+  const n = Number(raw)
+  if (!/^\s*[-+]?\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+    bad(`${name}: expected an integer ${min}-${max}, got "${raw}"`)
+  }
+  return n
+}
+
+export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchOptions {
+  // TEST: one of perftest's eight tests.
+  if (!(BENCH_TESTS as readonly string[]).includes(testArg)) bad(`TEST: unknown test "${testArg}" (expected one of ${BENCH_TESTS.join(', ')})`)
+  const test = testArg as BenchTest
+  const [verb, kind] = test.split('_') as [BenchVerb, 'bw' | 'lat']
+  const atomic = verb === 'atomic'
+
+  // -D: time-based runs are not implemented; refuse rather than ignore.
+  if (raw.duration !== undefined) bad('-D/--duration: not supported yet (use -n iterations)')
+
+  // -s: perftest defaults (64 KiB for _bw, 2 B for _lat); atomics move exactly 8 bytes.
+  let size: number
+  if (atomic) {
+    size = intOption('-s/--size', raw.size, ATOMIC_SIZE, 0, MAX_BENCH_SIZE)
+    if (size !== ATOMIC_SIZE) bad(`-s/--size: atomic tests move exactly ${ATOMIC_SIZE} bytes, got ${size}`)
+  } else {
+    size = intOption('-s/--size', raw.size, kind === 'bw' ? 65536 : 2, 1, MAX_BENCH_SIZE)
+  }
+
+  // -n: perftest defaults (5000 for _bw, 1000 for _lat).
+  const iters = intOption('-n/--iters', raw.iters, kind === 'bw' ? 5000 : 1000, 1, 100_000_000)
+
+  // -t: perftest defaults (128 for _bw, 1 for _lat); bounded by the QP's send queue.
+  const txDepth = intOption('-t/--tx-depth', raw.txDepth, kind === 'bw' ? 128 : 1, 1, Params.defaultMaxSendWr)
+
+  // -q: QPs in parallel.
+  const qps = intOption('-q/--qp', raw.qps, 1, 1, MAX_BENCH_QPS)
+
+  // -A: atomic tests only.
+  let atomicType: AtomicType = 'FETCH_AND_ADD'
+  if (raw.atomicType !== undefined) {
+    if (!atomic) bad(`-A/--atomic_type: only applies to atomic_bw and atomic_lat, not ${test}`)
+    if (!(ATOMIC_TYPES as readonly string[]).includes(raw.atomicType)) bad(`-A/--atomic_type: expected CMP_AND_SWAP or FETCH_AND_ADD, got "${raw.atomicType}"`)
+    atomicType = raw.atomicType as AtomicType
+  }
+
+  // --out_json_file: a non-empty path.
+  if (raw.out_json_file !== undefined && raw.out_json_file.trim() === '') bad('--out_json_file: expected a file path')
+
+  // --datapath: inline, workers or compare; --rounds only with compare.
+  if (raw.datapath !== undefined && !(DATAPATH_CHOICES as readonly string[]).includes(raw.datapath)) {
+    bad(`--datapath: expected one of ${DATAPATH_CHOICES.join(', ')}, got "${raw.datapath}"`)
+  }
+  const datapath = raw.datapath as DataPathChoice | undefined
+  if (raw.rounds !== undefined && datapath !== 'compare') bad('--rounds: only applies with --datapath compare')
+  const rounds = intOption('--rounds', raw.rounds, 3, 1, 100)
+
+  return {
+    test, verb, kind, size, iters, txDepth, qps, atomicType, datapath, rounds,
+    reportGbits: raw.report_gbits === true,
+    json: raw.json === true,
+    outJsonFile: raw.out_json_file,
+  }
+}

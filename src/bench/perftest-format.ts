@@ -1,0 +1,64 @@
+/**
+ * perftest's output: the banner, the result table with perftest's column
+ * headers, and the JSON document with perftest's keys (under "results", as
+ * perftest's --out_json writes them).
+ */
+import type { BenchOutcome } from './run-bench.ts'
+
+const RULE = '-'.repeat(87)
+const VERB_TITLE = { write: 'RDMA_Write', read: 'RDMA_Read', send: 'Send', atomic: 'Atomic' } as const
+
+const fix = (v: number, digits: number) => v.toFixed(digits)
+
+/** The header row of the result table. */
+export function tableHeader(o: BenchOutcome): string {
+  if (o.options.kind === 'bw') {
+    return ` #bytes     #iterations    BW peak[${o.bwUnit}]    BW average[${o.bwUnit}]   MsgRate[Mpps]`
+  }
+  return ' #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    t_avg[usec]    t_stdev[usec]   99% percentile[usec]   99.9% percentile[usec]'
+}
+
+/** The figures row, aligned under tableHeader(). */
+export function tableRow(o: BenchOutcome): string {
+  if (o.bw) {
+    const b = o.bw
+    return ` ${String(b.MsgSize).padEnd(10)} ${String(b.n_iterations).padEnd(14)} ${fix(b.BW_peak, 2).padEnd(19)} ${fix(b.BW_average, 2).padEnd(21)} ${fix(b.MsgRate, 6)}`
+  }
+  const l = o.lat!
+  return (
+    ` ${String(l.MsgSize).padEnd(6)} ${String(l.n_iterations).padEnd(11)} ${fix(l.t_min, 2).padStart(11)}    ${fix(l.t_max, 2).padStart(11)}  ${fix(l.t_typical, 2).padStart(15)}` +
+    `    ${fix(l.t_avg, 2).padStart(11)}    ${fix(l.t_stdev, 2).padStart(13)}   ${fix(l.percentile_99, 2).padStart(20)}   ${fix(l['percentile_99.9'], 2).padStart(22)}`
+  )
+}
+
+/** The whole human-readable report. */
+export function formatReport(o: BenchOutcome, where: { server: string; client: string }): string {
+  const opt = o.options
+  const title = `${VERB_TITLE[opt.verb]} ${opt.kind === 'bw' ? 'BW' : 'Latency'} Test`
+  const lines = [
+    RULE,
+    `                    ${title}`,
+    ` Connection type : RC           Using ${opt.qps} QP${opt.qps === 1 ? '' : 's'}`,
+    ` TX depth        : ${opt.txDepth}            Iterations : ${opt.iters} per QP`,
+    ` Client          : ${where.client}      Server : ${where.server}`,
+  ]
+  if (opt.verb === 'atomic') lines.push(` Atomic type     : ${opt.atomicType}`)
+  if (o.halfRoundTrip) lines.push(' Latency         : half the round trip (perftest ping-pong convention)')
+  else if (opt.kind === 'lat') lines.push(' Latency         : full round trip, post to completion (perftest convention for read/atomic)')
+  lines.push(RULE, tableHeader(o), tableRow(o), RULE)
+  lines.push(o.problems.length === 0 ? ' data check      : OK (server memory matches what the run wrote)' : ` data check      : FAILED (${o.problems.length} problem${o.problems.length === 1 ? '' : 's'})`)
+  return lines.join('\n') + '\n'
+}
+
+/** The JSON document (perftest keys under "results"). */
+export function benchJson(o: BenchOutcome): Record<string, unknown> {
+  const opt = o.options
+  return {
+    test: opt.test,
+    options: { size: opt.size, iters: opt.iters, txDepth: opt.txDepth, qps: opt.qps, ...(opt.verb === 'atomic' ? { atomicType: opt.atomicType } : {}), reportGbits: opt.reportGbits },
+    ...(opt.kind === 'bw' ? { units: { BW: o.bwUnit, MsgRate: 'Mpps' } } : { units: { latency: 'usec' }, halfRoundTrip: o.halfRoundTrip }),
+    results: o.bw ?? o.lat,
+    elapsedMs: o.elapsedMs,
+    dataCheck: { ok: o.problems.length === 0, problems: o.problems },
+  }
+}
