@@ -48,6 +48,7 @@ export abstract class TransportBase implements Transport {
   private readonly peerTable = new Map<string, PeerEntry>()
   private readonly listeners: Listeners = { frame: new Set(), peer: new Set(), error: new Set() }
   private timer: NodeJS.Timeout | undefined
+  private lastTick = 0
 
   constructor(id: string, opts: HeartbeatOptions = {}) {
     if (!id) throw new EmuError(ErrorCodes.TRANSPORT, 'transport id must be a non-empty string')
@@ -115,9 +116,13 @@ export abstract class TransportBase implements Transport {
   private tick(): void {
     if (this.closed) return
     const now = Date.now()
+    // If our own event loop was stalled (GC, CPU starvation), frames that
+    // arrived meanwhile are still queued unread: judge silence next tick.
+    const stalled = this.lastTick > 0 && now - this.lastTick > 2 * this.heartbeatIntervalMs
+    this.lastTick = now
     for (const entry of this.peerTable.values()) {
       const { info } = entry
-      if (info.state === 'up' && now - info.lastSeen > this.heartbeatTimeoutMs) this.setState(info, 'down')
+      if (!stalled && info.state === 'up' && now - info.lastSeen > this.heartbeatTimeoutMs) this.setState(info, 'down')
       // Only peers we can reach: ones we connected to, or ones that reached us.
       if (entry.connected || info.lastSeen > 0) {
         this.counters.heartbeatsOut++

@@ -3,6 +3,9 @@
  * implementation (the zeromq.js model). Each test/fabric-*.test.ts file runs
  * one behaviour over every kit in `kits`.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Test } from 'tap'
 import { controlFrame, FrameKind } from '../fabric/frame.ts'
 import { LoopbackHub } from '../fabric/loopback-transport.ts'
@@ -41,9 +44,23 @@ const zmqKit = (): TransportKit => ({
   },
 })
 
+const zmqIpcKit = (): TransportKit => ({
+  name: 'zmq-ipc',
+  async create(t, id, opts = {}) {
+    const dir = mkdtempSync(join(tmpdir(), 'rdma-emu-ipc-'))
+    const tr = new ZmqTransport(id, { bind: `ipc://${join(dir, `${id}.sock`)}`, ...opts })
+    await tr.start()
+    t.teardown(async () => {
+      await tr.close()
+      rmSync(dir, { recursive: true, force: true })
+    })
+    return tr
+  },
+})
+
 /** Fresh kits (one hub per call so tests do not share state). */
 export function kits(): TransportKit[] {
-  return [loopbackKit(), zmqKit()]
+  return [loopbackKit(), zmqKit(), zmqIpcKit()]
 }
 
 /** Run `body` as one subtest per transport, named like 'fabric - ordered delivery (zmq)'. */

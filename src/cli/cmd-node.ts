@@ -1,7 +1,6 @@
 /** rdma-emu node --id ID: run one node in the foreground (the launcher uses the hidden options). */
 import { Option, type Command } from 'commander'
 import { loadConfig } from '../config/load-config.ts'
-import { startNode } from '../host/node-host.ts'
 import { Params } from '../params.ts'
 import { defaultRunDir } from '../launcher/run-dir.ts'
 import { reportError } from './report-error.ts'
@@ -28,6 +27,7 @@ export function register(program: Command): void {
     .addOption(new Option('--ready-timeout <ms>', 'start-up handshake timeout').argParser(intArg(1)).default(Params.readyTimeoutMs).hideHelp())
     .action(async (opts: NodeOpts) => {
       const config = loadConfig(opts.config)
+      const { startNode } = await import('../host/node-host.ts')
       const node = await startNode({
         config,
         id: opts.id,

@@ -2,17 +2,17 @@
  * rdma-emu tour (npm start): bring up the cluster, run each tour step, print
  * readable results, tear down. Later issues add steps to STEPS.
  */
-import { configOption, displayPath, intArg, runDirOption } from './options.ts'
 import type { Command } from 'commander'
 import { loadConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes, ExitCode } from '../errors.ts'
-import { launchCluster, type Cluster } from '../launcher/launch-cluster.ts'
-import { describeExit } from '../launcher/node-process.ts'
+import type { Cluster } from '../launcher/launch-cluster.ts'
 import { Params } from '../params.ts'
+import { configOption, displayPath, intArg, runDirOption } from './options.ts'
 import { formatTable } from './table.ts'
-import { fabricRoundTrips, type TourStep } from './tour-fabric-rtt.ts'
+import type { TourStep } from './tour-fabric-rtt.ts'
 
-const STEPS: TourStep[] = [fabricRoundTrips]
+/** The tour, in order (loaded on use, so other commands start fast). */
+const STEPS = async (): Promise<TourStep[]> => [(await import('./tour-fabric-rtt.ts')).fabricRoundTrips]
 
 interface TourOpts {
   config: string
@@ -36,6 +36,9 @@ export function register(program: Command): void {
 
 async function tour(opts: TourOpts): Promise<number> {
   const config = loadConfig(opts.config)
+  const { launchCluster } = await import('../launcher/launch-cluster.ts')
+  const { describeExit } = await import('../launcher/node-process.ts')
+  const steps = await STEPS()
   const out = (line: string) => process.stdout.write(line + '\n')
   const abort = new AbortController()
   let cluster: Cluster | undefined
@@ -56,7 +59,7 @@ async function tour(opts: TourOpts): Promise<number> {
     out(`cluster up in ${Date.now() - t0} ms (run directory ${displayPath(cluster.runDir)})`)
     out('')
     out(formatTable(['ID', 'ROLE', 'PID', 'ENDPOINT'], cluster.nodes.map((n) => [n.id, n.role, n.pid, n.endpoint]), [2]))
-    for (const [i, step] of STEPS.entries()) {
+    for (const [i, step] of steps.entries()) {
       out('')
       out(`== ${i + 1}. ${step.title}`)
       await step.run(cluster, out, { count: opts.count })

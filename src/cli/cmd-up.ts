@@ -2,13 +2,12 @@
  * rdma-emu up: start the cluster and stay in the foreground. Ctrl-C / SIGTERM
  * stop it (exit 0); a node that dies takes the cluster down (exit 1).
  */
-import { configOption, displayPath, intArg, runDirOption } from './options.ts'
 import type { Command } from 'commander'
 import { loadConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes, ExitCode } from '../errors.ts'
-import { launchCluster, type Cluster } from '../launcher/launch-cluster.ts'
-import { describeExit } from '../launcher/node-process.ts'
+import type { Cluster } from '../launcher/launch-cluster.ts'
 import { Params } from '../params.ts'
+import { configOption, displayPath, intArg, runDirOption } from './options.ts'
 import { formatTable } from './table.ts'
 
 interface UpOpts {
@@ -35,6 +34,9 @@ export function register(program: Command): void {
 
 async function up(opts: UpOpts): Promise<number> {
   const config = loadConfig(opts.config)
+  // Loaded on use, so `validate` and `--help` start fast.
+  const { launchCluster } = await import('../launcher/launch-cluster.ts')
+  const { describeExit } = await import('../launcher/node-process.ts')
   const out = (line: string) => process.stdout.write(line + '\n')
   const abort = new AbortController()
   let resolveDone!: (r: { code: number; why: string }) => void

@@ -6,9 +6,10 @@
  * broke), 2 bad input (arguments, configuration).
  */
 import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { Command, CommanderError } from 'commander'
 import { ExitCode, exitCodeFor } from '../errors.ts'
-import { BIN_PATH } from '../launcher/node-process.ts'
+import * as bench from './cmd-bench.ts'
 import * as nodeCmd from './cmd-node.ts'
 import * as tour from './cmd-tour.ts'
 import * as up from './cmd-up.ts'
@@ -19,7 +20,7 @@ export interface CommandModule {
   register(program: Command): void
 }
 
-const COMMANDS: CommandModule[] = [validate, up, nodeCmd, tour]
+const COMMANDS: CommandModule[] = [validate, up, nodeCmd, tour, bench]
 
 export function buildProgram(): Command {
   const program = new Command('rdma-emu')
@@ -50,7 +51,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
 /** True when this process was started through the rdma-emu bin (which imports this module). */
 function startedAsProgram(): boolean {
   try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(BIN_PATH)
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(new URL('../../nodes/rdma-emu.js', import.meta.url)))
   } catch {
     return false
   }

@@ -23,7 +23,7 @@ export const fabricRoundTrips: TourStep = {
         rows.push([r.from, r.to, r.count, r.minUs.toFixed(1), r.avgUs.toFixed(1), r.p50Us.toFixed(1), r.p99Us.toFixed(1)])
       }
     }
-    out(`control-plane ping over ZeroMQ (tcp loopback), ${count} round trips per pair, microseconds:`)
+    out(`control-plane ping over the ZeroMQ fabric, ${count} round trips per pair, microseconds:`)
     out('')
     out(formatTable(['FROM', 'TO', 'N', 'MIN µs', 'AVG µs', 'P50 µs', 'P99 µs'], rows, [2, 3, 4, 5, 6]))
   },

@@ -106,3 +106,13 @@ export function applyDefaults(raw: any): ClusterConfig {
     }),
   }
 }
+
+/** A filled configuration as schema-valid JSON (ipc nodes carry no tcp fields), e.g. for the run directory. */
+export function serializeConfig(config: ClusterConfig): string {
+  const nodes = config.nodes.map((n) => {
+    if (n.transport !== 'ipc') return n
+    const { host: _host, port: _port, ...rest } = n
+    return rest
+  })
+  return JSON.stringify({ ...config, nodes }, null, 2) + '\n'
+}

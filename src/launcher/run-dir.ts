@@ -1,7 +1,7 @@
 /** Run directories: ./runs/<timestamp>/ holding per-node logs and data. */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import type { ClusterConfig } from '../config/defaults.ts'
+import { serializeConfig, type ClusterConfig } from '../config/defaults.ts'
 
 /** ./runs/20240131-142501-123 (local time), unique per call within a process. */
 export function defaultRunDir(base = 'runs'): string {
@@ -18,6 +18,6 @@ export function prepareRunDir(dir: string, config: ClusterConfig): { runDir: str
   // Nodes read this copy (defaults filled, still schema-valid), so the run
   // directory says exactly what ran.
   const configPath = join(runDir, 'cluster.config.json')
-  writeFileSync(configPath, JSON.stringify(config, null, 2) + '\n')
+  writeFileSync(configPath, serializeConfig(config))
   return { runDir, configPath }
 }

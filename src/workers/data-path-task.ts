@@ -4,20 +4,31 @@ import type { FrameMemoryDesc } from '../memory/frame-memory.ts'
 /**
  * What crosses between the main thread and a data-path worker: one task is
  * one batch of memory operations of one QP, taken from one received train.
+ *
+ * Ops are rows of a Float64Array (OP_FIELDS numbers each) so a batch of
+ * hundreds of packets is one small message; WRITE payloads are copied into
+ * a staging SharedArrayBuffer rather than sent one by one. Responses the
+ * worker builds (READ data, atomic ACKs) come back encoded, back to back in
+ * one transferred buffer.
  */
 export const OpKind = { WRITE: 0, READ_RESPOND: 1, ATOMIC: 2, ATOMIC_WRITE: 3, FLUSH: 4 } as const
 
-export interface WorkOp {
-  k: number
-  /** Region serial (see Mr.serial); its descriptor travels in DataPathTask.mems. */
-  m: number
-  off: number
-  len: number
-  /** PSN of the request, for the NAK when the region died in the meantime. */
-  psn: number
-  /** WRITE: the payload (its buffer is transferred, not copied). */
-  data?: Uint8Array
-  /** READ_RESPOND / ATOMIC: the response to fill and encode in the worker. */
+/** Fields of one op row. */
+export const F = {
+  KIND: 0,
+  /** Region serial (Mr.serial); its descriptor travels in DataPathTask.mems. */
+  REGION: 1,
+  OFF: 2,
+  LEN: 3,
+  /** PSN of the request (for the NAK when the region died in the meantime). */
+  PSN: 4,
+  /** WRITE: where the payload sits in the staging buffer. */
+  STAGE: 5,
+} as const
+export const OP_FIELDS = 6
+
+/** Per-op data that does not fit a number row (responses to encode, atomic operands). */
+export interface OpExtra {
   p?: PacketInit
   cas?: boolean
   /** ATOMIC: swap or add; ATOMIC_WRITE: the value. */
@@ -34,14 +45,19 @@ export interface RegionRef {
 
 export interface DataPathTask {
   mems: Array<[number, RegionRef]>
-  ops: WorkOp[]
+  ops: Float64Array
+  /** Sparse, by op index. */
+  extras: Array<OpExtra | undefined>
+  stage: SharedArrayBuffer | undefined
 }
 
 export interface DataPathResult {
   /** Index of the first op whose region was gone (nothing from it on was done), or -1. */
   failedAt: number
-  /** Encoded response packet per op (READ_RESPOND, ATOMIC), by op index. */
-  out: Array<Uint8Array | undefined>
+  /** Encoded responses, back to back. */
+  out: ArrayBuffer | undefined
+  /** Per op index: [offset, length] of its response in `out` (length 0: none). */
+  outAt: Int32Array | undefined
   /** Atomic original value per op, by op index. */
   origs: Array<bigint | undefined>
 }

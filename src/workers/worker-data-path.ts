@@ -7,15 +7,17 @@ import { FrameMemory } from '../memory/frame-memory.ts'
 import type { ServerMemoryDesc } from '../memory/index.ts'
 import type { Mr } from '../memory/stag.ts'
 import type { Qp, RespResource } from '../verbs/qp.ts'
-import { OpKind, type DataPathResult, type DataPathTask, type RegionRef, type WorkOp } from './data-path-task.ts'
+import { F, OP_FIELDS, OpKind, type DataPathResult, type DataPathTask, type OpExtra, type RegionRef } from './data-path-task.ts'
+import { StageRing, type StageSlice } from './stage-ring.ts'
 
 /**
  * The server's data path in piscina worker threads (design brief section 2):
  * the responder's memory work for one QP and one received train becomes one
  * task. Each QP is bound to one worker, which runs that QP's tasks in the
  * order they were sent: per-QP order holds with several batches in flight,
- * and QPs bound to different workers run in parallel. Payloads are handed
- * over by transferring their buffers, responses come back the same way.
+ * and QPs bound to different workers run in parallel. WRITE payloads go
+ * through a shared staging ring; responses come back encoded in one
+ * transferred buffer.
  * Actions (sending a packet, posting a completion) run in issue order once
  * the work before them is done.
  */
@@ -27,7 +29,7 @@ interface Action {
 
 interface Batch {
   task: DataPathTask
-  transfer: ArrayBuffer[]
+  slice: StageSlice | undefined
   actions: Action[]
   /** Set when the worker has answered (actions-only batches start answered). */
   result?: DataPathResult
@@ -35,10 +37,15 @@ interface Batch {
 }
 
 interface Lane {
-  ops: WorkOp[]
+  /** Op rows (OP_FIELDS numbers each) of the batch being built. */
+  ops: number[]
+  extras: Array<OpExtra | undefined>
+  /** WRITE payloads of the batch being built, copied to staging at commit. */
+  payloads: Uint8Array[]
+  stageBytes: number
   actions: Action[]
   mems: Map<number, RegionRef>
-  transfer: Set<ArrayBuffer>
+  stage: StageRing
   /** Batches sent to the worker, oldest first; their actions run in this order. */
   inflight: Batch[]
   /** The worker this QP is bound to. */
@@ -56,7 +63,9 @@ export interface WorkerDataPathOptions {
 
 /** Batches one worker may hold at once (tasks it runs one after another, in order). */
 const MAX_INFLIGHT_PER_WORKER = 64
-const NO_RESULT: DataPathResult = { failedAt: -1, out: [], origs: [] }
+const NO_RESULT: DataPathResult = { failedAt: -1, out: undefined, outAt: undefined, origs: [] }
+/** Staging ring per QP. */
+const STAGE_BYTES = 8 << 20
 
 const BOOTSTRAP = fileURLToPath(new URL('./bootstrap.mjs', import.meta.url))
 const ENTRY = new URL('./data-path-worker.ts', import.meta.url).href
@@ -103,31 +112,37 @@ export class WorkerDataPath implements DataPath {
     let l = this.lanes.get(qp)
     if (!l) {
       const pool = this.pools[this.nextPool++ % this.pools.length]!
-      this.lanes.set(qp, (l = { ops: [], actions: [], mems: new Map(), transfer: new Set(), inflight: [], pool, dead: false }))
+      this.lanes.set(qp, (l = { ops: [], extras: [], payloads: [], stageBytes: 0, actions: [], mems: new Map(), stage: new StageRing(STAGE_BYTES), inflight: [], pool, dead: false }))
     }
     return l
   }
 
-  /** Queue an op on the QP's lane; false when the region is not worker-capable (then run inline, in order). */
-  private op(qp: Qp, mr: Mr, op: Omit<WorkOp, 'm'>): number | undefined {
+  /** Queue an op on the QP's lane; undefined when the region is not worker-capable (then run inline, in order). */
+  private op(qp: Qp, mr: Mr, kind: number, off: number, len: number, psn: number, extra?: OpExtra): number | undefined {
     if (!(mr.memory instanceof FrameMemory)) return undefined
     const l = this.lane(qp)
     if (!l.mems.has(mr.serial)) l.mems.set(mr.serial, { desc: mr.memory.shared(), live: mr.live })
-    l.ops.push({ ...op, m: mr.serial })
-    return l.ops.length - 1
+    const i = l.ops.length / OP_FIELDS
+    l.ops.push(kind, mr.serial, off, len, psn, kind === OpKind.WRITE ? l.stageBytes : 0)
+    if (extra) l.extras[i] = extra
+    return i
   }
 
   private action(qp: Qp, run: (r: DataPathResult) => void): void {
     const l = this.lane(qp)
-    l.actions.push({ opsBefore: l.ops.length, run })
+    l.actions.push({ opsBefore: l.ops.length / OP_FIELDS, run })
+  }
+
+  private response(r: DataPathResult, i: number): Uint8Array {
+    return new Uint8Array(r.out!, r.outAt![2 * i], r.outAt![2 * i + 1])
   }
 
   write(qp: Qp, mr: Mr, off: number, payload: Uint8Array, psn: number): void {
-    const i = this.op(qp, mr, { k: OpKind.WRITE, off, len: payload.length, psn, data: payload })
+    const i = this.op(qp, mr, OpKind.WRITE, off, payload.length, psn)
     if (i === undefined) return this.then(qp, () => this.inline.write(qp, mr, off, payload))
-    const buf = payload.buffer
-    // Hand the received buffer over instead of copying it (it is ours alone: one fabric part per packet).
-    if (buf instanceof ArrayBuffer && buf.byteLength > 0) this.lane(qp).transfer.add(buf)
+    const l = this.lane(qp)
+    l.payloads.push(payload)
+    l.stageBytes += payload.length
   }
 
   respond(qp: Qp, p: PacketInit, src?: { mr: Mr; off: number; len: number }): void {
@@ -135,27 +150,27 @@ export class WorkerDataPath implements DataPath {
       const pkt = encodePacket(p)
       return this.then(qp, () => this.opts.emit(qp, pkt))
     }
-    const i = this.op(qp, src.mr, { k: OpKind.READ_RESPOND, off: src.off, len: src.len, psn: p.psn, p })
+    const i = this.op(qp, src.mr, OpKind.READ_RESPOND, src.off, src.len, p.psn, { p })
     if (i === undefined) return this.then(qp, () => this.inline.respond(qp, p, src))
-    this.action(qp, (r) => this.opts.emit(qp, r.out[i]!))
+    this.action(qp, (r) => this.opts.emit(qp, this.response(r, i)))
   }
 
   atomic(qp: Qp, p: PacketInit, mr: Mr, off: number, cas: boolean, swapAdd: bigint, compare: bigint, res: RespResource): void {
-    const i = this.op(qp, mr, { k: OpKind.ATOMIC, off, len: 8, psn: p.psn, p, cas, a: swapAdd, b: compare })
+    const i = this.op(qp, mr, OpKind.ATOMIC, off, 8, p.psn, { p, cas, a: swapAdd, b: compare })
     if (i === undefined) return this.then(qp, () => this.inline.atomic(qp, p, mr, off, cas, swapAdd, compare, res))
     this.action(qp, (r) => {
       res.orig = r.origs[i]!
-      this.opts.emit(qp, r.out[i]!)
+      this.opts.emit(qp, this.response(r, i))
     })
   }
 
   atomicWrite(qp: Qp, mr: Mr, off: number, value: bigint, psn: number): void {
-    const i = this.op(qp, mr, { k: OpKind.ATOMIC_WRITE, off, len: 8, psn, a: value })
+    const i = this.op(qp, mr, OpKind.ATOMIC_WRITE, off, 8, psn, { a: value })
     if (i === undefined) this.then(qp, () => this.inline.atomicWrite(qp, mr, off, value))
   }
 
   flush(qp: Qp, mr: Mr, off: number, len: number, psn: number): void {
-    const i = this.op(qp, mr, { k: OpKind.FLUSH, off, len, psn })
+    const i = this.op(qp, mr, OpKind.FLUSH, off, len, psn)
     if (i === undefined) this.then(qp, () => this.inline.flush(qp, mr, off, len))
   }
 
@@ -169,11 +184,25 @@ export class WorkerDataPath implements DataPath {
   commit(qp: Qp): void {
     const l = this.lanes.get(qp)
     if (!l || (l.ops.length === 0 && l.actions.length === 0)) return
-    const b: Batch = { task: { mems: [...l.mems], ops: l.ops }, transfer: [...l.transfer], actions: l.actions }
+    let slice: StageSlice | undefined
+    if (l.stageBytes > 0) {
+      // One copy per payload into shared staging: cheaper than handing hundreds of buffers over one by one.
+      slice = l.stage.take(l.stageBytes)
+      const dst = new Uint8Array(slice.sab, slice.base, slice.bytes)
+      let at = 0
+      for (const p of l.payloads) {
+        dst.set(p, at)
+        at += p.length
+      }
+      if (slice.base) for (let row = 0; row < l.ops.length; row += OP_FIELDS) if (l.ops[row] === OpKind.WRITE) l.ops[row + F.STAGE] += slice.base
+    }
+    const b: Batch = { task: { mems: [...l.mems], ops: Float64Array.from(l.ops), extras: l.extras, stage: slice?.sab }, slice, actions: l.actions }
     l.ops = []
+    l.extras = []
+    l.payloads = []
+    l.stageBytes = 0
     l.actions = []
     l.mems = new Map()
-    l.transfer = new Set()
     l.inflight.push(b)
     this.pending++
     if (b.task.ops.length === 0) {
@@ -181,14 +210,14 @@ export class WorkerDataPath implements DataPath {
       b.result = NO_RESULT
     } else {
       this.counters.tasks++
-      this.counters.ops += b.task.ops.length
-      l.pool.run(b.task, { transferList: b.transfer }).then(
+      this.counters.ops += b.task.ops.length / OP_FIELDS
+      l.pool.run(b.task).then(
         (r: DataPathResult) => {
           b.result = r
           this.drain(qp, l)
         },
         (err: Error) => {
-          b.result = { failedAt: 0, out: [], origs: [] }
+          b.result = { failedAt: 0, out: undefined, outAt: undefined, origs: [] }
           b.err = err
           this.drain(qp, l)
         },
@@ -202,13 +231,14 @@ export class WorkerDataPath implements DataPath {
     while (l.inflight.length && l.inflight[0]!.result) {
       const b = l.inflight.shift()!
       this.pending--
+      if (b.slice) l.stage.release(b.slice)
       if (l.dead) continue
       const r = b.result!
       for (const a of b.actions) {
         if (r.failedAt >= 0 && a.opsBefore > r.failedAt) break
         a.run(r)
       }
-      if (r.failedAt >= 0) this.fail(qp, l, b.task.ops[r.failedAt]!.psn, b.err)
+      if (r.failedAt >= 0) this.fail(qp, l, b.task.ops[r.failedAt * OP_FIELDS + F.PSN]!, b.err)
     }
     if (l.inflight.length === 0 && l.ops.length === 0 && l.actions.length === 0) this.lanes.delete(qp)
   }

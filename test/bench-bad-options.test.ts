@@ -1,0 +1,38 @@
+import t from 'tap'
+import { runCli, tempDir, writeConfig } from './cluster-helpers.ts'
+
+// Each option rule of `rdma-emu bench`: exit 2, a message naming the option,
+// and no cluster started (the options are checked before any launch).
+const rules: Array<[string, string[], RegExp]> = [
+  ['unknown TEST', ['bench', 'write_bandwidth'], /TEST: unknown test "write_bandwidth"/],
+  ['size 0 for atomics', ['bench', 'atomic_bw', '-s', '0'], /-s\/--size: atomic tests move exactly 8 bytes, got 0/],
+  ['size 0', ['bench', 'write_bw', '-s', '0'], /-s\/--size: expected an integer 1-/],
+  ['non-numeric size', ['bench', 'read_lat', '-s', '4k'], /-s\/--size: .*got "4k"/],
+  ['negative iterations', ['bench', 'write_bw', '-n', '-5'], /-n\/--iters: .*got "-5"/],
+  ['-q 0', ['bench', 'write_bw', '-q', '0'], /-q\/--qp: .*got "0"/],
+  ['tx depth over the send queue', ['bench', 'write_bw', '-t', '100000'], /-t\/--tx-depth: expected an integer 1-1024/],
+  ['unknown atomic type', ['bench', 'atomic_lat', '-A', 'SWAP'], /-A\/--atomic_type: expected CMP_AND_SWAP or FETCH_AND_ADD/],
+  ['atomic type on a non-atomic test', ['bench', 'write_lat', '-A', 'FETCH_AND_ADD'], /-A\/--atomic_type: only applies to atomic/],
+  ['-D not supported yet', ['bench', 'write_bw', '-D', '5'], /-D\/--duration: not supported yet/],
+  ['missing TEST', ['bench'], /missing required argument 'test'/],
+]
+
+t.test('bench - bad options exit 2 naming the option', async (t) => {
+  const results = await Promise.all(rules.map(([, args]) => runCli(args)))
+  rules.forEach(([name, args, message], i) => {
+    t.test(`bench - ${name}`, async (t) => {
+      const r = results[i]!
+      t.equal(r.code, 2, `rdma-emu ${args.join(' ')}: exit 2`)
+      t.match(r.stderr, message, 'message names the option')
+      t.equal(r.stdout, '', 'no table printed')
+    })
+  })
+})
+
+t.test('bench - a config without a client node exits 2', async (t) => {
+  const dir = tempDir(t)
+  const config = writeConfig(dir, { name: 'solo', nodes: [{ id: 'server0', role: 'server', host: '127.0.0.1', port: 0 }] })
+  const r = await runCli(['bench', 'write_bw', '-c', config])
+  t.equal(r.code, 2)
+  t.match(r.stderr, /needs at least one server node and one client node/)
+})
