@@ -15,6 +15,9 @@ const SEED = 20261123
 
 t.test('rc - lossy fabric: 10,000 mixed operations complete exactly once, in order, with correct data', async (t) => {
   const rc = await startRdmaCluster(t)
+  const t0 = Date.now()
+  rc.cluster.transport.on('peer', (p) => t.comment(`peer ${p.id} ${p.state} at +${Date.now() - t0} ms`))
+  rc.local.device.onQpError = (qp, reason) => t.comment(`QP ${qp.qpNum} to ERR at +${Date.now() - t0} ms: ${reason}`)
   const rand = seededRandom(SEED)
   const kinds: string[] = []
   for (let i = 0; i < OPS; i++) {
@@ -23,7 +26,7 @@ t.test('rc - lossy fabric: 10,000 mixed operations complete exactly once, in ord
   }
   const nSend = kinds.filter((k) => k === 'send').length
 
-  const c = await connect(rc, { serverBytes: SLOTS * SLOT, listenCap: { maxRecvWr: 8192 }, connect: { mtu: 1024, timeout: 8, retryCnt: 7 } })
+  const c = await connect(rc, { serverBytes: SLOTS * SLOT, listenCap: { maxRecvWr: 8192 }, connect: { mtu: 1024, timeout: 10, retryCnt: 7 } })
   // Receive buffers for every SEND, posted up front.
   const recvArea = await rc.server.regMr(c.serverPd, nSend * 2048, ALL_ACCESS)
   const counter = await rc.server.regMr(c.serverPd, 8, ALL_ACCESS)
@@ -86,7 +89,15 @@ t.test('rc - lossy fabric: 10,000 mixed operations complete exactly once, in ord
   let posted = 0
   while (posted < Math.min(WINDOW, OPS)) post(posted++)
   while (nextDone < OPS) {
-    const wc = await c.cq.next(30_000)
+    let wc
+    try {
+      wc = await c.cq.next(30_000)
+    } catch (err) {
+      const q = c.qp
+      t.comment(`stalled at ${nextDone}: ${JSON.stringify({ state: q.state, sq: q.sq.length, base: q.sq.base, idx: q.req.idx, pkt: q.req.pkt, rd: q.req.rdInflight, rnrWait: q.req.rnrWait, timer: !!q.comp.timer, retryLeft: q.comp.retryLeft, head: q.sq.peek() && { kind: q.sq.peek()!.kind, first: q.sq.peek()!.firstPsn, last: q.sq.peek()!.lastPsn, done: q.sq.peek()!.done }, counters: dev.counters })}`)
+      t.comment(`server: ${JSON.stringify(await rc.server.counters())} ${JSON.stringify(await rc.cluster.control.request('server0', 'rdma.dataPathStats'))} ${JSON.stringify(await rc.cluster.control.request('server0', 'verbs.qps'))}`)
+      throw err
+    }
     if (wc.wrId !== nextDone) wrongOrder++
     if (wc.status !== WcStatus.SUCCESS) { failed++; t.comment(`wr ${wc.wrId} ${kinds[wc.wrId]} status ${wc.status} at ${nextDone}`) }
     const i = wc.wrId

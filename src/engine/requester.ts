@@ -243,7 +243,6 @@ export function runRequester(qp: Qp): boolean {
     if (ackReq) req.noackPkts = 0
     const pkt = encodePacket(buildPacket(qp, w, w.kind === WqeKind.READ ? w.done + k : k, ackReq))
     qp.host.emit(qp.attr.destNode, pkt)
-    armRetransmitTimer(qp)
     if (w.kind === WqeKind.READ || k === w.npkts - 1 || resource) {
       if (resource) req.rdInflight++
       req.idx++
@@ -251,6 +250,8 @@ export function runRequester(qp: Qp): boolean {
     } else {
       req.pkt++
     }
+    // After advancing: the packet just sent now counts as outstanding.
+    armRetransmitTimer(qp)
   }
 }
 
