@@ -130,7 +130,7 @@ export async function multipartTrains(t: Test, kit: TransportKit): Promise<void>
   ca.sendData('node-b', [Uint8Array.of(0xab)])
   await twoTrains
   t.equal(received[0]!.from, 'node-a', 'sender id')
-  t.equal(received[0]!.packets.length, sizes.length, 'one part per packet')
+  t.equal(received[0]!.packets.length, sizes.length, 'every packet of the train')
   t.same(received[0]!.packets.map((p) => Buffer.from(p)), expected, 'packet bytes intact')
   t.same(received[1]!.packets.map((p) => [...p]), [[0xab]], 'second train separate')
   t.equal(cb.counters.dataFramesIn, 2)

@@ -7,7 +7,7 @@ t.test('frame - round trip and malformed frames', async (t) => {
   const pkts = [Uint8Array.of(1, 2), Uint8Array.of(3)]
   const data = parseFrame(dataFrame(pkts))
   t.equal(data.kind, 'data')
-  t.same(data.kind === 'data' && data.packets.map((p) => [...p]), [[1, 2], [3]], 'data train, one part per packet')
+  t.same(data.kind === 'data' && data.packets.map((p) => [...p]), [[1, 2], [3]], 'data train: packets split back out')
   t.same(parseFrame(heartbeatFrame()), { kind: 'heartbeat' }, 'heartbeat')
   const bad: Array<[string, Uint8Array[]]> = [
     ['no parts', []],
@@ -17,6 +17,10 @@ t.test('frame - round trip and malformed frames', async (t) => {
     ['control with two bodies', [...controlFrame({ t: 'x' }), Uint8Array.of(0)]],
     ['undecodable body', [Uint8Array.of(FrameKind.CONTROL), Uint8Array.of(0x92, 0x01)]],
     ['empty train', [Uint8Array.of(FrameKind.DATA)]],
+    ['zero-length train body', [Uint8Array.of(FrameKind.DATA), new Uint8Array(0)]],
+    ['truncated packet length', [Uint8Array.of(FrameKind.DATA), Uint8Array.of(0, 0)]],
+    ['packet past the end', [Uint8Array.of(FrameKind.DATA), Uint8Array.of(0, 0, 0, 9, 1, 2)]],
+    ['train in two parts', [Uint8Array.of(FrameKind.DATA), Uint8Array.of(0, 0, 0, 1, 7), Uint8Array.of(0, 0, 0, 1, 7)]],
     ['heartbeat with body', [Uint8Array.of(FrameKind.HEARTBEAT), Uint8Array.of(0)]],
   ]
   for (const [what, parts] of bad) {

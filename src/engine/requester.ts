@@ -28,7 +28,7 @@ const KIND_OF: Record<number, WqeKindValue> = {
 }
 
 /** Most packets one QP sends ahead of the oldest unacknowledged one. */
-const PACKET_WINDOW = 1024
+const PACKET_WINDOW = 4096
 /** Most packets one requester run produces before yielding to the event loop. */
 const PACKETS_PER_RUN = 256
 

@@ -79,6 +79,7 @@ export class WorkerDataPath implements DataPath {
   private readonly pools: Piscina[]
   private nextPool = 0
   private readonly lanes = new Map<Qp, Lane>()
+  private readonly homes = new WeakMap<Qp, { pool: Piscina; stage: StageRing }>()
   private readonly inline: InlineDataPath
   private readonly opts: WorkerDataPathOptions
   private pending = 0
@@ -111,8 +112,10 @@ export class WorkerDataPath implements DataPath {
   private lane(qp: Qp): Lane {
     let l = this.lanes.get(qp)
     if (!l) {
-      const pool = this.pools[this.nextPool++ % this.pools.length]!
-      this.lanes.set(qp, (l = { ops: [], extras: [], payloads: [], stageBytes: 0, actions: [], mems: new Map(), stage: new StageRing(STAGE_BYTES), inflight: [], pool, dead: false }))
+      // A QP keeps its worker and its staging ring across idle spells (a ring is not free to allocate).
+      let home = this.homes.get(qp)
+      if (!home) this.homes.set(qp, (home = { pool: this.pools[this.nextPool++ % this.pools.length]!, stage: new StageRing(STAGE_BYTES) }))
+      this.lanes.set(qp, (l = { ops: [], extras: [], payloads: [], stageBytes: 0, actions: [], mems: new Map(), stage: home.stage, inflight: [], pool: home.pool, dead: false }))
     }
     return l
   }
