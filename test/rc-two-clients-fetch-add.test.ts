@@ -4,8 +4,9 @@ import { RemoteVerbs } from '../src/verbs/remote-verbs.ts'
 import { WrOpcode } from '../src/verbs/constants.ts'
 
 // Two client node processes each run 10,000 FETCH_ADDs on the same 8-byte
-// word of a server node: the final value is exact, and every original value
-// 0..19,999 was returned exactly once across both clients.
+// word of a server node whose data path runs on 2 worker threads (each QP
+// bound to its own worker, so the adds race across threads): the final value
+// is exact, and every original value 0..19,999 was returned exactly once.
 const N = 10_000
 
 t.test('rc - two client processes fetch-add one server word', async (t) => {
@@ -25,6 +26,10 @@ t.test('rc - two client processes fetch-add one server word', async (t) => {
   const all = results.flatMap((r) => r.atomicResults!.map(BigInt)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
   t.equal(all.length, 2 * N)
   t.ok(all.every((v, i) => v === BigInt(i)), 'each original value seen exactly once')
+  const dp = await rc.cluster.control.request<{ mode: string; workers: number; tasks: number; ops: number }>('server0', 'rdma.dataPathStats')
+  t.equal(dp.mode, 'workers')
+  t.ok(dp.workers >= 2, `server data path on ${dp.workers} worker threads`)
+  t.ok(dp.ops >= 2 * N, `the adds ran in the workers (${dp.ops} ops in ${dp.tasks} tasks)`)
   const b = await rc.server.read(word.stag, 0, 8)
   t.equal(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true), BigInt(2 * N), 'final value is exact')
 })
