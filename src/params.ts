@@ -34,8 +34,8 @@ export const Params = {
   defaultRetryCnt: 7,
   defaultRnrRetry: 7,
   infiniteRetry: 7,
-  /** Default max_dest_rd_atomic / max_rd_atomic. */
-  defaultMaxRdAtomic: 16,
+  /** Default max_dest_rd_atomic / max_rd_atomic (rxe allows 128). */
+  defaultMaxRdAtomic: 128,
   /** Default queue depths. */
   defaultMaxSendWr: 1024,
   defaultMaxRecvWr: 1024,
