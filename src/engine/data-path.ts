@@ -25,8 +25,11 @@ export interface DataPath {
   flush(qp: Qp, mr: Mr, off: number, len: number, psn: number): void
   /** Run `fn` once everything issued before it for this QP is done. */
   then(qp: Qp, fn: () => void): void
-  /** End of a received train for this QP: start what was batched. */
-  commit(qp: Qp): void
+  /**
+   * End of a received train for this QP: start what was batched. `exclusive`:
+   * no other QP had work from this train, so its buffer may be handed over.
+   */
+  commit(qp: Qp, exclusive: boolean): void
   /** Work queued or running (for stats). */
   readonly depth: number
   close(): Promise<void>

@@ -191,7 +191,7 @@ export class RdmaDevice implements QpHost {
     }
     for (const qp of touched) {
       if (qp.state !== QpState.ERR && !qp.resp.failed) flushPendingAck(qp)
-      this.dataPath.commit(qp)
+      this.dataPath.commit(qp, touched.size === 1)
     }
     this.schedule()
   }

@@ -22,7 +22,7 @@ export const F = {
   LEN: 3,
   /** PSN of the request (for the NAK when the region died in the meantime). */
   PSN: 4,
-  /** WRITE: where the payload sits in the staging buffer. */
+  /** WRITE: where the payload sits in the staging buffer (or the transferred train). */
   STAGE: 5,
 } as const
 export const OP_FIELDS = 6
@@ -49,6 +49,8 @@ export interface DataPathTask {
   /** Sparse, by op index. */
   extras: Array<OpExtra | undefined>
   stage: SharedArrayBuffer | undefined
+  /** Instead of staging: the received train itself, transferred (WRITE STAGE offsets index it). */
+  train: ArrayBuffer | undefined
 }
 
 export interface DataPathResult {

@@ -27,7 +27,7 @@ export default function run(task: DataPathTask): unknown {
   const live = new Map(task.mems.map(([serial, ref]) => [serial, ref.live]))
   const ops = task.ops
   const n = ops.length / OP_FIELDS
-  const stage = task.stage ? new Uint8Array(task.stage) : undefined
+  const stage = task.train ? new Uint8Array(task.train) : task.stage ? new Uint8Array(task.stage) : undefined
   const res: DataPathResult = { failedAt: -1, out: undefined, outAt: undefined, origs: [] }
 
   // Responses are encoded as their op runs (a later WRITE in the batch must not

@@ -61,6 +61,18 @@ export interface WorkerDataPathOptions {
   onFault?: (qp: Qp, why: string) => void
 }
 
+/**
+ * The one ArrayBuffer all payloads view, when it can be given away: not
+ * shared memory, and larger than Node's 8 KiB Buffer pool (which small
+ * Buffers share with unrelated data).
+ */
+function soleBuffer(payloads: Uint8Array[]): ArrayBuffer | undefined {
+  const buf = payloads[0]?.buffer
+  if (!(buf instanceof ArrayBuffer) || buf.byteLength <= 8192) return undefined
+  for (const p of payloads) if (p.buffer !== buf) return undefined
+  return buf
+}
+
 /** Batches one worker may hold at once (tasks it runs one after another, in order). */
 const MAX_INFLIGHT_PER_WORKER = 64
 const NO_RESULT: DataPathResult = { failedAt: -1, out: undefined, outAt: undefined, origs: [] }
@@ -83,7 +95,7 @@ export class WorkerDataPath implements DataPath {
   private readonly inline: InlineDataPath
   private readonly opts: WorkerDataPathOptions
   private pending = 0
-  readonly counters = { tasks: 0, ops: 0, faults: 0 }
+  readonly counters = { tasks: 0, ops: 0, faults: 0, trainsHandedOver: 0 }
 
   constructor(memory: ServerMemoryDesc, opts: WorkerDataPathOptions) {
     this.opts = opts
@@ -184,22 +196,32 @@ export class WorkerDataPath implements DataPath {
     this.action(qp, fn)
   }
 
-  commit(qp: Qp): void {
+  commit(qp: Qp, exclusive: boolean): void {
     const l = this.lanes.get(qp)
     if (!l || (l.ops.length === 0 && l.actions.length === 0)) return
     let slice: StageSlice | undefined
+    let train: ArrayBuffer | undefined
     if (l.stageBytes > 0) {
-      // One copy per payload into shared staging: cheaper than handing hundreds of buffers over one by one.
-      slice = l.stage.take(l.stageBytes)
-      const dst = new Uint8Array(slice.sab, slice.base, slice.bytes)
-      let at = 0
-      for (const p of l.payloads) {
-        dst.set(p, at)
-        at += p.length
+      const whole = exclusive ? soleBuffer(l.payloads) : undefined
+      if (whole) {
+        // The train is this QP's alone: hand the received buffer over, no copy at all.
+        train = whole
+        let k = 0
+        for (let row = 0; row < l.ops.length; row += OP_FIELDS) if (l.ops[row] === OpKind.WRITE) l.ops[row + F.STAGE] = l.payloads[k++]!.byteOffset
+        this.counters.trainsHandedOver++
+      } else {
+        // One copy per payload into shared staging: cheaper than handing many buffers over one by one.
+        slice = l.stage.take(l.stageBytes)
+        const dst = new Uint8Array(slice.sab, slice.base, slice.bytes)
+        let at = 0
+        for (const p of l.payloads) {
+          dst.set(p, at)
+          at += p.length
+        }
+        if (slice.base) for (let row = 0; row < l.ops.length; row += OP_FIELDS) if (l.ops[row] === OpKind.WRITE) l.ops[row + F.STAGE] += slice.base
       }
-      if (slice.base) for (let row = 0; row < l.ops.length; row += OP_FIELDS) if (l.ops[row] === OpKind.WRITE) l.ops[row + F.STAGE] += slice.base
     }
-    const b: Batch = { task: { mems: [...l.mems], ops: Float64Array.from(l.ops), extras: l.extras, stage: slice?.sab }, slice, actions: l.actions }
+    const b: Batch = { task: { mems: [...l.mems], ops: Float64Array.from(l.ops), extras: l.extras, stage: slice?.sab, train }, slice, actions: l.actions }
     l.ops = []
     l.extras = []
     l.payloads = []
@@ -214,7 +236,7 @@ export class WorkerDataPath implements DataPath {
     } else {
       this.counters.tasks++
       this.counters.ops += b.task.ops.length / OP_FIELDS
-      l.pool.run(b.task).then(
+      l.pool.run(b.task, train ? { transferList: [train] } : undefined).then(
         (r: DataPathResult) => {
           b.result = r
           this.drain(qp, l)
