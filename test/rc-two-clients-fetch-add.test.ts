@@ -11,6 +11,8 @@ const N = 10_000
 
 t.test('rc - two client processes fetch-add one server word', async (t) => {
   const rc = await startRdmaCluster(t, { clients: 2 })
+  // Every batch to the workers (none run in place on the main thread), on 2 threads.
+  await rc.cluster.control.request('server0', 'rdma.dataPath', { mode: 'workers', workers: 2, inlineBatchBytes: 0 })
   const pd = await rc.server.allocPd()
   const word = await rc.server.regMr(pd, 8, ALL_ACCESS)
   await rc.server.listen({ port: 4000, pd })

@@ -24,6 +24,8 @@ export interface ServerConfig {
   dirtyExpireMs: number
   writebackMode: WritebackMode
   workers: number
+  /** With workers: batches moving at most this many bytes on an idle QP run on the main thread. */
+  inlineBatchBytes: number
 }
 
 interface NodeConfigBase {
@@ -79,6 +81,7 @@ export const DEFAULTS = {
     dirtyExpireMs: Params.defaultDirtyExpireMs,
     writebackMode: 'keep-dirty' as WritebackMode,
     workers: 2,
+    inlineBatchBytes: 16384,
   } satisfies ServerConfig,
 } as const
 

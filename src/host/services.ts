@@ -37,7 +37,8 @@ export async function attachServices(ctx: NodeContext): Promise<void> {
     const mem = attachServerMemory(ctx, rdma)
     ctx.onShutdown(() => mem.close())
     // The responder's memory work runs in worker threads over the shared arena.
-    const dataPath = attachDataPath(ctx, rdma, mem.mem, ctx.nodeConfig.role === 'server' ? ctx.nodeConfig.server.workers : 0)
+    const server = ctx.nodeConfig.role === 'server' ? ctx.nodeConfig.server : undefined
+    const dataPath = attachDataPath(ctx, rdma, mem.mem, server?.workers ?? 0, server?.inlineBatchBytes ?? 0)
     ctx.onShutdown(() => dataPath.close())
   }
 }

@@ -9,6 +9,7 @@ import type { Mr } from '../memory/stag.ts'
 import type { Qp, RespResource } from '../verbs/qp.ts'
 import { F, OP_FIELDS, OpKind, type DataPathResult, type DataPathTask, type OpExtra, type RegionRef } from './data-path-task.ts'
 import { StageRing, type StageSlice } from './stage-ring.ts'
+import { executeBatch } from './execute-batch.ts'
 
 /**
  * The server's data path in piscina worker threads (design brief section 2):
@@ -45,6 +46,10 @@ interface Lane {
   stageBytes: number
   actions: Action[]
   mems: Map<number, RegionRef>
+  /** The same regions, as main-thread objects (for batches run in place). */
+  regions: Map<number, FrameMemory>
+  /** Bytes the batch being built moves (payloads, read data, atomics). */
+  weight: number
   stage: StageRing
   /** Batches sent to the worker, oldest first; their actions run in this order. */
   inflight: Batch[]
@@ -59,6 +64,11 @@ export interface WorkerDataPathOptions {
   emit: (qp: Qp, pkt: Uint8Array) => void
   /** A batch failed (region deregistered under it, or a worker error). */
   onFault?: (qp: Qp, why: string) => void
+  /**
+   * A batch moving at most this many bytes, on a QP with nothing in flight,
+   * runs in place on the main thread. 0: everything goes to the workers.
+   */
+  inlineBelowBytes?: number
 }
 
 /**
@@ -95,10 +105,10 @@ export class WorkerDataPath implements DataPath {
   private readonly inline: InlineDataPath
   private readonly opts: WorkerDataPathOptions
   private pending = 0
-  readonly counters = { tasks: 0, ops: 0, faults: 0, trainsHandedOver: 0 }
+  readonly counters = { tasks: 0, ops: 0, faults: 0, trainsHandedOver: 0, inlineBatches: 0, inlineOps: 0 }
 
   constructor(memory: ServerMemoryDesc, opts: WorkerDataPathOptions) {
-    this.opts = opts
+    this.opts = { ...opts, inlineBelowBytes: opts.inlineBelowBytes ?? 0 }
     this.inline = new InlineDataPath(opts.emit)
     if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new RangeError(`workers must be a positive integer, got ${opts.workers}`)
     this.pools = Array.from({ length: opts.workers }, () => new Piscina({
@@ -127,7 +137,7 @@ export class WorkerDataPath implements DataPath {
       // A QP keeps its worker and its staging ring across idle spells (a ring is not free to allocate).
       let home = this.homes.get(qp)
       if (!home) this.homes.set(qp, (home = { pool: this.pools[this.nextPool++ % this.pools.length]!, stage: new StageRing(STAGE_BYTES) }))
-      this.lanes.set(qp, (l = { ops: [], extras: [], payloads: [], stageBytes: 0, actions: [], mems: new Map(), stage: home.stage, inflight: [], pool: home.pool, dead: false }))
+      this.lanes.set(qp, (l = { ops: [], extras: [], payloads: [], stageBytes: 0, actions: [], mems: new Map(), regions: new Map(), weight: 0, stage: home.stage, inflight: [], pool: home.pool, dead: false }))
     }
     return l
   }
@@ -136,7 +146,11 @@ export class WorkerDataPath implements DataPath {
   private op(qp: Qp, mr: Mr, kind: number, off: number, len: number, psn: number, extra?: OpExtra): number | undefined {
     if (!(mr.memory instanceof FrameMemory)) return undefined
     const l = this.lane(qp)
-    if (!l.mems.has(mr.serial)) l.mems.set(mr.serial, { desc: mr.memory.shared(), live: mr.live })
+    if (!l.mems.has(mr.serial)) {
+      l.mems.set(mr.serial, { desc: mr.memory.shared(), live: mr.live })
+      l.regions.set(mr.serial, mr.memory)
+    }
+    l.weight += len
     const i = l.ops.length / OP_FIELDS
     l.ops.push(kind, mr.serial, off, len, psn, kind === OpKind.WRITE ? l.stageBytes : 0)
     if (extra) l.extras[i] = extra
@@ -199,6 +213,20 @@ export class WorkerDataPath implements DataPath {
   commit(qp: Qp, exclusive: boolean): void {
     const l = this.lanes.get(qp)
     if (!l || (l.ops.length === 0 && l.actions.length === 0)) return
+    if (l.ops.length > 0 && l.inflight.length === 0 && l.weight <= this.opts.inlineBelowBytes!) {
+      // A small batch on an idle QP: shipping it to a worker costs more than doing it (order is kept:
+      // nothing of this QP is in flight). Atomics stay atomic against the workers: same memory, Atomics.
+      const regions = l.regions
+      const task: DataPathTask = { mems: [...l.mems], ops: Float64Array.from(l.ops), extras: l.extras, stage: undefined, train: undefined }
+      const r = executeBatch(task, (serial) => regions.get(serial)!, l.payloads)
+      this.counters.inlineBatches++
+      this.counters.inlineOps += l.ops.length / OP_FIELDS
+      this.reset(l)
+      l.inflight.push({ task, slice: undefined, actions: l.actions, result: r })
+      l.actions = []
+      this.pending++
+      return this.drain(qp, l)
+    }
     let slice: StageSlice | undefined
     let train: ArrayBuffer | undefined
     if (l.stageBytes > 0) {
@@ -222,12 +250,8 @@ export class WorkerDataPath implements DataPath {
       }
     }
     const b: Batch = { task: { mems: [...l.mems], ops: Float64Array.from(l.ops), extras: l.extras, stage: slice?.sab, train }, slice, actions: l.actions }
-    l.ops = []
-    l.extras = []
-    l.payloads = []
-    l.stageBytes = 0
+    this.reset(l)
     l.actions = []
-    l.mems = new Map()
     l.inflight.push(b)
     this.pending++
     if (b.task.ops.length === 0) {
@@ -249,6 +273,17 @@ export class WorkerDataPath implements DataPath {
       )
     }
     this.drain(qp, l)
+  }
+
+  /** Start a new batch on the lane (actions are handed over by the caller). */
+  private reset(l: Lane): void {
+    l.ops = []
+    l.extras = []
+    l.payloads = []
+    l.stageBytes = 0
+    l.mems = new Map()
+    l.regions = new Map()
+    l.weight = 0
   }
 
   /** Run the actions of answered batches, oldest first. */
