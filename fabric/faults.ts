@@ -46,7 +46,7 @@ export class FaultInjector {
   private readonly reorder: number
   private readonly rand: () => number
   /** A packet held back per destination, released behind the next one. */
-  private readonly held = new Map<string, Uint8Array>()
+  private readonly held = new Map<string, unknown>()
 
   constructor(opts: FaultOptions) {
     this.drop = checkProbability('drop', opts.drop)
@@ -55,17 +55,17 @@ export class FaultInjector {
     this.rand = seededRandom(opts.seed ?? 1)
   }
 
-  /** The train to actually send to `dest` in place of `packets`. */
-  apply(dest: string, packets: Uint8Array[]): Uint8Array[] {
-    const out: Uint8Array[] = []
+  /** The train to actually send to `dest` in place of `packets` (encoded packets or packets to encode). */
+  apply<T>(dest: string, packets: T[]): T[] {
+    const out: T[] = []
     for (const p of packets) {
       this.counters.seen++
       if (this.rand() < this.drop) {
         this.counters.dropped++
         continue
       }
-      const held = this.held.get(dest)
-      if (!held && this.rand() < this.reorder) {
+      const held = this.held.get(dest) as T | undefined
+      if (held === undefined && this.rand() < this.reorder) {
         this.counters.reordered++
         this.held.set(dest, p)
         continue
@@ -75,7 +75,7 @@ export class FaultInjector {
         this.counters.duplicated++
         out.push(p)
       }
-      if (held) {
+      if (held !== undefined) {
         this.held.delete(dest)
         out.push(held)
       }
@@ -84,9 +84,9 @@ export class FaultInjector {
   }
 
   /** Packets still held back (sent by the caller when nothing else comes). */
-  release(dest: string): Uint8Array[] {
-    const held = this.held.get(dest)
-    if (!held) return []
+  release<T>(dest: string): T[] {
+    const held = this.held.get(dest) as T | undefined
+    if (held === undefined) return []
     this.held.delete(dest)
     return [held]
   }

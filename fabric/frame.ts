@@ -12,6 +12,7 @@
 import { Packr } from 'msgpackr'
 import { EmuError, ErrorCodes } from '../src/errors.ts'
 import type { FramePart } from './transport.ts'
+import { encodedLength, encodePacketInto, type PacketInit } from './codec.ts'
 
 export const FrameKind = {
   CONTROL: 0x01,
@@ -58,16 +59,41 @@ export function controlFrame(msg: unknown): FramePart[] {
  */
 export function dataFrame(packets: Uint8Array[]): FramePart[] {
   if (packets.length === 0) throw new EmuError(ErrorCodes.BAD_PACKET, 'data frame: empty packet train')
+  return [DATA_HEADER, buildTrain(packets)]
+}
+
+/** A DATA frame around a train already laid out by buildTrain(). */
+export function trainFrame(train: Uint8Array): FramePart[] {
+  if (train.length === 0) throw new EmuError(ErrorCodes.BAD_PACKET, 'data frame: empty packet train')
+  return [DATA_HEADER, train]
+}
+
+/**
+ * Lay a train out in one buffer: encoded packets are copied in, packets still
+ * to encode (PacketInit) are encoded straight into place, so a requester's
+ * payload is copied exactly once, from the registered memory to the wire.
+ * `each` sees every packet's bytes in the train (counters, captures).
+ */
+export function buildTrain(items: Array<Uint8Array | PacketInit>, each?: (pkt: Uint8Array) => void): Uint8Array {
   let bytes = 0
-  for (const p of packets) bytes += 4 + p.length
+  const lens = new Array<number>(items.length)
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!
+    lens[i] = it instanceof Uint8Array ? it.length : encodedLength(it)
+    bytes += 4 + lens[i]!
+  }
   const train = Buffer.allocUnsafe(bytes)
   let at = 0
-  for (const p of packets) {
-    train.writeUInt32BE(p.length, at)
-    train.set(p, at + 4)
-    at += 4 + p.length
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!
+    const len = lens[i]!
+    train.writeUInt32BE(len, at)
+    if (it instanceof Uint8Array) train.set(it, at + 4)
+    else encodePacketInto(it, train, at + 4)
+    each?.(train.subarray(at + 4, at + 4 + len))
+    at += 4 + len
   }
-  return [DATA_HEADER, train]
+  return train
 }
 
 /** Split a train into its packets: views into the received buffer, no copy. */
@@ -79,7 +105,7 @@ function splitTrain(train: Uint8Array): Uint8Array[] {
     if (at + 4 > train.length) throw new EmuError(ErrorCodes.BAD_PACKET, `data frame: truncated length at byte ${at}`)
     const len = dv.getUint32(at)
     if (at + 4 + len > train.length) throw new EmuError(ErrorCodes.BAD_PACKET, `data frame: packet of ${len} bytes at byte ${at} runs past the train`)
-    packets.push(train.subarray(at + 4, at + 4 + len))
+    packets.push(new Uint8Array(train.buffer, train.byteOffset + at + 4, len))
     at += 4 + len
   }
   if (packets.length === 0) throw new EmuError(ErrorCodes.BAD_PACKET, 'data frame: empty packet train')

@@ -1,6 +1,6 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
-import { encodePacket, psnAdd, psnDiff, type PacketInit } from '../../fabric/codec.ts'
+import { psnAdd, psnDiff, type PacketInit } from '../../fabric/codec.ts'
 import { MrCheck } from '../memory/stag.ts'
 import { Access, QpState, SendFlags, WcStatus, WrOpcode } from '../verbs/constants.ts'
 import type { Qp } from '../verbs/qp.ts'
@@ -30,7 +30,7 @@ const KIND_OF: Record<number, WqeKindValue> = {
 /** Most packets one QP sends ahead of the oldest unacknowledged one. */
 const PACKET_WINDOW = 4096
 /** Most packets one requester run produces before yielding to the event loop. */
-const PACKETS_PER_RUN = 256
+const PACKETS_PER_RUN = 64
 
 /** ibv_post_send */
 export function postSend(qp: Qp, wrs: SendWr[]): void {
@@ -241,8 +241,8 @@ export function runRequester(qp: Qp): boolean {
       ackReq = ++req.noackPkts >= Params.ackReqInterval
     }
     if (ackReq) req.noackPkts = 0
-    const pkt = encodePacket(buildPacket(qp, w, w.kind === WqeKind.READ ? w.done + k : k, ackReq))
-    qp.host.emit(qp.attr.destNode, pkt)
+    // Encoded straight into the outgoing train: the payload is copied once, memory to wire.
+    qp.host.emit(qp.attr.destNode, buildPacket(qp, w, w.kind === WqeKind.READ ? w.done + k : k, ackReq))
     if (w.kind === WqeKind.READ || k === w.npkts - 1 || resource) {
       if (resource) req.rdInflight++
       req.idx++

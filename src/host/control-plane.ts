@@ -8,7 +8,7 @@
  *   notify:   { t, body }             one-way
  */
 import type { Logger } from 'pino'
-import { controlFrame, dataFrame, parseFrame } from '../../fabric/frame.ts'
+import { controlFrame, dataFrame, parseFrame, trainFrame } from '../../fabric/frame.ts'
 import type { FramePart, Transport } from '../../fabric/transport.ts'
 import { EmuError, ErrorCodes, type ErrorCode } from '../errors.ts'
 import { Params } from '../params.ts'
@@ -128,6 +128,12 @@ export class ControlPlane {
   /** Send a packet train to a peer in one DATA frame. */
   sendData(peer: string, packets: Uint8Array[]): void {
     this.transport.send(peer, dataFrame(packets))
+    this.counters.dataFramesOut++
+  }
+
+  /** Send a train laid out by buildTrain() in one DATA frame. */
+  sendTrain(peer: string, train: Uint8Array): void {
+    this.transport.send(peer, trainFrame(train))
     this.counters.dataFramesOut++
   }
 

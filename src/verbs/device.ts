@@ -1,6 +1,7 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
-import { decodePacket } from '../../fabric/codec.ts'
+import { decodePacket, type PacketInit } from '../../fabric/codec.ts'
+import { buildTrain } from '../../fabric/frame.ts'
 import type { FaultInjector } from '../../fabric/faults.ts'
 import { newEngineCounters, type EngineCounters } from '../engine/counters.ts'
 import { completerReceive } from '../engine/completer.ts'
@@ -16,7 +17,8 @@ import { Qp, type QpCap, type QpHost } from './qp.ts'
 
 /** Where a device's packet trains go: the fabric (or a test loop). */
 export interface PacketWire {
-  sendData(peer: string, packets: Uint8Array[]): void
+  /** Send a train laid out by buildTrain(). */
+  sendTrain(peer: string, train: Uint8Array): void
 }
 
 export interface DeviceOptions {
@@ -58,7 +60,8 @@ export class RdmaDevice implements QpHost {
   private readonly pds = new Set<number>()
   private nextPd = 1
   private nextQpn = FIRST_QPN
-  private readonly out = new Map<string, Uint8Array[]>()
+  /** Per peer: packets waiting for the next train (encoded, or to encode into it). */
+  private readonly out = new Map<string, Array<Uint8Array | PacketInit>>()
   private readonly runnable = new Set<Qp>()
   private scheduled = false
   private closed = false
@@ -196,7 +199,7 @@ export class RdmaDevice implements QpHost {
     this.schedule()
   }
 
-  emit(node: string, pkt: Uint8Array): void {
+  emit(node: string, pkt: Uint8Array | PacketInit): void {
     let q = this.out.get(node)
     if (!q) this.out.set(node, (q = []))
     q.push(pkt)
@@ -232,15 +235,15 @@ export class RdmaDevice implements QpHost {
     const c = this.counters
     for (const [node, pkts] of this.out) {
       this.out.delete(node)
-      const train = this.faults ? this.faults.apply(node, pkts) : pkts
-      if (train.length === 0) continue
-      for (const p of train) {
+      const items = this.faults ? this.faults.apply(node, pkts) : pkts
+      if (items.length === 0) continue
+      const train = buildTrain(items, (p) => {
         c.pktsSent++
         c.bytesSent += p.length
         this.onPacket?.('out', node, p)
-      }
+      })
       c.trainsSent++
-      this.wire.sendData(node, train)
+      this.wire.sendTrain(node, train)
     }
   }
 

@@ -1,6 +1,7 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import type { MrTable } from '../memory/stag.ts'
+import type { PacketInit } from '../../fabric/codec.ts'
 import { Fifo, type RecvWqe, type SendWqe, type RecvWr, type SendWr } from '../engine/wqe.ts'
 import { QpState, qpStateName, type QpStateValue, WcStatus } from './constants.ts'
 import type { Cq } from './cq.ts'
@@ -16,8 +17,8 @@ export interface QpHost {
   readonly counters: EngineCounters
   /** Multiplier applied to every transport timer (retransmit, RNR). */
   readonly timeScale: number
-  /** Queue one encoded packet for a node; sent with the next train. */
-  emit(node: string, pkt: Uint8Array): void
+  /** Queue one packet for a node, encoded or to be encoded into the next train. */
+  emit(node: string, pkt: Uint8Array | PacketInit): void
   /** Where the responder's memory work runs (inline, or worker threads). */
   readonly dataPath: DataPath
   /** Schedule the requester of `qp` to run soon. */
