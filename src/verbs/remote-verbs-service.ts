@@ -10,8 +10,6 @@ import type { ConnectOptions } from './cm.ts'
 import { runWorkload, type WorkloadSpec } from './workload.ts'
 import { Access } from './constants.ts'
 
-const ACCESS_LOCAL_ALL = Access.LOCAL_WRITE
-
 /**
  * The application side of a host, driven over the control plane: what a
  * server program would do with libibverbs (allocate a PD, register memory,
@@ -134,10 +132,10 @@ export class RemoteVerbsService {
     })
     h('workload', async (b: { qpn: number; localBytes: number; spec: WorkloadSpec }, from) => {
       const qp = this.qp(b.qpn)
-      const local = device.regMr(qp.pd, b.localBytes, ACCESS_LOCAL_ALL, { owner: from })
+      // The workload's own buffer: local only (READ and atomic results land in it).
+      const local = device.regMr(qp.pd, b.localBytes, Access.LOCAL_WRITE, { owner: from })
       try {
-        const r = await runWorkload(qp, qp.sendCq, local, b.spec)
-        return r
+        return await runWorkload(qp, qp.sendCq, local, b.spec)
       } finally {
         device.deregMr(local)
       }
