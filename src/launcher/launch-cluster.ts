@@ -4,6 +4,7 @@
  * tears everything down in order. Used by `up`, `tour`, and later `bench`
  * and `run`.
  */
+import { writeFileSync } from 'node:fs'
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
@@ -17,6 +18,9 @@ import { Params } from '../params.ts'
 import { describeExit, NodeProcess, within, type NodeExit } from './node-process.ts'
 import { LAUNCHER_ID, Msg, type HelloBody, type HelloReply, type PeerEndpoint, type ReadyBody } from './protocol.ts'
 import { defaultRunDir, prepareRunDir } from './run-dir.ts'
+
+/** File in the run directory naming every node's pid and real endpoint. */
+export const CLUSTER_FILE = 'cluster.json'
 
 export interface LaunchOptions {
   /** Configuration file (ignored when `config` is given). Default ./cluster.config.json. */
@@ -219,5 +223,7 @@ export async function launchCluster(opts: LaunchOptions = {}): Promise<Cluster> 
     return { id: n.id, role: n.role, pid: p.pid, endpoint: hellos.get(n.id)!.endpoint, logFile: join(runDir, `${n.id}.log`), outFile: p.outFile }
   })
   log.info({ nodes: infos.map((n) => ({ id: n.id, pid: n.pid, endpoint: n.endpoint })) }, 'cluster ready')
+  // Where each node really listens (ports may have been 0): `rdma-emu stats` reads this.
+  writeFileSync(join(runDir, CLUSTER_FILE), JSON.stringify({ nodes: infos.map(({ id, role, pid, endpoint }) => ({ id, role, pid, endpoint })) }, null, 2) + '\n')
   return new Cluster(config, runDir, control, transport, log, procs, infos, graceMs, flush)
 }
