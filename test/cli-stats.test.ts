@@ -14,7 +14,8 @@ t.test('cli - stats reports every node of a running cluster', async (t) => {
   const server = stats.find((s) => s.role === 'server')!
   t.equal(server.memory!.pins.nr_foll_pin_acquired, server.memory!.pins.nr_foll_pin_released, 'no pins held')
   t.equal(server.memory!.oracle.corruptBytes, 0, 'no corruption')
-  t.equal(server.dataPath!.mode, 'workers')
+  t.equal(server.dataPath!.mode, 'adaptive', 'the default data path: workers, offloading adaptively')
+  t.ok(server.dataPath!.workers >= 1, 'with worker threads')
   const table = await runCli(['stats', '--run-dir', up.runDir])
   t.equal(table.code, 0)
   t.match(table.stdout, /pins acq\/rel/, 'table header')

@@ -26,6 +26,8 @@ export interface ServerConfig {
   workers: number
   /** With workers: batches moving at most this many bytes on an idle QP run on the main thread. */
   inlineBatchBytes: number
+  /** With workers: 'adaptive' runs batches in place while the main thread has headroom; 'always' offloads them. */
+  offload: 'adaptive' | 'always'
 }
 
 interface NodeConfigBase {
@@ -82,6 +84,7 @@ export const DEFAULTS = {
     writebackMode: 'keep-dirty' as WritebackMode,
     workers: 2,
     inlineBatchBytes: 16384,
+    offload: 'adaptive' as 'adaptive' | 'always',
   } satisfies ServerConfig,
 } as const
 

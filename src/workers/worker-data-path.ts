@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url'
+import { performance } from 'node:perf_hooks'
 import { Piscina } from 'piscina'
 import { encodePacket, type PacketInit } from '../../fabric/codec.ts'
 import { InlineDataPath, type DataPath } from '../engine/data-path.ts'
@@ -69,7 +70,18 @@ export interface WorkerDataPathOptions {
    * runs in place on the main thread. 0: everything goes to the workers.
    */
   inlineBelowBytes?: number
+  /**
+   * 'always': every other batch goes to the workers. 'adaptive': while the
+   * main thread has headroom (event-loop utilisation), batches of idle QPs
+   * run in place too; the workers take over once it is busy.
+   */
+  offload?: 'always' | 'adaptive'
 }
+
+/** Event-loop utilisation above which the main thread hands batches to the workers, and below which it takes them back. */
+const BUSY_ELU = 0.85
+const IDLE_ELU = 0.6
+const ELU_SAMPLE_MS = 50
 
 /**
  * The one ArrayBuffer all payloads view, when it can be given away: not
@@ -105,10 +117,24 @@ export class WorkerDataPath implements DataPath {
   private readonly inline: InlineDataPath
   private readonly opts: WorkerDataPathOptions
   private pending = 0
+  private sampler: NodeJS.Timeout | undefined
+  /** Adaptive offload: the main thread is busy, the workers take the batches. */
+  private mainBusy = false
   readonly counters = { tasks: 0, ops: 0, faults: 0, trainsHandedOver: 0, inlineBatches: 0, inlineOps: 0 }
 
   constructor(memory: ServerMemoryDesc, opts: WorkerDataPathOptions) {
-    this.opts = { ...opts, inlineBelowBytes: opts.inlineBelowBytes ?? 0 }
+    this.opts = { ...opts, inlineBelowBytes: opts.inlineBelowBytes ?? 0, offload: opts.offload ?? 'always' }
+    if (this.opts.offload === 'adaptive') {
+      // Hysteresis between the two thresholds keeps it from flapping every sample.
+      let last = performance.eventLoopUtilization()
+      this.sampler = setInterval(() => {
+        const now = performance.eventLoopUtilization()
+        const elu = performance.eventLoopUtilization(now, last).utilization
+        last = now
+        if (!this.mainBusy && elu > BUSY_ELU) this.mainBusy = true
+        else if (this.mainBusy && elu < IDLE_ELU) this.mainBusy = false
+      }, ELU_SAMPLE_MS).unref()
+    }
     this.inline = new InlineDataPath(opts.emit)
     if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new RangeError(`workers must be a positive integer, got ${opts.workers}`)
     this.pools = Array.from({ length: opts.workers }, () => new Piscina({
@@ -213,9 +239,11 @@ export class WorkerDataPath implements DataPath {
   commit(qp: Qp, exclusive: boolean): void {
     const l = this.lanes.get(qp)
     if (!l || (l.ops.length === 0 && l.actions.length === 0)) return
-    if (l.ops.length > 0 && l.inflight.length === 0 && l.weight <= this.opts.inlineBelowBytes!) {
-      // A small batch on an idle QP: shipping it to a worker costs more than doing it (order is kept:
-      // nothing of this QP is in flight). Atomics stay atomic against the workers: same memory, Atomics.
+    const inPlace = l.weight <= this.opts.inlineBelowBytes! || (this.opts.offload === 'adaptive' && !this.mainBusy)
+    if (l.ops.length > 0 && l.inflight.length === 0 && inPlace) {
+      // A small batch, or a main thread with headroom, on an idle QP: shipping the batch to a worker
+      // costs more than doing it (order is kept: nothing of this QP is in flight). Atomics stay atomic
+      // against the workers: same memory, Atomics.
       const regions = l.regions
       const task: DataPathTask = { mems: [...l.mems], ops: Float64Array.from(l.ops), extras: l.extras, stage: undefined, train: undefined }
       const r = executeBatch(task, (serial) => regions.get(serial)!, l.payloads)
@@ -314,6 +342,7 @@ export class WorkerDataPath implements DataPath {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sampler)
     await Promise.all(this.pools.map((p) => p.destroy()))
   }
 }
