@@ -27,13 +27,14 @@ export function attachDataPath(ctx: NodeContext, rdma: RdmaService, memory: Serv
     if (device.dataPath.depth > 0) throw new EmuError(ErrorCodes.EBUSY, 'the data path is busy; switch when idle')
     if (next !== 'inline') {
       if (n < 1) throw new EmuError(ErrorCodes.EINVAL, `workers must be at least 1, got ${n}`)
-      if (!pool || pool.threads !== n || below !== inlineBelow || next !== mode) {
+      // Worker threads take a while to boot: keep the pool unless its size changes.
+      if (!pool || pool.threads !== n) {
         void pool?.close()
         pool = new WorkerDataPath(memory.shared(), {
-          workers: n, inlineBelowBytes: below, offload: next === 'adaptive' ? 'adaptive' : 'always', emit,
-          onFault: (qp, why) => ctx.log.warn({ qpn: qp.qpNum, why }, 'data path fault'),
+          workers: n, emit, onFault: (qp, why) => ctx.log.warn({ qpn: qp.qpNum, why }, 'data path fault'),
         })
       }
+      pool.configure({ inlineBelowBytes: below, offload: next === 'adaptive' ? 'adaptive' : 'always' })
       inlineBelow = below
       device.dataPath = pool
     } else {

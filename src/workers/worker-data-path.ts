@@ -116,25 +116,28 @@ export class WorkerDataPath implements DataPath {
   private readonly homes = new WeakMap<Qp, { pool: Piscina; stage: StageRing }>()
   private readonly inline: InlineDataPath
   private readonly opts: WorkerDataPathOptions
+  private elu: ReturnType<typeof performance.eventLoopUtilization> | undefined
   private pending = 0
   private sampler: NodeJS.Timeout | undefined
   /** Adaptive offload: the main thread is busy, the workers take the batches. */
   private mainBusy = false
-  readonly counters = { tasks: 0, ops: 0, faults: 0, trainsHandedOver: 0, inlineBatches: 0, inlineOps: 0 }
+  readonly counters = { tasks: 0, ops: 0, faults: 0, trainsHandedOver: 0, inlineBatches: 0, inlineOps: 0, offloadSwitches: 0, elu: 0 }
 
   constructor(memory: ServerMemoryDesc, opts: WorkerDataPathOptions) {
     this.opts = { ...opts, inlineBelowBytes: opts.inlineBelowBytes ?? 0, offload: opts.offload ?? 'always' }
-    if (this.opts.offload === 'adaptive') {
-      // Hysteresis between the two thresholds keeps it from flapping every sample.
-      let last = performance.eventLoopUtilization()
-      this.sampler = setInterval(() => {
-        const now = performance.eventLoopUtilization()
-        const elu = performance.eventLoopUtilization(now, last).utilization
-        last = now
-        if (!this.mainBusy && elu > BUSY_ELU) this.mainBusy = true
-        else if (this.mainBusy && elu < IDLE_ELU) this.mainBusy = false
-      }, ELU_SAMPLE_MS).unref()
-    }
+    // Adaptive offload: sample the main thread's event-loop utilisation; hysteresis between the
+    // two thresholds keeps it from flapping every sample.
+    this.sampler = setInterval(() => {
+      if (this.opts.offload !== 'adaptive') return
+      const now = performance.eventLoopUtilization()
+      const elu = this.elu ? performance.eventLoopUtilization(now, this.elu).utilization : 0
+      this.elu = now
+      this.counters.elu = Math.round(elu * 100) / 100
+      if (!this.mainBusy && elu > BUSY_ELU) this.mainBusy = true
+      else if (this.mainBusy && elu < IDLE_ELU) this.mainBusy = false
+      else return
+      this.counters.offloadSwitches++
+    }, ELU_SAMPLE_MS).unref()
     this.inline = new InlineDataPath(opts.emit)
     if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new RangeError(`workers must be a positive integer, got ${opts.workers}`)
     this.pools = Array.from({ length: opts.workers }, () => new Piscina({
@@ -147,6 +150,16 @@ export class WorkerDataPath implements DataPath {
       atomics: 'disabled',
       workerData: { memory, entry: ENTRY },
     }))
+  }
+
+  /** Change the policy without restarting the workers. */
+  configure(o: { inlineBelowBytes?: number; offload?: 'always' | 'adaptive' }): void {
+    if (o.inlineBelowBytes !== undefined) this.opts.inlineBelowBytes = o.inlineBelowBytes
+    if (o.offload !== undefined) {
+      this.opts.offload = o.offload
+      this.mainBusy = false
+      this.elu = undefined
+    }
   }
 
   get depth(): number {
