@@ -11,5 +11,7 @@ t.test('cluster - tour pings every pair and exits 0', async (t) => {
     t.match(r.stdout, new RegExp(`^${a}\\s+${b}\\s+5\\s+[\\d.]+\\s+[\\d.]+\\s+[\\d.]+\\s+[\\d.]+$`, 'm'), `round-trip row ${a} -> ${b}`)
   }
   t.match(r.stdout, /P99 µs/, 'table has the p99 column')
+  t.match(r.stdout, /^write_bw\s+65536\s+\d+\s+BW average \[MiB\/sec\]\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+OK$/m, 'write_bw 64 KiB beside raw ZeroMQ')
+  t.match(r.stdout, /^read_lat\s+8\s+\d+\s+t_typical \[usec\]\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+OK$/m, 'read_lat 8 B beside raw ZeroMQ')
   t.same(pidsMatching(runDir), [], 'torn down')
 })

@@ -43,6 +43,24 @@ export interface BenchOptions {
   datapath?: DataPathChoice
   /** --rounds: runs per data path with --datapath compare. */
   rounds: number
+  /** -n was given (a sweep over sizes shrinks the default iterations of large sizes, never given ones). */
+  itersGiven: boolean
+  /** --baseline: also measure raw ZeroMQ messaging of the same size and window between the same processes. */
+  baseline: boolean
+  /** -a: message sizes of the sweep (2, 4, ... up to --max-size); absent without -a. */
+  sizes?: number[]
+  /** --clients: client-node counts of the sweep; absent when not given (one client). */
+  clients?: number[]
+  /** --workers: server worker-thread counts of the sweep (0 = inline); absent when not given. */
+  workers?: number[]
+}
+
+/** Most client nodes or server worker threads one sweep point may ask for. */
+export const MAX_SWEEP_COUNT = 64
+
+/** True when the run is a sweep (several points, CSV, JSON and SVG written). */
+export function isSweep(o: BenchOptions): boolean {
+  return o.sizes !== undefined || o.clients !== undefined || o.workers !== undefined
 }
 
 export const DATAPATH_CHOICES = ['inline', 'workers', 'compare'] as const
@@ -61,6 +79,11 @@ export interface RawBenchOptions {
   out_json_file?: string
   datapath?: string
   rounds?: string
+  baseline?: boolean
+  all?: boolean
+  maxSize?: string
+  clients?: string
+  workers?: string
 }
 
 function bad(message: string): never {
@@ -124,10 +147,42 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
   if (raw.rounds !== undefined && datapath !== 'compare') bad('--rounds: only applies with --datapath compare')
   const rounds = intOption('--rounds', raw.rounds, 3, 1, 100)
 
+  // -a: sizes 2^1 .. 2^23 (perftest), bounded by --max-size (or by -s when it is given alone).
+  let sizes: number[] | undefined
+  if (raw.maxSize !== undefined && raw.all !== true) bad('--max-size: only applies with -a/--all')
+  if (raw.all === true) {
+    if (atomic) bad(`-a/--all: atomic tests move exactly ${ATOMIC_SIZE} bytes; sweep --clients or --workers instead`)
+    const max = intOption('--max-size', raw.maxSize ?? raw.size, MAX_BENCH_SIZE, 2, MAX_BENCH_SIZE)
+    sizes = []
+    for (let s = 2; s <= max; s *= 2) sizes.push(s)
+  }
+
+  // --clients / --workers: N sweeps 1..N clients / 0..N workers (0 = inline); a comma-separated list runs exactly those counts.
+  const clients = countList('--clients', raw.clients, 1)
+  const workers = countList('--workers', raw.workers, 0)
+  if (workers !== undefined && datapath !== undefined) bad('--workers: sets the server data path itself; drop --datapath')
+
+  // --baseline: one raw ZeroMQ run beside each emulated run; not with the data-path comparison.
+  const baseline = raw.baseline === true
+  if (baseline && datapath === 'compare') bad('--baseline: not with --datapath compare')
+  if (datapath === 'compare' && (sizes || clients || workers)) bad('--datapath compare: not with a sweep (-a, --clients, --workers)')
+
   return {
-    test, verb, kind, size, iters, txDepth, qps, atomicType, datapath, rounds,
+    test, verb, kind, size, iters, txDepth, qps, atomicType, datapath, rounds, baseline, sizes, clients, workers,
+    itersGiven: raw.iters !== undefined,
     reportGbits: raw.report_gbits === true,
     json: raw.json === true,
     outJsonFile: raw.out_json_file,
   }
+}
+
+/**
+ * A count option of a sweep: "N" means every count from `min` (1 client, 0 workers
+ * = inline) up to N; "a,b,c" exactly those counts (sorted, without repeats).
+ */
+function countList(name: string, raw: string | undefined, min: number): number[] | undefined {
+  if (raw === undefined) return undefined
+  const counts = raw.split(',').map((p) => intOption(name, p, 0, min, MAX_SWEEP_COUNT))
+  if (counts.length === 1) return Array.from({ length: counts[0]! - min + 1 }, (_, i) => min + i)
+  return [...new Set(counts)].sort((a, b) => a - b)
 }

@@ -3,6 +3,7 @@
  * headers, and the JSON document with perftest's keys (under "results", as
  * perftest's --out_json writes them).
  */
+import { baselineRatio, ratioMetric, type BaselineOutcome } from './baseline.ts'
 import type { BenchOutcome } from './run-bench.ts'
 
 const RULE = '-'.repeat(87)
@@ -19,7 +20,7 @@ export function tableHeader(o: BenchOutcome): string {
 }
 
 /** The figures row, aligned under tableHeader(). */
-export function tableRow(o: BenchOutcome): string {
+export function tableRow(o: Pick<BenchOutcome, 'bw' | 'lat'>): string {
   if (o.bw) {
     const b = o.bw
     return ` ${String(b.MsgSize).padEnd(10)} ${String(b.n_iterations).padEnd(14)} ${fix(b.BW_peak, 2).padEnd(19)} ${fix(b.BW_average, 2).padEnd(21)} ${fix(b.MsgRate, 6)}`
@@ -38,7 +39,7 @@ export function formatReport(o: BenchOutcome, where: { server: string; client: s
   const lines = [
     RULE,
     `                    ${title}`,
-    ` Connection type : RC           Using ${opt.qps} QP${opt.qps === 1 ? '' : 's'}`,
+    ` Connection type : RC           Using ${opt.qps} QP${opt.qps === 1 ? '' : 's'}${o.clients.length > 1 ? ` per client, ${o.clients.length} clients` : ''}`,
     ` TX depth        : ${opt.txDepth}            Iterations : ${opt.iters} per QP`,
     ` Client          : ${where.client}      Server : ${where.server}`,
   ]
@@ -50,15 +51,43 @@ export function formatReport(o: BenchOutcome, where: { server: string; client: s
   return lines.join('\n') + '\n'
 }
 
-/** The JSON document (perftest keys under "results"). */
-export function benchJson(o: BenchOutcome): Record<string, unknown> {
+/** The baseline block printed under the report: raw ZeroMQ figures in the same columns, and the ratio. */
+export function formatBaseline(o: BenchOutcome, b: BaselineOutcome): string {
+  const ratio = baselineRatio(o, b)
+  const metric = ratioMetric(o.options)
+  return [
+    ` baseline        : raw zeromq.js DEALER to DEALER, same processes, size and window: ${b.shape}`,
+    tableHeader(o),
+    tableRow(b),
+    RULE,
+    ` ratio           : ${ratio.toFixed(3)} (emulator / raw ZeroMQ, ${metric}: ${fix(metricOf(o), 2)} / ${fix(metricOf(b), 2)} ${o.options.kind === 'bw' ? o.bwUnit : 'usec'})`,
+    b.problems.length === 0 ? ' baseline check  : OK (every message arrived with its size)' : ` baseline check  : FAILED (${b.problems.length} problem${b.problems.length === 1 ? '' : 's'})`,
+  ].join('\n') + '\n'
+}
+
+function metricOf(r: Pick<BenchOutcome, 'bw' | 'lat'>): number {
+  return r.bw ? r.bw.BW_average : r.lat!.t_typical
+}
+
+/** The JSON document (perftest keys under "results"; with --baseline, `baseline` in the same keys and `ratio`). */
+export function benchJson(o: BenchOutcome, baseline?: BaselineOutcome): Record<string, unknown> {
   const opt = o.options
   return {
     test: opt.test,
-    options: { size: opt.size, iters: opt.iters, txDepth: opt.txDepth, qps: opt.qps, ...(opt.verb === 'atomic' ? { atomicType: opt.atomicType } : {}), reportGbits: opt.reportGbits },
+    options: { size: opt.size, iters: opt.iters, txDepth: opt.txDepth, qps: opt.qps, clients: o.clients.length, ...(opt.verb === 'atomic' ? { atomicType: opt.atomicType } : {}), reportGbits: opt.reportGbits },
     ...(opt.kind === 'bw' ? { units: { BW: o.bwUnit, MsgRate: 'Mpps' } } : { units: { latency: 'usec' }, halfRoundTrip: o.halfRoundTrip }),
     results: o.bw ?? o.lat,
     elapsedMs: o.elapsedMs,
     dataCheck: { ok: o.problems.length === 0, problems: o.problems },
+    ...(baseline
+      ? {
+          baseline: baseline.bw ?? baseline.lat,
+          baselineElapsedMs: baseline.elapsedMs,
+          baselineShape: baseline.shape,
+          baselineCheck: { ok: baseline.problems.length === 0, problems: baseline.problems },
+          ratio: baselineRatio(o, baseline),
+          ratioMetric: ratioMetric(opt),
+        }
+      : {}),
   }
 }

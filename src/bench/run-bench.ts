@@ -1,9 +1,9 @@
 /**
- * Run one perftest-style test on a running cluster: the first server is the
- * target, the first client the load generator. Every QP gets its own server
- * target (data-check.ts), is connected from the client node, and runs the
- * closed-loop workload inside the client node process; the QPs run in
- * parallel. Afterwards the server memory is checked.
+ * Run one perftest-style test on a running cluster: one server is the
+ * target, one or more client nodes the load generators. Every QP (-q per
+ * client node) gets its own server target (data-check.ts), is connected from
+ * its client node, and runs the closed-loop workload inside that node
+ * process; all QPs run in parallel. Afterwards the server memory is checked.
  */
 import type { ControlPlane } from '../host/control-plane.ts'
 import { Access, WrOpcode, wcStatusName } from '../verbs/constants.ts'
@@ -32,6 +32,8 @@ export type LatFigures = { MsgSize: number; n_iterations: number } & LatencyStat
 
 export interface BenchOutcome {
   options: BenchOptions
+  /** The client nodes that drove the load (one per --clients). */
+  clients: string[]
   /** 'MiB/sec' or 'Gb/sec' (bw tests). */
   bwUnit: string
   bw?: BwFigures
@@ -50,20 +52,59 @@ const OPCODES = {
   atomic: WrOpcode.ATOMIC_FETCH_AND_ADD,
 } as const
 
-export async function runBench(control: ControlPlane, serverId: string, clientId: string, o: BenchOptions): Promise<BenchOutcome> {
+/** One QP's closed-loop run, as the figures need it. */
+export interface QpRunResult {
+  completed: number
+  elapsedMs: number
+  latenciesUs: readonly number[]
+}
+
+/** perftest's figures of parallel QP runs: bandwidth summed over QPs, latency over every operation. */
+export function benchFigures(o: BenchOptions, results: readonly QpRunResult[], halfRoundTrip: boolean): { bw?: BwFigures; lat?: LatFigures; elapsedMs: number } {
+  const elapsedMs = Math.max(...results.map((r) => r.elapsedMs))
+  if (o.kind === 'lat') {
+    return { elapsedMs, lat: { MsgSize: o.size, n_iterations: o.iters, ...latencyStats(results.flatMap((r) => r.latenciesUs), halfRoundTrip ? 0.5 : 1) } }
+  }
+  const ops = results.reduce((s, r) => s + r.completed, 0)
+  const toUnit = (bytesPerSec: number) => (o.reportGbits ? (bytesPerSec * 8) / 1e9 : bytesPerSec / 2 ** 20)
+  const opsPerSec = elapsedMs > 0 ? ops / (elapsedMs / 1000) : 0
+  const peakOps = results.reduce((s, r) => s + peakOpsPerSec(r.latenciesUs, o.txDepth), 0)
+  return {
+    elapsedMs,
+    bw: {
+      MsgSize: o.size,
+      n_iterations: o.iters,
+      BW_peak: toUnit(Math.max(peakOps, opsPerSec) * o.size),
+      BW_average: toUnit(opsPerSec * o.size),
+      MsgRate: opsPerSec / 1e6,
+    },
+  }
+}
+
+/** Latency is half the round trip for write_lat and send_lat (perftest's ping-pong), the full one otherwise. */
+export function isHalfRoundTrip(o: BenchOptions): boolean {
+  return o.kind === 'lat' && (o.verb === 'write' || o.verb === 'send')
+}
+
+export async function runBench(control: ControlPlane, serverId: string, clientIds: string | readonly string[], o: BenchOptions): Promise<BenchOutcome> {
+  const clientList = typeof clientIds === 'string' ? [clientIds] : [...clientIds]
   const server = new RemoteVerbs(control, serverId)
-  const client = new RemoteVerbs(control, clientId)
   const pd = await server.allocPd()
+  // QP k of client node c is QP number c * qps + k of the run (its target, its data check).
+  const nQps = clientList.length * o.qps
   const regions: BenchRegion[] = []
-  for (let k = 0; k < o.qps; k++) regions.push(await prepareRegion(server, pd, SERVER_ACCESS, o, k))
+  for (let k = 0; k < nQps; k++) regions.push(await prepareRegion(server, pd, SERVER_ACCESS, o, k))
 
   const send = o.verb === 'send'
   // Send tests pre-post every receive, so the server's queue and CQ must hold them all.
   await server.listen({ port: BENCH_PORT, pd, ...(send ? { cqDepth: o.iters + 16, cap: { maxRecvWr: o.iters } } : {}) })
-  const conns = []
-  for (let k = 0; k < o.qps; k++) conns.push(await client.connect(serverId, BENCH_PORT))
+  const conns: Array<{ client: RemoteVerbs; qpn: number; remoteQpn: number }> = []
+  for (const id of clientList) {
+    const client = new RemoteVerbs(control, id)
+    for (let k = 0; k < o.qps; k++) conns.push({ client, ...(await client.connect(serverId, BENCH_PORT)) })
+  }
   if (send) {
-    for (let k = 0; k < o.qps; k++) {
+    for (let k = 0; k < nQps; k++) {
       for (let first = 0; first < o.iters; first += RECV_CHUNK) {
         const wrs = []
         for (let i = first; i < Math.min(o.iters, first + RECV_CHUNK); i++) wrs.push({ wrId: i, sgList: [{ stag: regions[k]!.mr.stag, offset: 0, length: o.size }] })
@@ -83,7 +124,7 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
       rkey: regions[k]!.mr.stag,
       ...(o.verb === 'atomic' ? (atomicCas ? { compareAdd: 0n, swap: 1n } : { compareAdd: 1n }) : {}),
     }
-    return client.workload(c.qpn, Math.min(o.txDepth, o.iters) * o.size, spec)
+    return c.client.workload(c.qpn, Math.min(o.txDepth, o.iters) * o.size, spec)
   }))
 
   const problems: string[] = []
@@ -92,34 +133,16 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
     else if (r.completed !== o.iters) problems.push(`QP ${k}: ${r.completed} of ${o.iters} operations completed`)
   })
   if (send) {
-    for (let k = 0; k < o.qps; k++) problems.push(...(await checkReceives(server, conns[k]!.remoteQpn, o, k)))
+    for (let k = 0; k < nQps; k++) problems.push(...(await checkReceives(server, conns[k]!.remoteQpn, o, k)))
   }
-  for (let k = 0; k < o.qps; k++) problems.push(...(await checkRegion(server, regions[k]!, o, k, results[k]!.atomicResults)))
+  for (let k = 0; k < nQps; k++) problems.push(...(await checkRegion(server, regions[k]!, o, k, results[k]!.atomicResults)))
   await server.unlisten(BENCH_PORT)
   // Give the server memory back, so runs can follow each other on one cluster.
   for (const r of regions) await server.deregMr(r.mr.stag)
 
-  const elapsedMs = Math.max(...results.map((r) => r.elapsedMs))
-  const halfRoundTrip = o.kind === 'lat' && (o.verb === 'write' || o.verb === 'send')
-  const gbits = o.reportGbits
-  const bwUnit = gbits ? 'Gb/sec' : 'MiB/sec'
-  const outcome: BenchOutcome = { options: o, bwUnit, halfRoundTrip, elapsedMs, problems }
-  if (o.kind === 'bw') {
-    const ops = results.reduce((s, r) => s + r.completed, 0)
-    const toUnit = (bytesPerSec: number) => (gbits ? (bytesPerSec * 8) / 1e9 : bytesPerSec / 2 ** 20)
-    const opsPerSec = elapsedMs > 0 ? ops / (elapsedMs / 1000) : 0
-    const peakOps = results.reduce((s, r) => s + peakOpsPerSec(r.latenciesUs, o.txDepth), 0)
-    outcome.bw = {
-      MsgSize: o.size,
-      n_iterations: o.iters,
-      BW_peak: toUnit(Math.max(peakOps, opsPerSec) * o.size),
-      BW_average: toUnit(opsPerSec * o.size),
-      MsgRate: opsPerSec / 1e6,
-    }
-  } else {
-    outcome.lat = { MsgSize: o.size, n_iterations: o.iters, ...latencyStats(results.flatMap((r) => r.latenciesUs), halfRoundTrip ? 0.5 : 1) }
-  }
-  return outcome
+  const halfRoundTrip = isHalfRoundTrip(o)
+  const bwUnit = o.reportGbits ? 'Gb/sec' : 'MiB/sec'
+  return { options: o, clients: clientList, bwUnit, halfRoundTrip, problems, ...benchFigures(o, results, halfRoundTrip) }
 }
 
 /** Every pre-posted receive of QP `k` completed successfully with the full message. */

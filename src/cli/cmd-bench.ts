@@ -1,12 +1,14 @@
 /**
  * rdma-emu bench TEST: perftest's tests on an emulated cluster. Launches the
- * cluster from the config (first server = target, first client = load
- * generator), runs, checks the data, prints perftest's table or JSON, tears
- * down. Exit 0 ok, 1 a failed completion or data check, 2 bad options.
+ * cluster from the config (first server = target, first client(s) = load
+ * generators), runs, checks the data, prints perftest's table or JSON, tears
+ * down. --baseline adds raw ZeroMQ between the same processes and the ratio;
+ * -a, --clients and --workers make a sweep (CSV, JSON, SVG in the run
+ * directory). Exit 0 ok, 1 a failed completion or data check, 2 bad options.
  */
 import { writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
-import { BENCH_TESTS, parseBenchOptions, type RawBenchOptions } from '../bench/bench-options.ts'
+import { BENCH_TESTS, isSweep, parseBenchOptions, type BenchOptions, type RawBenchOptions } from '../bench/bench-options.ts'
 import { loadConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes, ExitCode } from '../errors.ts'
 import type { Cluster } from '../launcher/launch-cluster.ts'
@@ -26,6 +28,11 @@ interface BenchCliOpts {
   out_json_file?: string
   datapath?: string
   rounds?: string
+  baseline?: boolean
+  all?: boolean
+  maxSize?: string
+  clients?: string
+  workers?: string
 }
 
 export function register(program: Command): void {
@@ -46,6 +53,11 @@ export function register(program: Command): void {
     .option('--out_json_file <file>', 'also write the JSON result to this file')
     .option('--datapath <mode>', "server data path: inline, workers, or compare (both, side by side, in one run)")
     .option('--rounds <n>', 'with --datapath compare: runs per data path (default 3)')
+    .option('--baseline', 'also run raw ZeroMQ messaging of the same size and window between the same processes; print both and the ratio')
+    .option('-a, --all', 'sweep message sizes 2, 4, ... 2^23 (perftest -a); CSV, JSON and SVG in the run directory')
+    .option('--max-size <bytes>', 'with -a: largest size of the sweep (default 8388608)')
+    .option('--clients <n|list>', 'client nodes driving one server: N sweeps 1..N, or a list like 1,2,4 (the config needs that many clients)')
+    .option('--workers <n|list>', 'server worker threads: N sweeps 0..N (0 = inline data path), or a list like 1,2')
     .action(async (test: string, opts: BenchCliOpts) => {
       process.exitCode = await bench(test, opts)
     })
@@ -55,33 +67,58 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
   const raw: RawBenchOptions = {
     size: cli.size, iters: cli.iters, txDepth: cli.txDepth, qps: cli.qp, atomicType: cli.atomic_type, duration: cli.duration,
     report_gbits: cli.report_gbits, json: cli.json, out_json_file: cli.out_json_file, datapath: cli.datapath, rounds: cli.rounds,
+    baseline: cli.baseline, all: cli.all, maxSize: cli.maxSize, clients: cli.clients, workers: cli.workers,
   }
   const o = parseBenchOptions(test, raw)
   const config = loadConfig(cli.config)
   const server = config.nodes.find((n) => n.role === 'server')
-  const client = config.nodes.find((n) => n.role === 'client')
+  const clientNodes = config.nodes.filter((n) => n.role === 'client')
+  const client = clientNodes[0]
   if (!server || !client) {
     throw new EmuError(ErrorCodes.BAD_ARGUMENT, `${cli.config}: bench needs at least one server node and one client node`)
+  }
+  const clientsNeeded = Math.max(...(o.clients ?? [1]))
+  if (clientsNeeded > clientNodes.length) {
+    throw new EmuError(
+      ErrorCodes.BAD_ARGUMENT,
+      `--clients: ${clientsNeeded} client nodes asked for, but ${cli.config} has ${clientNodes.length} (${clientNodes.map((n) => n.id).join(', ')}); add client nodes to the configuration or ask for fewer`,
+    )
   }
   // Loaded on use, so `--help` and option errors are fast.
   const { launchCluster } = await import('../launcher/launch-cluster.ts')
   const { describeExit } = await import('../launcher/node-process.ts')
   const { runBench } = await import('../bench/run-bench.ts')
-  const { benchJson, formatReport } = await import('../bench/perftest-format.ts')
+  const { benchJson, formatBaseline, formatReport } = await import('../bench/perftest-format.ts')
   const { compareDataPaths, formatComparison, setDataPath } = await import('../bench/datapath-compare.ts')
+  const { runBaseline, warmUp } = await import('../bench/baseline.ts')
+  const { BenchProgress, expectedServerPackets, progressWanted, watchRun } = await import('../bench/progress.ts')
 
   let cluster: Cluster | undefined
+  let progress: InstanceType<typeof BenchProgress> | undefined
   try {
     cluster = await launchCluster({ config, runDir: cli.runDir })
     const failed = new Promise<never>((_, reject) =>
       cluster!.on('failed', (e) => reject(new EmuError(ErrorCodes.NODE_FAILED, `node ${e.id} failed during the run (${describeExit(e)})`))),
     )
     failed.catch(() => {})
-    if (o.datapath === 'inline' || o.datapath === 'workers') await setDataPath(cluster.control, server.id, o.datapath)
-    const compared = o.datapath === 'compare' ? await Promise.race([compareDataPaths(cluster.control, server.id, client.id, o), failed]) : undefined
-    const outcome = compared ? compared.outcomes[compared.outcomes.length - 1]! : await Promise.race([runBench(cluster.control, server.id, client.id, o), failed])
-    const json: Record<string, unknown> = benchJson(outcome)
-    const problems = compared ? compared.outcomes.flatMap((r) => r.problems) : outcome.problems
+    const control = cluster.control
+    const clientIds = clientNodes.map((n) => n.id)
+    if (isSweep(o)) return await sweep(o, cluster, server.id, clientIds, failed, progressWanted(o.json))
+    if (o.datapath === 'inline' || o.datapath === 'workers') await setDataPath(control, server.id, o.datapath)
+    progress = new BenchProgress(progressWanted(o.json) && o.datapath !== 'compare', o.baseline ? 2 : 1, `bench ${o.test}`)
+    // With --baseline, both sides first run a short untimed warm-up (neither is measured cold).
+    progress.update(0, o.baseline ? 'warm-up' : 'emulator')
+    const warmProblems = o.baseline ? await Promise.race([warmUp(control, server.id, [client.id], o), failed]) : []
+    progress.update(0, 'emulator')
+    const compared = o.datapath === 'compare' ? await Promise.race([compareDataPaths(control, server.id, client.id, o), failed]) : undefined
+    const outcome = compared
+      ? compared.outcomes[compared.outcomes.length - 1]!
+      : await Promise.race([watchRun(progress, control, server.id, expectedServerPackets(o, 1), (f) => progress!.update(f, 'emulator'), () => runBench(control, server.id, client.id, o)), failed])
+    progress.update(1, 'raw ZeroMQ')
+    const baseline = o.baseline ? await Promise.race([runBaseline(control, server.id, [client.id], o, progress.enabled ? (f) => progress!.update(1 + f) : undefined), failed]) : undefined
+    progress.stop()
+    const json: Record<string, unknown> = benchJson(outcome, baseline)
+    const problems = [...warmProblems, ...(compared ? compared.outcomes.flatMap((r) => r.problems) : outcome.problems), ...(baseline?.problems ?? [])]
     if (compared) {
       const { outcomes: _all, ...figures } = compared
       json.datapath = figures
@@ -90,6 +127,7 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
     if (o.json) process.stdout.write(JSON.stringify(json, null, 2) + '\n')
     else {
       process.stdout.write(formatReport(outcome, { server: server.id, client: client.id }))
+      if (baseline) process.stdout.write(formatBaseline(outcome, baseline))
       if (compared) process.stdout.write(formatComparison(compared, o.kind === 'bw' ? outcome.bwUnit : 'usec'))
       process.stdout.write(` run directory   : ${displayPath(cluster.runDir)}\n`)
     }
@@ -105,6 +143,41 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
     }
     throw err
   } finally {
+    progress?.stop()
     await cluster?.stop()
   }
+}
+
+/** -a / --clients / --workers: every point on the running cluster, then the CSV, JSON and SVG. */
+async function sweep(o: BenchOptions, cluster: Cluster, serverId: string, clientIds: string[], failed: Promise<never>, showProgress: boolean): Promise<number> {
+  const { runSweep, sweepPoints, writeSweepFiles, sweepJson, formatSweep, sweepProblems } = await import('../bench/sweep.ts')
+  const { BenchProgress } = await import('../bench/progress.ts')
+  const points = sweepPoints(o).length
+  const progress = new BenchProgress(showProgress, points * (o.baseline ? 2 : 1), `bench ${o.test} sweep`)
+  let rows
+  try {
+    rows = await Promise.race([runSweep(cluster.control, serverId, clientIds, o, progress), failed])
+  } finally {
+    progress.stop()
+  }
+  const files = writeSweepFiles(cluster.runDir, o, rows)
+  const json = sweepJson(o, rows, files)
+  if (o.outJsonFile) writeFileSync(o.outJsonFile, JSON.stringify(json, null, 2) + '\n')
+  if (o.json) process.stdout.write(JSON.stringify(json, null, 2) + '\n')
+  else {
+    const what = [o.sizes ? `${o.sizes.length} sizes` : undefined, o.clients ? `clients ${o.clients.join(',')}` : undefined, o.workers ? `workers ${o.workers.join(',')}` : undefined]
+    process.stdout.write(`${o.test} sweep (${what.filter(Boolean).join(' x ')}; ${o.qps} QP${o.qps === 1 ? '' : 's'} per client${o.baseline ? '; raw ZeroMQ baseline beside each point' : ''}):\n\n`)
+    process.stdout.write(formatSweep(o, rows))
+    process.stdout.write('\n')
+    process.stdout.write(` csv             : ${displayPath(files.csv)}\n`)
+    process.stdout.write(` json            : ${displayPath(files.json)}\n`)
+    process.stdout.write(` chart (svg)     : ${displayPath(files.svg)}\n`)
+    process.stdout.write(` run directory   : ${displayPath(cluster.runDir)}\n`)
+  }
+  const problems = sweepProblems(rows)
+  if (problems.length > 0) {
+    process.stderr.write(`rdma-emu: bench ${o.test}: data check FAILED:\n${problems.map((p) => `  ${p}`).join('\n')}\n`)
+    return ExitCode.PROBLEM
+  }
+  return ExitCode.OK
 }

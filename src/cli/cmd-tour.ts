@@ -12,7 +12,7 @@ import { formatTable } from './table.ts'
 import type { TourStep } from './tour-fabric-rtt.ts'
 
 /** The tour, in order (loaded on use, so other commands start fast). */
-const STEPS = async (): Promise<TourStep[]> => [(await import('./tour-fabric-rtt.ts')).fabricRoundTrips]
+const STEPS = async (): Promise<TourStep[]> => [(await import('./tour-fabric-rtt.ts')).fabricRoundTrips, (await import('./tour-bench.ts')).benchVsBaseline]
 
 interface TourOpts {
   config: string

@@ -9,6 +9,7 @@ import type { ClusterConfig, NodeConfig, Role } from '../config/defaults.ts'
 import type { ZmqTransport } from '../../fabric/zmq-transport.ts'
 import type { ControlPlane } from './control-plane.ts'
 import { attachRdma } from './rdma-service.ts'
+import { attachBaseline } from './baseline-service.ts'
 import { attachDataPath } from './data-path-service.ts'
 import { attachServerMemory } from './server-memory-service.ts'
 
@@ -32,13 +33,15 @@ export async function attachServices(ctx: NodeContext): Promise<void> {
   // Every host, client or server, has an RDMA device on the fabric.
   const rdma = attachRdma(ctx.control, { timeScale: ctx.cluster.timeScale, log: ctx.log })
   ctx.onShutdown(() => rdma.close())
+  // Raw ZeroMQ messaging for `bench --baseline`, on every node.
+  attachBaseline(ctx)
   if (ctx.role === 'server') {
     // After attachRdma: its verbs.mr.reg/dereg handlers are replaced by the RAM-arena ones.
     const mem = attachServerMemory(ctx, rdma)
     ctx.onShutdown(() => mem.close())
     // The responder's memory work runs in worker threads over the shared arena.
     const server = ctx.nodeConfig.role === 'server' ? ctx.nodeConfig.server : undefined
-    const dataPath = attachDataPath(ctx, rdma, mem.mem, server?.workers ?? 0, server?.inlineBatchBytes ?? 0)
+    const dataPath = attachDataPath(ctx, rdma, mem.mem, server?.workers ?? 0, server?.inlineBatchBytes ?? 0, server?.offload ?? 'adaptive')
     ctx.onShutdown(() => dataPath.close())
   }
 }

@@ -1,0 +1,214 @@
+/**
+ * Raw zeromq.js messaging between two node processes, the yardstick of
+ * `rdma-emu bench --baseline`: the same two processes, the same message size
+ * and window as the emulated run, but plain ZeroMQ messages instead of IBA
+ * packets, so the ratio says how near the emulator gets to the fabric it
+ * sits on.
+ *
+ * One exchange ("stream") is a DEALER bound by the serving node and a DEALER
+ * connected by the driving node:
+ * - `baseline.listen` (serving node): bind on HOST:0, return the endpoint and a
+ *   token. The socket answers a hello, then receives `count` requests of
+ *   `reqBytes`; it answers each with `respBytes` (respEvery 1: ping-pong,
+ *   reads, atomics) or, with respBytes 0, sends a credit (the cumulative count,
+ *   8 bytes) every `respEvery` requests and after the last one (streaming).
+ * - `baseline.run` (driving node): connect, keep up to `window` requests
+ *   unanswered until `count` are answered, and return the elapsed time and
+ *   every request's send-to-answer time.
+ * - `baseline.close` (serving node): close the socket; returns what it received.
+ * - `baseline.received` (serving node): requests received so far per stream.
+ * Sockets have linger 0; every send is awaited before the next (zeromq.js
+ * allows one pending send per socket) and no sent buffer is ever changed.
+ */
+import { Dealer } from 'zeromq'
+import { EmuError, ErrorCodes } from '../errors.ts'
+import { Params } from '../params.ts'
+import type { NodeContext } from './services.ts'
+
+export interface BaselineShape {
+  /** Requests to answer after the hello. */
+  count: number
+  /** Bytes of each request. */
+  reqBytes: number
+  /** Bytes of each answer; 0 = credits every `respEvery` requests. */
+  respBytes: number
+  /** With respBytes 0: a credit every this many requests. */
+  respEvery: number
+}
+
+export interface BaselineListenReply {
+  token: number
+  endpoint: string
+}
+
+export interface BaselineRunResult {
+  elapsedMs: number
+  /** Send-to-answer time of every request, microseconds, in order. */
+  latenciesUs: number[]
+  /** Problems seen by the driving side (wrong answer sizes ...). */
+  problems: string[]
+}
+
+export interface BaselineCloseReply {
+  /** Requests received after the hello. */
+  received: number
+  /** Requests whose size was not reqBytes. */
+  badSize: number
+}
+
+/** A stream's socket closes by itself after this long, if nobody closes it. */
+const IDLE_CLOSE_MS = 10 * 60_000
+const HELLO = Buffer.from('baseline-hello')
+
+function checkShape(b: Partial<BaselineShape> | undefined): BaselineShape {
+  const ok = (v: unknown, min: number) => typeof v === 'number' && Number.isSafeInteger(v) && v >= min
+  if (!b || !ok(b.count, 1) || !ok(b.reqBytes, 1) || !ok(b.respBytes, 0) || !ok(b.respEvery, 1)) {
+    throw new EmuError(ErrorCodes.EINVAL, `baseline: expected count >= 1, reqBytes >= 1, respBytes >= 0, respEvery >= 1, got ${JSON.stringify(b)}`)
+  }
+  return b as BaselineShape
+}
+
+function newDealer(): Dealer {
+  return new Dealer({ linger: 0, sendHighWaterMark: Params.zmqHighWaterMark, receiveHighWaterMark: Params.zmqHighWaterMark })
+}
+
+interface Served {
+  socket: Dealer
+  received: number
+  badSize: number
+  timer: NodeJS.Timeout
+}
+
+export function attachBaseline(ctx: NodeContext): void {
+  const served = new Map<number, Served>()
+  const driving = new Set<Dealer>()
+  let nextToken = 1
+  const host = ctx.nodeConfig.transport === 'tcp' && ctx.nodeConfig.host !== '0.0.0.0' && ctx.nodeConfig.host !== '*' ? ctx.nodeConfig.host : '127.0.0.1'
+
+  const closeServed = (token: number): BaselineCloseReply => {
+    const s = served.get(token)
+    if (!s) throw new EmuError(ErrorCodes.ENOENT, `baseline: no stream ${token} on ${ctx.id}`)
+    served.delete(token)
+    clearTimeout(s.timer)
+    s.socket.close()
+    return { received: s.received, badSize: s.badSize }
+  }
+
+  ctx.control.handle('baseline.listen', async (body: Partial<BaselineShape>): Promise<BaselineListenReply> => {
+    const shape = checkShape(body)
+    const socket = newDealer()
+    try {
+      await socket.bind(`tcp://${host}:0`)
+    } catch (err) {
+      socket.close()
+      throw new EmuError(ErrorCodes.TRANSPORT, `baseline: cannot bind tcp://${host}:0: ${(err as Error).message}`)
+    }
+    const token = nextToken++
+    const s: Served = { socket, received: 0, badSize: 0, timer: setTimeout(() => served.has(token) && closeServed(token), IDLE_CLOSE_MS) }
+    s.timer.unref()
+    served.set(token, s)
+    void serve(s, shape).catch((err) => {
+      if (!socket.closed) ctx.log.warn({ err: (err as Error).message }, 'baseline stream failed')
+    })
+    return { token, endpoint: socket.lastEndpoint! }
+  })
+
+  ctx.control.handle('baseline.close', (b: { token: number }) => closeServed(b?.token))
+  // Progress of open streams: requests received so far (for a progress bar).
+  ctx.control.handle('baseline.received', (b: { tokens: number[] }) => (b?.tokens ?? []).map((t) => served.get(t)?.received ?? 0))
+
+  ctx.control.handle('baseline.run', async (b: Partial<BaselineShape> & { endpoint: string; window: number; timeoutMs?: number }): Promise<BaselineRunResult> => {
+    const shape = checkShape(b)
+    if (typeof b.endpoint !== 'string' || !Number.isSafeInteger(b.window) || b.window < 1) {
+      throw new EmuError(ErrorCodes.EINVAL, `baseline.run: expected an endpoint and window >= 1, got ${JSON.stringify({ endpoint: b.endpoint, window: b.window })}`)
+    }
+    const socket = newDealer()
+    driving.add(socket)
+    // A stalled exchange ends by closing the socket, which fails the pending receive.
+    const timer = setTimeout(() => socket.close(), b.timeoutMs ?? 120_000)
+    try {
+      socket.connect(b.endpoint)
+      return await drive(socket, shape, b.window)
+    } catch (err) {
+      if (socket.closed) throw new EmuError(ErrorCodes.TIMEOUT, `baseline.run: no answer from ${b.endpoint} in time`)
+      throw err
+    } finally {
+      clearTimeout(timer)
+      driving.delete(socket)
+      if (!socket.closed) socket.close()
+    }
+  })
+
+  ctx.onShutdown(() => {
+    for (const token of [...served.keys()]) closeServed(token)
+    for (const socket of driving) socket.close()
+  })
+}
+
+/** The serving side of one stream: hello, then `count` requests, answered or credited. */
+async function serve(s: Served, shape: BaselineShape): Promise<void> {
+  const { socket } = s
+  const [hello] = await socket.receive()
+  await socket.send(hello!)
+  const answer = shape.respBytes > 0 ? Buffer.alloc(shape.respBytes, 0xa5) : undefined
+  while (s.received < shape.count) {
+    const [msg] = await socket.receive()
+    s.received++
+    if (msg!.length !== shape.reqBytes) s.badSize++
+    if (answer) {
+      await socket.send(answer)
+    } else if (s.received % shape.respEvery === 0 || s.received === shape.count) {
+      // A fresh buffer per credit: a sent buffer is never changed.
+      const credit = Buffer.alloc(8)
+      credit.writeUInt32LE(s.received, 0)
+      await socket.send(credit)
+    }
+  }
+}
+
+/** The driving side of one stream: up to `window` requests unanswered until `count` are answered. */
+async function drive(socket: Dealer, shape: BaselineShape, window: number): Promise<BaselineRunResult> {
+  const { count, reqBytes, respBytes } = shape
+  await socket.send(HELLO)
+  await socket.receive()
+  const request = Buffer.alloc(reqBytes, 0x5a)
+  const sentAt = new Float64Array(count)
+  const latenciesUs = new Array<number>(count)
+  const problems: string[] = []
+  let sent = 0
+  let answered = 0
+  let wake: (() => void) | undefined
+  const receiver = (async () => {
+    while (answered < count) {
+      const [msg] = await socket.receive()
+      const now = performance.now()
+      let upTo: number
+      if (respBytes > 0) {
+        if (msg!.length !== respBytes && problems.length < 5) problems.push(`answer ${answered} has ${msg!.length} bytes, expected ${respBytes}`)
+        upTo = answered + 1
+      } else {
+        upTo = msg!.length >= 4 ? msg!.readUInt32LE(0) : answered
+        if (upTo <= answered || upTo > sent) {
+          problems.push(`credit for ${upTo} requests after ${answered} answered and ${sent} sent`)
+          throw new EmuError(ErrorCodes.INTERNAL, problems.at(-1)!)
+        }
+      }
+      for (; answered < upTo; answered++) latenciesUs[answered] = (now - sentAt[answered]!) * 1000
+      const w = wake
+      wake = undefined
+      w?.()
+    }
+  })()
+  receiver.catch(() => {})
+  const t0 = performance.now()
+  while (sent < count) {
+    if (sent - answered >= window) {
+      await Promise.race([new Promise<void>((r) => (wake = r)), receiver])
+      continue
+    }
+    sentAt[sent++] = performance.now()
+    await socket.send(request)
+  }
+  await receiver
+  return { elapsedMs: performance.now() - t0, latenciesUs, problems }
+}

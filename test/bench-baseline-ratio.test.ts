@@ -1,0 +1,63 @@
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { pidsMatching, reapAfter, runCli, tempDir, waitGone, writeConfig } from './cluster-helpers.ts'
+
+// `bench --baseline --json`: beside the emulated run, raw ZeroMQ messaging of
+// the same size and window between the same two processes; the JSON gains
+// `baseline` (perftest's keys) and `ratio` (emulator / baseline of BW_average
+// for _bw, of t_typical for _lat). Tiny runs, in parallel.
+const CONFIG = {
+  name: 'bench-baseline-test',
+  logLevel: 'warn',
+  nodes: [
+    { id: 'server0', role: 'server', host: '127.0.0.1', port: 0 },
+    { id: 'client0', role: 'client', host: '127.0.0.1', port: 0 },
+  ],
+}
+
+function bench(t: Test, args: string[]) {
+  const dir = tempDir(t)
+  const config = writeConfig(dir, CONFIG)
+  const runDir = join(dir, 'run')
+  reapAfter(t, runDir)
+  const run = runCli(['bench', ...args, '--baseline', '--json', '-c', config, '--run-dir', runDir], { timeoutMs: 60000 })
+  return async (st: Test) => {
+    const r = await run
+    st.same(await waitGone(pidsMatching(runDir), 3000), [], 'no node process left behind')
+    return r
+  }
+}
+
+const writeBw = bench(t, ['write_bw', '-s', '65536', '-n', '200'])
+const readLat = bench(t, ['read_lat', '-s', '8', '-n', '100'])
+
+t.test('bench - write_bw baseline has perftest keys and a positive BW_average ratio', async (t) => {
+  const r = await writeBw(t)
+  t.equal(r.code, 0, r.stderr)
+  const doc = JSON.parse(r.stdout)
+  for (const k of ['MsgSize', 'n_iterations', 'BW_peak', 'BW_average', 'MsgRate']) {
+    t.type(doc.baseline[k], 'number', `baseline.${k} is a number`)
+  }
+  t.equal(doc.baseline.MsgSize, 65536)
+  t.equal(doc.baseline.n_iterations, 200)
+  t.ok(doc.baseline.BW_average > 0, `baseline BW_average ${doc.baseline.BW_average} > 0`)
+  t.equal(doc.ratioMetric, 'BW_average')
+  t.ok(doc.ratio > 0, `ratio ${doc.ratio} > 0`)
+  t.ok(Math.abs(doc.ratio - doc.results.BW_average / doc.baseline.BW_average) < 1e-9, 'ratio = emulator / baseline BW_average')
+  t.equal(doc.dataCheck.ok, true)
+  t.equal(doc.baselineCheck.ok, true, 'every raw ZeroMQ message arrived with its size')
+})
+
+t.test('bench - read_lat baseline has perftest keys and a positive t_typical ratio', async (t) => {
+  const r = await readLat(t)
+  t.equal(r.code, 0, r.stderr)
+  const doc = JSON.parse(r.stdout)
+  for (const k of ['MsgSize', 'n_iterations', 't_min', 't_max', 't_typical', 't_avg', 't_stdev', 'percentile_99', 'percentile_99.9']) {
+    t.type(doc.baseline[k], 'number', `baseline.${k} is a number`)
+  }
+  t.ok(doc.baseline.t_typical > 0, `baseline t_typical ${doc.baseline.t_typical} > 0`)
+  t.equal(doc.ratioMetric, 't_typical')
+  t.ok(doc.ratio > 0, `ratio ${doc.ratio} > 0`)
+  t.ok(Math.abs(doc.ratio - doc.results.t_typical / doc.baseline.t_typical) < 1e-9, 'ratio = emulator / baseline t_typical')
+  t.equal(doc.baselineCheck.ok, true)
+})
