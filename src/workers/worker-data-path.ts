@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url'
+import { availableParallelism, loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { Piscina } from 'piscina'
 import { encodePacket, type PacketInit } from '../../fabric/codec.ts'
@@ -72,8 +73,9 @@ export interface WorkerDataPathOptions {
   inlineBelowBytes?: number
   /**
    * 'always': every other batch goes to the workers. 'adaptive': while the
-   * main thread has headroom (event-loop utilisation), batches of idle QPs
-   * run in place too; the workers take over once it is busy.
+   * main thread has headroom (event-loop utilisation), or no core is free
+   * for a worker (load average), batches of idle QPs run in place too; the
+   * workers take over when the main thread is busy and cores are free.
    */
   offload?: 'always' | 'adaptive'
 }
@@ -133,8 +135,11 @@ export class WorkerDataPath implements DataPath {
       const elu = this.elu ? performance.eventLoopUtilization(now, this.elu).utilization : 0
       this.elu = now
       this.counters.elu = Math.round(elu * 100) / 100
-      if (!this.mainBusy && elu > BUSY_ELU) this.mainBusy = true
-      else if (this.mainBusy && elu < IDLE_ELU) this.mainBusy = false
+      // Offloading only pays when another core is free to run the worker: on a machine whose cores
+      // are all busy (load average), in place is faster even for a busy main thread.
+      const spareCores = availableParallelism() - loadavg()[0]!
+      if (!this.mainBusy && elu > BUSY_ELU && spareCores >= 1) this.mainBusy = true
+      else if (this.mainBusy && (elu < IDLE_ELU || spareCores < 0.5)) this.mainBusy = false
       else return
       this.counters.offloadSwitches++
     }, ELU_SAMPLE_MS).unref()
