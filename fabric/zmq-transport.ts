@@ -29,6 +29,9 @@ export interface ZmqTransportOptions extends HeartbeatOptions {
   lingerMs?: number
 }
 
+/** Cache at most this many senders' routing ids; others are decoded per message. */
+const MAX_KNOWN_SENDERS = 64
+
 interface Outbound {
   socket: Dealer
   queue: SendQueue
@@ -39,6 +42,10 @@ export class ZmqTransport extends TransportBase {
   private router: Router | undefined
   private routerQueue: SendQueue | undefined
   private readonly outbound = new Map<string, Outbound>()
+  /** Routing-id frames of peers we answer through the ROUTER, built once (never mutated). */
+  private readonly routingIds = new Map<string, Buffer>()
+  /** Routing ids received so far and their decoded node ids (see senderOf). */
+  private readonly knownSenders: Array<{ bytes: Uint8Array; id: string }> = []
   private bound = ''
 
   constructor(id: string, opts: ZmqTransportOptions) {
@@ -77,7 +84,8 @@ export class ZmqTransport extends TransportBase {
     void this.receiveLoop(router, (msg) => {
       // ROUTER prepends the sender's routing id.
       if (msg.length < 2) return
-      this.deliver(msg[0]!.toString('utf8'), msg.slice(1))
+      const from = this.senderOf(msg.shift()!)
+      this.deliver(from, msg)
     })
     this.startHeartbeats()
   }
@@ -102,7 +110,9 @@ export class ZmqTransport extends TransportBase {
       ok = this.outbound.get(peer)!.queue.push(parts)
     } else {
       if (!this.routerQueue) throw new EmuError(ErrorCodes.TRANSPORT, `${this.id}: transport not started`)
-      ok = this.routerQueue.push([Buffer.from(peer, 'utf8'), ...parts])
+      let rid = this.routingIds.get(peer)
+      if (!rid) this.routingIds.set(peer, (rid = Buffer.from(peer, 'utf8')))
+      ok = this.routerQueue.push(parts.length === 1 ? [rid, parts[0]!] : parts.length === 2 ? [rid, parts[0]!, parts[1]!] : [rid, ...parts])
     }
     if (!ok) this.counters.dropped++
   }
@@ -119,6 +129,24 @@ export class ZmqTransport extends TransportBase {
     this.outbound.clear()
     this.router?.close()
     this.router = undefined
+  }
+
+  /**
+   * The node id behind a routing-id frame. Every ROUTER message starts with
+   * one, so the ids seen so far are matched byte by byte in JS before paying
+   * for a UTF-8 decode (a native call) per message.
+   */
+  private senderOf(rid: Buffer): string {
+    const known = this.knownSenders
+    outer: for (let i = 0; i < known.length; i++) {
+      const k = known[i]!
+      if (k.bytes.length !== rid.length) continue
+      for (let j = 0; j < rid.length; j++) if (k.bytes[j] !== rid[j]) continue outer
+      return k.id
+    }
+    const id = rid.toString('utf8')
+    if (known.length < MAX_KNOWN_SENDERS) known.push({ bytes: Uint8Array.from(rid), id })
+    return id
   }
 
   private sendFailed(err: Error): void {
@@ -144,6 +172,10 @@ export class ZmqTransport extends TransportBase {
       } catch (err) {
         this.emitError(err as Error)
       }
+      // Wait for the next frame only after the continuations this one woke
+      // up have run: a request issued in reply to a reply (the usual
+      // ping-pong) then leaves before we re-arm the socket, not after.
+      await undefined
     }
   }
 }

@@ -55,7 +55,9 @@ interface Pending {
   type: string
   resolve: (body: any) => void
   reject: (err: Error) => void
-  timer: NodeJS.Timeout
+  /** performance.now() after which the request times out. */
+  deadline: number
+  timeoutMs: number
 }
 
 export class ControlPlane {
@@ -70,6 +72,16 @@ export class ControlPlane {
   private readonly dataListeners: DataListener[] = []
   private readonly pending = new Map<number, Pending>()
   private nextId = 1
+  /**
+   * One timer for all pending requests, armed for the earliest deadline (a
+   * timer per request cost a setTimeout and a clearTimeout on every round
+   * trip). Referenced only while a request is pending, like the per-request
+   * timers it replaces, so an idle control plane never keeps a process alive.
+   */
+  private timer: NodeJS.Timeout | undefined
+  private timerAt = Infinity
+  private timerRefed = false
+  private readonly sweep = (): void => this.expire()
 
   constructor(transport: Transport, opts: ControlPlaneOptions = {}) {
     this.transport = transport
@@ -93,20 +105,20 @@ export class ControlPlane {
     const id = this.nextId++
     const ms = timeoutMs ?? this.defaultTimeoutMs
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id)
-        this.counters.timeouts++
-        reject(new EmuError(ErrorCodes.TIMEOUT, `${peer}: no reply to "${type}" within ${ms} ms`, { peer, type }))
-      }, ms)
-      this.pending.set(id, { peer, type, resolve, reject, timer })
+      const deadline = performance.now() + ms
+      this.pending.set(id, { peer, type, resolve, reject, deadline, timeoutMs: ms })
+      if (deadline < this.timerAt) this.armTimer(deadline)
+      else if (!this.timerRefed) {
+        this.timer!.ref()
+        this.timerRefed = true
+      }
       const msg: ControlMessage = { t: type, id }
       if (body !== undefined) msg.body = body
       try {
         this.transport.send(peer, controlFrame(msg))
         this.counters.requestsSent++
       } catch (err) {
-        clearTimeout(timer)
-        this.pending.delete(id)
+        this.settled(id)
         reject(asEmuError(err, ErrorCodes.TRANSPORT))
       }
     })
@@ -140,10 +152,48 @@ export class ControlPlane {
   /** Reject every pending request (the transport is going away). */
   cancelAll(reason = 'control plane closed'): void {
     for (const [id, p] of this.pending) {
-      clearTimeout(p.timer)
       this.pending.delete(id)
       p.reject(new EmuError(ErrorCodes.TRANSPORT, `${p.peer}: "${p.type}" cancelled: ${reason}`))
     }
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    this.timerAt = Infinity
+    this.timerRefed = false
+  }
+
+  private armTimer(at: number): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timerAt = at
+    this.timer = setTimeout(this.sweep, Math.max(1, Math.ceil(at - performance.now())))
+    this.timerRefed = true
+  }
+
+  /** Forget a pending request; once none is left the timer stops holding the process. */
+  private settled(id: number): void {
+    this.pending.delete(id)
+    if (this.pending.size === 0 && this.timerRefed) {
+      this.timer!.unref()
+      this.timerRefed = false
+    }
+  }
+
+  /** The timer fired: time out every request past its deadline, re-arm for the next. */
+  private expire(): void {
+    this.timer = undefined
+    this.timerAt = Infinity
+    this.timerRefed = false
+    const now = performance.now()
+    let next = Infinity
+    for (const [id, p] of this.pending) {
+      if (p.deadline <= now) {
+        this.pending.delete(id)
+        this.counters.timeouts++
+        p.reject(new EmuError(ErrorCodes.TIMEOUT, `${p.peer}: no reply to "${p.type}" within ${p.timeoutMs} ms`, { peer: p.peer, type: p.type }))
+      } else if (p.deadline < next) {
+        next = p.deadline
+      }
+    }
+    if (next !== Infinity) this.armTimer(next)
   }
 
   private onFrame(from: string, parts: FramePart[]): void {
@@ -174,7 +224,7 @@ export class ControlPlane {
       return
     }
     if (msg.re !== undefined) this.onReply(from, msg)
-    else void this.onRequest(from, msg)
+    else this.onRequest(from, msg)
   }
 
   private onReply(from: string, msg: ControlMessage): void {
@@ -183,8 +233,7 @@ export class ControlPlane {
       this.counters.unmatchedReplies++
       return
     }
-    this.pending.delete(msg.re!)
-    clearTimeout(p.timer)
+    this.settled(msg.re!)
     if (msg.err) {
       this.counters.remoteErrors++
       p.reject(new EmuError(msg.err.code as ErrorCode, msg.err.message, { peer: from, type: p.type, remote: true }))
@@ -193,37 +242,63 @@ export class ControlPlane {
     }
   }
 
-  private async onRequest(from: string, msg: ControlMessage): Promise<void> {
+  /**
+   * Run the handler of a request or notification. A handler that returns a
+   * plain value is answered in the same turn (the reply leaves before the
+   * receive loop waits for the next frame); only a promise costs a later turn.
+   */
+  private onRequest(from: string, msg: ControlMessage): void {
     const isRequest = msg.id !== undefined
     if (isRequest) this.counters.requestsReceived++
     else this.counters.notifyReceived++
     const handler = this.handlers.get(msg.t)
-    let reply: ControlMessage
     if (!handler) {
       this.counters.unhandled++
       this.log?.debug({ from, type: msg.t }, 'no handler')
-      if (!isRequest) return
-      reply = { t: msg.t, re: msg.id!, err: { code: ErrorCodes.EOPNOTSUPP, message: `no handler for "${msg.t}" on ${this.transport.id}` } }
-    } else {
-      try {
-        const body = await handler(msg.body, from)
-        if (!isRequest) return
-        reply = { t: msg.t, re: msg.id! }
-        if (body !== undefined) reply.body = body
-      } catch (err) {
-        const e = asEmuError(err, ErrorCodes.INTERNAL)
-        if (e.code === ErrorCodes.INTERNAL) this.log?.error({ from, type: msg.t, err }, 'handler failed')
-        if (!isRequest) return
-        reply = { t: msg.t, re: msg.id!, err: { code: e.code, message: e.message } }
-      }
+      if (isRequest) this.reply(from, msg, undefined, new EmuError(ErrorCodes.EOPNOTSUPP, `no handler for "${msg.t}" on ${this.transport.id}`))
+      return
     }
+    let result: unknown
+    try {
+      result = handler(msg.body, from)
+    } catch (err) {
+      this.handlerFailed(from, msg, isRequest, err)
+      return
+    }
+    if (isThenable(result)) {
+      result.then(
+        (body) => {
+          if (isRequest) this.reply(from, msg, body)
+        },
+        (err) => this.handlerFailed(from, msg, isRequest, err),
+      )
+    } else if (isRequest) {
+      this.reply(from, msg, result)
+    }
+  }
+
+  private handlerFailed(from: string, msg: ControlMessage, isRequest: boolean, err: unknown): void {
+    const e = asEmuError(err, ErrorCodes.INTERNAL)
+    if (e.code === ErrorCodes.INTERNAL) this.log?.error({ from, type: msg.t, err }, 'handler failed')
+    if (isRequest) this.reply(from, msg, undefined, e)
+  }
+
+  private reply(from: string, msg: ControlMessage, body: unknown, err?: EmuError): void {
+    const reply: ControlMessage = err
+      ? { t: msg.t, re: msg.id!, err: { code: err.code, message: err.message } }
+      : { t: msg.t, re: msg.id! }
+    if (!err && body !== undefined) reply.body = body
     try {
       this.transport.send(from, controlFrame(reply))
       this.counters.repliesSent++
-    } catch (err) {
-      this.log?.warn({ from, type: msg.t, err: (err as Error).message }, 'reply not sent')
+    } catch (e) {
+      this.log?.warn({ from, type: msg.t, err: (e as Error).message }, 'reply not sent')
     }
   }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function'
 }
 
 function isControlMessage(msg: unknown): msg is ControlMessage {
