@@ -1,32 +1,11 @@
-import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { pidsMatching, reapAfter, runCli, tempDir, waitGone, writeConfig } from './cluster-helpers.ts'
+import { startBench } from './helpers/bench-run.ts'
 
 // `bench --baseline --json`: beside the emulated run, raw ZeroMQ messaging of
 // the same size and window between the same two processes; the JSON gains
 // `baseline` (perftest's keys) and `ratio` (emulator / baseline of BW_average
 // for _bw, of t_typical for _lat). Tiny runs, in parallel.
-const CONFIG = {
-  name: 'bench-baseline-test',
-  logLevel: 'warn',
-  nodes: [
-    { id: 'server0', role: 'server', host: '127.0.0.1', port: 0 },
-    { id: 'client0', role: 'client', host: '127.0.0.1', port: 0 },
-  ],
-}
-
-function bench(t: Test, args: string[]) {
-  const dir = tempDir(t)
-  const config = writeConfig(dir, CONFIG)
-  const runDir = join(dir, 'run')
-  reapAfter(t, runDir)
-  const run = runCli(['bench', ...args, '--baseline', '--json', '-c', config, '--run-dir', runDir], { timeoutMs: 60000 })
-  return async (st: Test) => {
-    const r = await run
-    st.same(await waitGone(pidsMatching(runDir), 3000), [], 'no node process left behind')
-    return r
-  }
-}
+const bench = (t: Test, args: string[]) => startBench(t, [...args, '--baseline', '--json'])
 
 const writeBw = bench(t, ['write_bw', '-s', '65536', '-n', '200'])
 const readLat = bench(t, ['read_lat', '-s', '8', '-n', '100'])

@@ -1,6 +1,6 @@
-import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { pidsMatching, reapAfter, runCli, tempDir, waitGone, writeConfig } from './cluster-helpers.ts'
+import { runCli, tempDir, writeConfig } from './cluster-helpers.ts'
+import { startBench } from './helpers/bench-run.ts'
 
 // --clients N (client nodes 1..N against one server) and --workers N (server
 // worker threads 0..N, 0 = inline) run as sweeps on one cluster; counts the
@@ -16,18 +16,7 @@ const CONFIG = {
   ],
 }
 
-function bench(t: Test, args: string[], config = CONFIG) {
-  const dir = tempDir(t)
-  const file = writeConfig(dir, config)
-  const runDir = join(dir, 'run')
-  reapAfter(t, runDir)
-  const run = runCli(['bench', ...args, '--json', '-c', file, '--run-dir', runDir], { timeoutMs: 60000 })
-  return async (st: Test) => {
-    const r = await run
-    st.same(await waitGone(pidsMatching(runDir), 3000), [], 'no node process left behind')
-    return r
-  }
-}
+const bench = (t: Test, args: string[], config = CONFIG) => startBench(t, [...args, '--json'], config)
 
 const clients = bench(t, ['write_bw', '-s', '4096', '-n', '100', '-t', '16', '--clients', '2'])
 // One client node is enough here: one process fewer to start on a loaded machine.

@@ -1,33 +1,13 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { pidsMatching, reapAfter, runCli, tempDir, waitGone, writeConfig } from './cluster-helpers.ts'
+import { tempDir } from './cluster-helpers.ts'
+import { startBench } from './helpers/bench-run.ts'
 
 // Tiny real runs (one server and one client node process over loopback
 // ZeroMQ): perftest's table for write_bw, perftest's JSON keys for read_lat,
 // the data check passes, and no process is left behind.
-const CONFIG = {
-  name: 'bench-test',
-  logLevel: 'warn',
-  nodes: [
-    { id: 'server0', role: 'server', host: '127.0.0.1', port: 0 },
-    { id: 'client0', role: 'client', host: '127.0.0.1', port: 0 },
-  ],
-}
-
-/** Start a bench run now (the runs of this file go in parallel, to stay short). */
-function bench(t: Test, args: string[]) {
-  const dir = tempDir(t)
-  const config = writeConfig(dir, CONFIG)
-  const runDir = join(dir, 'run')
-  reapAfter(t, runDir)
-  const run = runCli(['bench', ...args, '-c', config, '--run-dir', runDir], { timeoutMs: 60000 })
-  return async (st: Test) => {
-    const r = await run
-    st.same(await waitGone(pidsMatching(runDir), 3000), [], 'no node process left behind')
-    return r
-  }
-}
+const bench = (t: Test, args: string[]) => startBench(t, args)
 
 const latJson = join(tempDir(t), 'lat.json')
 const writeBw = bench(t, ['write_bw', '-s', '4096', '-n', '200', '-t', '16'])
