@@ -63,16 +63,16 @@ export function isSweep(o: BenchOptions): boolean {
   return o.sizes !== undefined || o.clients !== undefined || o.workers !== undefined
 }
 
-export const DATAPATH_CHOICES = ['inline', 'workers', 'compare'] as const
+export const DATAPATH_CHOICES = ['inline', 'workers', 'adaptive', 'compare'] as const
 export type DataPathChoice = (typeof DATAPATH_CHOICES)[number]
 
-/** The options as commander hands them over: strings, not yet checked. */
+/** The options as commander hands them over (its property names): strings, not yet checked. */
 export interface RawBenchOptions {
   size?: string
   iters?: string
   txDepth?: string
-  qps?: string
-  atomicType?: string
+  qp?: string
+  atomic_type?: string
   duration?: string
   report_gbits?: boolean
   json?: boolean
@@ -126,14 +126,14 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
   const txDepth = intOption('-t/--tx-depth', raw.txDepth, kind === 'bw' ? 128 : 1, 1, Params.defaultMaxSendWr)
 
   // -q: QPs in parallel.
-  const qps = intOption('-q/--qp', raw.qps, 1, 1, MAX_BENCH_QPS)
+  const qps = intOption('-q/--qp', raw.qp, 1, 1, MAX_BENCH_QPS)
 
   // -A: atomic tests only.
   let atomicType: AtomicType = 'FETCH_AND_ADD'
-  if (raw.atomicType !== undefined) {
+  if (raw.atomic_type !== undefined) {
     if (!atomic) bad(`-A/--atomic_type: only applies to atomic_bw and atomic_lat, not ${test}`)
-    if (!(ATOMIC_TYPES as readonly string[]).includes(raw.atomicType)) bad(`-A/--atomic_type: expected CMP_AND_SWAP or FETCH_AND_ADD, got "${raw.atomicType}"`)
-    atomicType = raw.atomicType as AtomicType
+    if (!(ATOMIC_TYPES as readonly string[]).includes(raw.atomic_type)) bad(`-A/--atomic_type: expected CMP_AND_SWAP or FETCH_AND_ADD, got "${raw.atomic_type}"`)
+    atomicType = raw.atomic_type as AtomicType
   }
 
   // --out_json_file: a non-empty path.

@@ -27,7 +27,7 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
-export async function setDataPath(control: ControlPlane, serverId: string, mode: 'inline' | 'workers'): Promise<void> {
+export async function setDataPath(control: ControlPlane, serverId: string, mode: 'inline' | 'workers' | 'adaptive'): Promise<void> {
   await control.request(serverId, 'rdma.dataPath', { mode })
 }
 

@@ -14,25 +14,10 @@ import { EmuError, ErrorCodes, ExitCode } from '../errors.ts'
 import type { Cluster } from '../launcher/launch-cluster.ts'
 import { configOption, displayPath, runDirOption } from './options.ts'
 
-interface BenchCliOpts {
+/** Commander's options: the bench options plus the cluster ones. */
+interface BenchCliOpts extends RawBenchOptions {
   config: string
   runDir?: string
-  size?: string
-  iters?: string
-  txDepth?: string
-  qp?: string
-  atomic_type?: string
-  duration?: string
-  report_gbits?: boolean
-  json?: boolean
-  out_json_file?: string
-  datapath?: string
-  rounds?: string
-  baseline?: boolean
-  all?: boolean
-  maxSize?: string
-  clients?: string
-  workers?: string
 }
 
 export function register(program: Command): void {
@@ -51,7 +36,7 @@ export function register(program: Command): void {
     .option('--report_gbits', 'report bandwidth in Gb/sec instead of MiB/sec')
     .option('--json', 'print the result as JSON (perftest keys) instead of the table')
     .option('--out_json_file <file>', 'also write the JSON result to this file')
-    .option('--datapath <mode>', "server data path: inline, workers, or compare (both, side by side, in one run)")
+    .option('--datapath <mode>', 'server data path: inline, workers (always offload), adaptive (the default), or compare (inline and workers side by side, in one run)')
     .option('--rounds <n>', 'with --datapath compare: runs per data path (default 3)')
     .option('--baseline', 'also run raw ZeroMQ messaging of the same size and window between the same processes; print both and the ratio')
     .option('-a, --all', 'sweep message sizes 2, 4, ... 2^23 (perftest -a); CSV, JSON and SVG in the run directory')
@@ -64,12 +49,7 @@ export function register(program: Command): void {
 }
 
 async function bench(test: string, cli: BenchCliOpts): Promise<number> {
-  const raw: RawBenchOptions = {
-    size: cli.size, iters: cli.iters, txDepth: cli.txDepth, qps: cli.qp, atomicType: cli.atomic_type, duration: cli.duration,
-    report_gbits: cli.report_gbits, json: cli.json, out_json_file: cli.out_json_file, datapath: cli.datapath, rounds: cli.rounds,
-    baseline: cli.baseline, all: cli.all, maxSize: cli.maxSize, clients: cli.clients, workers: cli.workers,
-  }
-  const o = parseBenchOptions(test, raw)
+  const o = parseBenchOptions(test, cli)
   const config = loadConfig(cli.config)
   const server = config.nodes.find((n) => n.role === 'server')
   const clientNodes = config.nodes.filter((n) => n.role === 'client')
@@ -104,7 +84,7 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
     const control = cluster.control
     const clientIds = clientNodes.map((n) => n.id)
     if (isSweep(o)) return await sweep(o, cluster, server.id, clientIds, failed, progressWanted(o.json))
-    if (o.datapath === 'inline' || o.datapath === 'workers') await setDataPath(control, server.id, o.datapath)
+    if (o.datapath && o.datapath !== 'compare') await setDataPath(control, server.id, o.datapath)
     progress = new BenchProgress(progressWanted(o.json) && o.datapath !== 'compare', o.baseline ? 2 : 1, `bench ${o.test}`)
     // With --baseline, both sides first run a short untimed warm-up (neither is measured cold).
     progress.update(0, o.baseline ? 'warm-up' : 'emulator')
