@@ -44,9 +44,14 @@ export const WcStatus = {
 } as const
 export type WcStatusValue = (typeof WcStatus)[keyof typeof WcStatus]
 
+/** The name of `value` in one of these constant tables, or UNKNOWN(value). */
+function nameOf(table: Record<string, number>, value: number): string {
+  for (const [k, v] of Object.entries(table)) if (v === value) return k
+  return `UNKNOWN(${value})`
+}
+
 export function wcStatusName(s: number): string {
-  for (const [k, v] of Object.entries(WcStatus)) if (v === s) return k
-  return `UNKNOWN(${s})`
+  return nameOf(WcStatus, s)
 }
 
 /** enum ibv_wc_opcode */
@@ -105,8 +110,7 @@ export const QpState = {
 export type QpStateValue = (typeof QpState)[keyof typeof QpState]
 
 export function qpStateName(s: number): string {
-  for (const [k, v] of Object.entries(QpState)) if (v === s) return k
-  return `UNKNOWN(${s})`
+  return nameOf(QpState, s)
 }
 
 /** enum ibv_mtu (1..5) to bytes. */
