@@ -57,11 +57,10 @@ function failHead(qp: Qp, status: number, reason: string): void {
 function progress(qp: Qp): void {
   qp.comp.retryLeft = qp.attr.retryCnt
   qp.comp.rnrLeft = qp.attr.rnrRetry
-  qp.comp.lastProgress = Date.now()
-  if (qp.comp.timer) {
-    clearTimeout(qp.comp.timer)
-    qp.comp.timer = undefined
-  }
+  // Restart the ACK timeout period (rxe's mod_timer on progress). The timer
+  // itself stays armed: when it fires early it re-arms for the rest of the
+  // period, so an ACK costs no timer churn.
+  qp.comp.lastProgress = performance.now()
   armRetransmitTimer(qp)
   qp.host.kick(qp)
 }
@@ -71,17 +70,27 @@ function outstanding(qp: Qp): boolean {
   return qp.sq.length > 0 && (qp.req.idx > qp.sq.base || qp.req.pkt > 0)
 }
 
+function ackTimeoutMs(qp: Qp): number {
+  return Math.max(1, (Params.ackTimeoutBaseUs * 2 ** qp.attr.timeout * qp.host.timeScale) / 1000)
+}
+
 /** Start the local ACK timer if it is not running and something is outstanding. */
 export function armRetransmitTimer(qp: Qp): void {
   if (qp.comp.timer || qp.attr.timeout === 0 || !outstanding(qp)) return
-  const ms = (Params.ackTimeoutBaseUs * 2 ** qp.attr.timeout * qp.host.timeScale) / 1000
-  qp.comp.timer = setTimeout(() => onRetransmitTimeout(qp), Math.max(1, ms))
+  qp.comp.lastProgress = performance.now()
+  qp.comp.timer = setTimeout(() => onRetransmitTimeout(qp), ackTimeoutMs(qp))
 }
 
 function onRetransmitTimeout(qp: Qp): void {
   qp.comp.timer = undefined
   if (qp.state !== QpState.RTS && qp.state !== QpState.SQD) return
   if (!outstanding(qp)) return
+  const rest = qp.comp.lastProgress + ackTimeoutMs(qp) - performance.now()
+  if (rest >= 1) {
+    // Progress was made since the timer was armed: wait out the rest of the period.
+    qp.comp.timer = setTimeout(() => onRetransmitTimeout(qp), rest)
+    return
+  }
   retry(qp, 'timeout')
 }
 

@@ -44,6 +44,8 @@ export function attachRdma(control: ControlPlane, opts: DeviceOptions & { log?: 
     verbs,
     close() {
       control.transport.off('peer', onPeer)
+      // The run's data-plane totals, for whoever reads the node's log afterwards.
+      opts.log?.info({ counters: { ...device.counters } }, 'data-plane counters at close')
       device.close()
     },
   }

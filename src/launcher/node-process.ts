@@ -25,7 +25,7 @@ export class NodeProcess {
     this.outFile = join(runDir, `${id}.out`)
     const fd = openSync(this.outFile, 'a')
     try {
-      this.child = spawn(process.execPath, [BIN_PATH, 'node', '--id', id, ...args], {
+      this.child = spawn(process.execPath, [...nodeFlags(), BIN_PATH, 'node', '--id', id, ...args], {
         // Own process group: a terminal's Ctrl-C reaches only the launcher,
         // which then shuts the nodes down in order.
         detached: true,
@@ -84,4 +84,13 @@ export async function within(p: Promise<unknown>, ms: number): Promise<boolean> 
   const won = await Promise.race([p.then(() => true as const), timeout])
   clearTimeout(timer)
   return won
+}
+
+/**
+ * Extra Node.js flags for every node process, from RDMA_EMU_NODE_FLAGS
+ * (space-separated), e.g. `--cpu-prof --cpu-prof-dir=prof` to profile a
+ * bench run's nodes; Node refuses --cpu-prof in NODE_OPTIONS.
+ */
+function nodeFlags(): string[] {
+  return (process.env.RDMA_EMU_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f.length > 0)
 }

@@ -26,7 +26,9 @@ export class Cq {
   readonly depth: number
   private readonly entries: Wc[] = []
   private head = 0
-  private readonly waiters: Array<(wc: Wc) => void> = []
+  private readonly waiters: Array<{ resolve: (wc: Wc) => void; reject: (err: Error) => void; deadline: number; timeoutMs: number }> = []
+  private timer: NodeJS.Timeout | undefined
+  private timerDeadline = 0
   /** Completions lost because the CQ was full (IBV_EVENT_CQ_ERR in verbs). */
   overflows = 0
 
@@ -43,7 +45,8 @@ export class Cq {
   push(wc: Wc): void {
     const w = this.waiters.shift()
     if (w) {
-      w(wc)
+      if (this.waiters.length === 0) this.timer?.unref()
+      w.resolve(wc)
       return
     }
     if (this.count >= this.depth) {
@@ -65,22 +68,50 @@ export class Cq {
     return out
   }
 
-  /** The next completion; rejects with TIMEOUT after `timeoutMs`. */
+  /**
+   * The next completion; rejects with TIMEOUT after `timeoutMs`.
+   *
+   * One timer per CQ serves every waiter's deadline: it is armed for the
+   * earliest deadline and left alone when a waiter is served in time (a
+   * closed loop awaits one completion per operation, and creating and
+   * clearing a timer each time costs more than the rest of the wait). It
+   * keeps the process alive only while someone waits.
+   */
   next(timeoutMs = 10000): Promise<Wc> {
     const ready = this.poll(1)
     if (ready.length) return Promise.resolve(ready[0]!)
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const i = this.waiters.indexOf(waiter)
-        if (i >= 0) this.waiters.splice(i, 1)
-        reject(new EmuError(ErrorCodes.TIMEOUT, `no completion within ${timeoutMs} ms`))
-      }, timeoutMs)
-      const waiter = (wc: Wc): void => {
-        clearTimeout(timer)
-        resolve(wc)
-      }
-      this.waiters.push(waiter)
+      const deadline = performance.now() + timeoutMs
+      this.waiters.push({ resolve, reject, deadline, timeoutMs })
+      this.armTimer(deadline)
     })
+  }
+
+  private armTimer(deadline: number): void {
+    if (this.timer && this.timerDeadline <= deadline) {
+      this.timer.ref()
+      return
+    }
+    if (this.timer) clearTimeout(this.timer)
+    this.timerDeadline = deadline
+    this.timer = setTimeout(this.expire, Math.max(1, deadline - performance.now()))
+  }
+
+  private readonly expire = (): void => {
+    this.timer = undefined
+    const now = performance.now()
+    let earliest = Infinity
+    for (let i = 0; i < this.waiters.length; ) {
+      const w = this.waiters[i]!
+      if (w.deadline <= now) {
+        this.waiters.splice(i, 1)
+        w.reject(new EmuError(ErrorCodes.TIMEOUT, `no completion within ${w.timeoutMs} ms`))
+      } else {
+        earliest = Math.min(earliest, w.deadline)
+        i++
+      }
+    }
+    if (earliest < Infinity) this.armTimer(earliest)
   }
 
   /** Await `n` completions. */

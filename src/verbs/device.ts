@@ -211,11 +211,21 @@ export class RdmaDevice implements QpHost {
     this.schedule()
   }
 
+  /**
+   * Run the pump once the current JavaScript turn is done: posts, received
+   * trains and the completions they trigger in one turn share one train per
+   * peer (doorbell batching), and the train leaves without waiting for the
+   * event loop to come round (a setImmediate costs 8-15 us of latency per
+   * hop here). A requester that still has work after its run continues in a
+   * later loop turn, so a long queue never starves fabric input.
+   */
   private schedule(): void {
     if (this.scheduled || this.closed) return
     this.scheduled = true
-    setImmediate(() => this.pump())
+    queueMicrotask(this.pumpNow)
   }
+
+  private readonly pumpNow = (): void => this.pump()
 
   /** Run requesters, then send one train per peer. */
   private pump(): void {
@@ -228,7 +238,10 @@ export class RdmaDevice implements QpHost {
     }
     for (const qp of again) this.runnable.add(qp)
     this.flushTrains()
-    if (this.runnable.size) this.schedule()
+    if (this.runnable.size && !this.scheduled && !this.closed) {
+      this.scheduled = true
+      setImmediate(this.pumpNow)
+    }
   }
 
   private flushTrains(): void {

@@ -85,7 +85,7 @@ export interface CompleterState {
   rnrLeft: number
   timer: NodeJS.Timeout | undefined
   rnrTimer: NodeJS.Timeout | undefined
-  /** Date.now() of the last progress, for the retransmit timer. */
+  /** performance.now() when the current ACK timeout period began (armed, or last progress). */
   lastProgress: number
 }
 
