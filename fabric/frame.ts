@@ -4,7 +4,13 @@
  *
  * - CONTROL:   [header, body]          body = one msgpackr-encoded message
  * - DATA:      [header, train]         a packet train: IBA packets back to back,
- *                                      each behind a 4-byte big-endian length
+ *                                      each behind a 4-byte big-endian length;
+ *                                      its header is 5 bytes: the kind, then
+ *                                      `echo`, how many DATA frames the sender
+ *                                      had received from the destination
+ *                                      (u32 big-endian, modulo 2^32), which
+ *                                      tells the destination which of its
+ *                                      trains have arrived (fabric/train-pool.ts)
  * - HEARTBEAT: [header]                no body; consumed by the transport
  *
  * Malformed frames throw EmuError(BAD_PACKET); callers count and drop them.
@@ -13,6 +19,7 @@ import { Packr } from 'msgpackr'
 import { EmuError, ErrorCodes } from '../src/errors.ts'
 import type { FramePart } from './transport.ts'
 import { encodedLength, encodePacketInto, type PacketInit } from './codec.ts'
+import { trainPool } from './train-pool.ts'
 
 export const FrameKind = {
   CONTROL: 0x01,
@@ -24,7 +31,7 @@ export type FrameKindValue = (typeof FrameKind)[keyof typeof FrameKind]
 
 export type ParsedFrame =
   | { kind: 'control'; msg: unknown }
-  | { kind: 'data'; packets: Uint8Array[] }
+  | { kind: 'data'; packets: Uint8Array[]; echo: number }
   | { kind: 'heartbeat' }
 
 /**
@@ -43,7 +50,8 @@ export const codec = new Packr({ useRecords: false, int64AsType: 'bigint', mapsA
 
 // Headers are never mutated, so one shared instance per kind is safe to send.
 const CONTROL_HEADER = Uint8Array.of(FrameKind.CONTROL)
-const DATA_HEADER = Uint8Array.of(FrameKind.DATA)
+/** Bytes of a DATA frame's header: the kind and the echo count. */
+export const DATA_HEADER_BYTES = 5
 const HEARTBEAT_HEADER = Uint8Array.of(FrameKind.HEARTBEAT)
 
 /** A CONTROL frame carrying one msgpackr-encoded message. */
@@ -57,15 +65,26 @@ export function controlFrame(msg: unknown): FramePart[] {
  * same at 4 KiB as at 64 KiB (design brief section 8), so the train is what
  * amortises it, the way a NIC's doorbell batching does.
  */
-export function dataFrame(packets: Uint8Array[]): FramePart[] {
+export function dataFrame(packets: Uint8Array[], echo = 0): FramePart[] {
   if (packets.length === 0) throw new EmuError(ErrorCodes.BAD_PACKET, 'data frame: empty packet train')
-  return [DATA_HEADER, buildTrain(packets)]
+  return trainFrame(buildTrain(packets), echo)
 }
 
 /** A DATA frame around a train already laid out by buildTrain(). */
-export function trainFrame(train: Uint8Array): FramePart[] {
+export function trainFrame(train: Uint8Array, echo = 0): FramePart[] {
   if (train.length === 0) throw new EmuError(ErrorCodes.BAD_PACKET, 'data frame: empty packet train')
-  return [DATA_HEADER, train]
+  return [dataHeader(echo), train]
+}
+
+/** A DATA frame header (5 bytes, so ZeroMQ copies it: never shared between frames). */
+export function dataHeader(echo: number): Uint8Array {
+  const h = new Uint8Array(DATA_HEADER_BYTES)
+  h[0] = FrameKind.DATA
+  h[1] = echo >>> 24
+  h[2] = echo >>> 16
+  h[3] = echo >>> 8
+  h[4] = echo
+  return h
 }
 
 /**
@@ -82,7 +101,7 @@ export function buildTrain(items: Array<Uint8Array | PacketInit>, each?: (pkt: U
     lens[i] = it instanceof Uint8Array ? it.length : encodedLength(it)
     bytes += 4 + lens[i]!
   }
-  const train = Buffer.allocUnsafe(bytes)
+  const train = trainPool.take(bytes)
   let at = 0
   for (let i = 0; i < items.length; i++) {
     const it = items[i]!
@@ -126,8 +145,10 @@ export function isHeartbeat(parts: FramePart[]): boolean {
 export function parseFrame(parts: FramePart[]): ParsedFrame {
   if (parts.length === 0) throw new EmuError(ErrorCodes.BAD_PACKET, 'frame: no parts')
   const header = parts[0]!
-  if (header.length !== 1) throw new EmuError(ErrorCodes.BAD_PACKET, `frame: header is ${header.length} bytes, expected 1`)
-  switch (header[0]) {
+  const kind = header[0]
+  const headerBytes = kind === FrameKind.DATA ? DATA_HEADER_BYTES : 1
+  if (header.length !== headerBytes) throw new EmuError(ErrorCodes.BAD_PACKET, `frame: header is ${header.length} bytes, expected ${headerBytes}`)
+  switch (kind) {
     case FrameKind.CONTROL: {
       if (parts.length !== 2) throw new EmuError(ErrorCodes.BAD_PACKET, `control frame: ${parts.length} parts, expected 2`)
       let msg: unknown
@@ -138,13 +159,15 @@ export function parseFrame(parts: FramePart[]): ParsedFrame {
       }
       return { kind: 'control', msg }
     }
-    case FrameKind.DATA:
+    case FrameKind.DATA: {
       if (parts.length !== 2) throw new EmuError(ErrorCodes.BAD_PACKET, `data frame: ${parts.length} parts, expected 2`)
-      return { kind: 'data', packets: splitTrain(parts[1]!) }
+      const echo = ((header[1]! << 24) | (header[2]! << 16) | (header[3]! << 8) | header[4]!) >>> 0
+      return { kind: 'data', packets: splitTrain(parts[1]!), echo }
+    }
     case FrameKind.HEARTBEAT:
       if (parts.length !== 1) throw new EmuError(ErrorCodes.BAD_PACKET, `heartbeat frame: ${parts.length} parts, expected 1`)
       return { kind: 'heartbeat' }
     default:
-      throw new EmuError(ErrorCodes.BAD_PACKET, `frame: unknown kind 0x${header[0]!.toString(16)}`)
+      throw new EmuError(ErrorCodes.BAD_PACKET, `frame: unknown kind 0x${kind!.toString(16)}`)
   }
 }

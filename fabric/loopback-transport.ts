@@ -3,13 +3,16 @@
  * find each other by id; endpoints are `loopback://<id>`. Frames are
  * delivered asynchronously (setImmediate runs callbacks in FIFO order, so
  * frames arrive in send order) and are not copied: like ZeroMQ's zero-copy
- * send, a buffer must not be mutated after send(). Peer state follows the
+ * send, a buffer must not be mutated after send(). Parts in the train pool
+ * are the exception: the pool takes them back once the sender's view is
+ * gone, so the receiver gets a copy. Peer state follows the
  * ZeroMQ transport: up on any frame, down after heartbeatTimeoutMs of silence,
  * and down at once when the other side closes.
  */
 import { EmuError, ErrorCodes } from '../src/errors.ts'
 import { TransportBase, type HeartbeatOptions } from './transport-base.ts'
 import type { FramePart } from './transport.ts'
+import { trainPool } from './train-pool.ts'
 
 export class LoopbackHub {
   private readonly members = new Map<string, LoopbackTransport>()
@@ -64,7 +67,8 @@ export class LoopbackTransport extends TransportBase {
     // Nothing to open: the hub routes by id.
   }
 
-  protected sendParts(peer: string, parts: FramePart[]): void {
+  protected sendParts(peer: string, sent: FramePart[]): void {
+    const parts = sent.map((p) => (trainPool.isPooled(p) ? Uint8Array.from(p) : p))
     setImmediate(() => {
       const target = this.hub.lookup(peer)
       if (!target || this.closed) {

@@ -7,8 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
-import { controlFrame, FrameKind } from '../fabric/frame.ts'
+import { controlFrame, dataHeader, FrameKind } from '../fabric/frame.ts'
 import { LoopbackHub } from '../fabric/loopback-transport.ts'
+import { trainPool } from '../fabric/train-pool.ts'
 import type { HeartbeatOptions } from '../fabric/transport-base.ts'
 import type { PeerInfo, Transport } from '../fabric/transport.ts'
 import { ZmqTransport } from '../fabric/zmq-transport.ts'
@@ -223,9 +224,47 @@ export async function badFrameCounted(t: Test, kit: TransportKit): Promise<void>
   cb.handle('ping', () => 'pong')
   a.send('node-b', [Uint8Array.of(0x99)]) // unknown kind
   a.send('node-b', [Uint8Array.of(FrameKind.CONTROL), Uint8Array.of(0x92, 0x01)]) // truncated msgpack array
-  a.send('node-b', [Uint8Array.of(FrameKind.DATA)]) // empty train
+  a.send('node-b', [dataHeader(0)]) // empty train
   a.send('node-b', controlFrame({ no: 'type field' })) // valid msgpack, not a control message
   a.send('node-b', [Uint8Array.of(1, 2), Uint8Array.of(3)]) // two-byte header
   t.equal(await ca.request('node-b', 'ping'), 'pong', 'node still serves requests')
   t.equal(cb.counters.badFrames, 5, 'every bad frame counted')
+}
+
+/**
+ * Pooled train memory goes back to the pool only when the peer reports the
+ * train received (the echo in DATA headers), never earlier: a burst larger
+ * than the pool arrives intact, nothing returns while the peer stays silent,
+ * and one train back returns the lot.
+ */
+export async function pooledTrainsRecycled(t: Test, kit: TransportKit): Promise<void> {
+  const { a, b } = await pair(t, kit)
+  const ca = new ControlPlane(a)
+  const cb = new ControlPlane(b)
+  const K = 100
+  const size = 60_000
+  const fill = (k: number) => new Uint8Array(size).fill((k * 7 + 1) & 0xff)
+  const bad: number[] = []
+  let got = 0
+  const all = waitFor('the burst', 20000, (done) =>
+    cb.onData((_from, packets) => {
+      const k = got++
+      const p = packets[0]!
+      if (p.length !== size || p[0] !== ((k * 7 + 1) & 0xff) || p[size - 1] !== p[0]) bad.push(k)
+      if (got === K) done(undefined)
+    }),
+  )
+  const lent0 = trainPool.lent
+  const returned0 = trainPool.returned
+  for (let k = 0; k < K; k++) ca.sendData('node-b', [fill(k)])
+  const lent = trainPool.lent - lent0
+  await all
+  t.same(bad, [], `all ${K} trains arrived intact`)
+  t.ok(lent > 0, `trains came from the pool (${lent} of ${K})`)
+  t.equal(trainPool.returned - returned0, 0, 'nothing returned while the peer has said nothing')
+  const back = waitFor('the reply train', 10000, (done) => ca.onData(() => done(undefined)))
+  cb.sendData('node-a', [Uint8Array.of(1)])
+  await back
+  t.equal(trainPool.returned - returned0, lent, 'the reply reported every train received: all chunks back')
+  t.equal(ca.counters.dataFramesIn, 1)
 }

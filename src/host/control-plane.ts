@@ -8,7 +8,8 @@
  *   notify:   { t, body }             one-way
  */
 import type { Logger } from 'pino'
-import { controlFrame, dataFrame, parseFrame, trainFrame } from '../../fabric/frame.ts'
+import { buildTrain, controlFrame, parseFrame, trainFrame } from '../../fabric/frame.ts'
+import { trainPool } from '../../fabric/train-pool.ts'
 import type { FramePart, Transport } from '../../fabric/transport.ts'
 import { EmuError, ErrorCodes, type ErrorCode } from '../errors.ts'
 import { Params } from '../params.ts'
@@ -50,6 +51,18 @@ export interface ControlCounters {
   dataFramesOut: number
 }
 
+/**
+ * DATA frames exchanged with one peer: the counts behind the echo in every
+ * DATA header, and the pooled trains sent to it that it has not reported
+ * received yet (sequence number, buffer), oldest first.
+ */
+interface PeerTrains {
+  sent: number
+  received: number
+  lent: Array<{ seq: number; train: Uint8Array }>
+  lentHead: number
+}
+
 interface Pending {
   peer: string
   type: string
@@ -71,6 +84,7 @@ export class ControlPlane {
   private readonly handlers = new Map<string, ControlHandler>()
   private readonly dataListeners: DataListener[] = []
   private readonly pending = new Map<number, Pending>()
+  private readonly trains = new Map<string, PeerTrains>()
   private nextId = 1
   /**
    * One timer for all pending requests, armed for the earliest deadline (a
@@ -89,6 +103,12 @@ export class ControlPlane {
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? Params.controlTimeoutMs
     transport.on('frame', (from, parts) => this.onFrame(from, parts))
     transport.on('error', (err) => this.log?.debug({ err }, 'transport error'))
+    // A peer that is gone reports nothing more: its unreported trains stay out
+    // of the pool for good (ZeroMQ may still hold them), and a returning peer starts
+    // counting afresh.
+    transport.on('peer', (info) => {
+      if (info.state === 'down') this.trains.delete(info.id)
+    })
   }
 
   /** Register the handler for a message type; its return value is the reply body. */
@@ -139,14 +159,43 @@ export class ControlPlane {
 
   /** Send a packet train to a peer in one DATA frame. */
   sendData(peer: string, packets: Uint8Array[]): void {
-    this.transport.send(peer, dataFrame(packets))
-    this.counters.dataFramesOut++
+    this.sendTrain(peer, buildTrain(packets))
   }
 
   /** Send a train laid out by buildTrain() in one DATA frame. */
   sendTrain(peer: string, train: Uint8Array): void {
-    this.transport.send(peer, trainFrame(train))
+    const s = this.peerTrains(peer)
+    s.sent = (s.sent + 1) >>> 0
+    this.transport.send(peer, trainFrame(train, s.received))
+    if (trainPool.isPooled(train)) s.lent.push({ seq: s.sent, train })
     this.counters.dataFramesOut++
+  }
+
+  private peerTrains(peer: string): PeerTrains {
+    let s = this.trains.get(peer)
+    if (!s) this.trains.set(peer, (s = { sent: 0, received: 0, lent: [], lentHead: 0 }))
+    return s
+  }
+
+  /** `from` has received our trains up to `echo`: their memory goes back to the pool. */
+  private trainsArrived(from: string, echo: number): void {
+    const s = this.peerTrains(from)
+    s.received = (s.received + 1) >>> 0
+    const lent = s.lent
+    let i = s.lentHead
+    // Sequence numbers wrap at 2^32: compare by signed distance.
+    while (i < lent.length && ((echo - lent[i]!.seq) | 0) >= 0) {
+      trainPool.give(lent[i]!.train)
+      lent[i++] = undefined as never
+    }
+    if (i === lent.length) {
+      lent.length = 0
+      i = 0
+    } else if (i > 1024) {
+      s.lent = lent.slice(i)
+      i = 0
+    }
+    s.lentHead = i
   }
 
   /** Reject every pending request (the transport is going away). */
@@ -207,6 +256,7 @@ export class ControlPlane {
     }
     if (frame.kind === 'data') {
       this.counters.dataFramesIn++
+      this.trainsArrived(from, frame.echo)
       for (const listener of this.dataListeners) {
         try {
           listener(from, frame.packets)

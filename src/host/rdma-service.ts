@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { FaultInjector, type FaultOptions } from '../../fabric/faults.ts'
+import { trainPool } from '../../fabric/train-pool.ts'
 import { ConnectionManager } from '../verbs/cm.ts'
 import { RdmaDevice, type DeviceOptions } from '../verbs/device.ts'
 import { RemoteVerbsService } from '../verbs/remote-verbs-service.ts'
@@ -44,8 +45,9 @@ export function attachRdma(control: ControlPlane, opts: DeviceOptions & { log?: 
     verbs,
     close() {
       control.transport.off('peer', onPeer)
-      // The run's data-plane totals, for whoever reads the node's log afterwards.
-      opts.log?.info({ counters: { ...device.counters } }, 'data-plane counters at close')
+      // The run's data-plane totals and the process's CPU time, for whoever reads the node's log afterwards.
+      const pool = { lent: trainPool.lent, returned: trainPool.returned, fallbacks: trainPool.fallbacks }
+      opts.log?.info({ counters: { ...device.counters }, trainPool: pool, cpu: process.cpuUsage() }, 'data-plane counters at close')
       device.close()
     },
   }

@@ -250,11 +250,10 @@ export class RdmaDevice implements QpHost {
       this.out.delete(node)
       const items = this.faults ? this.faults.apply(node, pkts) : pkts
       if (items.length === 0) continue
-      const train = buildTrain(items, (p) => {
-        c.pktsSent++
-        c.bytesSent += p.length
-        this.onPacket?.('out', node, p)
-      })
+      const onPacket = this.onPacket
+      const train = buildTrain(items, onPacket && ((p) => onPacket('out', node, p)))
+      c.pktsSent += items.length
+      c.bytesSent += train.length - 4 * items.length
       c.trainsSent++
       this.wire.sendTrain(node, train)
     }
