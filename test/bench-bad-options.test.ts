@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import t from 'tap'
 import { runCli, tempDir, writeConfig } from './cluster-helpers.ts'
 
@@ -13,7 +14,11 @@ const rules: Array<[string, string[], RegExp]> = [
   ['tx depth over the send queue', ['bench', 'write_bw', '-t', '100000'], /-t\/--tx-depth: expected an integer 1-1024/],
   ['unknown atomic type', ['bench', 'atomic_lat', '-A', 'SWAP'], /-A\/--atomic_type: expected CMP_AND_SWAP or FETCH_AND_ADD/],
   ['atomic type on a non-atomic test', ['bench', 'write_lat', '-A', 'FETCH_AND_ADD'], /-A\/--atomic_type: only applies to atomic/],
-  ['-D not supported yet', ['bench', 'write_bw', '-D', '5'], /-D\/--duration: not supported yet/],
+  ['-D 0', ['bench', 'write_bw', '-D', '0'], /-D\/--duration: expected an integer 1-3600, got "0"/],
+  ['-D with -n', ['bench', 'write_bw', '-D', '5', '-n', '100'], /-D\/--duration: not with -n\/--iters/],
+  ['-o 0', ['bench', 'read_bw', '-o', '0'], /-o\/--outs: expected an integer 1-128, got "0"/],
+  ['-o above the device maximum', ['bench', 'atomic_lat', '-o', '129'], /-o\/--outs: expected an integer 1-128, got "129"/],
+  ['--attach nowhere', ['bench', 'write_bw', '--attach', '/nonexistent/rdma-emu-run'], /--attach: \/nonexistent\/rdma-emu-run: no such file or directory/],
   ['missing TEST', ['bench'], /missing required argument 'test'/],
 ]
 
@@ -26,6 +31,26 @@ t.test('bench - bad options exit 2 naming the option', async (t) => {
       t.match(r.stderr, message, 'message names the option')
       t.equal(r.stdout, '', 'no table printed')
     })
+  })
+})
+
+t.test('bench - --attach to a directory or file that is not a cluster.json exits 2', async (t) => {
+  const dir = tempDir(t)
+  const notJson = writeConfig(dir, 'not json', 'cluster.json')
+  const noNodes = writeConfig(dir, { nodes: [] }, 'empty.json')
+  const badEndpoint = writeConfig(dir, { nodes: [{ id: 'server0', role: 'server', pid: 1, endpoint: 'nowhere' }] }, 'bad-endpoint.json')
+  const cases: Array<[string, RegExp]> = [
+    [join(dir, 'sub'), /--attach: .*sub: no such file or directory/],
+    [tempDir(t), /--attach: .*: no cluster\.json in this directory/],
+    [notJson, /--attach: .*cluster\.json: not a cluster\.json/],
+    [noNodes, /--attach: .*empty\.json: expected \{"nodes": \[\.\.\.\]\} with at least one node/],
+    [badEndpoint, /--attach: .*bad-endpoint\.json: nodes\[0\]\.endpoint: expected tcp:\/\/HOST:PORT or ipc:\/\/PATH, got "nowhere"/],
+  ]
+  const results = await Promise.all(cases.map(([path]) => runCli(['bench', 'write_bw', '--attach', path])))
+  cases.forEach(([path, message], i) => {
+    t.equal(results[i]!.code, 2, `--attach ${path}: exit 2`)
+    t.match(results[i]!.stderr, message, `--attach ${path}: the message names the option and the path`)
+    t.equal(results[i]!.stdout, '', 'no table printed')
   })
 })
 

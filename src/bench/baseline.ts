@@ -11,6 +11,8 @@
  * - atomic: a 28-byte request (an AtomicETH) answered with 8 bytes.
  * Figures use the emulator's formulas (benchFigures), half the round trip
  * where the emulator reports half, so the ratio compares like with like.
+ * The baseline always moves a count: beside a -D run, the emulator's
+ * completed operations per QP (baselineOptions).
  */
 import type { ControlPlane } from '../host/control-plane.ts'
 import type { BaselineCloseReply, BaselineListenReply, BaselineRunResult, BaselineShape } from '../host/baseline-service.ts'
@@ -54,6 +56,7 @@ export function baselineShape(o: BenchOptions): Omit<BaselineShape, 'count'> & {
  * in parallel. With `onFraction`, the server's received count is polled for progress.
  */
 export async function runBaseline(control: ControlPlane, serverId: string, clientIds: readonly string[], o: BenchOptions, onFraction?: (f: number) => void): Promise<BaselineOutcome> {
+  if (o.duration !== undefined) throw new Error('runBaseline: a count, not a duration (see baselineOptions)')
   const { describe, ...shape } = baselineShape(o)
   const body: BaselineShape = { ...shape, count: o.iters }
   const window = Math.min(o.txDepth, o.iters)
@@ -96,6 +99,18 @@ export async function runBaseline(control: ControlPlane, serverId: string, clien
   }
 }
 
+/**
+ * The options the baseline of an emulated run uses: the run's own, except
+ * that a -D run's baseline moves a fixed count per stream, the operations the
+ * emulator completed per QP (on average) in the duration.
+ */
+export function baselineOptions(o: BenchOptions, emulator: Pick<BenchOutcome, 'completedPerQp'>): BenchOptions {
+  if (o.duration === undefined) return o
+  const done = emulator.completedPerQp
+  const perQp = Math.max(1, Math.round(done.reduce((a, b) => a + b, 0) / Math.max(1, done.length)))
+  return { ...o, duration: undefined, iters: perQp }
+}
+
 /** Operations of the untimed warm-up that precedes a --baseline comparison. */
 export const WARMUP_ITERS = 500
 
@@ -106,7 +121,7 @@ export const WARMUP_ITERS = 500
  * their data checks are not.
  */
 export async function warmUp(control: ControlPlane, serverId: string, clientIds: readonly string[], o: BenchOptions): Promise<string[]> {
-  const w: BenchOptions = { ...o, iters: Math.min(o.iters, WARMUP_ITERS) }
+  const w: BenchOptions = { ...o, iters: Math.min(o.iters, WARMUP_ITERS), duration: undefined }
   const emulator = await runBench(control, serverId, clientIds, w)
   const baseline = await runBaseline(control, serverId, clientIds, w)
   return [...emulator.problems, ...baseline.problems].map((p) => `warm-up: ${p}`)

@@ -18,6 +18,15 @@ export const MAX_BENCH_SIZE = 1 << 23
 export const ATOMIC_SIZE = 8
 /** Most QPs one run may open. */
 export const MAX_BENCH_QPS = 64
+/** Longest -D run (seconds). */
+export const MAX_DURATION_SECS = 3600
+/**
+ * Most operations one QP completes in a -D run: the run stops there even if
+ * the duration has not passed, so memory (a latency per operation) stays bounded.
+ */
+export const DURATION_MAX_ITERS = 10_000_000
+/** Most outstanding reads/atomics per QP the emulated device supports (max_qp_rd_atom, rxe's 128). */
+export const MAX_OUTS = Params.defaultMaxRdAtomic
 
 export interface BenchOptions {
   test: BenchTest
@@ -25,8 +34,18 @@ export interface BenchOptions {
   kind: 'bw' | 'lat'
   /** -s: bytes per operation. */
   size: number
-  /** -n: operations per QP. */
+  /** -n: operations per QP; with -D the most one QP may complete (DURATION_MAX_ITERS). */
   iters: number
+  /** -D: seconds each QP runs the closed loop (instead of -n iterations); absent without -D. */
+  duration?: number
+  /**
+   * -o: outstanding reads/atomics per QP (max_rd_atomic, and the responder's
+   * max_dest_rd_atomic), for read and atomic tests (default the device
+   * maximum); absent for write and send tests, which ignore -o as perftest does.
+   */
+  outs?: number
+  /** --odp: the server MRs are registered with IBV_ACCESS_ON_DEMAND. */
+  odp: boolean
   /** -t: outstanding operations per QP. */
   txDepth: number
   /** -q: QPs, run in parallel. */
@@ -74,6 +93,8 @@ export interface RawBenchOptions {
   qp?: string
   atomic_type?: string
   duration?: string
+  outs?: string
+  odp?: boolean
   report_gbits?: boolean
   json?: boolean
   out_json_file?: string
@@ -107,8 +128,9 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
   const [verb, kind] = test.split('_') as [BenchVerb, 'bw' | 'lat']
   const atomic = verb === 'atomic'
 
-  // -D: time-based runs are not implemented; refuse rather than ignore.
-  if (raw.duration !== undefined) bad('-D/--duration: not supported yet (use -n iterations)')
+  // -D: a run of so many seconds instead of -n iterations; perftest refuses both at once.
+  if (raw.duration !== undefined && raw.iters !== undefined) bad('-D/--duration: not with -n/--iters (a run lasts either a duration or a number of iterations)')
+  const duration = raw.duration === undefined ? undefined : intOption('-D/--duration', raw.duration, 0, 1, MAX_DURATION_SECS)
 
   // -s: perftest defaults (64 KiB for _bw, 2 B for _lat); atomics move exactly 8 bytes.
   let size: number
@@ -119,8 +141,8 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
     size = intOption('-s/--size', raw.size, kind === 'bw' ? 65536 : 2, 1, MAX_BENCH_SIZE)
   }
 
-  // -n: perftest defaults (5000 for _bw, 1000 for _lat).
-  const iters = intOption('-n/--iters', raw.iters, kind === 'bw' ? 5000 : 1000, 1, 100_000_000)
+  // -n: perftest defaults (5000 for _bw, 1000 for _lat); with -D the cap that bounds the run.
+  const iters = duration !== undefined ? DURATION_MAX_ITERS : intOption('-n/--iters', raw.iters, kind === 'bw' ? 5000 : 1000, 1, 100_000_000)
 
   // -t: perftest defaults (128 for _bw, 1 for _lat); bounded by the QP's send queue.
   const txDepth = intOption('-t/--tx-depth', raw.txDepth, kind === 'bw' ? 128 : 1, 1, Params.defaultMaxSendWr)
@@ -135,6 +157,10 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
     if (!(ATOMIC_TYPES as readonly string[]).includes(raw.atomic_type)) bad(`-A/--atomic_type: expected CMP_AND_SWAP or FETCH_AND_ADD, got "${raw.atomic_type}"`)
     atomicType = raw.atomic_type as AtomicType
   }
+
+  // -o: 1 .. the device's max_qp_rd_atom; only read and atomic tests use it (perftest ignores it elsewhere).
+  const outsGiven = intOption('-o/--outs', raw.outs, MAX_OUTS, 1, MAX_OUTS)
+  const outs = verb === 'read' || verb === 'atomic' ? outsGiven : undefined
 
   // --out_json_file: a non-empty path.
   if (raw.out_json_file !== undefined && raw.out_json_file.trim() === '') bad('--out_json_file: expected a file path')
@@ -168,7 +194,8 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
   if (datapath === 'compare' && (sizes || clients || workers)) bad('--datapath compare: not with a sweep (-a, --clients, --workers)')
 
   return {
-    test, verb, kind, size, iters, txDepth, qps, atomicType, datapath, rounds, baseline, sizes, clients, workers,
+    test, verb, kind, size, iters, duration, outs, txDepth, qps, atomicType, datapath, rounds, baseline, sizes, clients, workers,
+    odp: raw.odp === true,
     itersGiven: raw.iters !== undefined,
     reportGbits: raw.report_gbits === true,
     json: raw.json === true,

@@ -5,8 +5,9 @@
  * - write: the target (a pattern before the run) holds zeros, the guard after it still the pattern;
  * - send: the receive buffer likewise, and every receive completed with the full size;
  * - read: the target is unchanged (reads must not disturb it);
- * - atomic FETCH_AND_ADD(1): the word ends at start + iterations and the returned
- *   originals are exactly start .. start + iterations - 1;
+ * - atomic FETCH_AND_ADD(1): the word ends at start + operations and the returned
+ *   originals are exactly start .. start + operations - 1 (operations = -n, or
+ *   what a -D run completed);
  * - atomic CMP_AND_SWAP(0 -> 1) from 0: the word ends at 1 and exactly one returned original is 0.
  * Problems come back as sentences; an empty list means the data is right.
  */
@@ -58,8 +59,8 @@ function firstDiff(a: Uint8Array, b: Uint8Array): number {
   return -1
 }
 
-/** Check QP `k`'s target after the run. */
-export async function checkRegion(server: RemoteVerbs, region: BenchRegion, o: BenchOptions, k: number, atomicResults?: ReadonlyArray<bigint | number>): Promise<string[]> {
+/** Check QP `k`'s target after the run, in which it completed `completed` operations (default -n). */
+export async function checkRegion(server: RemoteVerbs, region: BenchRegion, o: BenchOptions, k: number, atomicResults?: ReadonlyArray<bigint | number>, completed = o.iters): Promise<string[]> {
   const problems: string[] = []
   const after = await server.read(region.mr.stag, 0, region.targetBytes + GUARD_BYTES)
   const target = after.subarray(0, region.targetBytes)
@@ -80,10 +81,10 @@ export async function checkRegion(server: RemoteVerbs, region: BenchRegion, o: B
     case 'atomic': {
       const word = new DataView(after.buffer, after.byteOffset, 8).getBigUint64(0, true)
       const got = (atomicResults ?? []).map((v) => BigInt(v))
-      if (got.length !== o.iters) problems.push(`QP ${k}: ${got.length} atomic results for ${o.iters} operations`)
+      if (got.length !== completed) problems.push(`QP ${k}: ${got.length} atomic results for ${completed} operations`)
       if (o.atomicType === 'FETCH_AND_ADD') {
-        const want = region.atomicStart + BigInt(o.iters)
-        if (word !== want) problems.push(`QP ${k}: word is ${word} after ${o.iters} FETCH_AND_ADD(1) from ${region.atomicStart}, expected ${want}`)
+        const want = region.atomicStart + BigInt(completed)
+        if (word !== want) problems.push(`QP ${k}: word is ${word} after ${completed} FETCH_AND_ADD(1) from ${region.atomicStart}, expected ${want}`)
         const sorted = [...got].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
         const bad = sorted.findIndex((v, i) => v !== region.atomicStart + BigInt(i))
         if (bad >= 0) problems.push(`QP ${k}: FETCH_AND_ADD originals are not exactly ${region.atomicStart}..${want - 1n} (first mismatch ${sorted[bad]})`)

@@ -40,10 +40,15 @@ export function formatReport(o: BenchOutcome, where: { server: string; client: s
     RULE,
     `                    ${title}`,
     ` Connection type : RC           Using ${opt.qps} QP${opt.qps === 1 ? '' : 's'}${o.clients.length > 1 ? ` per client, ${o.clients.length} clients` : ''}`,
-    ` TX depth        : ${opt.txDepth}            Iterations : ${opt.iters} per QP`,
+    opt.duration !== undefined
+      ? ` TX depth        : ${opt.txDepth}            Duration   : ${opt.duration} s per QP (at most ${opt.iters} iterations)`
+      : ` TX depth        : ${opt.txDepth}            Iterations : ${opt.iters} per QP`,
     ` Client          : ${where.client}      Server : ${where.server}`,
   ]
   if (opt.verb === 'atomic') lines.push(` Atomic type     : ${opt.atomicType}`)
+  if (opt.outs !== undefined) lines.push(` Outstand reads  : ${opt.outs}            (QP max_rd_atomic ${o.qpDepths.client.maxRdAtomic}, server max_dest_rd_atomic ${o.qpDepths.server.maxDestRdAtomic})`)
+  if (opt.odp) lines.push(' ODP             : server MRs registered with IBV_ACCESS_ON_DEMAND')
+  if (opt.duration !== undefined) lines.push(` Completed       : ${o.completedPerQp.join(', ')} operation(s) per QP in ${(o.elapsedMs / 1000).toFixed(2)} s; #iterations is their sum`)
   if (o.halfRoundTrip) lines.push(' Latency         : half the round trip (perftest ping-pong convention)')
   else if (opt.kind === 'lat') lines.push(' Latency         : full round trip, post to completion (perftest convention for read/atomic)')
   lines.push(RULE, tableHeader(o), tableRow(o), RULE)
@@ -74,7 +79,13 @@ export function benchJson(o: BenchOutcome, baseline?: BaselineOutcome): Record<s
   const opt = o.options
   return {
     test: opt.test,
-    options: { size: opt.size, iters: opt.iters, txDepth: opt.txDepth, qps: opt.qps, clients: o.clients.length, ...(opt.verb === 'atomic' ? { atomicType: opt.atomicType } : {}), reportGbits: opt.reportGbits },
+    options: {
+      size: opt.size, iters: opt.iters, ...(opt.duration !== undefined ? { duration: opt.duration } : {}), txDepth: opt.txDepth, qps: opt.qps, clients: o.clients.length,
+      ...(opt.verb === 'atomic' ? { atomicType: opt.atomicType } : {}), ...(opt.outs !== undefined ? { outs: opt.outs } : {}), odp: opt.odp, reportGbits: opt.reportGbits,
+    },
+    ...(opt.duration !== undefined ? { completedPerQp: o.completedPerQp } : {}),
+    qpDepths: o.qpDepths,
+    serverMrAccess: o.serverMrAccess,
     ...(opt.kind === 'bw' ? { units: { BW: o.bwUnit, MsgRate: 'Mpps' } } : { units: { latency: 'usec' }, halfRoundTrip: o.halfRoundTrip }),
     results: o.bw ?? o.lat,
     elapsedMs: o.elapsedMs,

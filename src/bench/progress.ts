@@ -68,18 +68,32 @@ export class BenchProgress {
   }
 }
 
-/** Server packets one emulated run of `o` with `clients` client nodes receives (requests only). */
-export function expectedServerPackets(o: BenchOptions, clients: number): number {
+/**
+ * How far one emulated run of `o` with `clients` client nodes goes: the
+ * server packets it receives (requests only), or for -D runs its duration.
+ */
+export function expectedServerPackets(o: BenchOptions, clients: number): number | { durationMs: number } {
+  if (o.duration !== undefined) return { durationMs: o.duration * 1000 }
   const perOp = o.verb === 'write' || o.verb === 'send' ? Math.max(1, Math.ceil(o.size / Params.defaultMtu)) : 1
   return clients * o.qps * o.iters * perOp
 }
 
 /**
  * While `run` goes, report its progress (0..1) from the server's received
- * packets. Does nothing when the bar is not wanted.
+ * packets, or for a -D run from the time passed. Does nothing when the bar is not wanted.
  */
-export async function watchRun<T>(progress: BenchProgress, control: ControlPlane, serverId: string, expectedPackets: number, onFraction: (f: number) => void, run: () => Promise<T>): Promise<T> {
+export async function watchRun<T>(progress: BenchProgress, control: ControlPlane, serverId: string, expected: number | { durationMs: number }, onFraction: (f: number) => void, run: () => Promise<T>): Promise<T> {
   if (!progress.enabled) return run()
+  if (typeof expected !== 'number') {
+    const t0 = Date.now()
+    const timer = setInterval(() => onFraction(Math.min(1, (Date.now() - t0) / Math.max(1, expected.durationMs))), POLL_MS)
+    try {
+      return await run()
+    } finally {
+      clearInterval(timer)
+    }
+  }
+  const expectedPackets = expected
   const received = async () => (await control.request<{ pktsReceived: number }>(serverId, 'verbs.counters', undefined, 2000)).pktsReceived
   let base: number
   try {

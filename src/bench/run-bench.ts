@@ -20,6 +20,10 @@ export const BENCH_PORT = 18515
 const SERVER_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC
 /** Receives posted per control request (send tests). */
 const RECV_CHUNK = 1000
+/** Receives kept posted per QP in a -D send test (re-posted as they complete). */
+export const RECV_RING = 4096
+/** How long a remote workload may take beyond its duration (drain, slow machines). */
+const WORKLOAD_MARGIN_MS = 120_000
 
 export interface BwFigures {
   MsgSize: number
@@ -41,8 +45,20 @@ export interface BenchOutcome {
   /** Latency reported as half the measured round trip (write_lat, send_lat), as perftest. */
   halfRoundTrip: boolean
   elapsedMs: number
+  /** Operations each QP completed (-n runs: the iterations; -D runs: what fitted in the duration). */
+  completedPerQp: number[]
+  /** Access flags of the server MRs as the server registered them (ON_DEMAND with --odp). */
+  serverMrAccess: number
+  /** Read/atomic depths of QP 0 as its two ends report them (`qp.query`), after the connection. */
+  qpDepths: QpDepths
   /** Empty when every completion succeeded and the server data is right. */
   problems: string[]
+}
+
+/** max_rd_atomic / max_dest_rd_atomic of the client's QP and of the server's QP it is connected to. */
+export interface QpDepths {
+  client: { maxRdAtomic: number; maxDestRdAtomic: number }
+  server: { maxRdAtomic: number; maxDestRdAtomic: number }
 }
 
 const OPCODES = {
@@ -59,13 +75,18 @@ export interface QpRunResult {
   latenciesUs: readonly number[]
 }
 
-/** perftest's figures of parallel QP runs: bandwidth summed over QPs, latency over every operation. */
+/**
+ * perftest's figures of parallel QP runs: bandwidth summed over QPs, latency
+ * over every operation. n_iterations is -n (per QP) for -n runs; for -D runs
+ * it is the operations completed in the duration, summed over every QP.
+ */
 export function benchFigures(o: BenchOptions, results: readonly QpRunResult[], halfRoundTrip: boolean): { bw?: BwFigures; lat?: LatFigures; elapsedMs: number } {
   const elapsedMs = Math.max(...results.map((r) => r.elapsedMs))
-  if (o.kind === 'lat') {
-    return { elapsedMs, lat: { MsgSize: o.size, n_iterations: o.iters, ...latencyStats(results.flatMap((r) => r.latenciesUs), halfRoundTrip ? 0.5 : 1) } }
-  }
   const ops = results.reduce((s, r) => s + r.completed, 0)
+  const nIterations = o.duration !== undefined ? ops : o.iters
+  if (o.kind === 'lat') {
+    return { elapsedMs, lat: { MsgSize: o.size, n_iterations: nIterations, ...latencyStats(results.flatMap((r) => r.latenciesUs), halfRoundTrip ? 0.5 : 1) } }
+  }
   const toUnit = (bytesPerSec: number) => (o.reportGbits ? (bytesPerSec * 8) / 1e9 : bytesPerSec / 2 ** 20)
   const opsPerSec = elapsedMs > 0 ? ops / (elapsedMs / 1000) : 0
   const peakOps = results.reduce((s, r) => s + peakOpsPerSec(r.latenciesUs, o.txDepth), 0)
@@ -73,7 +94,7 @@ export function benchFigures(o: BenchOptions, results: readonly QpRunResult[], h
     elapsedMs,
     bw: {
       MsgSize: o.size,
-      n_iterations: o.iters,
+      n_iterations: nIterations,
       BW_peak: toUnit(Math.max(peakOps, opsPerSec) * o.size),
       BW_average: toUnit(opsPerSec * o.size),
       MsgRate: opsPerSec / 1e6,
@@ -86,75 +107,179 @@ export function isHalfRoundTrip(o: BenchOptions): boolean {
   return o.kind === 'lat' && (o.verb === 'write' || o.verb === 'send')
 }
 
+/** The server MRs' access: remote write, read and atomics, plus ON_DEMAND with --odp. */
+export function serverAccess(o: Pick<BenchOptions, 'odp'>): number {
+  return SERVER_ACCESS | (o.odp ? Access.ON_DEMAND : 0)
+}
+
+interface Conn {
+  client: RemoteVerbs
+  qpn: number
+  remoteQpn: number
+}
+
 export async function runBench(control: ControlPlane, serverId: string, clientIds: string | readonly string[], o: BenchOptions): Promise<BenchOutcome> {
   const clientList = typeof clientIds === 'string' ? [clientIds] : [...clientIds]
   const server = new RemoteVerbs(control, serverId)
-  const pd = await server.allocPd()
   // QP k of client node c is QP number c * qps + k of the run (its target, its data check).
   const nQps = clientList.length * o.qps
-  const regions: BenchRegion[] = []
-  for (let k = 0; k < nQps; k++) regions.push(await prepareRegion(server, pd, SERVER_ACCESS, o, k))
-
   const send = o.verb === 'send'
-  // Send tests pre-post every receive, so the server's queue and CQ must hold them all.
-  await server.listen({ port: BENCH_PORT, pd, ...(send ? { cqDepth: o.iters + 16, cap: { maxRecvWr: o.iters } } : {}) })
-  const conns: Array<{ client: RemoteVerbs; qpn: number; remoteQpn: number }> = []
-  for (const id of clientList) {
-    const client = new RemoteVerbs(control, id)
-    for (let k = 0; k < o.qps; k++) conns.push({ client, ...(await client.connect(serverId, BENCH_PORT)) })
-  }
-  if (send) {
-    for (let k = 0; k < nQps; k++) {
-      for (let first = 0; first < o.iters; first += RECV_CHUNK) {
-        const wrs = []
-        for (let i = first; i < Math.min(o.iters, first + RECV_CHUNK); i++) wrs.push({ wrId: i, sgList: [{ stag: regions[k]!.mr.stag, offset: 0, length: o.size }] })
-        await server.postRecv(conns[k]!.remoteQpn, wrs)
+  const timed = o.duration !== undefined
+  const regions: BenchRegion[] = []
+  const conns: Conn[] = []
+  let pd: number | undefined
+  let listening = false
+
+  // Everything the run set up goes again, on the server and the client nodes,
+  // so runs can follow each other on one cluster (bench --attach).
+  const cleanUp = async (quiet: boolean): Promise<void> => {
+    const step = async (fn: () => Promise<void>) => {
+      try {
+        await fn()
+      } catch (err) {
+        if (!quiet) throw err
       }
     }
-  }
-
-  const atomicCas = o.verb === 'atomic' && o.atomicType === 'CMP_AND_SWAP'
-  const results: WorkloadResult[] = await Promise.all(conns.map((c, k) => {
-    const spec: WorkloadSpec = {
-      opcode: atomicCas ? WrOpcode.ATOMIC_CMP_AND_SWP : OPCODES[o.verb],
-      count: o.iters,
-      window: o.txDepth,
-      size: o.size,
-      remoteAddr: regions[k]!.mr.iova,
-      rkey: regions[k]!.mr.stag,
-      ...(o.verb === 'atomic' ? (atomicCas ? { compareAdd: 0n, swap: 1n } : { compareAdd: 1n }) : {}),
+    for (const c of conns.splice(0)) await step(() => c.client.disconnect(c.qpn))
+    if (listening) await step(() => server.unlisten(BENCH_PORT))
+    listening = false
+    for (const r of regions.splice(0)) await step(() => server.deregMr(r.mr.stag))
+    if (pd !== undefined) {
+      const p = pd
+      pd = undefined
+      await step(() => server.deallocPd(p))
     }
-    return c.client.workload(c.qpn, Math.min(o.txDepth, o.iters) * o.size, spec)
-  }))
-
-  const problems: string[] = []
-  results.forEach((r, k) => {
-    if (r.errors > 0) problems.push(`QP ${k}: ${r.errors} completion(s) in error, first ${wcStatusName(r.firstError ?? -1)}`)
-    else if (r.completed !== o.iters) problems.push(`QP ${k}: ${r.completed} of ${o.iters} operations completed`)
-  })
-  if (send) {
-    for (let k = 0; k < nQps; k++) problems.push(...(await checkReceives(server, conns[k]!.remoteQpn, o, k)))
   }
-  for (let k = 0; k < nQps; k++) problems.push(...(await checkRegion(server, regions[k]!, o, k, results[k]!.atomicResults)))
-  await server.unlisten(BENCH_PORT)
-  // Give the server memory back, so runs can follow each other on one cluster.
-  for (const r of regions) await server.deregMr(r.mr.stag)
 
-  const halfRoundTrip = isHalfRoundTrip(o)
-  const bwUnit = o.reportGbits ? 'Gb/sec' : 'MiB/sec'
-  return { options: o, clients: clientList, bwUnit, halfRoundTrip, problems, ...benchFigures(o, results, halfRoundTrip) }
+  try {
+    pd = await server.allocPd()
+    for (let k = 0; k < nQps; k++) regions.push(await prepareRegion(server, pd, serverAccess(o), o, k))
+    const serverMrAccess = regions[0]!.mr.access
+
+    // Send tests need a receive per send: -n runs post them all up front; -D
+    // runs keep a ring of RECV_RING posted and re-post as receives complete.
+    const recvDepth = timed ? RECV_RING : o.iters
+    await server.listen({ port: BENCH_PORT, pd, ...(send ? { cqDepth: recvDepth + 16, cap: { maxRecvWr: recvDepth } } : {}) })
+    listening = true
+    // -o: our max_rd_atomic and the responder's max_dest_rd_atomic (perftest sets both ends to -o).
+    const options = o.outs !== undefined ? { initiatorDepth: o.outs, responderResources: o.outs } : undefined
+    for (const id of clientList) {
+      const client = new RemoteVerbs(control, id)
+      for (let k = 0; k < o.qps; k++) conns.push({ client, ...(await client.connect(serverId, BENCH_PORT, options ? { options } : {})) })
+    }
+    const qpDepths = await queryDepths(server, conns[0]!)
+    const receivers = send ? conns.map((c, k) => new Receiver(server, c.remoteQpn, regions[k]!, o, k)) : []
+    for (const r of receivers) await r.post(recvDepth)
+
+    const atomicCas = o.verb === 'atomic' && o.atomicType === 'CMP_AND_SWAP'
+    const workloads = Promise.all(conns.map((c, k) => {
+      const spec: WorkloadSpec = {
+        opcode: atomicCas ? WrOpcode.ATOMIC_CMP_AND_SWP : OPCODES[o.verb],
+        count: o.iters,
+        ...(timed ? { durationMs: o.duration! * 1000 } : {}),
+        window: o.txDepth,
+        size: o.size,
+        remoteAddr: regions[k]!.mr.iova,
+        rkey: regions[k]!.mr.stag,
+        ...(o.verb === 'atomic' ? (atomicCas ? { compareAdd: 0n, swap: 1n } : { compareAdd: 1n }) : {}),
+      }
+      return c.client.workload(c.qpn, Math.min(o.txDepth, o.iters) * o.size, spec, WORKLOAD_MARGIN_MS + (o.duration ?? 0) * 1000)
+    }))
+    let results: WorkloadResult[]
+    if (send && timed) {
+      const done = { value: false }
+      const refills = Promise.all(receivers.map((r) => r.refillWhile(done)))
+      try {
+        results = await workloads
+      } finally {
+        done.value = true
+        await refills.catch(() => {})
+      }
+      await refills
+    } else {
+      results = await workloads
+    }
+
+    const problems: string[] = []
+    results.forEach((r, k) => {
+      if (r.errors > 0) problems.push(`QP ${k}: ${r.errors} completion(s) in error, first ${wcStatusName(r.firstError ?? -1)}`)
+      else if (!timed && r.completed !== o.iters) problems.push(`QP ${k}: ${r.completed} of ${o.iters} operations completed`)
+      else if (timed && r.completed < 1) problems.push(`QP ${k}: no operation completed in ${o.duration} s`)
+    })
+    for (const [k, r] of receivers.entries()) problems.push(...(await r.check(results[k]!.completed)))
+    for (let k = 0; k < nQps; k++) problems.push(...(await checkRegion(server, regions[k]!, o, k, results[k]!.atomicResults, results[k]!.completed)))
+    await cleanUp(false)
+
+    const halfRoundTrip = isHalfRoundTrip(o)
+    const bwUnit = o.reportGbits ? 'Gb/sec' : 'MiB/sec'
+    return {
+      options: o, clients: clientList, bwUnit, halfRoundTrip, problems, qpDepths, serverMrAccess,
+      completedPerQp: results.map((r) => r.completed),
+      ...benchFigures(o, results, halfRoundTrip),
+    }
+  } catch (err) {
+    await cleanUp(true)
+    throw err
+  }
 }
 
-/** Every pre-posted receive of QP `k` completed successfully with the full message. */
-async function checkReceives(server: RemoteVerbs, qpn: number, o: BenchOptions, k: number): Promise<string[]> {
-  const wcs: Wc[] = []
-  const deadline = Date.now() + 10_000
-  while (wcs.length < o.iters && Date.now() < deadline) {
-    wcs.push(...(await server.pollCq(qpn, 'recv', { max: 4096, min: 1, waitMs: 500 })))
+async function queryDepths(server: RemoteVerbs, c: Conn): Promise<QpDepths> {
+  const [client, remote] = await Promise.all([c.client.queryQp(c.qpn), server.queryQp(c.remoteQpn)])
+  return {
+    client: { maxRdAtomic: client.maxRdAtomic, maxDestRdAtomic: client.maxDestRdAtomic },
+    server: { maxRdAtomic: remote.maxRdAtomic, maxDestRdAtomic: remote.maxDestRdAtomic },
   }
-  const problems: string[] = []
-  if (wcs.length !== o.iters) problems.push(`QP ${k}: server saw ${wcs.length} receive completions for ${o.iters} sends`)
-  const bad = wcs.find((w) => w.status !== 0 || w.byteLen !== o.size)
-  if (bad) problems.push(`QP ${k}: receive ${bad.wrId} completed with ${wcStatusName(bad.status)}, ${bad.byteLen} bytes (expected ${o.size})`)
-  return problems
+}
+
+/** The receive side of one send-test QP on the server: posts receives, collects and checks their completions. */
+class Receiver {
+  private posted = 0
+  private received = 0
+  private firstBad: Wc | undefined
+
+  constructor(
+    private readonly server: RemoteVerbs,
+    private readonly qpn: number,
+    private readonly region: BenchRegion,
+    private readonly o: BenchOptions,
+    private readonly k: number,
+  ) {}
+
+  /** Post `n` more receives, each for one whole message into the QP's target. */
+  async post(n: number): Promise<void> {
+    for (let left = n; left > 0; ) {
+      const wrs = []
+      for (let i = 0; i < Math.min(left, RECV_CHUNK); i++) wrs.push({ wrId: this.posted + i, sgList: [{ stag: this.region.mr.stag, offset: 0, length: this.o.size }] })
+      await this.server.postRecv(this.qpn, wrs)
+      this.posted += wrs.length
+      left -= wrs.length
+    }
+  }
+
+  private take(wcs: readonly Wc[]): void {
+    this.received += wcs.length
+    this.firstBad ??= wcs.find((w) => w.status !== 0 || w.byteLen !== this.o.size)
+  }
+
+  /** -D: while the sends run, re-post a receive for every one that completed. */
+  async refillWhile(done: { value: boolean }): Promise<void> {
+    while (!done.value) {
+      const wcs = await this.server.pollCq(this.qpn, 'recv', { max: RECV_CHUNK, min: 1, waitMs: 200 })
+      this.take(wcs)
+      if (wcs.length > 0 && !done.value) await this.post(wcs.length)
+    }
+  }
+
+  /** After the run: every one of the `sends` sends completed a receive with the full message. */
+  async check(sends: number): Promise<string[]> {
+    const deadline = Date.now() + 10_000
+    while (this.received < sends && Date.now() < deadline) {
+      this.take(await this.server.pollCq(this.qpn, 'recv', { max: 4096, min: 1, waitMs: 500 }))
+    }
+    const problems: string[] = []
+    if (this.received !== sends) problems.push(`QP ${this.k}: server saw ${this.received} receive completions for ${sends} sends`)
+    const bad = this.firstBad
+    if (bad) problems.push(`QP ${this.k}: receive ${bad.wrId} completed with ${wcStatusName(bad.status)}, ${bad.byteLen} bytes (expected ${this.o.size})`)
+    return problems
+  }
 }

@@ -8,14 +8,14 @@
  *
  * Large sizes are kept practical: each QP's window holds at most
  * SWEEP_WINDOW_BYTES (the client buffers every outstanding operation), and
- * unless -n was given a size runs at most SWEEP_SIZE_BYTES / size iterations.
+ * unless -n or -D was given a size runs at most SWEEP_SIZE_BYTES / size iterations.
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ControlPlane } from '../host/control-plane.ts'
 import { formatTable } from '../cli/table.ts'
 import type { BenchOptions } from './bench-options.ts'
-import { baselineRatio, runBaseline, warmUp, type BaselineOutcome } from './baseline.ts'
+import { baselineOptions, baselineRatio, runBaseline, warmUp, type BaselineOutcome } from './baseline.ts'
 import { BenchProgress, expectedServerPackets, watchRun } from './progress.ts'
 import { runBench, type BenchOutcome } from './run-bench.ts'
 import { formatBytes, renderSvg, type ChartSeries, type LineChart } from './svg-chart.ts'
@@ -55,7 +55,7 @@ export function sweepPoints(o: BenchOptions): SweepPoint[] {
   const points: SweepPoint[] = []
   for (const size of o.sizes ?? [o.size]) {
     const txDepth = o.sizes ? Math.min(o.txDepth, Math.max(1, Math.floor(SWEEP_WINDOW_BYTES / size))) : o.txDepth
-    const iters = o.sizes && !o.itersGiven ? Math.min(o.iters, Math.max(SWEEP_MIN_ITERS, Math.floor(SWEEP_SIZE_BYTES / size))) : o.iters
+    const iters = o.sizes && !o.itersGiven && o.duration === undefined ? Math.min(o.iters, Math.max(SWEEP_MIN_ITERS, Math.floor(SWEEP_SIZE_BYTES / size))) : o.iters
     for (const clients of o.clients ?? [1]) {
       for (const workers of o.workers ?? [undefined]) {
         points.push({ size, clients, workers, options: { ...o, size, txDepth, iters } })
@@ -97,7 +97,7 @@ export async function runSweep(control: ControlPlane, serverId: string, clientId
     let baseline: BaselineOutcome | undefined
     if (o.baseline) {
       progress.update(unitsBefore + 1, `${label}, raw ZeroMQ`)
-      baseline = await runBaseline(control, serverId, clients, p.options, progress.enabled ? (f) => progress.update(unitsBefore + 1 + f) : undefined)
+      baseline = await runBaseline(control, serverId, clients, baselineOptions(p.options, emulator), progress.enabled ? (f) => progress.update(unitsBefore + 1 + f) : undefined)
     }
     if (i === 0) emulator.problems.unshift(...warmProblems)
     rows.push({ ...p, emulator, baseline, ratio: baseline ? baselineRatio(emulator, baseline) : undefined })
@@ -121,6 +121,11 @@ function figures(r: { bw?: object; lat?: object } | undefined): Record<string, n
   return (r?.bw ?? r?.lat ?? {}) as Record<string, number>
 }
 
+/** n_iterations of a point's emulated run (-n, or for -D what completed). */
+function iterationsOf(r: SweepRow): number {
+  return (r.emulator.bw ?? r.emulator.lat)?.n_iterations ?? r.options.iters
+}
+
 function problemsOf(r: SweepRow): string[] {
   return [...r.emulator.problems, ...(r.baseline?.problems ?? [])]
 }
@@ -133,7 +138,7 @@ export function sweepCsv(o: BenchOptions, rows: readonly SweepRow[]): string {
     const e = figures(r.emulator)
     const b = figures(r.baseline)
     return [
-      o.test, r.size, r.clients, r.workers ?? '', r.options.qps, r.options.txDepth, r.options.iters,
+      o.test, r.size, r.clients, r.workers ?? '', r.options.qps, r.options.txDepth, iterationsOf(r),
       ...keys.map((k) => num(e[k])),
       ...(o.baseline ? [...keys.map((k) => num(b[k])), num(r.ratio)] : []),
       problemsOf(r).length === 0 ? 'ok' : 'FAILED',
@@ -146,7 +151,7 @@ export function sweepJson(o: BenchOptions, rows: readonly SweepRow[], files?: Sw
   const unit = o.reportGbits ? 'Gb/sec' : 'MiB/sec'
   return {
     test: o.test,
-    options: { qps: o.qps, txDepth: o.txDepth, iters: o.iters, reportGbits: o.reportGbits, baseline: o.baseline, sizes: o.sizes, clients: o.clients, workers: o.workers },
+    options: { qps: o.qps, txDepth: o.txDepth, iters: o.iters, ...(o.duration !== undefined ? { duration: o.duration } : {}), ...(o.outs !== undefined ? { outs: o.outs } : {}), odp: o.odp, reportGbits: o.reportGbits, baseline: o.baseline, sizes: o.sizes, clients: o.clients, workers: o.workers },
     ...(o.kind === 'bw' ? { units: { BW: unit, MsgRate: 'Mpps' } } : { units: { latency: 'usec' }, halfRoundTrip: rows[0]?.emulator.halfRoundTrip ?? false }),
     axis: sweepAxis(o),
     points: rows.map((r) => ({
@@ -228,7 +233,7 @@ export function formatSweep(o: BenchOptions, rows: readonly SweepRow[]): string 
   headers.push('check')
   const table = rows.map((r) => {
     const e = figures(r.emulator)
-    const cells: Array<string | number> = [r.size, r.clients, r.workers === undefined ? '-' : r.workers === 0 ? 'inline' : r.workers, r.options.iters]
+    const cells: Array<string | number> = [r.size, r.clients, r.workers === undefined ? '-' : r.workers === 0 ? 'inline' : r.workers, iterationsOf(r)]
     if (o.kind === 'bw') cells.push(f(e.BW_peak), f(e.BW_average), (e.MsgRate ?? 0).toFixed(6))
     else cells.push(...LAT_KEYS.map((k) => f(e[k])))
     if (o.baseline) cells.push(f(figures(r.baseline)[o.kind === 'bw' ? 'BW_average' : 't_typical']), r.ratio === undefined ? '' : r.ratio.toFixed(3))

@@ -2,22 +2,39 @@
  * rdma-emu bench TEST: perftest's tests on an emulated cluster. Launches the
  * cluster from the config (first server = target, first client(s) = load
  * generators), runs, checks the data, prints perftest's table or JSON, tears
- * down. --baseline adds raw ZeroMQ between the same processes and the ratio;
- * -a, --clients and --workers make a sweep (CSV, JSON, SVG in the run
- * directory). Exit 0 ok, 1 a failed completion or data check, 2 bad options.
+ * down; or, with --attach, joins a cluster `rdma-emu up` keeps running and
+ * leaves it running (and clean). --baseline adds raw ZeroMQ between the same
+ * processes and the ratio; -a, --clients and --workers make a sweep (CSV,
+ * JSON, SVG in the run directory). Exit 0 ok, 1 a failed completion or data
+ * check (or an unreachable attached cluster), 2 bad options.
  */
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import type { Command } from 'commander'
-import { BENCH_TESTS, isSweep, parseBenchOptions, type BenchOptions, type RawBenchOptions } from '../bench/bench-options.ts'
+import { BENCH_TESTS, DURATION_MAX_ITERS, MAX_DURATION_SECS, MAX_OUTS, isSweep, parseBenchOptions, type BenchOptions, type RawBenchOptions } from '../bench/bench-options.ts'
+import type { ClusterConfig } from '../config/defaults.ts'
 import { loadConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes, ExitCode } from '../errors.ts'
-import type { Cluster } from '../launcher/launch-cluster.ts'
+import type { ControlPlane } from '../host/control-plane.ts'
+import type { ClusterFileNode } from '../launcher/attach-cluster.ts'
 import { configOption, displayPath, runDirOption } from './options.ts'
 
 /** Commander's options: the bench options plus the cluster ones. */
 interface BenchCliOpts extends RawBenchOptions {
   config: string
   runDir?: string
+  attach?: string
+}
+
+/** The cluster a bench runs on: launched for the run, or attached to. */
+interface BenchCluster {
+  control: ControlPlane
+  /** Where sweep files go (and what the report names). */
+  runDir: string
+  /** Rejects when a node fails during the run. */
+  failed: Promise<never>
+  /** Launched: tear down. Attached: leave (the cluster keeps running). */
+  close(): Promise<void>
 }
 
 export function register(program: Command): void {
@@ -32,7 +49,10 @@ export function register(program: Command): void {
     .option('-t, --tx-depth <n>', 'outstanding operations per QP (default 128 for _bw, 1 for _lat)')
     .option('-q, --qp <n>', 'QPs, run in parallel (default 1)')
     .option('-A, --atomic_type <type>', 'CMP_AND_SWAP or FETCH_AND_ADD (default FETCH_AND_ADD)')
-    .option('-D, --duration <secs>', 'run for a time instead of -n (not supported yet)')
+    .option('-D, --duration <secs>', `run each QP for this many seconds instead of -n iterations (1-${MAX_DURATION_SECS}; not with -n); #iterations / n_iterations then reports the operations completed, summed over every QP (each QP stops at ${DURATION_MAX_ITERS})`)
+    .option('-o, --outs <n>', `outstanding reads/atomics per QP: the QP's max_rd_atomic and the server QP's max_dest_rd_atomic (1-${MAX_OUTS}, default ${MAX_OUTS}, the device maximum); read and atomic tests only, ignored by the others as perftest does`)
+    .option('--odp', 'register the server MRs with IBV_ACCESS_ON_DEMAND (on-demand paging: no page pins)')
+    .option('--attach <run-dir|cluster.json>', 'run on a cluster `rdma-emu up` keeps running (its run directory or cluster.json) instead of launching one; -c is not read, the cluster is left running')
     .option('--report_gbits', 'report bandwidth in Gb/sec instead of MiB/sec')
     .option('--json', 'print the result as JSON (perftest keys) instead of the table')
     .option('--out_json_file <file>', 'also write the JSON result to this file')
@@ -50,40 +70,49 @@ export function register(program: Command): void {
 
 async function bench(test: string, cli: BenchCliOpts): Promise<number> {
   const o = parseBenchOptions(test, cli)
-  const config = loadConfig(cli.config)
-  const server = config.nodes.find((n) => n.role === 'server')
-  const clientNodes = config.nodes.filter((n) => n.role === 'client')
+  // The nodes: from the configuration (a launched cluster), or from the cluster.json of a running `up`.
+  let nodes: Array<Pick<ClusterFileNode, 'id' | 'role'>>
+  let source: string
+  let attachFile: import('../launcher/attach-cluster.ts').ClusterFile | undefined
+  if (cli.attach !== undefined) {
+    const { readClusterFile } = await import('../launcher/attach-cluster.ts')
+    attachFile = readClusterFile(cli.attach)
+    nodes = attachFile.nodes
+    source = displayPath(attachFile.file)
+  } else {
+    nodes = loadConfig(cli.config).nodes
+    source = cli.config
+  }
+  const server = nodes.find((n) => n.role === 'server')
+  const clientNodes = nodes.filter((n) => n.role === 'client')
   const client = clientNodes[0]
   if (!server || !client) {
-    throw new EmuError(ErrorCodes.BAD_ARGUMENT, `${cli.config}: bench needs at least one server node and one client node`)
+    throw new EmuError(ErrorCodes.BAD_ARGUMENT, `${cli.attach !== undefined ? '--attach: ' : ''}${source}: bench needs at least one server node and one client node`)
   }
   const clientsNeeded = Math.max(...(o.clients ?? [1]))
   if (clientsNeeded > clientNodes.length) {
     throw new EmuError(
       ErrorCodes.BAD_ARGUMENT,
-      `--clients: ${clientsNeeded} client nodes asked for, but ${cli.config} has ${clientNodes.length} (${clientNodes.map((n) => n.id).join(', ')}); add client nodes to the configuration or ask for fewer`,
+      `--clients: ${clientsNeeded} client nodes asked for, but ${source} has ${clientNodes.length} (${clientNodes.map((n) => n.id).join(', ')}); add client nodes to the configuration or ask for fewer`,
     )
   }
   // Loaded on use, so `--help` and option errors are fast.
-  const { launchCluster } = await import('../launcher/launch-cluster.ts')
-  const { describeExit } = await import('../launcher/node-process.ts')
   const { runBench } = await import('../bench/run-bench.ts')
   const { benchJson, formatBaseline, formatReport } = await import('../bench/perftest-format.ts')
   const { compareDataPaths, formatComparison, setDataPath } = await import('../bench/datapath-compare.ts')
-  const { runBaseline, warmUp } = await import('../bench/baseline.ts')
+  const { baselineOptions, runBaseline, warmUp } = await import('../bench/baseline.ts')
   const { BenchProgress, expectedServerPackets, progressWanted, watchRun } = await import('../bench/progress.ts')
 
-  let cluster: Cluster | undefined
+  let cluster: BenchCluster | undefined
   let progress: InstanceType<typeof BenchProgress> | undefined
+  let restoreDataPath: (() => Promise<void>) | undefined
   try {
-    cluster = await launchCluster({ config, runDir: cli.runDir })
-    const failed = new Promise<never>((_, reject) =>
-      cluster!.on('failed', (e) => reject(new EmuError(ErrorCodes.NODE_FAILED, `node ${e.id} failed during the run (${describeExit(e)})`))),
-    )
-    failed.catch(() => {})
-    const control = cluster.control
+    cluster = attachFile ? await attached(attachFile, cli.runDir) : await launched(loadConfig(cli.config), cli.runDir)
+    const { control, failed } = cluster
     const clientIds = clientNodes.map((n) => n.id)
-    if (isSweep(o)) return await sweep(o, cluster, server.id, clientIds, failed, progressWanted(o.json))
+    // An attached cluster outlives the run: give its server back the data path it had.
+    if (attachFile && (o.datapath || o.workers)) restoreDataPath = await dataPathRestorer(control, server.id)
+    if (isSweep(o)) return await sweep(o, cluster, server.id, clientIds, progressWanted(o.json))
     if (o.datapath && o.datapath !== 'compare') await setDataPath(control, server.id, o.datapath)
     progress = new BenchProgress(progressWanted(o.json) && o.datapath !== 'compare', o.baseline ? 2 : 1, `bench ${o.test}`)
     // With --baseline, both sides first run a short untimed warm-up (neither is measured cold).
@@ -95,7 +124,9 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
       ? compared.outcomes[compared.outcomes.length - 1]!
       : await Promise.race([watchRun(progress, control, server.id, expectedServerPackets(o, 1), (f) => progress!.update(f, 'emulator'), () => runBench(control, server.id, client.id, o)), failed])
     progress.update(1, 'raw ZeroMQ')
-    const baseline = o.baseline ? await Promise.race([runBaseline(control, server.id, [client.id], o, progress.enabled ? (f) => progress!.update(1 + f) : undefined), failed]) : undefined
+    const baseline = o.baseline
+      ? await Promise.race([runBaseline(control, server.id, [client.id], baselineOptions(o, outcome), progress.enabled ? (f) => progress!.update(1 + f) : undefined), failed])
+      : undefined
     progress.stop()
     const json: Record<string, unknown> = benchJson(outcome, baseline)
     const problems = [...warmProblems, ...(compared ? compared.outcomes.flatMap((r) => r.problems) : outcome.problems), ...(baseline?.problems ?? [])]
@@ -103,13 +134,15 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
       const { outcomes: _all, ...figures } = compared
       json.datapath = figures
     }
+    if (attachFile) json.attached = attachFile.file
     if (o.outJsonFile) writeFileSync(o.outJsonFile, JSON.stringify(json, null, 2) + '\n')
     if (o.json) process.stdout.write(JSON.stringify(json, null, 2) + '\n')
     else {
       process.stdout.write(formatReport(outcome, { server: server.id, client: client.id }))
       if (baseline) process.stdout.write(formatBaseline(outcome, baseline))
       if (compared) process.stdout.write(formatComparison(compared, o.kind === 'bw' ? outcome.bwUnit : 'usec'))
-      process.stdout.write(` run directory   : ${displayPath(cluster.runDir)}\n`)
+      if (attachFile) process.stdout.write(` attached to     : ${displayPath(attachFile.file)} (left running)\n`)
+      else process.stdout.write(` run directory   : ${displayPath(cluster.runDir)}\n`)
     }
     if (problems.length > 0) {
       process.stderr.write(`rdma-emu: bench ${o.test}: data check FAILED:\n${problems.map((p) => `  ${p}`).join('\n')}\n`)
@@ -124,19 +157,50 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
     throw err
   } finally {
     progress?.stop()
-    await cluster?.stop()
+    await restoreDataPath?.().catch(() => {})
+    await cluster?.close()
+  }
+}
+
+/** A cluster launched for this run from `config`, torn down afterwards. */
+async function launched(config: ClusterConfig, runDir: string | undefined): Promise<BenchCluster> {
+  const { launchCluster } = await import('../launcher/launch-cluster.ts')
+  const { describeExit } = await import('../launcher/node-process.ts')
+  const cluster = await launchCluster({ config, runDir })
+  const failed = new Promise<never>((_, reject) =>
+    cluster.on('failed', (e) => reject(new EmuError(ErrorCodes.NODE_FAILED, `node ${e.id} failed during the run (${describeExit(e)})`))),
+  )
+  failed.catch(() => {})
+  return { control: cluster.control, runDir: cluster.runDir, failed, close: () => cluster.stop() }
+}
+
+/** The running cluster of `file`, joined as a client host and left running afterwards. */
+async function attached(file: import('../launcher/attach-cluster.ts').ClusterFile, runDir: string | undefined): Promise<BenchCluster> {
+  const { attachCluster } = await import('../launcher/attach-cluster.ts')
+  const cluster = await attachCluster(file, { name: 'bench' })
+  // Sweep files go to --run-dir when given, else into the attached run directory.
+  const dir = runDir !== undefined ? resolve(runDir) : cluster.runDir
+  mkdirSync(dir, { recursive: true })
+  return { control: cluster.control, runDir: dir, failed: cluster.failed, close: () => cluster.close() }
+}
+
+/** Remember the server's data path now; the returned function puts it back. */
+async function dataPathRestorer(control: ControlPlane, serverId: string): Promise<() => Promise<void>> {
+  const was = await control.request<{ mode: 'inline' | 'workers' | 'adaptive'; workers: number; inlineBatchBytes: number }>(serverId, 'rdma.dataPathStats')
+  return async () => {
+    await control.request(serverId, 'rdma.dataPath', was.mode === 'inline' ? { mode: 'inline' } : { mode: was.mode, workers: was.workers, inlineBatchBytes: was.inlineBatchBytes })
   }
 }
 
 /** -a / --clients / --workers: every point on the running cluster, then the CSV, JSON and SVG. */
-async function sweep(o: BenchOptions, cluster: Cluster, serverId: string, clientIds: string[], failed: Promise<never>, showProgress: boolean): Promise<number> {
+async function sweep(o: BenchOptions, cluster: BenchCluster, serverId: string, clientIds: string[], showProgress: boolean): Promise<number> {
   const { runSweep, sweepPoints, writeSweepFiles, sweepJson, formatSweep, sweepProblems } = await import('../bench/sweep.ts')
   const { BenchProgress } = await import('../bench/progress.ts')
   const points = sweepPoints(o).length
   const progress = new BenchProgress(showProgress, points * (o.baseline ? 2 : 1), `bench ${o.test} sweep`)
   let rows
   try {
-    rows = await Promise.race([runSweep(cluster.control, serverId, clientIds, o, progress), failed])
+    rows = await Promise.race([runSweep(cluster.control, serverId, clientIds, o, progress), cluster.failed])
   } finally {
     progress.stop()
   }

@@ -2,8 +2,9 @@
  * rdma-emu stats [--run-dir DIR] [--json]: ask every node of a running
  * cluster (started by `up`) for its counters over the control plane, and
  * print one row per node: data-plane packets and bytes, MRs, page pins
- * (acquired / released, as /proc/vmstat's nr_foll_pin_*), corruption seen by
- * the oracle, and the data path's queue depth.
+ * (acquired / released, as /proc/vmstat's nr_foll_pin_*), ODP page faults and
+ * invalidated pages (as mlx5's per-MR page_faults / page_invalidations),
+ * corruption seen by the oracle, and the data path's queue depth.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -21,7 +22,7 @@ export interface NodeStats {
   role: string
   node: Record<string, unknown>
   rdma: Record<string, number>
-  memory?: { pins: Record<string, number>; oracle: { corruptBytes: number; corruptEvents: number }; mrs: Record<string, number> }
+  memory?: { pins: Record<string, number>; oracle: { corruptBytes: number; corruptEvents: number }; mrs: Record<string, number>; odp?: Record<string, number> }
   dataPath?: { mode: string; workers: number; queueDepth: number }
 }
 
@@ -68,7 +69,7 @@ export async function collectStats(runDir: string, timeoutMs = 3000): Promise<No
 export function register(program: Command): void {
   program
     .command('stats')
-    .description('counters of every node of a running cluster (packets, bytes, MRs, pins, corruption, data path queue)')
+    .description('counters of every node of a running cluster (packets, bytes, MRs, pins, ODP faults, corruption, data path queue)')
     .option('--run-dir <dir>', 'run directory of the `rdma-emu up` to ask (default: the newest under ./runs)')
     .option('--json', 'print JSON instead of the table')
     .action(async (opts: { runDir?: string; json?: boolean }) => {
@@ -82,9 +83,10 @@ export function register(program: Command): void {
         String(s.rdma.pktsReceived), String(s.rdma.pktsSent), String(s.rdma.bytesReceived), String(s.rdma.bytesSent),
         String(s.rdma.mrs),
         s.memory ? `${s.memory.pins.nr_foll_pin_acquired}/${s.memory.pins.nr_foll_pin_released}` : '-',
+        s.memory?.odp ? `${s.memory.odp.pageFaults}/${s.memory.odp.pagesInvalidated}` : '-',
         s.memory ? String(s.memory.oracle.corruptBytes) : '-',
         s.dataPath ? `${s.dataPath.mode}${s.dataPath.workers ? `(${s.dataPath.workers})` : ''} ${s.dataPath.queueDepth}` : '-',
       ])
-      process.stdout.write(formatTable(['node', 'role', 'pkts in', 'pkts out', 'bytes in', 'bytes out', 'MRs', 'pins acq/rel', 'corrupt B', 'data path q'], rows))
+      process.stdout.write(formatTable(['node', 'role', 'pkts in', 'pkts out', 'bytes in', 'bytes out', 'MRs', 'pins acq/rel', 'odp flt/inv', 'corrupt B', 'data path q'], rows))
     })
 }

@@ -1,4 +1,5 @@
 import { encodePacket, type PacketInit } from '../../fabric/codec.ts'
+import { Aeth, Op } from './opcodes.ts'
 import type { RegionMemory } from '../memory/region-memory.ts'
 import type { Mr } from '../memory/stag.ts'
 import type { Qp, RespResource } from '../verbs/qp.ts'
@@ -44,27 +45,70 @@ export function readRegion(mem: RegionMemory, off: number, len: number): Uint8Ar
   return out
 }
 
-/** Everything on the calling thread, at once: the data path of client hosts, and the baseline. */
+/**
+ * Everything on the calling thread, at once: the data path of client hosts,
+ * the baseline, and a server's inline mode. An ODP region is faulted in
+ * first (on this thread every fault can be served); one whose page cannot be
+ * mapped (past EOF) ends the request with a remote access error NAK and the
+ * QP in ERR, as the worker path does.
+ */
 export class InlineDataPath implements DataPath {
   readonly depth = 0
+  /** QPs whose request failed here: nothing more is sent for them (until a reset clears resp.failed). */
+  private readonly failed = new WeakSet<Qp>()
   constructor(private readonly emit: (qp: Qp, pkt: Uint8Array) => void) {}
-  write(_qp: Qp, mr: Mr, off: number, payload: Uint8Array): void {
-    mr.memory.copyIn(off, payload)
+
+  /** Run `fn` with [off, off+len) of `mem` mapped (ODP); when it cannot be, the request fails instead. */
+  private mapped(qp: Qp, mem: RegionMemory, off: number, len: number, psn: number, fn: () => void): void {
+    if (this.dead(qp)) return
+    if (!mem.mapAndLock) return fn()
+    if (mem.mapAndLock(off, len) !== 0) return this.fail(qp, psn)
+    try {
+      fn()
+    } finally {
+      mem.unlock!(off, len)
+    }
+  }
+
+  private dead(qp: Qp): boolean {
+    if (!this.failed.has(qp)) return false
+    if (qp.resp.failed) return true
+    this.failed.delete(qp) // the QP was reset since
+    return false
+  }
+
+  private fail(qp: Qp, psn: number): void {
+    this.failed.add(qp)
+    qp.host.counters.errorNaksSent++
+    this.emit(qp, encodePacket({ opcode: Op.ACKNOWLEDGE, destQp: qp.attr.destQpNum, psn, aeth: { syndrome: Aeth.NAK_REMOTE_ACCESS_ERROR, msn: qp.resp.msn } }))
+    qp.resp.failed = true
+    qp.toError('responder: ODP page fault failed (no page there)')
+  }
+
+  write(qp: Qp, mr: Mr, off: number, payload: Uint8Array, psn: number): void {
+    this.mapped(qp, mr.memory, off, payload.length, psn, () => mr.memory.copyIn(off, payload))
   }
   respond(qp: Qp, p: PacketInit, src?: { mr: Mr; off: number; len: number }): void {
-    if (src && src.len > 0) p.payload = readRegion(src.mr.memory, src.off, src.len)
-    this.emit(qp, encodePacket(p))
+    if (this.dead(qp)) return
+    if (!src || src.len === 0) return this.emit(qp, encodePacket(p))
+    // Encoded inside the mapped section: the payload may be a view of the region.
+    this.mapped(qp, src.mr.memory, src.off, src.len, p.psn, () => {
+      p.payload = readRegion(src.mr.memory, src.off, src.len)
+      this.emit(qp, encodePacket(p))
+    })
   }
   atomic(qp: Qp, p: PacketInit, mr: Mr, off: number, cas: boolean, swapAdd: bigint, compare: bigint, res: RespResource): void {
-    res.orig = cas ? mr.memory.compareSwap(off, compare, swapAdd) : mr.memory.fetchAdd(off, swapAdd)
-    p.atomicAckEth = { origData: res.orig }
-    this.emit(qp, encodePacket(p))
+    this.mapped(qp, mr.memory, off, 8, p.psn, () => {
+      res.orig = cas ? mr.memory.compareSwap(off, compare, swapAdd) : mr.memory.fetchAdd(off, swapAdd)
+      p.atomicAckEth = { origData: res.orig }
+      this.emit(qp, encodePacket(p))
+    })
   }
-  atomicWrite(_qp: Qp, mr: Mr, off: number, value: bigint): void {
-    mr.memory.atomicWrite(off, value)
+  atomicWrite(qp: Qp, mr: Mr, off: number, value: bigint, psn: number): void {
+    this.mapped(qp, mr.memory, off, 8, psn, () => mr.memory.atomicWrite(off, value))
   }
-  flush(_qp: Qp, mr: Mr, off: number, len: number): void {
-    mr.memory.flush(off, len)
+  flush(qp: Qp, mr: Mr, off: number, len: number, psn: number): void {
+    this.mapped(qp, mr.memory, off, len, psn, () => mr.memory.flush(off, len))
   }
   then(_qp: Qp, fn: () => void): void {
     fn()

@@ -13,7 +13,10 @@
  *   fs.list → names
  *   verbs.mr.regFile {pd, file, offset, length, access, iova?} → RemoteMr
  *   verbs.mr.reg / verbs.mr.dereg              (overridden: RAM arena, pins)
+ *   verbs.mr.advise {stag, advice, flags?, sgList? | offset?, length?} → {pages, async}
  *   mem.stats → ServerMemoryStats + {mrs}      mem.pinCounts {file, offset?, length?} → per page
+ *   mem.odpQuery {stag} → OdpQuery + {kind}
+ *   mem.odpInvalidate {stag, offset?, length?, how?} → {pages, seq}
  *   test.freeBehindMr {file, offset?, length?} → {blocks}   TEST ONLY
  *
  * Pins: an MR's pages are pinned FOLL_PIN | FOLL_LONGTERM (FOLL_WRITE when
@@ -21,8 +24,28 @@
  * are dropped with unpin_user_pages_dirty_lock semantics at deregistration,
  * and all of a peer's are dropped when it goes down. MRs deregistered by any
  * other path (the RDMA service's own peer clean-up) are reaped too.
+ *
+ * ODP MRs (Access.ON_DEMAND; src/memory/odp.ts) take no pins and map nothing
+ * at registration: each page is faulted in on first access, in the data path.
+ * An anonymous ODP MR has its RAM frames from the start (its CPU page table is
+ * full), so its faults are minor and run wherever the access runs, worker
+ * threads included. A file ODP MR's CPU page table is filled by major faults
+ * on the main thread (`fileFault`: the filesystem's block map, a hole allocated
+ * as a write fault would, past EOF an access error). The filesystem's MMU
+ * notifier invalidates every ODP MR over the affected pages before truncate,
+ * punch, unlink, drop_caches free a frame (or writeback cleans one), so an ODP
+ * MR never touches a block the file no longer owns.
+ *
+ * Major faults on the data path: the worker that meets one hands its batch
+ * back to the main thread and holds the QP's later batches (they come back
+ * untouched), the main thread serves the fault and finishes the batches in
+ * order, then gives the QP back to the worker (src/workers/worker-data-path.ts).
+ * Chosen over an RNR NAK (mlx5's answer to a responder page fault): by the
+ * time the worker runs, the responder has already accepted the packet and
+ * moved its PSN on, so a NAK would have to unwind the responder's state,
+ * while holding the QP keeps per-QP order with nothing to undo.
  */
-import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, OWNER_ANON, ServerMemory, type LayoutGuard, type ServerMemoryStats } from '../memory/index.ts'
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, OdpRegion, OdpStatus, OWNER_ANON, ServerMemory, type LayoutGuard, type MajorFault, type OdpQuery, type ServerMemoryStats } from '../memory/index.ts'
 import { FrameMemory } from '../memory/frame-memory.ts'
 import { checkAccessFlags, MrState, type Mr } from '../memory/stag.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
@@ -46,7 +69,21 @@ interface MrEntry {
   anonFrames: number[]
   peer: string
   file?: string
+  /** ODP MRs: the region, and for a file MR its inode and the file page of region page 0. */
+  odp?: { mem: FrameMemory; region: OdpRegion; ino: number; firstFilePage: number }
 }
+
+/** ibv_advise_mr advice (enum ibv_advise_mr_advice) and flags. */
+export const AdviseMr = {
+  PREFETCH: 0,
+  PREFETCH_WRITE: 1,
+  PREFETCH_NO_FAULT: 2,
+  /** IB_UVERBS_ADVISE_MR_FLAG_FLUSH: return once the pages are mapped. */
+  FLAG_FLUSH: 1,
+} as const
+
+/** How mem.odpInvalidate drops pages. */
+export type OdpDropHow = 'unmap' | 'migrate' | 'dontneed'
 
 export interface ServerMemoryService {
   mem: ServerMemory
@@ -56,12 +93,20 @@ export interface ServerMemoryService {
    */
   setLayoutGuard(guard: LayoutGuard | null): void
   /** Counts of live MRs by kind. */
-  mrCounts(): { file: number; anon: number; device: number }
+  mrCounts(): MrCounts
   close(): void
 }
 
+export interface MrCounts {
+  file: number
+  anon: number
+  device: number
+}
+
 export interface MemStatsReply extends ServerMemoryStats {
-  mrs: { file: number; anon: number; device: number }
+  mrs: MrCounts
+  /** ODP counters, and how many live MRs are ODP. */
+  odp: ServerMemoryStats['odp'] & { mrs: number }
 }
 
 const WRITE_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_ATOMIC
@@ -90,9 +135,24 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
   let bypass = false
   fs.setLayoutGuard((ino, frames, op, info) => (bypass ? 'proceed' : policyGuard(ino, frames, op, info)))
 
+  /** ODP MRs by inode, for the MMU notifier. */
+  const odpByIno = new Map<number, Set<MrEntry>>()
+
   /** Drop an MR's pins (dirty-lock semantics) and free its anonymous frames. */
   const release = (e: Omit<MrEntry, 'mr'> & { mr?: Mr }, how: 'dereg' | 'peer'): void => {
     if (e.mr) entries.delete(e.mr)
+    if (e.odp) {
+      // ib_umem_odp_release: off the notifier list, then unmap everything and
+      // wait out accesses still in flight before the frames may be freed.
+      const set = odpByIno.get(e.odp.ino)
+      if (set && e.mr) {
+        set.delete(e as MrEntry)
+        if (set.size === 0) odpByIno.delete(e.odp.ino)
+      }
+      const region = e.odp.region
+      if (e.kind === 'anon') e.anonFrames = Array.from(region.backing).filter((f) => f >= 0)
+      region.invalidate(0, region.pages, { clearBacking: true })
+    }
     if (e.pinned.length) {
       if (how === 'peer') pins.releaseOwner(e.pinOwner)
       else pins.unpinUserPagesDirtyLock(e.pinned, e.write, e.pinOwner)
@@ -119,8 +179,84 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
       release(e, 'dereg')
       throw err
     }
-    entries.set(mr, { ...e, mr })
+    const entry: MrEntry = { ...e, mr }
+    entries.set(mr, entry)
+    if (entry.odp && entry.kind === 'file') {
+      let set = odpByIno.get(entry.odp.ino)
+      if (!set) odpByIno.set(entry.odp.ino, (set = new Set()))
+      set.add(entry)
+    }
     return mrInfo(mr)
+  }
+
+  // ---- on-demand paging ----
+
+  /**
+   * The MMU notifier: the filesystem is about to free (or clean) the frames of
+   * file pages [start, end). Every ODP MR over them unmaps them and waits out
+   * accesses in flight, synchronously, before the filesystem goes on.
+   */
+  fs.setMmuNotifier((ino, start, end, event) => {
+    const set = odpByIno.get(ino)
+    if (!set) return
+    for (const e of set) {
+      const o = e.odp!
+      // Writeback only write-protects: read-only mappings need nothing.
+      if (event === 'mkclean' && !o.region.writable) continue
+      const first = start - o.firstFilePage
+      const last = end - o.firstFilePage
+      if (last <= 0 || first >= o.region.pages) continue
+      o.region.invalidate(first, last, { clearBacking: event !== 'mkclean' })
+    }
+  })
+
+  /**
+   * Major fault of a file ODP MR (main thread): fill the CPU page table of
+   * region pages [first, last] from the file's block map, as hmm_range_fault()
+   * through the filesystem's fault handler. A writable MR faults for write
+   * (HMM_PFN_REQ_WRITE), so a hole gets a block; the emulator has no shared
+   * zero page, so a read-only MR's hole gets one too. A page at or past EOF is
+   * an access error (SIGBUS); so is a file that is gone, or a full device.
+   */
+  const fileFault = (ino: number, firstFilePage: number, region: OdpRegion): MajorFault => (first, last) => {
+    let allocated = false
+    let dax = false
+    try {
+      const st = fs.stat(ino)
+      dax = st.dax
+      for (let pi = first; pi <= last; pi++) {
+        if (Atomics.load(region.backing, pi) >= 0) continue
+        const fp = firstFilePage + pi
+        if (fp * ps >= st.size) return OdpStatus.ACCESS_ERROR
+        if (fs.blockOf(ino, fp) < 0) allocated = true
+        const [frame] = fs.mapRange(ino, fp * ps, Math.min(ps, st.size - fp * ps), { allocate: true })
+        Atomics.store(region.backing, pi, frame!)
+      }
+    } catch (err) {
+      ctx.log.debug({ err, ino }, 'ODP major fault failed')
+      return OdpStatus.ACCESS_ERROR
+    } finally {
+      // MAP_SYNC analogue: a block handed to DMA is in the durable block map first.
+      if (allocated && dax) {
+        try {
+          fs.fsync(ino)
+        } catch (err) {
+          ctx.log.error({ err, ino }, 'ODP fault: block map commit failed')
+        }
+      }
+    }
+    return OdpStatus.OK
+  }
+
+  const odpDesc = (pages: number, backing: number[] | undefined, access: number) => OdpRegion.createDesc(pages, backing, (access & WRITE_ACCESS) !== 0, mem.odpCounters)
+
+  const odpEntry = (stag: number): MrEntry & { odp: NonNullable<MrEntry['odp']> } => {
+    reap()
+    const mr = device.mrs.byStag(stag)
+    if (!mr) throw new EmuError(ErrorCodes.ENOENT, `no MR with stag 0x${(stag >>> 0).toString(16)}`)
+    const e = entries.get(mr)
+    if (!e?.odp) throw new EmuError(ErrorCodes.EINVAL, `MR 0x${(stag >>> 0).toString(16)} is not an ODP MR`)
+    return e as MrEntry & { odp: NonNullable<MrEntry['odp']> }
   }
 
   const pinFrames = (frames: number[], access: number, owner: string): { pinned: number[]; write: boolean } => {
@@ -169,7 +305,18 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
     const length = int(b.length, 'length')
     const access = int(b.access, 'access')
     checkAccessFlags(access)
-    if (access & Access.ON_DEMAND) throw new EmuError(ErrorCodes.EOPNOTSUPP, 'ODP file MRs are not supported yet')
+    if (access & Access.ON_DEMAND) {
+      // No pins, nothing mapped, no EOF check: pages fault in on access (and a
+      // range past EOF becomes usable when the file grows).
+      const ino = fs.lookup(name)
+      const pages = length === 0 ? 0 : Math.ceil(((offset % ps) + length) / ps)
+      const frameMem = new FrameMemory(mem, { frames: new Array<number>(pages).fill(-1), offset: offset % ps, length, expectedIno: ino, odp: odpDesc(pages, undefined, access) })
+      const region = frameMem.odp!
+      const firstFilePage = Math.floor(offset / ps)
+      region.majorFault = fileFault(ino, firstFilePage, region)
+      const pinOwner = `${from}/mr${++seq}`
+      return register(b.pd, frameMem, access, { kind: 'file', pinOwner, pinned: [], write: (access & WRITE_ACCESS) !== 0, anonFrames: [], peer: from, file: name, odp: { mem: frameMem, region, ino, firstFilePage } }, b.iova)
+    }
     const ino = fs.lookup(name)
     const st = fs.stat(ino)
     // GUP faults the range in: holes get blocks (or page-cache pages); past EOF is EFAULT.
@@ -192,6 +339,21 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
     checkAccessFlags(access)
     const frames = mem.allocAnon(Math.ceil(length / ps))
     const pinOwner = `${from}/mr${++seq}`
+    if (access & Access.ON_DEMAND) {
+      // The frames are the process's anonymous memory (its CPU page table is
+      // full); the MR maps nothing until an access or a prefetch faults it in.
+      let frameMem: FrameMemory
+      try {
+        frameMem = new FrameMemory(mem, { frames: new Array<number>(frames.length).fill(-1), offset: 0, length, expectedIno: OWNER_ANON, odp: odpDesc(frames.length, frames, access) })
+      } catch (err) {
+        mem.freeAnon(frames)
+        throw err
+      }
+      const region = frameMem.odp!
+      // Never needed: anonymous pages are always in the CPU page table.
+      region.majorFault = () => OdpStatus.ACCESS_ERROR
+      return register(b.pd, frameMem, access, { kind: 'anon', pinOwner, pinned: [], write: (access & WRITE_ACCESS) !== 0, anonFrames: frames, peer: from, odp: { mem: frameMem, region, ino: OWNER_ANON, firstFilePage: 0 } }, b.iova)
+    }
     let pinned: number[] = []
     let write = false
     try {
@@ -215,7 +377,7 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
   })
 
   // ---- stats and inspection ----
-  const mrCounts = (): { file: number; anon: number; device: number } => {
+  const mrCounts = (): MrCounts => {
     reap()
     let file = 0
     let anon = 0
@@ -225,7 +387,13 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
     }
     return { file, anon, device: device.mrs.size }
   }
-  h('mem.stats', (): MemStatsReply => ({ ...mem.stats(), mrs: mrCounts() }))
+  h('mem.stats', (): MemStatsReply => {
+    const st = mem.stats()
+    const mrs = mrCounts()
+    let odp = 0
+    for (const e of entries.values()) if (e.odp) odp++
+    return { ...st, mrs, odp: { ...st.odp, mrs: odp } }
+  })
   h('mem.pinCounts', (b: { file: string; offset?: number; length?: number }) => {
     reap()
     const ino = fs.lookup(str(b?.file, 'file'))
@@ -243,9 +411,103 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
     }
   })
 
+  // ---- ODP: prefetch, inspection, dropping pages ----
+
+  // ibv_advise_mr: PREFETCH / PREFETCH_WRITE fault the ranges in (major faults
+  // included), PREFETCH_NO_FAULT maps only what is already present. With
+  // FLAG_FLUSH the reply comes once the pages are mapped; without it at once,
+  // the mapping goes on in the background.
+  h('verbs.mr.advise', (b: { stag: number; advice: number; flags?: number; sgList?: Array<{ offset: number; length: number }>; offset?: number; length?: number }) => {
+    const e = odpEntry(int(b?.stag, 'stag'))
+    const advice = int(b.advice, 'advice')
+    const flags = int(b.flags ?? 0, 'flags')
+    if (advice > AdviseMr.PREFETCH_NO_FAULT) throw new EmuError(ErrorCodes.EINVAL, `unknown advice ${advice}`)
+    if (flags & ~AdviseMr.FLAG_FLUSH) throw new EmuError(ErrorCodes.EINVAL, `invalid advise flags 0x${flags.toString(16)}`)
+    const fm = e.odp.mem
+    if (advice === AdviseMr.PREFETCH_WRITE && !e.odp.region.writable) throw new EmuError(ErrorCodes.EFAULT, 'PREFETCH_WRITE on an MR without write access')
+    const sges = b.sgList ?? [{ offset: b.offset ?? 0, length: b.length ?? fm.length - (b.offset ?? 0) }]
+    const spans: Array<[number, number]> = []
+    for (const sge of sges) {
+      const off = int(sge?.offset, 'sgList.offset')
+      const len = int(sge?.length, 'sgList.length')
+      if (off + len > fm.length) throw new EmuError(ErrorCodes.EFAULT, `range ${off}+${len} outside the MR (${fm.length} bytes)`)
+      if (len > 0) spans.push(fm.pageSpan(off, len))
+    }
+    const noFault = advice === AdviseMr.PREFETCH_NO_FAULT
+    const run = (): number => {
+      let pages = 0
+      for (const [first, last] of spans) {
+        if (e.mr.state === MrState.FREE) break
+        const r = e.odp.region.prefetch(first, last, noFault)
+        pages += r.mapped
+        if (r.status !== OdpStatus.OK) throw new EmuError(ErrorCodes.EFAULT, `prefetch of pages ${first}..${last}: no page there (past EOF?)`)
+      }
+      return pages
+    }
+    if (flags & AdviseMr.FLAG_FLUSH) return { pages: run(), async: false }
+    setImmediate(() => {
+      try {
+        run()
+      } catch (err) {
+        ctx.log.debug({ err, stag: e.mr.stag }, 'async prefetch failed')
+      }
+    })
+    return { pages: 0, async: true }
+  })
+
+  h('mem.odpQuery', (b: { stag: number }): OdpQuery & { kind: string; file?: string } => {
+    const e = odpEntry(int(b?.stag, 'stag'))
+    return { ...e.odp.region.query(), kind: e.kind, file: e.file }
+  })
+
+  // Drop the pages of an ODP MR, as the kernel may at any time (the pyverbs ODP
+  // tests drop them every iteration). 'unmap': only the MR's mapping goes (an
+  // mmu notifier event that keeps the pages: mprotect, page_mkclean ...).
+  // 'migrate' (default): the pages move to new frames with their contents
+  // (migration, compaction, swap-out and back); the old frames are freed, so a
+  // stale mapping would show in the oracle. 'dontneed': madvise(MADV_DONTNEED):
+  // anonymous pages come back zero-filled; a file's pages come back from the
+  // file (through a major fault). A file MR's 'migrate' is a 'dontneed'.
+  h('mem.odpInvalidate', (b: { stag: number; offset?: number; length?: number; how?: OdpDropHow }) => {
+    const e = odpEntry(int(b?.stag, 'stag'))
+    const fm = e.odp.mem
+    const region = e.odp.region
+    const offset = int(b.offset ?? 0, 'offset')
+    const length = int(b.length ?? Math.max(0, fm.length - offset), 'length')
+    const how = b.how ?? 'migrate'
+    if (how !== 'unmap' && how !== 'migrate' && how !== 'dontneed') throw new EmuError(ErrorCodes.EINVAL, `how must be "unmap", "migrate" or "dontneed", got ${JSON.stringify(how)}`)
+    if (offset + length > fm.length) throw new EmuError(ErrorCodes.EINVAL, `range ${offset}+${length} outside the MR (${fm.length} bytes)`)
+    if (length === 0) return { pages: 0, seq: region.query().seq }
+    const [first, last] = fm.pageSpan(offset, length)
+    let pages: number
+    if (how === 'unmap') {
+      pages = region.invalidate(first, last + 1)
+    } else if (e.kind === 'file') {
+      pages = region.invalidate(first, last + 1, { clearBacking: true })
+    } else if (how === 'dontneed') {
+      pages = region.invalidate(first, last + 1, { during: () => { for (let pi = first; pi <= last; pi++) mem.phys.frameView(region.backing[pi]!).fill(0) } })
+    } else {
+      // Runs with the sequence odd: nothing can map the MR while its pages move.
+      pages = region.invalidate(first, last + 1, {
+        during: () => {
+          const old = Array.from(region.backing.subarray(first, last + 1))
+          const fresh = mem.allocAnon(old.length)
+          for (let i = 0; i < old.length; i++) {
+            mem.phys.frameView(fresh[i]!).set(mem.phys.frameView(old[i]!))
+            Atomics.store(region.backing, first + i, fresh[i]!)
+          }
+          // All new frames first, then the old ones go: a stale write lands in a free frame.
+          mem.freeAnon(old)
+        },
+      })
+    }
+    return { pages, seq: region.query().seq }
+  })
+
   // TEST ONLY: free a file's blocks behind its MRs' backs, bypassing the pins
   // and the layout policy, so the next allocation reuses them (the unsafe
-  // case the oracle measures). Never used by the product itself.
+  // case the oracle measures). Never used by the product itself. ODP MRs are
+  // still invalidated first: the MMU notifier is the mm's, not a policy.
   h('test.freeBehindMr', async (b: { file: string; offset?: number; length?: number }) => {
     const ino = fs.lookup(str(b?.file, 'file'))
     const size = fs.stat(ino).size

@@ -14,14 +14,21 @@
  * as corruption (write / atomic) or a leak (read / flush). The access still
  * happens, as it would with a real NIC: that is the corruption being measured.
  *
- * The state is only {frames, offset, length, expectedIno} plus the shared
- * views, so a worker thread rebuilds the same region from `shared()` and a
- * ServerMemoryView.
+ * The state is only {frames, offset, length, expectedIno, odp} plus the
+ * shared views, so a worker thread rebuilds the same region from `shared()`
+ * and a ServerMemoryView.
+ *
+ * ODP regions (`odp` in the descriptor, src/memory/odp.ts): `frames` is the
+ * device page table, filled by faults. Every access first faults its pages in
+ * and holds off invalidation (mapAndLock / unlock); the RegionMemory methods do
+ * that themselves and throw EFAULT when a page cannot be mapped, the data path
+ * calls mapAndLock() itself to get the state value.
  */
 import { EmuError, ErrorCodes } from '../errors.ts'
 import type { DaxDevice } from './dax.ts'
+import { OdpRegion, OdpStatus, type OdpDesc, type OdpStatusValue } from './odp.ts'
 import type { DmaKind, Oracle } from './oracle.ts'
-import type { PhysMem } from './phys.ts'
+import { PageFlags, type PhysMem } from './phys.ts'
 import type { RegionMemory } from './region-memory.ts'
 
 /** What FrameMemory needs: ServerMemory (main thread) or ServerMemoryView (worker) both fit. */
@@ -41,6 +48,8 @@ export interface FrameMemoryDesc {
   length: number
   /** Owner every touched frame must still have: an inode number, or OWNER_ANON. */
   expectedIno: number
+  /** On-demand paging state; `frames` then starts as -1 (nothing mapped). */
+  odp?: OdpDesc
 }
 
 export class FrameMemory implements RegionMemory {
@@ -56,6 +65,8 @@ export class FrameMemory implements RegionMemory {
   private readonly deviceFrames: number
   private deviceWords: BigInt64Array | undefined
   private ramWords: BigInt64Array | undefined
+  /** ODP state (shared), or undefined for a pinned region. */
+  readonly odp: OdpRegion | undefined
 
   constructor(host: FrameMemoryHost, desc: FrameMemoryDesc) {
     this.phys = host.phys
@@ -77,10 +88,17 @@ export class FrameMemory implements RegionMemory {
       this.frames = new Int32Array(new SharedArrayBuffer(4 * desc.frames.length))
       this.frames.set(desc.frames)
     }
-    for (let i = 0; i < need; i++) host.phys.checkFrame(this.frames[i]!)
     this.offset = offset
     this.length = length
     this.expectedIno = expectedIno
+    if (desc.odp) {
+      const odp = (this.odp = new OdpRegion(desc.odp, this.frames))
+      // A writable mapping of a page-cache page dirties it when it is mapped
+      // (the write fault), so writeback after an invalidation sees the DMA.
+      if (odp.writable) odp.onMap = (f) => { if (this.phys.hasFlag(f, PageFlags.PAGECACHE)) this.phys.markDirty(f, Date.now()) }
+    } else {
+      for (let i = 0; i < need; i++) host.phys.checkFrame(this.frames[i]!)
+    }
   }
 
   /** Worker side: the same region over a ServerMemoryView. */
@@ -89,7 +107,35 @@ export class FrameMemory implements RegionMemory {
   }
 
   shared(): FrameMemoryDesc {
-    return { frames: this.frames, offset: this.offset, length: this.length, expectedIno: this.expectedIno }
+    return { frames: this.frames, offset: this.offset, length: this.length, expectedIno: this.expectedIno, odp: this.odp?.shared() }
+  }
+
+  /** Region pages [first, last] holding bytes [off, off+len) (len > 0). */
+  pageSpan(off: number, len: number): [number, number] {
+    return [Math.floor((this.offset + off) / this.pageSize), Math.floor((this.offset + off + Math.max(1, len) - 1) / this.pageSize)]
+  }
+
+  /**
+   * Fault [off, off+len) in and hold off invalidation until unlock()
+   * (rxe_odp_map_range_and_lock). Always OK for a pinned region. Only an OK
+   * holds anything, and must be paired with one unlock().
+   */
+  mapAndLock(off: number, len: number): OdpStatusValue {
+    if (!this.odp || len <= 0) return OdpStatus.OK
+    const [first, last] = this.pageSpan(off, len)
+    return this.odp.enter(first, last)
+  }
+
+  unlock(off: number, len: number): void {
+    if (this.odp && len > 0) this.odp.exit()
+  }
+
+  /** mapAndLock() for the RegionMemory methods: EFAULT when a page cannot be mapped. */
+  private enterOrThrow(off: number, len: number): void {
+    const st = this.mapAndLock(off, len)
+    if (st !== OdpStatus.OK) {
+      throw new EmuError(ErrorCodes.EFAULT, `ODP fault at region offset ${off}+${len} failed (${st === OdpStatus.NEED_MAIN ? 'needs the main thread' : 'no page there'})`)
+    }
   }
 
   /** Frames holding [off, off+len) of the region (for pins, flush, reports). */
@@ -133,6 +179,16 @@ export class FrameMemory implements RegionMemory {
   }
 
   copyOut(off: number, dst: Uint8Array, dstOff: number, len: number): void {
+    if (!this.odp) return this.rawCopyOut(off, dst, dstOff, len)
+    this.enterOrThrow(off, len)
+    try {
+      this.rawCopyOut(off, dst, dstOff, len)
+    } finally {
+      this.unlock(off, len)
+    }
+  }
+
+  private rawCopyOut(off: number, dst: Uint8Array, dstOff: number, len: number): void {
     this.each(off, len, (f, o, n, pos) => {
       this.check(f, n, 'read')
       const b = this.base(f) + o
@@ -141,6 +197,16 @@ export class FrameMemory implements RegionMemory {
   }
 
   copyIn(off: number, src: Uint8Array): void {
+    if (!this.odp) return this.rawCopyIn(off, src)
+    this.enterOrThrow(off, src.length)
+    try {
+      this.rawCopyIn(off, src)
+    } finally {
+      this.unlock(off, src.length)
+    }
+  }
+
+  private rawCopyIn(off: number, src: Uint8Array): void {
     this.each(off, src.length, (f, o, n, pos) => {
       this.check(f, n, 'write')
       this.arena(f).set(src.subarray(pos, pos + n), this.base(f) + o)
@@ -149,6 +215,16 @@ export class FrameMemory implements RegionMemory {
 
   /** A view when [off, off+len) sits in one page or in consecutive frames of one arena. */
   view(off: number, len: number): Uint8Array | undefined {
+    if (!this.odp) return this.rawView(off, len)
+    this.enterOrThrow(off, len)
+    try {
+      return this.rawView(off, len)
+    } finally {
+      this.unlock(off, len)
+    }
+  }
+
+  private rawView(off: number, len: number): Uint8Array | undefined {
     if (len === 0) return new Uint8Array(0)
     const ps = this.pageSize
     const first = Math.floor((this.offset + off) / ps)
@@ -198,6 +274,16 @@ export class FrameMemory implements RegionMemory {
   }
 
   compareSwap(off: number, compare: bigint, swap: bigint): bigint {
+    if (!this.odp) return this.rawCompareSwap(off, compare, swap)
+    this.enterOrThrow(off, 8)
+    try {
+      return this.rawCompareSwap(off, compare, swap)
+    } finally {
+      this.unlock(off, 8)
+    }
+  }
+
+  private rawCompareSwap(off: number, compare: bigint, swap: bigint): bigint {
     const w = this.word(off, 'atomic')
     if (w) return BigInt.asUintN(64, Atomics.compareExchange(w[0], w[1], BigInt.asIntN(64, compare), BigInt.asIntN(64, swap)))
     const old = this.readWord(off)
@@ -207,6 +293,16 @@ export class FrameMemory implements RegionMemory {
   }
 
   fetchAdd(off: number, add: bigint): bigint {
+    if (!this.odp) return this.rawFetchAdd(off, add)
+    this.enterOrThrow(off, 8)
+    try {
+      return this.rawFetchAdd(off, add)
+    } finally {
+      this.unlock(off, 8)
+    }
+  }
+
+  private rawFetchAdd(off: number, add: bigint): bigint {
     const w = this.word(off, 'atomic')
     if (w) return BigInt.asUintN(64, Atomics.add(w[0], w[1], BigInt.asIntN(64, add)))
     const old = this.readWord(off)
@@ -215,6 +311,16 @@ export class FrameMemory implements RegionMemory {
   }
 
   atomicWrite(off: number, value: bigint): void {
+    if (!this.odp) return this.rawAtomicWrite(off, value)
+    this.enterOrThrow(off, 8)
+    try {
+      this.rawAtomicWrite(off, value)
+    } finally {
+      this.unlock(off, 8)
+    }
+  }
+
+  private rawAtomicWrite(off: number, value: bigint): void {
     const w = this.word(off, 'atomic')
     if (w) {
       Atomics.store(w[0], w[1], BigInt.asIntN(64, value))
@@ -229,6 +335,16 @@ export class FrameMemory implements RegionMemory {
    * persistence domain behind them: nothing to do, as on real hardware.
    */
   flush(off: number, len: number): void {
+    if (!this.odp) return this.rawFlush(off, len)
+    this.enterOrThrow(off, len)
+    try {
+      this.rawFlush(off, len)
+    } finally {
+      this.unlock(off, len)
+    }
+  }
+
+  private rawFlush(off: number, len: number): void {
     // Runs of consecutive device bytes become one write to the image.
     let runStart = -1
     let runEnd = -1

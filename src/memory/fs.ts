@@ -19,6 +19,10 @@
  *   A commit covers every file, like a journal commit. After kill -9 the last
  *   commit is what comes back.
  * - truncate / punch hole / unlink ask the layout guard before freeing blocks.
+ * - The MMU notifier (setMmuNotifier) hears about every page whose frame a
+ *   mapping must stop using, synchronously, BEFORE the frame is freed or
+ *   cleaned: truncate / punch / unlink (after the layout guard agreed),
+ *   drop_caches, and page_mkclean at writeback. ODP MRs invalidate there.
  */
 import * as nodefs from 'node:fs'
 import * as path from 'node:path'
@@ -65,6 +69,15 @@ export interface LayoutInfo {
 export type LayoutGuard = (ino: number, frames: readonly number[], op: LayoutOp, info: LayoutInfo) => LayoutDecision | Promise<LayoutDecision>
 
 export type WritebackMode = 'keep-dirty' | 'bounce'
+
+/**
+ * Why pages stop being mappable as they were. 'mkclean' keeps the frame (it is
+ * write-protected for writeback: the next write must fault and re-dirty it);
+ * every other event takes the frame away from the file's page.
+ */
+export type MmuEvent = LayoutOp | 'drop-caches' | 'mkclean'
+/** mmu_notifier invalidate_range_start analogue: pages [startPage, endPage) of inode `ino`. */
+export type MmuNotifier = (ino: number, startPage: number, endPage: number, event: MmuEvent) => void
 
 export interface OwnerEvent {
   frame: number
@@ -181,6 +194,7 @@ export class FileSystem {
   private readonly retainedByFrame = new Map<number, { inode: Inode; page: Page }>()
   private readonly orphans = new Set<number>()
   private guard: LayoutGuard = () => 'proceed'
+  private notifier: MmuNotifier | null = null
   private timer: NodeJS.Timeout | null = null
   private readonly unsubscribe: (() => void) | null
   private readonly counters: FsCounters = {
@@ -568,6 +582,15 @@ export class FileSystem {
 
   // ---------------------------------------------------------------- layout changes
 
+  /** Install the MMU notifier (ODP invalidation). Called synchronously, before frames are freed or cleaned. */
+  setMmuNotifier(fn: MmuNotifier | null): void {
+    this.notifier = fn
+  }
+
+  private notify(inode: Inode, start: number, end: number, event: MmuEvent): void {
+    this.notifier?.(inode.ino, start, end, event)
+  }
+
   /** Install the layout guard (policy hook). Default: always 'proceed'. */
   setLayoutGuard(guard: LayoutGuard | null): void {
     this.guard = guard ?? (() => 'proceed')
@@ -614,6 +637,9 @@ export class FileSystem {
           throw new EmuError(d.error, `${op} of ${inode.name ?? `inode ${inode.ino}`} refused by the layout policy`, { ino: inode.ino, frames })
         }
         const keep = d === 'keep' ? new Set(frames) : typeof d === 'object' ? new Set(d.keep) : null
+        // Mappings let go of the pages before anything changes (even retained
+        // blocks leave the file's visible range).
+        this.notify(inode, start, end, op)
         before()
         for (const [pi, p] of sel) {
           inode.pages.delete(pi)
@@ -703,7 +729,7 @@ export class FileSystem {
     return this.phys.clearDirty(frame)
   }
 
-  private writebackPage(p: Page, out: FsyncResult): void {
+  private writebackPage(inode: Inode, pi: number, p: Page, out: FsyncResult): void {
     const f = p.cache
     if (this.pins?.isPinned(f)) {
       if (this.writebackMode === 'keep-dirty') {
@@ -722,7 +748,9 @@ export class FileSystem {
       out.bounced++
       return
     }
-    // Clean before copying, so a store racing the copy re-dirties the page.
+    // Clean before copying, so a store racing the copy re-dirties the page
+    // (ODP mappings are write-protected first: their next write faults and re-dirties it).
+    this.notify(inode, pi, pi + 1, 'mkclean')
     this.pageMkclean(f)
     this.dax.frameView(p.block).set(this.phys.frameView(f))
     this.dax.persist(p.block)
@@ -735,10 +763,10 @@ export class FileSystem {
     const out: FsyncResult = { written: 0, bounced: 0, skippedPinned: 0 }
     for (const inode of this.inodes.values()) {
       if (inode.dax) continue
-      for (const p of inode.pages.values()) {
+      for (const [pi, p] of inode.pages) {
         if (p.cache < 0 || !this.phys.isDirty(p.cache)) continue
         const since = this.phys.dirtySince[p.cache]!
-        if (since !== 0 && now - since >= this.dirtyExpireMs) this.writebackPage(p, out)
+        if (since !== 0 && now - since >= this.dirtyExpireMs) this.writebackPage(inode, pi, p, out)
       }
     }
     return out
@@ -784,8 +812,8 @@ export class FileSystem {
       out.written += inode.pages.size
       return
     }
-    for (const p of inode.pages.values()) {
-      if (p.cache >= 0 && this.phys.isDirty(p.cache)) this.writebackPage(p, out)
+    for (const [pi, p] of inode.pages) {
+      if (p.cache >= 0 && this.phys.isDirty(p.cache)) this.writebackPage(inode, pi, p, out)
     }
   }
 
@@ -793,8 +821,9 @@ export class FileSystem {
   dropCaches(): number {
     let n = 0
     for (const inode of this.inodes.values()) {
-      for (const p of inode.pages.values()) {
+      for (const [pi, p] of inode.pages) {
         if (p.cache >= 0 && !this.phys.isDirty(p.cache) && !this.pins?.isPinned(p.cache)) {
+          this.notify(inode, pi, pi + 1, 'drop-caches')
           this.dropCache(p, 'drop-caches')
           n++
         }

@@ -9,12 +9,14 @@ import { FileSystem, type FsCounters, type WritebackMode } from './fs.ts'
 import { Oracle, OWNER_ANON, OWNER_FREE, type OracleDesc, type OracleReport } from './oracle.ts'
 import { PageFlags, PhysMem, type PhysMemDesc } from './phys.ts'
 import { PinTable, type PinsDesc, type PinStats } from './pins.ts'
+import { newOdpCounters, odpStats, type OdpStats } from './odp.ts'
 
 export * from './phys.ts'
 export * from './dax.ts'
 export * from './fs.ts'
 export * from './pins.ts'
 export * from './oracle.ts'
+export * from './odp.ts'
 
 export interface ServerMemoryOptions {
   dataDir: string
@@ -41,6 +43,8 @@ export interface ServerMemoryStats {
   oracle: OracleReport
   fs: FsCounters & { freeBlocks: number; dirtyPages: number; retained: number; orphans: number; files: number }
   dax: DaxStats
+  /** On-demand paging: faults, invalidations, prefetches (src/memory/odp.ts). */
+  odp: OdpStats
   freeRamFrames: number
 }
 
@@ -50,6 +54,8 @@ export class ServerMemory {
   readonly pins: PinTable
   readonly oracle: Oracle
   readonly fs: FileSystem
+  /** Node-wide ODP counters, shared with every ODP region (and so with the workers). */
+  readonly odpCounters = newOdpCounters()
 
   constructor(opts: ServerMemoryOptions) {
     const pageSize = opts.pageSize ?? Params.defaultPageSize
@@ -110,7 +116,7 @@ export class ServerMemory {
   }
 
   stats(): ServerMemoryStats {
-    return { pins: this.pins.stats(), oracle: this.oracle.report(), fs: this.fs.stats(), dax: this.dax.stats(), freeRamFrames: this.phys.freeRamFrames() }
+    return { pins: this.pins.stats(), oracle: this.oracle.report(), fs: this.fs.stats(), dax: this.dax.stats(), odp: odpStats(this.odpCounters), freeRamFrames: this.phys.freeRamFrames() }
   }
 
   /** Stop timers and close the image. Persists nothing: fs.syncAll() first for a clean shutdown. */

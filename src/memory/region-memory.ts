@@ -20,6 +20,13 @@ export interface RegionMemory {
   atomicWrite(off: number, value: bigint): void
   /** Make [off, off+len) persistent (RDMA FLUSH). Anonymous memory has nothing to do. */
   flush(off: number, len: number): void
+  /**
+   * On-demand paging (src/memory/odp.ts): fault [off, off+len) in and hold off
+   * invalidation until unlock(off, len); returns an OdpStatus (0 = OK, and only
+   * then is anything held). Absent: the memory is always there.
+   */
+  mapAndLock?(off: number, len: number): number
+  unlock?(off: number, len: number): void
 }
 
 /**

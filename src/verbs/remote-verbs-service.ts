@@ -45,15 +45,26 @@ export function mrInfo(mr: Mr): RemoteMr {
 
 export class RemoteVerbsService {
   private readonly device: RdmaDevice
+  private readonly cm: ConnectionManager
   private readonly pdOwner = new Map<number, string>()
+  /** PDs `connect` allocated, one per QP it made. */
+  private readonly connectPds = new Set<number>()
+  /** CM ports listened on through `listen`, and who asked. */
+  private readonly listenerOwner = new Map<number, string>()
 
   constructor(device: RdmaDevice, cm: ConnectionManager, control: ControlPlane) {
     this.device = device
+    this.cm = cm
     const h = (type: string, fn: (body: any, from: string) => unknown): void => control.handle(`verbs.${type}`, fn)
     h('pd.alloc', (_b, from) => {
       const pd = device.allocPd()
       this.pdOwner.set(pd, from)
       return { pd }
+    })
+    h('pd.dealloc', (b: { pd: number }) => {
+      device.deallocPd(b.pd)
+      this.pdOwner.delete(b.pd)
+      return {}
     })
     h('mr.reg', (b: { pd: number; length: number; access: number; iova?: number }, from) => mrInfo(device.regMr(b.pd, b.length, b.access, { iova: b.iova, owner: from })))
     h('mr.rereg', (b: { stag: number; access?: number; pd?: number }) => {
@@ -86,10 +97,12 @@ export class RemoteVerbsService {
         if (b.qpAccessFlags !== undefined) qp.attr.qpAccessFlags = b.qpAccessFlags
         return { qp, privateData: { listenerOwner: owner } }
       })
+      this.listenerOwner.set(b.port, owner)
       return {}
     })
     h('unlisten', (b: { port: number }) => {
       cm.unlisten(b.port)
+      this.listenerOwner.delete(b.port)
       return {}
     })
     h('qp.postRecv', (b: { qpn: number; wrs: Array<{ wrId: number; sgList: RemoteSge[] }> }) => {
@@ -125,10 +138,29 @@ export class RemoteVerbsService {
     h('connect', async (b: { node: string; port: number; cqDepth?: number; cap?: Partial<QpCap>; options?: ConnectOptions }, from) => {
       const pd = device.allocPd()
       this.pdOwner.set(pd, from)
+      this.connectPds.add(pd)
       const cq = device.createCq(b.cqDepth)
       const qp = device.createQp({ pd, sendCq: cq, cap: b.cap, owner: from })
       const rep = await cm.connect(qp, b.node, b.port, b.options)
       return { qpn: qp.qpNum, pd, remoteQpn: rep.qpn }
+    })
+    // rdma_disconnect + destroy of a QP made by `connect`: both ends go to ERR
+    // (the remote one is destroyed by its CM), this one is destroyed, and the
+    // PD `connect` allocated for it is freed when nothing else uses it.
+    h('disconnect', async (b: { qpn: number }) => {
+      const qp = this.qp(b.qpn)
+      await cm.disconnect(qp)
+      device.destroyQp(qp)
+      if (this.connectPds.has(qp.pd)) {
+        try {
+          device.deallocPd(qp.pd)
+          this.pdOwner.delete(qp.pd)
+          this.connectPds.delete(qp.pd)
+        } catch {
+          // Still in use (an MR registered in it): it stays.
+        }
+      }
+      return {}
     })
     h('workload', async (b: { qpn: number; localBytes: number; spec: WorkloadSpec }, from) => {
       const qp = this.qp(b.qpn)
@@ -144,10 +176,15 @@ export class RemoteVerbsService {
     h('counters', () => ({ ...device.counters, mrs: device.mrs.size }))
   }
 
-  /** Release everything `peer` owned: its QPs go to ERR and are destroyed, its MRs deregistered. */
+  /** Release everything `peer` owned: its QPs go to ERR and are destroyed, its MRs deregistered, its listeners removed. */
   releaseOwner(peer: string): { qps: number; mrs: number } {
     let qps = 0
     let mrs = 0
+    for (const [port, owner] of [...this.listenerOwner]) {
+      if (owner !== peer) continue
+      this.cm.unlisten(port)
+      this.listenerOwner.delete(port)
+    }
     for (const qp of [...this.device.allQps()]) {
       if (qp.owner === peer || qp.attr.destNode === peer) {
         qp.toError(`owner ${peer} gone`)

@@ -21,6 +21,9 @@ export class RemoteVerbs {
   async allocPd(): Promise<number> {
     return (await this.call<{ pd: number }>('pd.alloc')).pd
   }
+  async deallocPd(pd: number): Promise<void> {
+    await this.call('pd.dealloc', { pd })
+  }
   regMr(pd: number, length: number, access: number, iova?: number): Promise<RemoteMr> {
     return this.call('mr.reg', { pd, length, access, iova })
   }
@@ -29,6 +32,14 @@ export class RemoteVerbs {
   }
   async deregMr(stag: number): Promise<void> {
     await this.call('mr.dereg', { stag })
+  }
+  /**
+   * ibv_advise_mr on an ODP MR of a server: advice IBV_ADVISE_MR_ADVICE_PREFETCH (0),
+   * PREFETCH_WRITE (1) or PREFETCH_NO_FAULT (2); flags IB_UVERBS_ADVISE_MR_FLAG_FLUSH (1)
+   * waits until the pages are mapped. Ranges are MR offsets (default: the whole MR).
+   */
+  adviseMr(stag: number, advice: number, flags = 0, sgList?: Array<{ offset: number; length: number }>): Promise<{ pages: number; async: boolean }> {
+    return this.call('mr.advise', { stag, advice, flags, sgList })
   }
   async write(stag: number, offset: number, data: Uint8Array): Promise<void> {
     await this.call('mem.write', { stag, offset, data })
@@ -62,6 +73,10 @@ export class RemoteVerbs {
   /** Have this host connect a new QP of its own to `node`:`port`. */
   connect(node: string, port: number, o: { cqDepth?: number; options?: ConnectOptions } = {}): Promise<{ qpn: number; pd: number; remoteQpn: number }> {
     return this.call('connect', { node, port, ...o })
+  }
+  /** Disconnect and destroy a QP made by connect() (the remote QP goes to ERR and is destroyed by its host). */
+  async disconnect(qpn: number): Promise<void> {
+    await this.call('disconnect', { qpn })
   }
   /** Run a closed-loop workload on one of this host's QPs (see src/verbs/workload.ts). */
   workload(qpn: number, localBytes: number, spec: WorkloadSpec, timeoutMs = 120_000): Promise<WorkloadResult> {

@@ -8,12 +8,18 @@ import type { SendWr } from '../engine/wqe.ts'
 /**
  * A closed-loop workload on one QP (the perftest loop): keep `window` WRs
  * outstanding until `count` have completed, every one signaled, and report
- * completion counts and per-operation latencies. Used by the remote
- * `verbs.workload` command, so a client host process can drive load itself.
+ * completion counts and per-operation latencies. With `durationMs` (perftest
+ * -D) the loop stops posting once that much time has passed (or `count`
+ * operations were posted, whichever comes first) and returns when the
+ * outstanding ones have completed. Used by the remote `verbs.workload`
+ * command, so a client host process can drive load itself.
  */
 export interface WorkloadSpec {
   opcode: number
+  /** Operations to run; with `durationMs`, the most to run. */
   count: number
+  /** Run for this long (ms) instead of until `count` operations completed. */
+  durationMs?: number
   /** Outstanding WRs (perftest -t tx depth). */
   window: number
   /** Bytes per operation (8 for atomics). */
@@ -42,11 +48,14 @@ export async function runWorkload(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec)
   const { count, window, size } = spec
   if (!Number.isInteger(count) || count < 0) throw new EmuError(ErrorCodes.EINVAL, `count must be a non-negative integer, got ${count}`)
   if (!Number.isInteger(window) || window < 1) throw new EmuError(ErrorCodes.EINVAL, `window must be a positive integer, got ${window}`)
+  if (spec.durationMs !== undefined && !(spec.durationMs >= 0)) throw new EmuError(ErrorCodes.EINVAL, `durationMs must be >= 0, got ${spec.durationMs}`)
   const atomic = spec.opcode === WrOpcode.ATOMIC_CMP_AND_SWP || spec.opcode === WrOpcode.ATOMIC_FETCH_AND_ADD
   const slots = Math.min(window, count)
   if (local.length < slots * size) throw new EmuError(ErrorCodes.EINVAL, `local MR of ${local.length} bytes is too small for ${slots} x ${size}`)
   const span = spec.span ?? size
-  const postedAt = new Float64Array(count)
+  // Post time per slot: operation i reuses slot i % slots only once operation
+  // i - slots has completed (RC completes in order), so one entry per slot is enough.
+  const postedAt = new Float64Array(slots)
   const latenciesUs: number[] = []
   const atomicResults: bigint[] | undefined = atomic ? [] : undefined
   const view = local.memory.view(0, local.length)!
@@ -55,6 +64,7 @@ export async function runWorkload(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec)
   let errors = 0
   let firstError: number | undefined
   const t0 = performance.now()
+  const deadline = spec.durationMs === undefined ? Infinity : t0 + spec.durationMs
   const post = (n: number): void => {
     const wrs: SendWr[] = []
     for (let k = 0; k < n; k++, posted++) {
@@ -66,18 +76,18 @@ export async function runWorkload(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec)
         sgList: size ? [{ addr: local.iova + slot * size, length: size, lkey: local.stag }] : [],
         remoteAddr: spec.remoteAddr + roff, rkey: spec.rkey, compareAdd: spec.compareAdd, swap: spec.swap, imm: spec.imm,
       })
-      postedAt[i] = performance.now()
+      postedAt[slot] = performance.now()
     }
     if (wrs.length) qp.postSend(wrs)
   }
   post(slots)
-  while (completed < count) {
+  while (completed < posted) {
     const wc = await cq.next(30_000)
     const batch = [wc, ...cq.poll(window)]
     const now = performance.now()
     for (const w of batch) {
       completed++
-      latenciesUs.push((now - postedAt[w.wrId]!) * 1000)
+      latenciesUs.push((now - postedAt[w.wrId % slots]!) * 1000)
       if (w.status !== WcStatus.SUCCESS) {
         errors++
         firstError ??= w.status
@@ -87,7 +97,8 @@ export async function runWorkload(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec)
       }
     }
     if (errors) break
-    post(Math.min(batch.length, count - posted))
+    // Time is up (-D): no new operations; the loop ends once the outstanding ones complete.
+    if (now < deadline) post(Math.min(batch.length, count - posted))
   }
   return { completed, errors, firstError, elapsedMs: performance.now() - t0, latenciesUs, atomicResults }
 }

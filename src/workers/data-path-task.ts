@@ -51,11 +51,31 @@ export interface DataPathTask {
   stage: SharedArrayBuffer | undefined
   /** Instead of staging: the received train itself, transferred (WRITE STAGE offsets index it). */
   train: ArrayBuffer | undefined
+  /**
+   * The QP's lane (unique per QP). After an ODP fault the worker needs the
+   * main thread for, it holds the lane: later tasks of the lane come back
+   * `skipped` until one arrives with `resume`.
+   */
+  lane?: number
+  resume?: boolean
 }
 
 export interface DataPathResult {
-  /** Index of the first op whose region was gone (nothing from it on was done), or -1. */
+  /** Index of the first op whose region was gone or could not be faulted in (nothing from it on was done), or -1. */
   failedAt: number
+  /**
+   * Index of the first op that needs an ODP major fault only the main thread
+   * can serve (nothing from it on was done; the main thread finishes the
+   * batch), or -1.
+   */
+  faultAt: number
+  /** The lane was held by an earlier fault: nothing was done. */
+  skipped?: boolean
+  /** A transferred train handed back (faultAt / skipped), for the main thread to finish from. */
+  train?: ArrayBuffer
+  /** Main thread: the result of finishing the batch from op `extraFrom` on. */
+  extra?: DataPathResult
+  extraFrom?: number
   /** Encoded responses, back to back. */
   out: ArrayBuffer | undefined
   /** Per op index: [offset, length] of its response in `out` (length 0: none). */

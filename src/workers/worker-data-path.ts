@@ -37,6 +37,28 @@ interface Batch {
   /** Set when the worker has answered (actions-only batches start answered). */
   result?: DataPathResult
   err?: Error
+  /** The regions as main-thread objects, to finish the batch here after an ODP fault. */
+  regions: Map<number, FrameMemory>
+  /** Sent to a worker (else run in place, or held back). */
+  sent: boolean
+  /** Held back while the QP waits for a fault: run here, in order, when it reaches the head. */
+  deferred?: Uint8Array[]
+}
+
+/** Where a QP runs, kept across idle spells. */
+interface Home {
+  pool: Piscina
+  stage: StageRing
+  /** Lane id the worker knows the QP by. */
+  id: number
+  /**
+   * An ODP fault went back to the main thread: the worker holds the lane (its
+   * later batches come back skipped) and new batches are held back here, so the
+   * QP's operations keep their order while the main thread serves the fault.
+   */
+  held: boolean
+  /** The next task sent tells the worker to release the lane. */
+  resume: boolean
 }
 
 interface Lane {
@@ -99,7 +121,7 @@ function soleBuffer(payloads: Uint8Array[]): ArrayBuffer | undefined {
 
 /** Batches one worker may hold at once (tasks it runs one after another, in order). */
 const MAX_INFLIGHT_PER_WORKER = 64
-const NO_RESULT: DataPathResult = { failedAt: -1, out: undefined, outAt: undefined, origs: [] }
+const NO_RESULT: DataPathResult = { failedAt: -1, faultAt: -1, out: undefined, outAt: undefined, origs: [] }
 /** Staging ring per QP. */
 const STAGE_BYTES = 8 << 20
 
@@ -115,7 +137,8 @@ export class WorkerDataPath implements DataPath {
   private readonly pools: Piscina[]
   private nextPool = 0
   private readonly lanes = new Map<Qp, Lane>()
-  private readonly homes = new WeakMap<Qp, { pool: Piscina; stage: StageRing }>()
+  private readonly homes = new WeakMap<Qp, Home>()
+  private nextLane = 1
   private readonly inline: InlineDataPath
   private readonly opts: WorkerDataPathOptions
   private elu: ReturnType<typeof performance.eventLoopUtilization> | undefined
@@ -123,7 +146,7 @@ export class WorkerDataPath implements DataPath {
   private sampler: NodeJS.Timeout | undefined
   /** Adaptive offload: the main thread is busy, the workers take the batches. */
   private mainBusy = false
-  readonly counters = { tasks: 0, ops: 0, faults: 0, trainsHandedOver: 0, inlineBatches: 0, inlineOps: 0, offloadSwitches: 0, elu: 0 }
+  readonly counters = { tasks: 0, ops: 0, faults: 0, trainsHandedOver: 0, inlineBatches: 0, inlineOps: 0, offloadSwitches: 0, elu: 0, odpHandbacks: 0, odpSkipped: 0, odpHeldBatches: 0 }
 
   constructor(memory: ServerMemoryDesc, opts: WorkerDataPathOptions) {
     this.opts = { ...opts, inlineBelowBytes: opts.inlineBelowBytes ?? 0, offload: opts.offload ?? 'always' }
@@ -180,7 +203,7 @@ export class WorkerDataPath implements DataPath {
     if (!l) {
       // A QP keeps its worker and its staging ring across idle spells (a ring is not free to allocate).
       let home = this.homes.get(qp)
-      if (!home) this.homes.set(qp, (home = { pool: this.pools[this.nextPool++ % this.pools.length]!, stage: new StageRing(STAGE_BYTES) }))
+      if (!home) this.homes.set(qp, (home = { pool: this.pools[this.nextPool++ % this.pools.length]!, stage: new StageRing(STAGE_BYTES), id: this.nextLane++, held: false, resume: false }))
       this.lanes.set(qp, (l = { ops: [], extras: [], payloads: [], stageBytes: 0, actions: [], mems: new Map(), regions: new Map(), weight: 0, stage: home.stage, inflight: [], pool: home.pool, dead: false }))
     }
     return l
@@ -207,12 +230,14 @@ export class WorkerDataPath implements DataPath {
   }
 
   private response(r: DataPathResult, i: number): Uint8Array {
+    // Ops from `extraFrom` on were finished on the main thread after an ODP fault.
+    if (r.extra && i >= r.extraFrom!) r = r.extra
     return new Uint8Array(r.out!, r.outAt![2 * i], r.outAt![2 * i + 1])
   }
 
   write(qp: Qp, mr: Mr, off: number, payload: Uint8Array, psn: number): void {
     const i = this.op(qp, mr, OpKind.WRITE, off, payload.length, psn)
-    if (i === undefined) return this.then(qp, () => this.inline.write(qp, mr, off, payload))
+    if (i === undefined) return this.then(qp, () => this.inline.write(qp, mr, off, payload, psn))
     const l = this.lane(qp)
     l.payloads.push(payload)
     l.stageBytes += payload.length
@@ -239,12 +264,12 @@ export class WorkerDataPath implements DataPath {
 
   atomicWrite(qp: Qp, mr: Mr, off: number, value: bigint, psn: number): void {
     const i = this.op(qp, mr, OpKind.ATOMIC_WRITE, off, 8, psn, { a: value })
-    if (i === undefined) this.then(qp, () => this.inline.atomicWrite(qp, mr, off, value))
+    if (i === undefined) this.then(qp, () => this.inline.atomicWrite(qp, mr, off, value, psn))
   }
 
   flush(qp: Qp, mr: Mr, off: number, len: number, psn: number): void {
     const i = this.op(qp, mr, OpKind.FLUSH, off, len, psn)
-    if (i === undefined) this.then(qp, () => this.inline.flush(qp, mr, off, len))
+    if (i === undefined) this.then(qp, () => this.inline.flush(qp, mr, off, len, psn))
   }
 
   then(qp: Qp, fn: () => void): void {
@@ -257,6 +282,19 @@ export class WorkerDataPath implements DataPath {
   commit(qp: Qp, exclusive: boolean): void {
     const l = this.lanes.get(qp)
     if (!l || (l.ops.length === 0 && l.actions.length === 0)) return
+    const home = this.homes.get(qp)!
+    if (home.held && l.ops.length > 0) {
+      // The QP waits for an ODP fault the main thread serves: this batch runs
+      // here, after everything before it (drain), with its payloads as they are.
+      const task: DataPathTask = { mems: [...l.mems], ops: Float64Array.from(l.ops), extras: l.extras, stage: undefined, train: undefined }
+      const b: Batch = { task, slice: undefined, actions: l.actions, regions: l.regions, sent: false, deferred: l.payloads }
+      this.counters.odpHeldBatches++
+      this.reset(l)
+      l.actions = []
+      l.inflight.push(b)
+      this.pending++
+      return this.drain(qp, l)
+    }
     const inPlace = l.weight <= this.opts.inlineBelowBytes! || (this.opts.offload === 'adaptive' && !this.mainBusy)
     if (l.ops.length > 0 && l.inflight.length === 0 && inPlace) {
       // A small batch, or a main thread with headroom, on an idle QP: shipping the batch to a worker
@@ -265,10 +303,12 @@ export class WorkerDataPath implements DataPath {
       const regions = l.regions
       const task: DataPathTask = { mems: [...l.mems], ops: Float64Array.from(l.ops), extras: l.extras, stage: undefined, train: undefined }
       const r = executeBatch(task, (serial) => regions.get(serial)!, l.payloads)
+      // On the main thread every ODP fault is served in place; one that still asks for it cannot be.
+      if (r.faultAt >= 0) r.failedAt = r.faultAt
       this.counters.inlineBatches++
       this.counters.inlineOps += l.ops.length / OP_FIELDS
       this.reset(l)
-      l.inflight.push({ task, slice: undefined, actions: l.actions, result: r })
+      l.inflight.push({ task, slice: undefined, actions: l.actions, result: r, regions, sent: false })
       l.actions = []
       this.pending++
       return this.drain(qp, l)
@@ -295,7 +335,7 @@ export class WorkerDataPath implements DataPath {
         if (slice.base) for (let row = 0; row < l.ops.length; row += OP_FIELDS) if (l.ops[row] === OpKind.WRITE) l.ops[row + F.STAGE] += slice.base
       }
     }
-    const b: Batch = { task: { mems: [...l.mems], ops: Float64Array.from(l.ops), extras: l.extras, stage: slice?.sab, train }, slice, actions: l.actions }
+    const b: Batch = { task: { mems: [...l.mems], ops: Float64Array.from(l.ops), extras: l.extras, stage: slice?.sab, train, lane: home.id }, slice, actions: l.actions, regions: l.regions, sent: false }
     this.reset(l)
     l.actions = []
     l.inflight.push(b)
@@ -306,13 +346,20 @@ export class WorkerDataPath implements DataPath {
     } else {
       this.counters.tasks++
       this.counters.ops += b.task.ops.length / OP_FIELDS
+      b.sent = true
+      if (home.resume) {
+        b.task.resume = true
+        home.resume = false
+      }
       l.pool.run(b.task, train ? { transferList: [train] } : undefined).then(
         (r: DataPathResult) => {
           b.result = r
+          // From now on the QP's new batches wait here until the fault is served.
+          if (r.faultAt >= 0 || r.skipped) home.held = true
           this.drain(qp, l)
         },
         (err: Error) => {
-          b.result = { failedAt: 0, out: undefined, outAt: undefined, origs: [] }
+          b.result = { failedAt: 0, faultAt: -1, out: undefined, outAt: undefined, origs: [] }
           b.err = err
           this.drain(qp, l)
         },
@@ -334,9 +381,32 @@ export class WorkerDataPath implements DataPath {
 
   /** Run the actions of answered batches, oldest first. */
   private drain(qp: Qp, l: Lane): void {
-    while (l.inflight.length && l.inflight[0]!.result) {
+    for (;;) {
+      const head = l.inflight[0]
+      if (!head) break
+      if (head.deferred && !head.result) head.result = l.dead ? NO_RESULT : this.finishHere(head, 0)
+      if (!head.result) break
       const b = l.inflight.shift()!
       this.pending--
+      if (!l.dead && (b.result!.faultAt >= 0 || b.result!.skipped)) {
+        // The worker stopped at an ODP fault only the main thread can serve (or
+        // skipped the batch behind one): finish the batch here, in order.
+        const r = b.result!
+        const from = r.skipped ? 0 : r.faultAt
+        if (r.train) b.task.train = r.train
+        if (r.skipped) this.counters.odpSkipped++
+        else {
+          this.counters.odpHandbacks++
+          b.regions.get(b.task.ops[from * OP_FIELDS + F.REGION]!)?.odp?.countHandback()
+        }
+        const rest = this.finishHere(b, from)
+        r.extra = rest
+        r.extraFrom = from
+        r.failedAt = rest.failedAt
+        r.faultAt = -1
+        r.skipped = false
+        for (let i = from; i < rest.origs.length; i++) if (rest.origs[i] !== undefined) r.origs[i] = rest.origs[i]
+      }
       if (b.slice) l.stage.release(b.slice)
       if (l.dead) continue
       const r = b.result!
@@ -346,7 +416,24 @@ export class WorkerDataPath implements DataPath {
       }
       if (r.failedAt >= 0) this.fail(qp, l, b.task.ops[r.failedAt * OP_FIELDS + F.PSN]!, b.err)
     }
+    const home = this.homes.get(qp)
+    if (home?.held && !l.inflight.some((b) => b.sent && !b.result)) {
+      // Every batch the worker held has come back and run here: the lane goes back to the worker.
+      home.held = false
+      home.resume = true
+    }
     if (l.inflight.length === 0 && l.ops.length === 0 && l.actions.length === 0) this.lanes.delete(qp)
+  }
+
+  /**
+   * Run a batch (from op `from` on) on the main thread, where every ODP fault
+   * can be served (filesystem work included). Its payloads are still here:
+   * held back, in the staging ring, or the train the worker gave back.
+   */
+  private finishHere(b: Batch, from: number): DataPathResult {
+    const r = executeBatch(b.task, (serial) => b.regions.get(serial)!, b.deferred, from)
+    if (r.faultAt >= 0) r.failedAt = r.faultAt
+    return r
   }
 
   private fail(qp: Qp, l: Lane, psn: number, err?: Error): void {
@@ -355,7 +442,7 @@ export class WorkerDataPath implements DataPath {
     // The region went away under checked work: answer as the responder would have.
     this.opts.emit(qp, encodePacket({ opcode: Op.ACKNOWLEDGE, destQp: qp.attr.destQpNum, psn, aeth: { syndrome: Aeth.NAK_REMOTE_ACCESS_ERROR, msn: qp.resp.msn } }))
     qp.resp.failed = true
-    qp.toError(err ? `data path worker failed: ${err.message}` : 'memory region invalidated during the operation')
+    qp.toError(err ? `data path worker failed: ${err.message}` : 'memory region invalidated during the operation, or an ODP page could not be faulted in')
     this.opts.onFault?.(qp, err?.message ?? 'region invalidated')
   }
 
