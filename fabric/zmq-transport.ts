@@ -9,9 +9,18 @@
  * The ROUTER is `mandatory`, so a frame for an unreachable routing id fails
  * (EHOSTUNREACH, counted) instead of vanishing silently.
  *
+ * One connection per pair: when both nodes have connected to each other, both
+ * directions use the connection the node with the smaller id opened (its
+ * DEALER, the other's ROUTER), so replies travel back over the connection the
+ * requests came on, as in a plain DEALER/ROUTER exchange. A TCP connection
+ * used in one direction only costs every message a separate ACK segment; a
+ * round trip over one connection was 10-20 us faster here.
+ *
  * Ordering: frames to one peer go through one socket and one FIFO queue, so
- * they arrive in order. (A peer first answered through the ROUTER and later
- * connected to switches sockets once; only control traffic does that.)
+ * they arrive in order. The socket for a peer is switched at most once: when
+ * the first frame from a smaller-id peer arrives on our ROUTER (before that
+ * peer is up here, so only heartbeats can have taken the other way), or when
+ * a peer first answered through the ROUTER is later connected to.
  */
 import { Dealer, Router } from 'zeromq'
 import { Params } from '../src/params.ts'
@@ -47,6 +56,8 @@ export class ZmqTransport extends TransportBase {
   /** Routing ids received so far and their decoded node ids (see senderOf). */
   private readonly knownSenders: Array<{ bytes: Uint8Array; id: string }> = []
   private bound = ''
+  /** Peers whose frames arrived on our ROUTER (they opened a connection to us). */
+  private readonly reachedUs = new Set<string>()
 
   constructor(id: string, opts: ZmqTransportOptions) {
     super(id, opts)
@@ -55,6 +66,10 @@ export class ZmqTransport extends TransportBase {
       highWaterMark: opts.highWaterMark ?? Params.zmqHighWaterMark,
       lingerMs: opts.lingerMs ?? Params.zmqLingerMs,
     }
+    // A peer that went down may come back without a connection to us.
+    this.on('peer', (info) => {
+      if (info.state === 'down') this.reachedUs.delete(info.id)
+    })
   }
 
   get endpoint(): string {
@@ -85,6 +100,7 @@ export class ZmqTransport extends TransportBase {
       // ROUTER prepends the sender's routing id.
       if (msg.length < 2) return
       const from = this.senderOf(msg.shift()!)
+      if (!this.reachedUs.has(from)) this.reachedUs.add(from)
       this.deliver(from, msg)
     })
     this.startHeartbeats()
@@ -106,7 +122,8 @@ export class ZmqTransport extends TransportBase {
 
   protected sendParts(peer: string, parts: FramePart[], connected: boolean): void {
     let ok: boolean
-    if (connected) {
+    // Our DEALER when we opened a connection, unless the peer has one to us and its id is the smaller.
+    if (connected && !(peer < this.id && this.reachedUs.has(peer))) {
       ok = this.outbound.get(peer)!.queue.push(parts)
     } else {
       if (!this.routerQueue) throw new EmuError(ErrorCodes.TRANSPORT, `${this.id}: transport not started`)

@@ -146,6 +146,8 @@ export class WorkerDataPath implements DataPath {
   private sampler: NodeJS.Timeout | undefined
   /** Adaptive offload: the main thread is busy, the workers take the batches. */
   private mainBusy = false
+  /** Bytes run at once per QP in the train being received (runNow). */
+  private readonly runNowBytes = new Map<Qp, number>()
   readonly counters = { tasks: 0, ops: 0, faults: 0, trainsHandedOver: 0, inlineBatches: 0, inlineOps: 0, offloadSwitches: 0, elu: 0, odpHandbacks: 0, odpSkipped: 0, odpHeldBatches: 0 }
 
   constructor(memory: ServerMemoryDesc, opts: WorkerDataPathOptions) {
@@ -243,17 +245,37 @@ export class WorkerDataPath implements DataPath {
     l.stageBytes += payload.length
   }
 
+  /**
+   * A small READ or atomic on a QP with nothing queued or in flight runs at
+   * once on this thread: the same work the commit would do in place a moment
+   * later, without building a batch (a read_lat round trip is mostly that
+   * overhead). At most inlineBelowBytes per QP and received train go this way,
+   * so large work still reaches the workers as before.
+   */
+  private runNow(qp: Qp, len: number): boolean {
+    const l = this.lanes.get(qp)
+    if (l && (l.ops.length || l.actions.length || l.inflight.length || l.dead)) return false
+    if (this.homes.get(qp)?.held || qp.resp.failed) return false
+    const bytes = (this.runNowBytes.get(qp) ?? 0) + len
+    if (bytes > this.opts.inlineBelowBytes!) return false
+    this.runNowBytes.set(qp, bytes)
+    this.counters.inlineOps++
+    return true
+  }
+
   respond(qp: Qp, p: PacketInit, src?: { mr: Mr; off: number; len: number }): void {
     if (!src || src.len === 0) {
       const pkt = encodePacket(p)
       return this.then(qp, () => this.opts.emit(qp, pkt))
     }
+    if (this.runNow(qp, src.len)) return this.inline.respond(qp, p, src)
     const i = this.op(qp, src.mr, OpKind.READ_RESPOND, src.off, src.len, p.psn, { p })
     if (i === undefined) return this.then(qp, () => this.inline.respond(qp, p, src))
     this.action(qp, (r) => this.opts.emit(qp, this.response(r, i)))
   }
 
   atomic(qp: Qp, p: PacketInit, mr: Mr, off: number, cas: boolean, swapAdd: bigint, compare: bigint, res: RespResource): void {
+    if (this.runNow(qp, 8)) return this.inline.atomic(qp, p, mr, off, cas, swapAdd, compare, res)
     const i = this.op(qp, mr, OpKind.ATOMIC, off, 8, p.psn, { p, cas, a: swapAdd, b: compare })
     if (i === undefined) return this.then(qp, () => this.inline.atomic(qp, p, mr, off, cas, swapAdd, compare, res))
     this.action(qp, (r) => {
@@ -280,6 +302,7 @@ export class WorkerDataPath implements DataPath {
   }
 
   commit(qp: Qp, exclusive: boolean): void {
+    this.runNowBytes.delete(qp)
     const l = this.lanes.get(qp)
     if (!l || (l.ops.length === 0 && l.actions.length === 0)) return
     const home = this.homes.get(qp)!
