@@ -11,6 +11,8 @@ export const Params = {
   readyTimeoutMs: 15000,
   /** How often a node checks that its launcher is still alive (ms). */
   parentCheckIntervalMs: 500,
+  /** A node whose launcher is gone exits after this long even if its shutdown has not finished (ms). */
+  orphanExitMs: 2500,
   /** ZeroMQ linger on close (ms): short, so processes exit promptly. */
   zmqLingerMs: 0,
   /** ZeroMQ send/receive high-water marks (messages). */

@@ -24,6 +24,7 @@ interface BenchCliOpts extends RawBenchOptions {
   config: string
   runDir?: string
   attach?: string
+  pcap?: string
 }
 
 /** The cluster a bench runs on: launched for the run, or attached to. */
@@ -53,6 +54,7 @@ export function register(program: Command): void {
     .option('-o, --outs <n>', `outstanding reads/atomics per QP: the QP's max_rd_atomic and the server QP's max_dest_rd_atomic (1-${MAX_OUTS}, default ${MAX_OUTS}, the device maximum); read and atomic tests only, ignored by the others as perftest does`)
     .option('--odp', 'register the server MRs with IBV_ACCESS_ON_DEMAND (on-demand paging: no page pins)')
     .option('--attach <run-dir|cluster.json>', 'run on a cluster `rdma-emu up` keeps running (its run directory or cluster.json) instead of launching one; -c is not read, the cluster is left running')
+    .option('--pcap <file>', 'capture every data-plane packet of the run to this pcap file (RoCEv2: opens in Wireshark); not with --attach')
     .option('--report_gbits', 'report bandwidth in Gb/sec instead of MiB/sec')
     .option('--json', 'print the result as JSON (perftest keys) instead of the table')
     .option('--out_json_file <file>', 'also write the JSON result to this file')
@@ -74,6 +76,9 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
   let nodes: Array<Pick<ClusterFileNode, 'id' | 'role'>>
   let source: string
   let attachFile: import('../launcher/attach-cluster.ts').ClusterFile | undefined
+  if (cli.attach !== undefined && cli.pcap !== undefined) {
+    throw new EmuError(ErrorCodes.BAD_ARGUMENT, '--pcap: not with --attach (the attached cluster is already running: start it with `rdma-emu up --pcap FILE`)')
+  }
   if (cli.attach !== undefined) {
     const { readClusterFile } = await import('../launcher/attach-cluster.ts')
     attachFile = readClusterFile(cli.attach)
@@ -107,7 +112,7 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
   let progress: InstanceType<typeof BenchProgress> | undefined
   let restoreDataPath: (() => Promise<void>) | undefined
   try {
-    cluster = attachFile ? await attached(attachFile, cli.runDir) : await launched(loadConfig(cli.config), cli.runDir)
+    cluster = attachFile ? await attached(attachFile, cli.runDir) : await launched(loadConfig(cli.config), cli.runDir, cli.pcap)
     const { control, failed } = cluster
     const clientIds = clientNodes.map((n) => n.id)
     // An attached cluster outlives the run: give its server back the data path it had.
@@ -135,6 +140,8 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
       json.datapath = figures
     }
     if (attachFile) json.attached = attachFile.file
+    json.runDir = cluster.runDir
+    if (cli.pcap) json.pcap = resolve(cli.pcap)
     if (o.outJsonFile) writeFileSync(o.outJsonFile, JSON.stringify(json, null, 2) + '\n')
     if (o.json) process.stdout.write(JSON.stringify(json, null, 2) + '\n')
     else {
@@ -143,6 +150,7 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
       if (compared) process.stdout.write(formatComparison(compared, o.kind === 'bw' ? outcome.bwUnit : 'usec'))
       if (attachFile) process.stdout.write(` attached to     : ${displayPath(attachFile.file)} (left running)\n`)
       else process.stdout.write(` run directory   : ${displayPath(cluster.runDir)}\n`)
+      if (cli.pcap) process.stdout.write(` capture         : ${displayPath(resolve(cli.pcap))} (every data-plane packet, written as the cluster stops)\n`)
     }
     if (problems.length > 0) {
       process.stderr.write(`rdma-emu: bench ${o.test}: data check FAILED:\n${problems.map((p) => `  ${p}`).join('\n')}\n`)
@@ -163,10 +171,10 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
 }
 
 /** A cluster launched for this run from `config`, torn down afterwards. */
-async function launched(config: ClusterConfig, runDir: string | undefined): Promise<BenchCluster> {
+async function launched(config: ClusterConfig, runDir: string | undefined, pcap?: string): Promise<BenchCluster> {
   const { launchCluster } = await import('../launcher/launch-cluster.ts')
   const { describeExit } = await import('../launcher/node-process.ts')
-  const cluster = await launchCluster({ config, runDir })
+  const cluster = await launchCluster({ config, runDir, pcap: pcap && resolve(pcap) })
   const failed = new Promise<never>((_, reject) =>
     cluster.on('failed', (e) => reject(new EmuError(ErrorCodes.NODE_FAILED, `node ${e.id} failed during the run (${describeExit(e)})`))),
   )

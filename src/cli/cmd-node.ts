@@ -13,6 +13,7 @@ interface NodeOpts {
   dataDir?: string
   launcher?: string
   readyTimeout: number
+  pcap?: string
 }
 
 export function register(program: Command): void {
@@ -23,6 +24,7 @@ export function register(program: Command): void {
     .addOption(configOption())
     .addOption(runDirOption())
     .option('--data-dir <dir>', 'persistent data directory (default: <run-dir>/data/<id>)')
+    .option('--pcap <file>', 'capture every data-plane packet this node sends (RoCEv2 pcap, opens in Wireshark)')
     .addOption(new Option('--launcher <endpoint>', 'fabric endpoint of the launcher').hideHelp())
     .addOption(new Option('--ready-timeout <ms>', 'start-up handshake timeout').argParser(intArg(1)).default(Params.readyTimeoutMs).hideHelp())
     .action(async (opts: NodeOpts) => {
@@ -35,6 +37,7 @@ export function register(program: Command): void {
         dataDir: opts.dataDir,
         launcher: opts.launcher,
         readyTimeoutMs: opts.readyTimeout,
+        pcap: opts.pcap,
       })
       const onSignal = (sig: NodeJS.Signals) => void node.stop(0, sig)
       process.on('SIGINT', onSignal)
@@ -47,9 +50,12 @@ export function register(program: Command): void {
       if (!opts.launcher) {
         process.stdout.write(`node ${node.ctx.id} (${node.ctx.role}) ready at ${node.ctx.transport.endpoint}, pid ${process.pid}, log ${node.ctx.runDir}/${node.ctx.id}.log\n`)
       }
-      // Keep the process alive until shutdown (sockets alone may not).
+      // Keep the process alive until shutdown (sockets alone may not), then
+      // exit at once: a handle left open (a worker thread still stopping)
+      // must not keep a stopped node around.
       const keepAlive = setInterval(() => {}, 1 << 30)
-      process.exitCode = await node.stopped
+      const code = await node.stopped
       clearInterval(keepAlive)
+      process.exit(code)
     })
 }

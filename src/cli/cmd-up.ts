@@ -2,6 +2,7 @@
  * rdma-emu up: start the cluster and stay in the foreground. Ctrl-C / SIGTERM
  * stop it (exit 0); a node that dies takes the cluster down (exit 1).
  */
+import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { loadConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes, ExitCode } from '../errors.ts'
@@ -15,6 +16,7 @@ interface UpOpts {
   runDir?: string
   readyTimeout: number
   json?: boolean
+  pcap?: string
 }
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
@@ -27,6 +29,7 @@ export function register(program: Command): void {
     .addOption(runDirOption())
     .option('--ready-timeout <ms>', 'how long nodes have to report ready', intArg(1), Params.readyTimeoutMs)
     .option('--json', 'print machine-readable JSON lines instead of tables')
+    .option('--pcap <file>', 'capture every data-plane packet to this pcap file (RoCEv2: opens in Wireshark), written when the cluster stops')
     .action(async (opts: UpOpts) => {
       process.exitCode = await up(opts)
     })
@@ -50,7 +53,7 @@ async function up(opts: UpOpts): Promise<number> {
   let cluster: Cluster | undefined
   try {
     try {
-      cluster = await launchCluster({ config, runDir: opts.runDir, readyTimeoutMs: opts.readyTimeout, signal: abort.signal })
+      cluster = await launchCluster({ config, runDir: opts.runDir, readyTimeoutMs: opts.readyTimeout, signal: abort.signal, pcap: opts.pcap && resolve(opts.pcap) })
     } catch (err) {
       if (abort.signal.aborted) return ExitCode.OK
       throw err

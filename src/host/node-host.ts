@@ -31,6 +31,8 @@ export interface StartNodeOptions {
   readyTimeoutMs?: number
   /** Exit when the parent process goes away (default: when a launcher is given). */
   watchParent?: boolean
+  /** Capture every data-plane packet this node sends to this pcap file. */
+  pcap?: string
 }
 
 export interface NodeHandle {
@@ -101,6 +103,7 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
     log,
     runDir,
     dataDir,
+    pcap: opts.pcap,
     onShutdown: (fn) => void cleanups.push(fn),
   }
 
@@ -146,10 +149,20 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
   if (opts.watchParent ?? Boolean(opts.launcher)) {
     // The launcher may die without telling us (kill -9): the IPC channel
     // closes and we are re-parented, whichever we notice first.
+    // Nobody is left to escalate (SIGTERM, SIGKILL) if our shutdown hangs on
+    // a loaded machine (worker threads, the device file), so that is bounded too.
     const parent = process.ppid
-    process.once('disconnect', () => void stop(1, 'launcher disconnected'))
+    const orphaned = (why: string): void => {
+      setTimeout(() => {
+        log.warn({ afterMs: Params.orphanExitMs }, 'launcher gone and shutdown unfinished: exiting now')
+        flush()
+        process.exit(1)
+      }, Params.orphanExitMs).unref()
+      void stop(1, why)
+    }
+    process.once('disconnect', () => orphaned('launcher disconnected'))
     parentTimer = setInterval(() => {
-      if (process.ppid !== parent || !alive(parent)) void stop(1, 'launcher gone')
+      if (process.ppid !== parent || !alive(parent)) orphaned('launcher gone')
     }, Params.parentCheckIntervalMs)
   }
   return { ctx, stopped, stop }

@@ -9,6 +9,7 @@ import type { ClusterConfig, NodeConfig, Role } from '../config/defaults.ts'
 import type { ZmqTransport } from '../../fabric/zmq-transport.ts'
 import type { ControlPlane } from './control-plane.ts'
 import { attachRdma } from './rdma-service.ts'
+import { openCapture } from './capture.ts'
 import { attachBaseline } from './baseline-service.ts'
 import { attachDataPath } from './data-path-service.ts'
 import { attachServerMemory } from './server-memory-service.ts'
@@ -25,14 +26,18 @@ export interface NodeContext {
   runDir: string
   /** This node's persistent data directory (e.g. the DAX device file). */
   dataDir: string
+  /** pcap file for the packets this node sends (`--pcap`), if any. */
+  pcap?: string
   /** Register cleanup run on shutdown (awaited, in reverse order, before the transport closes). */
   onShutdown(fn: () => void | Promise<void>): void
 }
 
 export async function attachServices(ctx: NodeContext): Promise<void> {
   // Every host, client or server, has an RDMA device on the fabric.
-  const rdma = attachRdma(ctx.control, { timeScale: ctx.cluster.timeScale, log: ctx.log })
+  const capture = ctx.pcap ? openCapture(ctx) : undefined
+  const rdma = attachRdma(ctx.control, { timeScale: ctx.cluster.timeScale, log: ctx.log, onPacket: capture?.onPacket })
   ctx.onShutdown(() => rdma.close())
+  if (capture) ctx.onShutdown(() => capture.close())
   // Raw ZeroMQ messaging for `bench --baseline`, on every node.
   attachBaseline(ctx)
   if (ctx.role === 'server') {

@@ -4,10 +4,11 @@
  * tears everything down in order. Used by `up`, `tour`, and later `bench`
  * and `run`.
  */
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
+import { mergePcapFiles } from '../../fabric/pcap.ts'
 import { ZmqTransport } from '../../fabric/zmq-transport.ts'
 import type { ClusterConfig, Role } from '../config/defaults.ts'
 import { loadConfig } from '../config/load-config.ts'
@@ -37,6 +38,17 @@ export interface LaunchOptions {
   env?: NodeJS.ProcessEnv
   /** Abort the launch (e.g. Ctrl-C while starting): everything started is torn down. */
   signal?: AbortSignal
+  /**
+   * Capture every data-plane packet to this pcap file: each node writes what
+   * it sends to <runDir>/capture/<id>.pcap, and stop() merges them here.
+   */
+  pcap?: string
+}
+
+/** A capture being taken: the nodes' files and the merged file stop() writes. */
+interface CapturePlan {
+  parts: string[]
+  out: string
 }
 
 export interface ClusterNode {
@@ -72,6 +84,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     infos: ClusterNode[],
     private readonly graceMs: number,
     private readonly flushLog: () => void,
+    private readonly capture?: CapturePlan,
   ) {
     super()
     this.nodes = infos
@@ -109,6 +122,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       await stopProcesses(this.procs, this.control, this.graceMs)
       this.control.cancelAll('cluster stopped')
       await this.transport.close()
+      if (this.capture) {
+        const { parts, out } = this.capture
+        try {
+          const packets = mergePcapFiles(parts, out)
+          this.log.info({ pcap: out, packets }, 'capture merged')
+        } catch (err) {
+          this.log.error({ err, pcap: out }, 'capture not merged')
+        }
+      }
       this.log.info('cluster stopped')
       this.flushLog()
     })()
@@ -182,8 +204,13 @@ export async function launchCluster(opts: LaunchOptions = {}): Promise<Cluster> 
     throw new EmuError(ErrorCodes.NODE_FAILED, message, { runDir })
   }
 
-  for (const n of config.nodes) {
-    const p = new NodeProcess(n.id, nodeArgs, runDir, opts.env)
+  let capture: CapturePlan | undefined
+  if (opts.pcap) {
+    mkdirSync(join(runDir, 'capture'), { recursive: true })
+    capture = { parts: config.nodes.map((n) => join(runDir, 'capture', `${n.id}.pcap`)), out: opts.pcap }
+  }
+  for (const [i, n] of config.nodes.entries()) {
+    const p = new NodeProcess(n.id, capture ? [...nodeArgs, '--pcap', capture.parts[i]!] : nodeArgs, runDir, opts.env)
     procs.push(p)
     log.info({ node: n.id, pid: p.pid }, 'spawned')
   }
@@ -225,5 +252,5 @@ export async function launchCluster(opts: LaunchOptions = {}): Promise<Cluster> 
   log.info({ nodes: infos.map((n) => ({ id: n.id, pid: n.pid, endpoint: n.endpoint })) }, 'cluster ready')
   // Where each node really listens (ports may have been 0): `rdma-emu stats` reads this.
   writeFileSync(join(runDir, CLUSTER_FILE), JSON.stringify({ nodes: infos.map(({ id, role, pid, endpoint }) => ({ id, role, pid, endpoint })) }, null, 2) + '\n')
-  return new Cluster(config, runDir, control, transport, log, procs, infos, graceMs, flush)
+  return new Cluster(config, runDir, control, transport, log, procs, infos, graceMs, flush, capture)
 }
