@@ -21,8 +21,10 @@ export const ErrorCodes = {
   EFAULT: 'ERR_EFAULT',
   /** Object busy (pinned range under truncate with the deny policy): ETXTBSY. */
   ETXTBSY: 'ERR_ETXTBSY',
-  /** Object busy (cannot destroy while in use): EBUSY. */
+  /** Object busy (cannot destroy while in use; lease released while MRs hold pins): EBUSY. */
   EBUSY: 'ERR_EBUSY',
+  /** Try again: a conflicting layout lease is held, or the lease is being broken (F_SETLEASE's EAGAIN). */
+  EAGAIN: 'ERR_EAGAIN',
   /** No such file or object: ENOENT. */
   ENOENT: 'ERR_ENOENT',
   /** File exists: EEXIST. */

@@ -12,7 +12,7 @@ t.test('config - defaults filled in', async (t) => {
   t.same([s.transport, s.host, s.port], ['tcp', '127.0.0.1', 0], 'tcp on loopback, free port')
   if (s.role === 'server') {
     t.same(s.server, {
-      deviceBytes: 64 * 1024 * 1024, pageSize: 4096, policy: 'upstream', leaseBreakTimeMs: 45000,
+      deviceBytes: 64 * 1024 * 1024, pageSize: 4096, policy: 'upstream', leaseBreakTimeMs: 45000, leaseRevokeKill: false,
       dirtyExpireMs: 30000, writebackMode: 'keep-dirty', workers: 2, inlineBatchBytes: 16384, offload: 'adaptive',
     }, 'server defaults')
   }

@@ -9,7 +9,9 @@ const PAGE = 4096
 const S = SendFlags.SIGNALED
 
 t.test('mr - file-backed STag and the filesystem see the same bytes', async (t) => {
-  const rc = await startRdmaCluster(t)
+  // Long-term pins on DAX and writable ones on page-cached files: a policy that
+  // allows them (upstream refuses both); deny also keeps any truncate off them.
+  const rc = await startRdmaCluster(t, { server: { policy: 'deny' } })
   const c = await connect(rc, { serverBytes: PAGE })
   const req = <T>(type: string, body: unknown) => rc.cluster.control.request<T>(rc.serverId, type, body)
   const dev = rc.local.device

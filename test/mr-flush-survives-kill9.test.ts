@@ -15,7 +15,8 @@ const S = SendFlags.SIGNALED
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
 t.test('mr - FLUSHed bytes survive kill -9 of the server and a restart on the same data dir', async (t) => {
-  const rc = await startRdmaCluster(t)
+  // A long-term pinned DAX MR: a policy that allows it (upstream refuses it).
+  const rc = await startRdmaCluster(t, { server: { policy: 'deny' } })
   const dataDir = join(rc.cluster.runDir, 'data', rc.serverId)
   const req = <T>(type: string, body: unknown) => rc.cluster.control.request<T>(rc.serverId, type, body)
   const c = await connect(rc, { serverBytes: 0 })

@@ -12,7 +12,9 @@ const PAGE = 4096
 const S = SendFlags.SIGNALED
 
 t.test('oracle - a WRITE through a stale file STag is charged to the file that reused the blocks', async (t) => {
-  const rc = await startRdmaCluster(t)
+  // unsafe-gup (pre-4.15 GUP): long-term pins on DAX are allowed and nothing
+  // protects the blocks behind them, the case the oracle is there to measure.
+  const rc = await startRdmaCluster(t, { server: { policy: 'unsafe-gup' } })
   const req = <T>(type: string, body: unknown) => rc.cluster.control.request<T>(rc.serverId, type, body)
   const c = await connect(rc, { serverBytes: 0 })
   await req('fs.create', { name: 'A.dat', dax: true })

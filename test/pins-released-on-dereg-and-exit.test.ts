@@ -19,7 +19,8 @@ interface MemStats { pins: PinStats; mrs: { file: number; anon: number; device: 
 interface PinCounts { frames: number[]; pins: number[]; refcounts: number[] }
 
 t.test('pins - exact per page while registered, released on dereg and on client exit', async (t) => {
-  const rc = await startRdmaCluster(t, { fabric: FABRIC })
+  // Long-term pins on a DAX file: a policy that allows them (upstream refuses them).
+  const rc = await startRdmaCluster(t, { fabric: FABRIC, server: { policy: 'deny' } })
   const req = <T>(type: string, body: unknown) => rc.cluster.control.request<T>(rc.serverId, type, body)
   const stats = () => req<MemStats>('mem.stats', null)
   const base = (await stats()).pins

@@ -4,7 +4,9 @@
  * print one row per node: data-plane packets and bytes, MRs, page pins
  * (acquired / released, as /proc/vmstat's nr_foll_pin_*), ODP page faults and
  * invalidated pages (as mlx5's per-MR page_faults / page_invalidations),
- * corruption seen by the oracle, and the data path's queue depth.
+ * corruption seen by the oracle, the server's pin policy (layout changes that
+ * waited / failed with ETXTBSY / kept pinned blocks, lease breaks / revocations,
+ * long-term pins refused), and the data path's queue depth.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -22,7 +24,13 @@ export interface NodeStats {
   role: string
   node: Record<string, unknown>
   rdma: Record<string, number>
-  memory?: { pins: Record<string, number>; oracle: { corruptBytes: number; corruptEvents: number }; mrs: Record<string, number>; odp?: Record<string, number> }
+  memory?: {
+    pins: Record<string, number>
+    oracle: { corruptBytes: number; corruptEvents: number }
+    mrs: Record<string, number>
+    odp?: Record<string, number>
+    policy?: { name: string; layoutWaited: number; layoutFailed: number; blocksKept: number; pinRefusals: number; leases: { breaks: number; revocations: number } }
+  }
   dataPath?: { mode: string; workers: number; queueDepth: number }
 }
 
@@ -85,8 +93,12 @@ export function register(program: Command): void {
         s.memory ? `${s.memory.pins.nr_foll_pin_acquired}/${s.memory.pins.nr_foll_pin_released}` : '-',
         s.memory?.odp ? `${s.memory.odp.pageFaults}/${s.memory.odp.pagesInvalidated}` : '-',
         s.memory ? String(s.memory.oracle.corruptBytes) : '-',
+        s.memory?.policy?.name ?? '-',
+        s.memory?.policy ? `${s.memory.policy.layoutWaited}/${s.memory.policy.layoutFailed}/${s.memory.policy.blocksKept}` : '-',
+        s.memory?.policy ? `${s.memory.policy.leases.breaks}/${s.memory.policy.leases.revocations}` : '-',
+        s.memory?.policy ? String(s.memory.policy.pinRefusals) : '-',
         s.dataPath ? `${s.dataPath.mode}${s.dataPath.workers ? `(${s.dataPath.workers})` : ''} ${s.dataPath.queueDepth}` : '-',
       ])
-      process.stdout.write(formatTable(['node', 'role', 'pkts in', 'pkts out', 'bytes in', 'bytes out', 'MRs', 'pins acq/rel', 'odp flt/inv', 'corrupt B', 'data path q'], rows))
+      process.stdout.write(formatTable(['node', 'role', 'pkts in', 'pkts out', 'bytes in', 'bytes out', 'MRs', 'pins acq/rel', 'odp flt/inv', 'corrupt B', 'policy', 'layout wait/ETXTBSY/kept', 'lease brk/rev', 'pins refused', 'data path q'], rows))
     })
 }

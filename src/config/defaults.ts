@@ -21,6 +21,8 @@ export interface ServerConfig {
   pageSize: number
   policy: Policy
   leaseBreakTimeMs: number
+  /** layout-lease: also shut down a holder whose lease was revoked ("if unhandled, process gets killed", seed 001). */
+  leaseRevokeKill: boolean
   dirtyExpireMs: number
   writebackMode: WritebackMode
   workers: number
@@ -80,6 +82,7 @@ export const DEFAULTS = {
     pageSize: Params.defaultPageSize,
     policy: 'upstream' as Policy,
     leaseBreakTimeMs: Params.defaultLeaseBreakTimeMs,
+    leaseRevokeKill: false,
     dirtyExpireMs: Params.defaultDirtyExpireMs,
     writebackMode: 'keep-dirty' as WritebackMode,
     workers: 2,

@@ -17,7 +17,24 @@
  *   mem.stats → ServerMemoryStats + {mrs}      mem.pinCounts {file, offset?, length?} → per page
  *   mem.odpQuery {stag} → OdpQuery + {kind}
  *   mem.odpInvalidate {stag, offset?, length?, how?} → {pages, seq}
+ *   fs.lease {file} → {file, holder, breakTimeMs}   fs.unlease {file} → {}
+ *   mem.leases → LeaseInfo[]
+ *   mem.pinPages {file, offset, length, write?} → {handle, frames}   (short-term FOLL_PIN)
+ *   mem.unpinPages {handle} → {}
  *   test.freeBehindMr {file, offset?, length?} → {blocks}   TEST ONLY
+ *
+ * The pin policy (config `server.policy`, src/memory/policy.ts) decides what
+ * a long-term pin of a file range may do at registration and what truncate,
+ * punch-hole and unlink do to pinned pages (the filesystem's layout guard).
+ * layout-lease: file MRs need the file's exclusive layout lease (fs.lease from
+ * the registering node); a layout change breaks it: the holder gets a
+ * `lease.break` notice {server, file, stags, deadlineMs, op} and has
+ * `leaseBreakTimeMs` to deregister those MRs and fs.unlease. Then the server
+ * revokes: the STags are invalidated (accesses get REM_ACCESS_ERR), DMA in
+ * flight on the holder's QPs in those PDs is waited out, those QPs go to ERR
+ * (a remote-access-error NAK at the next PSN tells the requester), the pins
+ * drop, the holder gets `lease.revoked` (and with `leaseRevokeKill` a
+ * shutdown), and the layout change completes.
  *
  * Pins: an MR's pages are pinned FOLL_PIN | FOLL_LONGTERM (FOLL_WRITE when
  * the MR is writable) with the MR as pin owner, as ib_umem_get() does; they
@@ -45,12 +62,16 @@
  * moved its PSN on, so a NAK would have to unwind the responder's state,
  * while holding the QP keeps per-QP order with nothing to undo.
  */
-import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, OdpRegion, OdpStatus, OWNER_ANON, ServerMemory, type LayoutGuard, type MajorFault, type OdpQuery, type ServerMemoryStats } from '../memory/index.ts'
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, LayoutPolicy, LeaseTable, OdpRegion, OdpStatus, OWNER_ANON, ServerMemory, type Lease, type LeaseCounters, type LeaseStanding, type LayoutGuard, type MajorFault, type OdpQuery, type Policy, type PolicyCounters, type ServerMemoryStats } from '../memory/index.ts'
 import { FrameMemory } from '../memory/frame-memory.ts'
 import { checkAccessFlags, MrState, type Mr } from '../memory/stag.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
-import { Access } from '../verbs/constants.ts'
+import { Access, QpState } from '../verbs/constants.ts'
+import type { Qp } from '../verbs/qp.ts'
+import { encodePacket } from '../../fabric/codec.ts'
+import { Aeth, Op } from '../engine/opcodes.ts'
+import { Msg } from '../launcher/protocol.ts'
 import { mrInfo, type RemoteMr } from '../verbs/remote-verbs-service.ts'
 import type { RdmaService } from './rdma-service.ts'
 import type { NodeContext } from './services.ts'
@@ -71,6 +92,8 @@ interface MrEntry {
   file?: string
   /** ODP MRs: the region, and for a file MR its inode and the file page of region page 0. */
   odp?: { mem: FrameMemory; region: OdpRegion; ino: number; firstFilePage: number }
+  /** layout-lease: the inode whose layout lease this MR was registered under. */
+  lease?: number
 }
 
 /** ibv_advise_mr advice (enum ibv_advise_mr_advice) and flags. */
@@ -87,9 +110,11 @@ export type OdpDropHow = 'unmap' | 'migrate' | 'dontneed'
 
 export interface ServerMemoryService {
   mem: ServerMemory
+  /** The configured pin policy (its counters are in mem.stats `policy`). */
+  policy: LayoutPolicy
   /**
-   * Install the layout policy (the fs layout guard). Policies go through here,
-   * not fs.setLayoutGuard, so the test-only bypass keeps working.
+   * Replace the layout guard (null: back to the configured policy's). Guards
+   * go through here, not fs.setLayoutGuard, so the test-only bypass keeps working.
    */
   setLayoutGuard(guard: LayoutGuard | null): void
   /** Counts of live MRs by kind. */
@@ -107,6 +132,25 @@ export interface MemStatsReply extends ServerMemoryStats {
   mrs: MrCounts
   /** ODP counters, and how many live MRs are ODP. */
   odp: ServerMemoryStats['odp'] & { mrs: number }
+  /** The pin policy and what it did. */
+  policy: PolicyStats
+}
+
+export interface PolicyStats extends PolicyCounters {
+  name: Policy
+  leaseBreakTimeMs: number
+  /** Short-term pins (mem.pinPages) held now. */
+  shortTermPins: number
+  leases: LeaseCounters & {
+    /** Leases held now, and of those being broken. */
+    active: number
+    breaking: number
+    /** MRs invalidated and QPs moved to ERR by revocations. */
+    revokedMrs: number
+    revokedQps: number
+    /** Holders told to shut down after a revocation (leaseRevokeKill). */
+    holdersKilled: number
+  }
 }
 
 const WRITE_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_ATOMIC
@@ -130,8 +174,15 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
   const entries = new Map<Mr, MrEntry>()
   let seq = 0
 
+  // ---- the pin policy and layout leases ----
+  const leases = new LeaseTable({ breakTimeMs: cfg.leaseBreakTimeMs })
+  const revoked = { revokedMrs: 0, revokedQps: 0, holdersKilled: 0 }
+  /** Short-term pins (mem.pinPages) by handle. */
+  const shortPins = new Map<number, { owner: string; frames: number[]; write: boolean; peer: string }>()
+  const policy = new LayoutPolicy(cfg.policy, { pins, breakLease: (ino, op) => breakLease(ino, op) })
+
   // The layout guard: the policy's, unless the test-only path bypasses it.
-  let policyGuard: LayoutGuard = () => 'proceed'
+  let policyGuard: LayoutGuard = policy.guard
   let bypass = false
   fs.setLayoutGuard((ino, frames, op, info) => (bypass ? 'proceed' : policyGuard(ino, frames, op, info)))
 
@@ -187,6 +238,118 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
       set.add(entry)
     }
     return mrInfo(mr)
+  }
+
+  /** MRs `holder` registered under the layout lease on `ino` (still registered). */
+  const leaseMrs = (ino: number, holder: string): MrEntry[] => {
+    reap()
+    return [...entries.values()].filter((e) => e.lease === ino && e.peer === holder && e.mr.state !== MrState.FREE)
+  }
+
+  const standing = (ino: number, from: string): LeaseStanding => {
+    const l = leases.get(ino)
+    if (!l) return 'none'
+    if (l.holder !== from) return 'other'
+    return l.breaking ? 'breaking' : 'held'
+  }
+
+  /**
+   * Let the data path finish what it already accepted for these QPs: the
+   * STags are invalid by now, so nothing new starts; a batch already copying
+   * finishes before the pins (and so the blocks) may go. A failed batch drops
+   * the actions behind it, so a QP already in ERR counts as quiet too.
+   */
+  const quiesce = (qps: Qp[], capMs = 1000): Promise<void> =>
+    Promise.all(qps.map((qp) => new Promise<void>((resolve) => {
+      let settled = false
+      const finish = (): void => {
+        if (settled) return
+        settled = true
+        clearInterval(poll)
+        clearTimeout(cap)
+        resolve()
+      }
+      const poll = setInterval(() => { if (qp.state === QpState.ERR || qp.resp.failed) finish() }, 5)
+      const cap = setTimeout(finish, capMs)
+      device.dataPath.then(qp, finish)
+      // Nothing else may commit this lane soon (no train may arrive): start the wait now.
+      device.dataPath.commit(qp, false)
+    }))).then(() => undefined)
+
+  /**
+   * Move a responder QP to ERR and tell its requester: a remote access error
+   * NAK carrying the next PSN it would send. The requester completes what the
+   * responder had received, fails its oldest outstanding WR with
+   * REM_ACCESS_ERR and goes to ERR, idle or not (an unannounced ERR would
+   * leave it retrying into silence).
+   */
+  const failQp = (qp: Qp, reason: string): boolean => {
+    if (qp.state !== QpState.RTR && qp.state !== QpState.RTS && qp.state !== QpState.SQD) return false
+    if (qp.resp.failed) return false
+    device.counters.errorNaksSent++
+    device.emit(qp.attr.destNode, encodePacket({ opcode: Op.ACKNOWLEDGE, destQp: qp.attr.destQpNum, psn: qp.resp.epsn, aeth: { syndrome: Aeth.NAK_REMOTE_ACCESS_ERROR, msn: qp.resp.msn } }))
+    qp.resp.failed = true
+    qp.toError(reason)
+    return true
+  }
+
+  /** The break time ran out: take the lease's MRs away from its holder. */
+  const revoke = async (lease: Lease): Promise<void> => {
+    const mine = leaseMrs(lease.ino, lease.holder)
+    const pds = new Set(mine.map((e) => e.mr.pd))
+    // 1. Invalidate: the STags stop resolving (remote access error), and
+    //    worker batches stop at their next operation (Mr.live). Out of the
+    //    table now, so no reap() drops their pins before the DMA is over.
+    for (const e of mine) {
+      entries.delete(e.mr)
+      if (e.mr.state !== MrState.FREE) device.deregMr(e.mr)
+    }
+    // 2. Wait out DMA already under way on the holder's QPs that could use them (same PD).
+    const qps = [...device.allQps()].filter((q) => q.attr.destNode === lease.holder && pds.has(q.pd))
+    await quiesce(qps)
+    // 3. Those QPs go to ERR.
+    let nQps = 0
+    for (const qp of qps) if (failQp(qp, `layout lease on ${lease.file} revoked`)) nQps++
+    // 4. The pins drop; the layout change waiting for them goes on.
+    for (const e of mine) {
+      try {
+        release(e, 'dereg')
+      } catch (err) {
+        ctx.log.error({ err, stag: e.mr.stag }, 'revocation: pins not released')
+      }
+    }
+    revoked.revokedMrs += mine.length
+    revoked.revokedQps += nQps
+    ctx.log.warn({ file: lease.file, holder: lease.holder, mrs: mine.length, qps: nQps, breakTimeMs: leases.breakTimeMs }, 'layout lease revoked')
+    try {
+      control.notify(lease.holder, 'lease.revoked', { server: ctx.id, file: lease.file, stags: mine.map((e) => e.mr.stag), qps: nQps })
+    } catch (err) {
+      ctx.log.debug({ err, holder: lease.holder }, 'lease.revoked notice not sent')
+    }
+    if (cfg.leaseRevokeKill) {
+      // "if unhandled, process gets killed" (seed 001): ask the holder node to shut down.
+      control.request(lease.holder, Msg.SHUTDOWN, null, 2000).then(
+        () => { revoked.holdersKilled++ },
+        (err) => ctx.log.warn({ err, holder: lease.holder }, 'revoked lease holder not shut down'),
+      )
+    }
+  }
+
+  /** layout-lease: a layout change over a leased file breaks the lease (null: no lease). */
+  function breakLease(ino: number, op: string): Promise<unknown> | null {
+    return leases.breakLease(ino, op, {
+      notify: (lease) => {
+        const stags = leaseMrs(ino, lease.holder).map((e) => e.mr.stag)
+        ctx.log.info({ file: lease.file, holder: lease.holder, op, stags, breakTimeMs: leases.breakTimeMs }, 'layout lease break')
+        try {
+          control.notify(lease.holder, 'lease.break', { server: ctx.id, file: lease.file, stags, deadlineMs: leases.breakTimeMs, op })
+        } catch (err) {
+          // The holder is unreachable: the break runs out and revokes.
+          ctx.log.warn({ err, holder: lease.holder }, 'lease-break notice not sent')
+        }
+      },
+      expire: (lease) => revoke(lease),
+    })
   }
 
   // ---- on-demand paging ----
@@ -290,7 +453,11 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
   })
   h('fs.fsync', (b: { name: string }) => fs.fsync(fs.lookup(str(b?.name, 'name'))))
   h('fs.unlink', async (b: { name: string }) => {
-    await fs.unlink(str(b?.name, 'name'))
+    const name = str(b?.name, 'name')
+    const ino = fs.lookup(name)
+    await fs.unlink(name)
+    // A lease the unlink did not have to break (no blocks) goes with the file.
+    leases.end(ino, 'file-gone')
     return {}
   })
   h('fs.stat', (b: { name: string }) => fs.stat(fs.lookup(str(b?.name, 'name'))))
@@ -303,8 +470,14 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
     const name = str(b?.file, 'file')
     const offset = int(b.offset, 'offset')
     const length = int(b.length, 'length')
-    const access = int(b.access, 'access')
+    let access = int(b.access, 'access')
     checkAccessFlags(access)
+    if (!(access & Access.ON_DEMAND) && policy.forcesOdp) {
+      // Policy odp: a file MR never pins; it is registered as an ODP MR.
+      fs.lookup(name)
+      access |= Access.ON_DEMAND
+      policy.counters.odpForced++
+    }
     if (access & Access.ON_DEMAND) {
       // No pins, nothing mapped, no EOF check: pages fault in on access (and a
       // range past EOF becomes usable when the file grows).
@@ -319,6 +492,9 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
     }
     const ino = fs.lookup(name)
     const st = fs.stat(ino)
+    const write = (access & WRITE_ACCESS) !== 0
+    // The policy's word on a long-term pin comes before GUP touches anything.
+    policy.checkLongTermPin({ file: name, dax: st.dax, write, lease: standing(ino, from) })
     // GUP faults the range in: holes get blocks (or page-cache pages); past EOF is EFAULT.
     const frames = fs.mapRange(ino, offset, length, { allocate: true })
     // MAP_SYNC analogue: a DAX mapping that DMA may write and FLUSH must
@@ -326,9 +502,61 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
     // pages are handed out.
     if (st.dax && length > 0) fs.fsync(ino)
     const pinOwner = `${from}/mr${++seq}`
-    const { pinned, write } = pinFrames(frames, access, pinOwner)
+    const { pinned } = pinFrames(frames, access, pinOwner)
     const frameMem = new FrameMemory(mem, { frames, offset: offset % ps, length, expectedIno: ino })
-    return register(b.pd, frameMem, access, { kind: 'file', pinOwner, pinned, write, anonFrames: [], peer: from, file: name }, b.iova)
+    const lease = policy.needsLease ? ino : undefined
+    return register(b.pd, frameMem, access, { kind: 'file', pinOwner, pinned, write, anonFrames: [], peer: from, file: name, lease }, b.iova)
+  })
+
+  // ---- layout leases (policy layout-lease) ----
+  // F_SETLEASE(F_LAYOUT), exclusive, held by the node that asks.
+  h('fs.lease', (b: { file: string }, from) => {
+    const name = str(b?.file, 'file')
+    const ino = fs.lookup(name)
+    if (!policy.needsLease) throw new EmuError(ErrorCodes.EOPNOTSUPP, `layout leases need policy layout-lease (this server: ${policy.name})`)
+    const l = leases.acquire(ino, name, from)
+    return { file: name, holder: l.holder, breakTimeMs: leases.breakTimeMs }
+  })
+  // F_SETLEASE(F_UNLCK). Found by name even after an unlink took the name
+  // (the holder answering a break caused by that unlink).
+  h('fs.unlease', (b: { file: string }, from) => {
+    const name = str(b?.file, 'file')
+    let ino: number | undefined
+    try {
+      ino = fs.lookup(name)
+    } catch {
+      // Gone from the namespace: maybe unlinked under a lease.
+    }
+    const l = (ino !== undefined ? leases.get(ino) : undefined) ?? leases.byFile(name)
+    if (!l) {
+      if (ino === undefined) throw new EmuError(ErrorCodes.ENOENT, `${name} not found`)
+      throw new EmuError(ErrorCodes.EINVAL, `${name} has no layout lease`)
+    }
+    leases.release(l.ino, name, from, leaseMrs(l.ino, from).length)
+    return {}
+  })
+  h('mem.leases', () => leases.list())
+
+  // ---- short-term pins ----
+  // FOLL_PIN without FOLL_LONGTERM on a file range (what direct I/O in flight
+  // holds): every policy allows it; the layout guard sees it like any pin.
+  h('mem.pinPages', (b: { file: string; offset: number; length: number; write?: boolean }, from) => {
+    const ino = fs.lookup(str(b?.file, 'file'))
+    const frames = fs.mapRange(ino, int(b.offset, 'offset'), int(b.length, 'length'), { allocate: true })
+    const handle = ++seq
+    const owner = `${from}/gup${handle}`
+    const write = b.write === true
+    pins.pinUserPages(frames, { owner, longterm: false, write })
+    shortPins.set(handle, { owner, frames, write, peer: from })
+    return { handle, frames }
+  })
+  h('mem.unpinPages', (b: { handle: number }) => {
+    const handle = int(b?.handle, 'handle')
+    const p = shortPins.get(handle)
+    if (!p) throw new EmuError(ErrorCodes.ENOENT, `no short-term pin ${handle}`)
+    shortPins.delete(handle)
+    pins.unpinUserPagesDirtyLock(p.frames, p.write, p.owner)
+    return {}
   })
 
   h('verbs.mr.reg', (b: { pd: number; length: number; access: number; iova?: number }, from) => {
@@ -377,6 +605,16 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
   })
 
   // ---- stats and inspection ----
+  const policyStats = (): PolicyStats => {
+    const list = leases.list()
+    return {
+      name: policy.name,
+      leaseBreakTimeMs: leases.breakTimeMs,
+      ...policy.counters,
+      shortTermPins: shortPins.size,
+      leases: { ...leases.counters, active: list.length, breaking: list.filter((l) => l.breaking).length, ...revoked },
+    }
+  }
   const mrCounts = (): MrCounts => {
     reap()
     let file = 0
@@ -392,7 +630,7 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
     const mrs = mrCounts()
     let odp = 0
     for (const e of entries.values()) if (e.odp) odp++
-    return { ...st, mrs, odp: { ...st.odp, mrs: odp } }
+    return { ...st, mrs, odp: { ...st.odp, mrs: odp }, policy: policyStats() }
   })
   h('mem.pinCounts', (b: { file: string; offset?: number; length?: number }) => {
     reap()
@@ -540,17 +778,27 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
     }
     reap()
     if (n) ctx.log.info({ peer: info.id, mrs: n }, 'peer down: its MR pins released')
+    for (const [handle, p] of [...shortPins]) {
+      if (p.peer !== info.id) continue
+      shortPins.delete(handle)
+      pins.releaseOwner(p.owner)
+    }
+    // Its leases go too (a break waiting on it completes).
+    const lost = leases.dropHolder(info.id)
+    if (lost) ctx.log.info({ peer: info.id, leases: lost }, 'peer down: its layout leases released')
   }
   control.transport.on('peer', onPeer)
 
   return {
     mem,
+    policy,
     setLayoutGuard(guard) {
-      policyGuard = guard ?? (() => 'proceed')
+      policyGuard = guard ?? policy.guard
     },
     mrCounts,
     close() {
       control.transport.off('peer', onPeer)
+      leases.close()
       // Clean unmount: everything reaches the image before it closes.
       try {
         mem.fs.syncAll()

@@ -17,6 +17,8 @@ export * from './fs.ts'
 export * from './pins.ts'
 export * from './oracle.ts'
 export * from './odp.ts'
+export * from './leases.ts'
+export * from './policy.ts'
 
 export interface ServerMemoryOptions {
   dataDir: string

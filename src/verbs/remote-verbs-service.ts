@@ -9,6 +9,7 @@ import type { SendWr } from '../engine/wqe.ts'
 import type { ConnectOptions } from './cm.ts'
 import { runWorkload, type WorkloadSpec } from './workload.ts'
 import { Access } from './constants.ts'
+import { LeaseAgent, type RunningWorkload } from './remote-verbs-lease.ts'
 
 /**
  * The application side of a host, driven over the control plane: what a
@@ -16,6 +17,14 @@ import { Access } from './constants.ts'
  * listen, post receives, poll completions, read its own buffers). Tests,
  * benchmarks and scenarios use it through RemoteVerbs. Every object is
  * owned by the peer that asked for it and released when that peer goes.
+ *
+ * This host as the application of a server's file MRs ("an STag for
+ * storage"): `server.lease` / `server.unlease` / `server.regFile` /
+ * `server.deregMr` ask a server node, as this host, for a layout lease and a
+ * file MR; the lease agent (src/verbs/remote-verbs-lease.ts) answers the
+ * server's lease-break notices ('comply' by default, `lease.mode` 'ignore' for
+ * a holder that does not), `lease.status` shows what it did. `workload.stop`
+ * stops a running workload early (it reports how far it got).
  */
 export interface RemoteMr {
   stag: number
@@ -51,10 +60,15 @@ export class RemoteVerbsService {
   private readonly connectPds = new Set<number>()
   /** CM ports listened on through `listen`, and who asked. */
   private readonly listenerOwner = new Map<number, string>()
+  /** Running workloads by QP number. */
+  private readonly workloads = new Map<number, RunningWorkload>()
+  /** Reaction to layout-lease breaks of the servers this host uses. */
+  readonly lease: LeaseAgent
 
   constructor(device: RdmaDevice, cm: ConnectionManager, control: ControlPlane) {
     this.device = device
     this.cm = cm
+    this.lease = new LeaseAgent({ device, control, workloads: () => this.workloads.values() })
     const h = (type: string, fn: (body: any, from: string) => unknown): void => control.handle(`verbs.${type}`, fn)
     h('pd.alloc', (_b, from) => {
       const pd = device.allocPd()
@@ -112,6 +126,7 @@ export class RemoteVerbsService {
     })
     h('qp.postSend', (b: { qpn: number; wrs: Array<Omit<SendWr, 'sgList'> & { sgList?: RemoteSge[] }> }) => {
       const qp = this.qp(b.qpn)
+      this.lease.checkPost(qp, b.wrs)
       qp.postSend(b.wrs.map((w) => ({ ...w, sgList: (w.sgList ?? []).map((s) => this.sge(s)) })))
       return {}
     })
@@ -164,14 +179,46 @@ export class RemoteVerbsService {
     })
     h('workload', async (b: { qpn: number; localBytes: number; spec: WorkloadSpec }, from) => {
       const qp = this.qp(b.qpn)
+      if (typeof b.spec !== 'object' || b.spec === null) throw new EmuError(ErrorCodes.EINVAL, 'spec must be a workload spec')
+      if (this.workloads.has(qp.qpNum)) throw new EmuError(ErrorCodes.EBUSY, `a workload already runs on QP ${qp.qpNum}`)
+      this.lease.checkPost(qp, [b.spec])
       // The workload's own buffer: local only (READ and atomic results land in it).
       const local = device.regMr(qp.pd, b.localBytes, Access.LOCAL_WRITE, { owner: from })
+      const ctl = new AbortController()
+      const run: RunningWorkload = { qp, rkey: b.spec.rkey >>> 0, stop: (why) => ctl.abort(why), done: Promise.resolve() }
       try {
-        return await runWorkload(qp, qp.sendCq, local, b.spec)
+        const p = runWorkload(qp, qp.sendCq, local, b.spec, { signal: ctl.signal })
+        run.done = p
+        this.workloads.set(qp.qpNum, run)
+        return await p
       } finally {
+        if (this.workloads.get(qp.qpNum) === run) this.workloads.delete(qp.qpNum)
         device.deregMr(local)
       }
     })
+    // Stop a running workload early: it posts nothing more, and its own
+    // request answers once the outstanding operations have completed.
+    h('workload.stop', (b: { qpn: number }) => {
+      const w = this.workloads.get(b?.qpn)
+      if (!w) return { stopped: false }
+      w.stop('stopped by request')
+      return { stopped: true }
+    })
+
+    // ---- this host as the application of a server's file MRs ----
+    const node = (v: unknown): string => {
+      if (typeof v !== 'string' || v.length === 0) throw new EmuError(ErrorCodes.EINVAL, 'node must be a node id')
+      return v
+    }
+    h('server.lease', (b: { node: string; file: string }) => control.request(node(b?.node), 'fs.lease', { file: b.file }))
+    h('server.unlease', (b: { node: string; file: string }) => control.request(node(b?.node), 'fs.unlease', { file: b.file }))
+    h('server.regFile', (b: { node: string; pd: number; file: string; offset: number; length: number; access: number; iova?: number }) => {
+      const { node: target, ...reg } = b ?? ({} as typeof b)
+      return control.request(node(target), 'verbs.mr.regFile', reg)
+    })
+    h('server.deregMr', (b: { node: string; stag: number }) => control.request(node(b?.node), 'verbs.mr.dereg', { stag: b.stag }))
+    h('lease.mode', (b: { mode: string }) => ({ mode: this.lease.setMode(b?.mode) }))
+    h('lease.status', () => this.lease.status())
     h('qps', () => [...device.allQps()].map((q) => ({ qpn: q.qpNum, state: q.state, destNode: q.attr.destNode, destQpNum: q.attr.destQpNum, owner: q.owner })))
     h('counters', () => ({ ...device.counters, mrs: device.mrs.size }))
   }

@@ -5,6 +5,7 @@ import type { ListenSpec, RemoteMr, RemoteSge } from './remote-verbs-service.ts'
 import type { SendWr } from '../engine/wqe.ts'
 import type { ConnectOptions } from './cm.ts'
 import type { WorkloadResult, WorkloadSpec } from './workload.ts'
+import type { LeaseMode, LeaseAgent } from './remote-verbs-lease.ts'
 
 /** Client of RemoteVerbsService: drive another host's verbs over the control plane. */
 export class RemoteVerbs {
@@ -81,6 +82,34 @@ export class RemoteVerbs {
   /** Run a closed-loop workload on one of this host's QPs (see src/verbs/workload.ts). */
   workload(qpn: number, localBytes: number, spec: WorkloadSpec, timeoutMs = 120_000): Promise<WorkloadResult> {
     return this.call('workload', { qpn, localBytes, spec }, timeoutMs)
+  }
+  /** Stop this host's workload on QP `qpn` early; its workload() call then resolves with `stopped` set. */
+  stopWorkload(qpn: number): Promise<{ stopped: boolean }> {
+    return this.call('workload.stop', { qpn })
+  }
+  /** Have this host take the exclusive layout lease on `file` of server `node` (fs.lease as this host). */
+  leaseFile(node: string, file: string, timeoutMs?: number): Promise<{ file: string; holder: string; breakTimeMs: number }> {
+    return this.call('server.lease', { node, file }, timeoutMs)
+  }
+  /** Have this host release its layout lease on `file` of server `node` (fs.unlease as this host). */
+  async unleaseFile(node: string, file: string, timeoutMs?: number): Promise<void> {
+    await this.call('server.unlease', { node, file }, timeoutMs)
+  }
+  /** Have this host register a file MR on server `node` (verbs.mr.regFile as this host: the MR, its pins and its lease are this host's). */
+  regServerFile(node: string, reg: { pd: number; file: string; offset: number; length: number; access: number; iova?: number }, timeoutMs?: number): Promise<RemoteMr> {
+    return this.call('server.regFile', { node, ...reg }, timeoutMs)
+  }
+  /** Have this host deregister one of its MRs on server `node`. */
+  async deregServerMr(node: string, stag: number, timeoutMs?: number): Promise<void> {
+    await this.call('server.deregMr', { node, stag }, timeoutMs)
+  }
+  /** How this host answers lease-break notices: 'comply' (default) or 'ignore'. */
+  async setLeaseMode(mode: LeaseMode): Promise<void> {
+    await this.call('lease.mode', { mode })
+  }
+  /** The lease-break notices this host got and what it did about them. */
+  leaseStatus(): Promise<ReturnType<LeaseAgent['status']>> {
+    return this.call('lease.status')
   }
   counters(): Promise<Record<string, number>> {
     return this.call('counters')

@@ -13,6 +13,11 @@ import type { SendWr } from '../engine/wqe.ts'
  * operations were posted, whichever comes first) and returns when the
  * outstanding ones have completed. Used by the remote `verbs.workload`
  * command, so a client host process can drive load itself.
+ *
+ * Early stop: when `opts.signal` is aborted (verbs.workload.stop, or a
+ * layout-lease break on the MR the workload targets) no new operation is
+ * posted; the loop returns once the outstanding ones have completed, with
+ * `stopped` set and how far it got (`posted`, `completed`).
  */
 export interface WorkloadSpec {
   opcode: number
@@ -35,6 +40,11 @@ export interface WorkloadSpec {
 
 export interface WorkloadResult {
   completed: number
+  /** Operations posted (== completed unless the loop ended on an error). */
+  posted: number
+  /** Stopped early through the abort signal (its reason in stopReason). */
+  stopped: boolean
+  stopReason?: string
   errors: number
   firstError?: number
   elapsedMs: number
@@ -44,7 +54,12 @@ export interface WorkloadResult {
   atomicResults?: bigint[]
 }
 
-export async function runWorkload(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec): Promise<WorkloadResult> {
+export interface WorkloadOptions {
+  /** Abort to stop posting; the outstanding operations still complete. */
+  signal?: AbortSignal
+}
+
+export async function runWorkload(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, opts: WorkloadOptions = {}): Promise<WorkloadResult> {
   const { count, window, size } = spec
   if (!Number.isInteger(count) || count < 0) throw new EmuError(ErrorCodes.EINVAL, `count must be a non-negative integer, got ${count}`)
   if (!Number.isInteger(window) || window < 1) throw new EmuError(ErrorCodes.EINVAL, `window must be a positive integer, got ${window}`)
@@ -80,7 +95,8 @@ export async function runWorkload(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec)
     }
     if (wrs.length) qp.postSend(wrs)
   }
-  post(slots)
+  const signal = opts.signal
+  if (!signal?.aborted) post(slots)
   while (completed < posted) {
     const wc = await cq.next(30_000)
     const batch = [wc, ...cq.poll(window)]
@@ -97,8 +113,11 @@ export async function runWorkload(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec)
       }
     }
     if (errors) break
-    // Time is up (-D): no new operations; the loop ends once the outstanding ones complete.
-    if (now < deadline) post(Math.min(batch.length, count - posted))
+    // Time is up (-D), or a stop was asked for: no new operations; the loop
+    // ends once the outstanding ones complete.
+    if (now < deadline && !signal?.aborted) post(Math.min(batch.length, count - posted))
   }
-  return { completed, errors, firstError, elapsedMs: performance.now() - t0, latenciesUs, atomicResults }
+  const stopped = signal?.aborted === true
+  const stopReason = stopped ? String(signal.reason ?? 'stopped') : undefined
+  return { completed, posted, stopped, stopReason, errors, firstError, elapsedMs: performance.now() - t0, latenciesUs, atomicResults }
 }

@@ -1,0 +1,195 @@
+/**
+ * The server's long-term pin policy (design brief section 3, one per server,
+ * chosen in the config): what a long-term pin of a file range may do at
+ * registration, and what truncate / punch-hole / unlink do to pinned pages
+ * (the filesystem's layout guard, src/memory/fs.ts).
+ *
+ * | policy          | long-term pin of a file range     | truncate / punch / unlink over pinned pages |
+ * |-----------------|-----------------------------------|---------------------------------------------|
+ * | upstream        | DAX: EOPNOTSUPP; writable page-cached: EFAULT; read-only page-cached: pinned | DAX: waits until the pins drop, no timeout (dax_layout_busy_page); page cache: the page leaves the file, the pin keeps it (orphan) |
+ * | unsafe-gup      | pinned                            | proceeds: blocks freed, LIFO reuse          |
+ * | deny            | pinned                            | ETXTBSY while pinned (unlink: kept until unpinned) |
+ * | truncate-extend | pinned                            | 'keep': size shrinks, pinned blocks stay the file's until the last unpin |
+ * | layout-lease    | only by the holder of the file's exclusive layout lease (EACCES otherwise) | breaks the lease (the service's `breakLease`), then as upstream |
+ * | odp             | never: file MRs are ODP MRs (no pin) | as upstream (only short-term pins can be there) |
+ *
+ * ODP registrations (Access.ON_DEMAND) take no pin and pass under every
+ * policy. Short-term pins (FOLL_PIN without FOLL_LONGTERM, e.g. direct I/O in
+ * flight) are pins too: the guard treats every pin alike.
+ */
+import type { Policy } from '../config/defaults.ts'
+import { EmuError, ErrorCodes } from '../errors.ts'
+import type { LayoutDecision, LayoutGuard, LayoutInfo, LayoutOp } from './fs.ts'
+import type { PinTable } from './pins.ts'
+
+export type { Policy }
+
+export interface PolicyCounters {
+  /** Long-term pins refused at registration (sum of the three below). */
+  pinRefusals: number
+  /** ... on a DAX file (upstream: EOPNOTSUPP). */
+  pinRefusedDax: number
+  /** ... writable, on a page-cached file (upstream: EFAULT). */
+  pinRefusedPageCache: number
+  /** ... without the file's layout lease (layout-lease: EACCES), or while it was being broken (EAGAIN). */
+  pinRefusedNoLease: number
+  /** File MRs the odp policy registered as ODP MRs although ON_DEMAND was not asked for. */
+  odpForced: number
+  /** Truncates / punches / unlinks that waited (for pins to drop, or for a lease break). */
+  layoutWaited: number
+  /** Total time they waited (ms), and the longest single wait. */
+  layoutWaitMs: number
+  layoutMaxWaitMs: number
+  /** Waiting right now. */
+  layoutWaiting: number
+  /** Truncates / punches refused with ETXTBSY (deny). */
+  layoutFailed: number
+  /** Pinned frames a layout change left with the file until their last unpin (truncate-extend; deny and unlink). */
+  blocksKept: number
+}
+
+export interface LayoutPolicyOptions {
+  pins: PinTable
+  /**
+   * layout-lease: break the lease on `ino` for this layout change; the promise
+   * settles when the lease is gone (released, revoked, holder lost). null when
+   * the file has no lease.
+   */
+  breakLease?: (ino: number, op: LayoutOp, info: LayoutInfo) => Promise<unknown> | null
+  clock?: () => number
+}
+
+/** Where the registering node stands with the file's layout lease. */
+export type LeaseStanding = 'held' | 'none' | 'other' | 'breaking'
+
+export interface LongTermPinRequest {
+  file: string
+  dax: boolean
+  /** FOLL_WRITE: the MR may be written (LOCAL_WRITE, REMOTE_WRITE or REMOTE_ATOMIC). */
+  write: boolean
+  /** layout-lease only. */
+  lease: LeaseStanding
+}
+
+export class LayoutPolicy {
+  readonly name: Policy
+  readonly counters: PolicyCounters = {
+    pinRefusals: 0, pinRefusedDax: 0, pinRefusedPageCache: 0, pinRefusedNoLease: 0, odpForced: 0,
+    layoutWaited: 0, layoutWaitMs: 0, layoutMaxWaitMs: 0, layoutWaiting: 0, layoutFailed: 0, blocksKept: 0,
+  }
+  private readonly pins: PinTable
+  private readonly breakLeaseHook: LayoutPolicyOptions['breakLease']
+  private readonly clock: () => number
+
+  constructor(name: Policy, opts: LayoutPolicyOptions) {
+    this.name = name
+    this.pins = opts.pins
+    this.breakLeaseHook = opts.breakLease
+    this.clock = opts.clock ?? Date.now
+  }
+
+  /** odp: every file MR is an ODP MR. */
+  get forcesOdp(): boolean {
+    return this.name === 'odp'
+  }
+
+  /** layout-lease: file MRs need the lease. */
+  get needsLease(): boolean {
+    return this.name === 'layout-lease'
+  }
+
+  /**
+   * May this long-term (FOLL_LONGTERM) pin of a file range be taken? Throws
+   * the policy's errno, and counts the refusal. Not called for ODP MRs.
+   */
+  checkLongTermPin(r: LongTermPinRequest): void {
+    const refuse = (code: (typeof ErrorCodes)[keyof typeof ErrorCodes], counter: 'pinRefusedDax' | 'pinRefusedPageCache' | 'pinRefusedNoLease', msg: string): never => {
+      this.counters.pinRefusals++
+      this.counters[counter]++
+      throw new EmuError(code, msg, { policy: this.name, file: r.file })
+    }
+    if (this.name === 'upstream') {
+      // mm/gup.c check_vma_flags(): vma_is_fsdax() && FOLL_LONGTERM -> -EOPNOTSUPP;
+      // !writable_file_mapping_allowed() (FOLL_LONGTERM | FOLL_WRITE on a file) -> -EFAULT.
+      if (r.dax) refuse(ErrorCodes.EOPNOTSUPP, 'pinRefusedDax', `long-term pin of DAX file ${r.file} refused (policy upstream: FOLL_LONGTERM on FS-DAX is EOPNOTSUPP; register with ON_DEMAND)`)
+      if (r.write) refuse(ErrorCodes.EFAULT, 'pinRefusedPageCache', `writable long-term pin of page-cached file ${r.file} refused (policy upstream: EFAULT; register read-only or with ON_DEMAND)`)
+      return
+    }
+    if (this.name === 'layout-lease') {
+      if (r.lease === 'breaking') refuse(ErrorCodes.EAGAIN, 'pinRefusedNoLease', `the layout lease on ${r.file} is being broken: no new long-term pins`)
+      if (r.lease !== 'held') {
+        refuse(ErrorCodes.EACCES, 'pinRefusedNoLease', `long-term pin of ${r.file} needs an exclusive layout lease held by the registering node (fs.lease) (policy layout-lease${r.lease === 'other' ? ': another node holds it' : ''})`)
+      }
+    }
+  }
+
+  /** The layout guard to install on the filesystem. */
+  readonly guard: LayoutGuard = (ino, frames, op, info) => {
+    const pinned = this.pins.anyPinned(frames)
+    switch (this.name) {
+      case 'unsafe-gup':
+        // Pre-4.15 get_user_pages: nobody asks; the blocks go, the DMA goes on.
+        return 'proceed'
+      case 'deny':
+        if (!pinned) return 'proceed'
+        // An unlink cannot fail (the name is already gone): its pinned blocks
+        // stay with the dead file until unpinned, as truncate-extend keeps them.
+        if (op === 'unlink') return this.keep(frames)
+        this.counters.layoutFailed++
+        return { error: ErrorCodes.ETXTBSY }
+      case 'truncate-extend':
+        return pinned ? this.keep(frames) : 'proceed'
+      case 'layout-lease': {
+        const broken = this.breakLeaseHook?.(ino, op, info) ?? null
+        if (broken) return this.timed(broken.then(() => this.untilUnpinned(frames, info)))
+        return this.waitIfBusy(frames, info)
+      }
+      case 'upstream':
+      case 'odp':
+      default:
+        return this.waitIfBusy(frames, info)
+    }
+  }
+
+  private keep(frames: readonly number[]): LayoutDecision {
+    for (const f of frames) if (this.pins.isPinned(f)) this.counters.blocksKept++
+    return 'keep'
+  }
+
+  /**
+   * dax_layout_busy_page() / break_layouts(): a DAX file's pinned blocks hold
+   * the layout change until their pins drop (no timeout). A page-cached page
+   * is truncated out of the file as Linux does; its pin keeps it (an orphan).
+   */
+  private waitIfBusy(frames: readonly number[], info: LayoutInfo): LayoutDecision | Promise<LayoutDecision> {
+    if (!info.dax || !this.pins.anyPinned(info.blocks)) return 'proceed'
+    return this.timed(this.untilUnpinned(frames, info))
+  }
+
+  private untilUnpinned(_frames: readonly number[], info: LayoutInfo): Promise<LayoutDecision> {
+    const busy = info.dax ? info.blocks : []
+    return new Promise((resolve) => {
+      if (!this.pins.anyPinned(busy)) return resolve('proceed')
+      const off = this.pins.onUnpinned(() => {
+        if (this.pins.anyPinned(busy)) return
+        off()
+        resolve('proceed')
+      })
+    })
+  }
+
+  /** Count a layout change that had to wait, and for how long. */
+  private timed(p: Promise<LayoutDecision>): Promise<LayoutDecision> {
+    const c = this.counters
+    const t0 = this.clock()
+    c.layoutWaited++
+    c.layoutWaiting++
+    const done = (): void => {
+      const ms = this.clock() - t0
+      c.layoutWaiting--
+      c.layoutWaitMs += ms
+      if (ms > c.layoutMaxWaitMs) c.layoutMaxWaitMs = ms
+    }
+    return p.then((d) => { done(); return d }, (err) => { done(); throw err })
+  }
+}
