@@ -62,7 +62,7 @@
  * moved its PSN on, so a NAK would have to unwind the responder's state,
  * while holding the QP keeps per-QP order with nothing to undo.
  */
-import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, LayoutPolicy, LeaseTable, OdpRegion, OdpStatus, OWNER_ANON, ServerMemory, type Lease, type LeaseCounters, type LeaseStanding, type LayoutGuard, type MajorFault, type OdpQuery, type Policy, type PolicyCounters, type ServerMemoryStats } from '../memory/index.ts'
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, LayoutPolicy, LeaseTable, OdpRegion, OdpStatus, OWNER_ANON, ServerMemory, type Lease, type LeaseCounters, type LeaseStanding, type LayoutGuard, type MajorFault, type Policy, type PolicyCounters, type ServerMemoryStats } from '../memory/index.ts'
 import { FrameMemory } from '../memory/frame-memory.ts'
 import { checkAccessFlags, MrState, type Mr } from '../memory/stag.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
@@ -75,6 +75,9 @@ import { Msg } from '../launcher/protocol.ts'
 import { mrInfo, type RemoteMr } from '../verbs/remote-verbs-service.ts'
 import type { RdmaService } from './rdma-service.ts'
 import type { NodeContext } from './services.ts'
+import { int, str } from './command-args.ts'
+import { attachFsCommands } from './fs-commands.ts'
+import { attachOdpCommands } from './odp-commands.ts'
 
 /** Bookkeeping of one server MR backed by FrameMemory. */
 interface MrEntry {
@@ -96,17 +99,7 @@ interface MrEntry {
   lease?: number
 }
 
-/** ibv_advise_mr advice (enum ibv_advise_mr_advice) and flags. */
-export const AdviseMr = {
-  PREFETCH: 0,
-  PREFETCH_WRITE: 1,
-  PREFETCH_NO_FAULT: 2,
-  /** IB_UVERBS_ADVISE_MR_FLAG_FLUSH: return once the pages are mapped. */
-  FLAG_FLUSH: 1,
-} as const
-
-/** How mem.odpInvalidate drops pages. */
-export type OdpDropHow = 'unmap' | 'migrate' | 'dontneed'
+export { AdviseMr, type OdpDropHow } from './odp-commands.ts'
 
 export interface ServerMemoryService {
   mem: ServerMemory
@@ -433,36 +426,8 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
   const h = (type: string, fn: (body: any, from: string) => unknown): void => control.handle(type, fn)
 
   // ---- filesystem ----
-  h('fs.create', (b: { name: string; dax?: boolean }) => ({ ino: fs.create(str(b?.name, 'name'), { dax: b.dax === true }) }))
-  h('fs.write', (b: { name: string; offset: number; data: Uint8Array }) => {
-    const ino = fs.lookup(str(b?.name, 'name'))
-    return { written: fs.write(ino, int(b.offset, 'offset'), bytes(b.data)) }
-  })
-  h('fs.read', (b: { name: string; offset: number; length: number }) => fs.read(fs.lookup(str(b?.name, 'name')), int(b.offset, 'offset'), int(b.length, 'length')))
-  h('fs.truncate', async (b: { name: string; size: number }) => {
-    await fs.truncate(fs.lookup(str(b?.name, 'name')), int(b.size, 'size'))
-    return {}
-  })
-  h('fs.punch', async (b: { name: string; offset: number; length: number }) => {
-    await fs.fallocate(fs.lookup(str(b?.name, 'name')), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, int(b.offset, 'offset'), int(b.length, 'length'))
-    return {}
-  })
-  h('fs.fallocate', async (b: { name: string; mode?: number; offset: number; length: number }) => {
-    await fs.fallocate(fs.lookup(str(b?.name, 'name')), int(b.mode ?? 0, 'mode'), int(b.offset, 'offset'), int(b.length, 'length'))
-    return {}
-  })
-  h('fs.fsync', (b: { name: string }) => fs.fsync(fs.lookup(str(b?.name, 'name'))))
-  h('fs.unlink', async (b: { name: string }) => {
-    const name = str(b?.name, 'name')
-    const ino = fs.lookup(name)
-    await fs.unlink(name)
-    // A lease the unlink did not have to break (no blocks) goes with the file.
-    leases.end(ino, 'file-gone')
-    return {}
-  })
-  h('fs.stat', (b: { name: string }) => fs.stat(fs.lookup(str(b?.name, 'name'))))
-  h('fs.extents', (b: { name: string }) => fs.extents(fs.lookup(str(b?.name, 'name'))))
-  h('fs.list', () => fs.list())
+  // A lease the unlink did not have to break (no blocks) goes with the file.
+  attachFsCommands(control, fs, (ino) => leases.end(ino, 'file-gone'))
 
   // ---- memory registration ----
   h('verbs.mr.regFile', (b: { pd: number; file: string; offset: number; length: number; access: number; iova?: number }, from) => {
@@ -650,97 +615,7 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
   })
 
   // ---- ODP: prefetch, inspection, dropping pages ----
-
-  // ibv_advise_mr: PREFETCH / PREFETCH_WRITE fault the ranges in (major faults
-  // included), PREFETCH_NO_FAULT maps only what is already present. With
-  // FLAG_FLUSH the reply comes once the pages are mapped; without it at once,
-  // the mapping goes on in the background.
-  h('verbs.mr.advise', (b: { stag: number; advice: number; flags?: number; sgList?: Array<{ offset: number; length: number }>; offset?: number; length?: number }) => {
-    const e = odpEntry(int(b?.stag, 'stag'))
-    const advice = int(b.advice, 'advice')
-    const flags = int(b.flags ?? 0, 'flags')
-    if (advice > AdviseMr.PREFETCH_NO_FAULT) throw new EmuError(ErrorCodes.EINVAL, `unknown advice ${advice}`)
-    if (flags & ~AdviseMr.FLAG_FLUSH) throw new EmuError(ErrorCodes.EINVAL, `invalid advise flags 0x${flags.toString(16)}`)
-    const fm = e.odp.mem
-    if (advice === AdviseMr.PREFETCH_WRITE && !e.odp.region.writable) throw new EmuError(ErrorCodes.EFAULT, 'PREFETCH_WRITE on an MR without write access')
-    const sges = b.sgList ?? [{ offset: b.offset ?? 0, length: b.length ?? fm.length - (b.offset ?? 0) }]
-    const spans: Array<[number, number]> = []
-    for (const sge of sges) {
-      const off = int(sge?.offset, 'sgList.offset')
-      const len = int(sge?.length, 'sgList.length')
-      if (off + len > fm.length) throw new EmuError(ErrorCodes.EFAULT, `range ${off}+${len} outside the MR (${fm.length} bytes)`)
-      if (len > 0) spans.push(fm.pageSpan(off, len))
-    }
-    const noFault = advice === AdviseMr.PREFETCH_NO_FAULT
-    const run = (): number => {
-      let pages = 0
-      for (const [first, last] of spans) {
-        if (e.mr.state === MrState.FREE) break
-        const r = e.odp.region.prefetch(first, last, noFault)
-        pages += r.mapped
-        if (r.status !== OdpStatus.OK) throw new EmuError(ErrorCodes.EFAULT, `prefetch of pages ${first}..${last}: no page there (past EOF?)`)
-      }
-      return pages
-    }
-    if (flags & AdviseMr.FLAG_FLUSH) return { pages: run(), async: false }
-    setImmediate(() => {
-      try {
-        run()
-      } catch (err) {
-        ctx.log.debug({ err, stag: e.mr.stag }, 'async prefetch failed')
-      }
-    })
-    return { pages: 0, async: true }
-  })
-
-  h('mem.odpQuery', (b: { stag: number }): OdpQuery & { kind: string; file?: string } => {
-    const e = odpEntry(int(b?.stag, 'stag'))
-    return { ...e.odp.region.query(), kind: e.kind, file: e.file }
-  })
-
-  // Drop the pages of an ODP MR, as the kernel may at any time (the pyverbs ODP
-  // tests drop them every iteration). 'unmap': only the MR's mapping goes (an
-  // mmu notifier event that keeps the pages: mprotect, page_mkclean ...).
-  // 'migrate' (default): the pages move to new frames with their contents
-  // (migration, compaction, swap-out and back); the old frames are freed, so a
-  // stale mapping would show in the oracle. 'dontneed': madvise(MADV_DONTNEED):
-  // anonymous pages come back zero-filled; a file's pages come back from the
-  // file (through a major fault). A file MR's 'migrate' is a 'dontneed'.
-  h('mem.odpInvalidate', (b: { stag: number; offset?: number; length?: number; how?: OdpDropHow }) => {
-    const e = odpEntry(int(b?.stag, 'stag'))
-    const fm = e.odp.mem
-    const region = e.odp.region
-    const offset = int(b.offset ?? 0, 'offset')
-    const length = int(b.length ?? Math.max(0, fm.length - offset), 'length')
-    const how = b.how ?? 'migrate'
-    if (how !== 'unmap' && how !== 'migrate' && how !== 'dontneed') throw new EmuError(ErrorCodes.EINVAL, `how must be "unmap", "migrate" or "dontneed", got ${JSON.stringify(how)}`)
-    if (offset + length > fm.length) throw new EmuError(ErrorCodes.EINVAL, `range ${offset}+${length} outside the MR (${fm.length} bytes)`)
-    if (length === 0) return { pages: 0, seq: region.query().seq }
-    const [first, last] = fm.pageSpan(offset, length)
-    let pages: number
-    if (how === 'unmap') {
-      pages = region.invalidate(first, last + 1)
-    } else if (e.kind === 'file') {
-      pages = region.invalidate(first, last + 1, { clearBacking: true })
-    } else if (how === 'dontneed') {
-      pages = region.invalidate(first, last + 1, { during: () => { for (let pi = first; pi <= last; pi++) mem.phys.frameView(region.backing[pi]!).fill(0) } })
-    } else {
-      // Runs with the sequence odd: nothing can map the MR while its pages move.
-      pages = region.invalidate(first, last + 1, {
-        during: () => {
-          const old = Array.from(region.backing.subarray(first, last + 1))
-          const fresh = mem.allocAnon(old.length)
-          for (let i = 0; i < old.length; i++) {
-            mem.phys.frameView(fresh[i]!).set(mem.phys.frameView(old[i]!))
-            Atomics.store(region.backing, first + i, fresh[i]!)
-          }
-          // All new frames first, then the old ones go: a stale write lands in a free frame.
-          mem.freeAnon(old)
-        },
-      })
-    }
-    return { pages, seq: region.query().seq }
-  })
+  attachOdpCommands(control, { mem, log: ctx.log, odpEntry })
 
   // TEST ONLY: free a file's blocks behind its MRs' backs, bypassing the pins
   // and the layout policy, so the next allocation reuses them (the unsafe
@@ -808,19 +683,4 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
       mem.close()
     },
   }
-}
-
-function str(v: unknown, what: string): string {
-  if (typeof v !== 'string' || v.length === 0) throw new EmuError(ErrorCodes.EINVAL, `${what} must be a non-empty string`)
-  return v
-}
-
-function int(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new EmuError(ErrorCodes.EINVAL, `${what} must be a non-negative integer, got ${String(v)}`)
-  return v
-}
-
-function bytes(v: unknown): Uint8Array {
-  if (!(v instanceof Uint8Array)) throw new EmuError(ErrorCodes.EINVAL, 'data must be bytes')
-  return v
 }

@@ -1,0 +1,127 @@
+/**
+ * Control commands on ODP MRs: ibv_advise_mr prefetch (`verbs.mr.advise`),
+ * inspection (`mem.odpQuery`) and dropping pages as the kernel may at any
+ * time (`mem.odpInvalidate`).
+ */
+import type { Logger } from 'pino'
+import { EmuError, ErrorCodes } from '../errors.ts'
+import { OdpStatus, type OdpQuery, type OdpRegion, type ServerMemory } from '../memory/index.ts'
+import type { FrameMemory } from '../memory/frame-memory.ts'
+import { MrState, type Mr } from '../memory/stag.ts'
+import { int } from './command-args.ts'
+import type { ControlPlane } from './control-plane.ts'
+
+/** ibv_advise_mr advice (enum ibv_advise_mr_advice) and flags. */
+export const AdviseMr = {
+  PREFETCH: 0,
+  PREFETCH_WRITE: 1,
+  PREFETCH_NO_FAULT: 2,
+  /** IB_UVERBS_ADVISE_MR_FLAG_FLUSH: return once the pages are mapped. */
+  FLAG_FLUSH: 1,
+} as const
+
+/** How mem.odpInvalidate drops pages. */
+export type OdpDropHow = 'unmap' | 'migrate' | 'dontneed'
+
+/** What the commands need of one ODP MR's bookkeeping. */
+export interface OdpEntry {
+  mr: Mr
+  kind: 'file' | 'anon'
+  file?: string
+  odp: { mem: FrameMemory; region: OdpRegion }
+}
+
+export function attachOdpCommands(control: ControlPlane, deps: { mem: ServerMemory; log: Logger; odpEntry: (stag: number) => OdpEntry }): void {
+  const { mem, log, odpEntry } = deps
+  const h = (type: string, fn: (body: any, from: string) => unknown): void => control.handle(type, fn)
+  // ibv_advise_mr: PREFETCH / PREFETCH_WRITE fault the ranges in (major faults
+  // included), PREFETCH_NO_FAULT maps only what is already present. With
+  // FLAG_FLUSH the reply comes once the pages are mapped; without it at once,
+  // the mapping goes on in the background.
+  h('verbs.mr.advise', (b: { stag: number; advice: number; flags?: number; sgList?: Array<{ offset: number; length: number }>; offset?: number; length?: number }) => {
+    const e = odpEntry(int(b?.stag, 'stag'))
+    const advice = int(b.advice, 'advice')
+    const flags = int(b.flags ?? 0, 'flags')
+    if (advice > AdviseMr.PREFETCH_NO_FAULT) throw new EmuError(ErrorCodes.EINVAL, `unknown advice ${advice}`)
+    if (flags & ~AdviseMr.FLAG_FLUSH) throw new EmuError(ErrorCodes.EINVAL, `invalid advise flags 0x${flags.toString(16)}`)
+    const fm = e.odp.mem
+    if (advice === AdviseMr.PREFETCH_WRITE && !e.odp.region.writable) throw new EmuError(ErrorCodes.EFAULT, 'PREFETCH_WRITE on an MR without write access')
+    const sges = b.sgList ?? [{ offset: b.offset ?? 0, length: b.length ?? fm.length - (b.offset ?? 0) }]
+    const spans: Array<[number, number]> = []
+    for (const sge of sges) {
+      const off = int(sge?.offset, 'sgList.offset')
+      const len = int(sge?.length, 'sgList.length')
+      if (off + len > fm.length) throw new EmuError(ErrorCodes.EFAULT, `range ${off}+${len} outside the MR (${fm.length} bytes)`)
+      if (len > 0) spans.push(fm.pageSpan(off, len))
+    }
+    const noFault = advice === AdviseMr.PREFETCH_NO_FAULT
+    const run = (): number => {
+      let pages = 0
+      for (const [first, last] of spans) {
+        if (e.mr.state === MrState.FREE) break
+        const r = e.odp.region.prefetch(first, last, noFault)
+        pages += r.mapped
+        if (r.status !== OdpStatus.OK) throw new EmuError(ErrorCodes.EFAULT, `prefetch of pages ${first}..${last}: no page there (past EOF?)`)
+      }
+      return pages
+    }
+    if (flags & AdviseMr.FLAG_FLUSH) return { pages: run(), async: false }
+    setImmediate(() => {
+      try {
+        run()
+      } catch (err) {
+        log.debug({ err, stag: e.mr.stag }, 'async prefetch failed')
+      }
+    })
+    return { pages: 0, async: true }
+  })
+
+  h('mem.odpQuery', (b: { stag: number }): OdpQuery & { kind: string; file?: string } => {
+    const e = odpEntry(int(b?.stag, 'stag'))
+    return { ...e.odp.region.query(), kind: e.kind, file: e.file }
+  })
+
+  // Drop the pages of an ODP MR, as the kernel may at any time (the pyverbs ODP
+  // tests drop them every iteration). 'unmap': only the MR's mapping goes (an
+  // mmu notifier event that keeps the pages: mprotect, page_mkclean ...).
+  // 'migrate' (default): the pages move to new frames with their contents
+  // (migration, compaction, swap-out and back); the old frames are freed, so a
+  // stale mapping would show in the oracle. 'dontneed': madvise(MADV_DONTNEED):
+  // anonymous pages come back zero-filled; a file's pages come back from the
+  // file (through a major fault). A file MR's 'migrate' is a 'dontneed'.
+  h('mem.odpInvalidate', (b: { stag: number; offset?: number; length?: number; how?: OdpDropHow }) => {
+    const e = odpEntry(int(b?.stag, 'stag'))
+    const fm = e.odp.mem
+    const region = e.odp.region
+    const offset = int(b.offset ?? 0, 'offset')
+    const length = int(b.length ?? Math.max(0, fm.length - offset), 'length')
+    const how = b.how ?? 'migrate'
+    if (how !== 'unmap' && how !== 'migrate' && how !== 'dontneed') throw new EmuError(ErrorCodes.EINVAL, `how must be "unmap", "migrate" or "dontneed", got ${JSON.stringify(how)}`)
+    if (offset + length > fm.length) throw new EmuError(ErrorCodes.EINVAL, `range ${offset}+${length} outside the MR (${fm.length} bytes)`)
+    if (length === 0) return { pages: 0, seq: region.query().seq }
+    const [first, last] = fm.pageSpan(offset, length)
+    let pages: number
+    if (how === 'unmap') {
+      pages = region.invalidate(first, last + 1)
+    } else if (e.kind === 'file') {
+      pages = region.invalidate(first, last + 1, { clearBacking: true })
+    } else if (how === 'dontneed') {
+      pages = region.invalidate(first, last + 1, { during: () => { for (let pi = first; pi <= last; pi++) mem.phys.frameView(region.backing[pi]!).fill(0) } })
+    } else {
+      // Runs with the sequence odd: nothing can map the MR while its pages move.
+      pages = region.invalidate(first, last + 1, {
+        during: () => {
+          const old = Array.from(region.backing.subarray(first, last + 1))
+          const fresh = mem.allocAnon(old.length)
+          for (let i = 0; i < old.length; i++) {
+            mem.phys.frameView(fresh[i]!).set(mem.phys.frameView(old[i]!))
+            Atomics.store(region.backing, first + i, fresh[i]!)
+          }
+          // All new frames first, then the old ones go: a stale write lands in a free frame.
+          mem.freeAnon(old)
+        },
+      })
+    }
+    return { pages, seq: region.query().seq }
+  })
+}
