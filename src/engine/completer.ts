@@ -61,6 +61,7 @@ function progress(qp: Qp): void {
   // itself stays armed: when it fires early it re-arms for the rest of the
   // period, so an ACK costs no timer churn.
   qp.comp.lastProgress = performance.now()
+  qp.comp.nakRetryPsn = -1
   armRetransmitTimer(qp)
   qp.host.kick(qp)
 }
@@ -103,7 +104,10 @@ function retry(qp: Qp, why: 'timeout' | 'nak', psn?: number): void {
     return
   }
   if (qp.comp.retryLeft !== Params.infiniteRetry) qp.comp.retryLeft--
-  if (why === 'timeout') qp.host.counters.timeoutRetries++
+  if (why === 'timeout') {
+    qp.host.counters.timeoutRetries++
+    qp.comp.nakRetryPsn = -1
+  }
   else qp.host.counters.nakRetries++
   rewindTo(qp, psn ?? psnAdd(head.firstPsn, head.done))
   armRetransmitTimer(qp)
@@ -231,6 +235,17 @@ function onAck(qp: Qp, pkt: Packet): void {
   }
   if (syn === Aeth.NAK_PSN_SEQ_ERROR) {
     if (moved) progress(qp)
+    // A retry started by a NAK is under way and nothing has been acknowledged
+    // since: this NAK (duplicated, or caused by packets of the first
+    // transmission arriving late) would send the whole window again, and on a
+    // lossy fabric each resend draws new NAKs: a retransmission storm. As
+    // rxe's started_retry: no new NAK-driven retry until progress, or the
+    // retransmit timer.
+    if (qp.comp.nakRetryPsn >= 0) {
+      qp.host.counters.duplicateNaks++
+      return
+    }
+    qp.comp.nakRetryPsn = psn
     retry(qp, 'nak', psn)
     return
   }

@@ -29,6 +29,8 @@ export function newEngineCounters() {
     timeoutRetries: 0,
     nakRetries: 0,
     rnrRetries: 0,
+    /** Sequence NAKs ignored: a NAK-driven retry was already under way, with no progress since (rxe's started_retry). */
+    duplicateNaks: 0,
     /** Responses that matched no outstanding WQE. */
     strayResponses: 0,
   }

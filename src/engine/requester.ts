@@ -271,7 +271,7 @@ export function rewindTo(qp: Qp, psn: number): void {
       req.pkt = w.kind === WqeKind.READ ? 0 : psnDiff(psn, w.firstPsn)
       req.rdInflight = inflight
       req.noackPkts = 0
-      qp.host.kick(qp)
+      qp.host.kickLater(qp)
       return
     }
     if (expectsResponse(w.kind)) inflight++

@@ -63,6 +63,9 @@ export class RdmaDevice implements QpHost {
   /** Per peer: packets waiting for the next train (encoded, or to encode into it). */
   private readonly out = new Map<string, Array<Uint8Array | PacketInit>>()
   private readonly runnable = new Set<Qp>()
+  /** QPs whose requester restarts a retransmission on the next loop turn (kickLater). */
+  private readonly retrying = new Set<Qp>()
+  private retryScheduled = false
   private scheduled = false
   private closed = false
   onQpError?: (qp: Qp, reason: string) => void
@@ -211,6 +214,18 @@ export class RdmaDevice implements QpHost {
     this.schedule()
   }
 
+  kickLater(qp: Qp): void {
+    this.retrying.add(qp)
+    if (this.retryScheduled || this.closed) return
+    this.retryScheduled = true
+    setImmediate(() => {
+      this.retryScheduled = false
+      for (const q of this.retrying) this.runnable.add(q)
+      this.retrying.clear()
+      this.pump()
+    })
+  }
+
   /**
    * Run the pump once the current JavaScript turn is done: posts, received
    * trains and the completions they trigger in one turn share one train per
@@ -234,6 +249,8 @@ export class RdmaDevice implements QpHost {
     const again: Qp[] = []
     for (const qp of this.runnable) {
       this.runnable.delete(qp)
+      // A retransmission waits for its own turn (kickLater puts it back).
+      if (this.retrying.has(qp)) continue
       if (runRequester(qp)) again.push(qp)
     }
     for (const qp of again) this.runnable.add(qp)

@@ -23,6 +23,11 @@ export interface QpHost {
   readonly dataPath: DataPath
   /** Schedule the requester of `qp` to run soon. */
   kick(qp: Qp): void
+  /**
+   * Schedule it for the next event-loop turn instead, after the input already
+   * queued (a retransmission: later ACKs and NAKs first move or cancel it).
+   */
+  kickLater(qp: Qp): void
   /** Called by the QP when it enters ERR (the device may log it). */
   onQpError?(qp: Qp, reason: string): void
 }
@@ -87,6 +92,8 @@ export interface CompleterState {
   rnrTimer: NodeJS.Timeout | undefined
   /** performance.now() when the current ACK timeout period began (armed, or last progress). */
   lastProgress: number
+  /** PSN a sequence-NAK retry restarted from, until progress or a timeout (rxe's started_retry); -1 when no such retry is under way. */
+  nakRetryPsn: number
 }
 
 export interface ResponderState {
@@ -177,7 +184,7 @@ export class Qp {
       pkeyIndex: 0,
     }
     this.req = { idx: 0, pkt: 0, nextPsn: 0, noackPkts: 0, rdInflight: 0, rnrWait: false }
-    this.comp = { retryLeft: 0, rnrLeft: 0, timer: undefined, rnrTimer: undefined, lastProgress: 0 }
+    this.comp = { retryLeft: 0, rnrLeft: 0, timer: undefined, rnrTimer: undefined, lastProgress: 0, nakRetryPsn: -1 }
     this.resp = {
       epsn: 0, msn: 0, nakSent: false, recv: undefined, recvOff: 0,
       writeMr: undefined, writeOff: 0, writeResid: 0, ring: [], ringPos: 0, pendingAck: -1, failed: false,
