@@ -12,7 +12,11 @@ import { formatTable } from './table.ts'
 import type { TourStep } from './tour-fabric-rtt.ts'
 
 /** The tour, in order (loaded on use, so other commands start fast). */
-const STEPS = async (): Promise<TourStep[]> => [(await import('./tour-fabric-rtt.ts')).fabricRoundTrips, (await import('./tour-bench.ts')).benchVsBaseline]
+const STEPS = async (): Promise<TourStep[]> => [
+  (await import('./tour-fabric-rtt.ts')).fabricRoundTrips,
+  (await import('./tour-bench.ts')).benchVsBaseline,
+  (await import('./tour-truncate-race.ts')).truncateRace,
+]
 
 interface TourOpts {
   config: string
@@ -24,7 +28,7 @@ interface TourOpts {
 export function register(program: Command): void {
   program
     .command('tour')
-    .description('bring up the cluster, show what it does (fabric round trips, ...), and tear it down')
+    .description('bring up the cluster, show what it does (fabric round trips, perftest beside raw ZeroMQ, a truncate racing RDMA under every pin policy), and tear it down')
     .addOption(configOption())
     .addOption(runDirOption())
     .option('--count <n>', 'round trips per node pair', intArg(1, 1_000_000), 200)
@@ -62,7 +66,7 @@ async function tour(opts: TourOpts): Promise<number> {
     for (const [i, step] of steps.entries()) {
       out('')
       out(`== ${i + 1}. ${step.title}`)
-      await step.run(cluster, out, { count: opts.count })
+      await step.run(cluster, out, { count: opts.count, signal: abort.signal })
       if (failure) throw new EmuError(ErrorCodes.NODE_FAILED, failure)
     }
     out('')

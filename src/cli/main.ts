@@ -11,6 +11,7 @@ import { Command, CommanderError } from 'commander'
 import { ExitCode, exitCodeFor } from '../errors.ts'
 import * as bench from './cmd-bench.ts'
 import * as nodeCmd from './cmd-node.ts'
+import * as runCmd from './cmd-run.ts'
 import * as stats from './cmd-stats.ts'
 import * as tour from './cmd-tour.ts'
 import * as up from './cmd-up.ts'
@@ -21,7 +22,7 @@ export interface CommandModule {
   register(program: Command): void
 }
 
-const COMMANDS: CommandModule[] = [validate, up, nodeCmd, tour, bench, stats]
+const COMMANDS: CommandModule[] = [validate, up, nodeCmd, tour, bench, runCmd, stats]
 
 export function buildProgram(): Command {
   const program = new Command('rdma-emu')

@@ -6,7 +6,7 @@ import { formatTable } from './table.ts'
 
 export interface TourStep {
   title: string
-  run(cluster: Cluster, out: (line: string) => void, opts: { count: number }): Promise<void>
+  run(cluster: Cluster, out: (line: string) => void, opts: { count: number; signal?: AbortSignal }): Promise<void>
 }
 
 type PingPeerReply = RttStats & { from: string; to: string }

@@ -1,0 +1,179 @@
+/**
+ * Run a scenario: once per policy, each run on a cluster of its own launched
+ * from the configuration with that policy on every server (and the
+ * scenario's overrides), written into <runDir>/<policy>/ and torn down
+ * afterwards. The steps run in order; then the run undoes what they set up
+ * (traffic, QPs, MRs, leases), reads every node's counters, and checks the
+ * invariants that hold under any policy (every pin released). The
+ * expectations are checked against each run's metrics.
+ */
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { serializeConfig, type ClusterConfig, type Policy } from '../config/defaults.ts'
+import { parseConfig } from '../config/load-config.ts'
+import { EmuError, ErrorCodes } from '../errors.ts'
+import type { MemStatsReply } from '../host/server-memory-service.ts'
+import type { Cluster } from '../launcher/launch-cluster.ts'
+import { checkExpectations, computeMetrics, victimsOf, type ExpectationResult, type Metrics, type NodeReadings, type TrafficReport } from './metrics.ts'
+import { cleanUp, RunContext, runStep, type TimelineEntry } from './steps.ts'
+import type { Scenario } from './types.ts'
+
+export interface RunOptions {
+  /** The configuration the runs start from (-c), defaults filled. */
+  config: ClusterConfig
+  /** Where the runs go: <runDir>/<policy>/ each, and results.json. */
+  runDir: string
+  /** Only these of the scenario's policies. */
+  policies?: Policy[]
+  /** Replace every traffic step's durationMs (the tour's short run). */
+  trafficMs?: number
+  readyTimeoutMs?: number
+  signal?: AbortSignal
+  /** Told when a run starts and ends (progress lines). */
+  onRun?: (event: { policy: Policy; index: number; of: number; done?: PolicyRun }) => void
+}
+
+export interface PolicyRun {
+  policy: Policy
+  runDir: string
+  metrics: Metrics
+  victims: Array<{ file: string; bytes: number }>
+  traffic: TrafficReport[]
+  layoutOps: Array<{ op: string; file: string; result: string; ms: number }>
+  timeline: TimelineEntry[]
+  notes: string[]
+  /** Invariants that broke, steps that failed, nodes that died: the run's problems (exit 1). */
+  problems: string[]
+  expectations: ExpectationResult[]
+}
+
+export interface ScenarioResult {
+  scenario: string
+  file: string
+  runDir: string
+  runs: PolicyRun[]
+  /** Every expectation held and no run had a problem. */
+  ok: boolean
+}
+
+/** The configuration of one run: `policy` and the overrides on every server, only the nodes the scenario names. */
+export function runConfig(base: ClusterConfig, sc: Scenario, policy: Policy): ClusterConfig {
+  const o = sc.cluster
+  const nodes = sc.nodes.length > 0 ? base.nodes.filter((n) => sc.nodes.includes(n.id)) : base.nodes
+  const raw = JSON.parse(serializeConfig({
+    ...base,
+    ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}),
+    ...(o.logLevel !== undefined ? { logLevel: o.logLevel } : {}),
+    fabric: { ...base.fabric, ...o.fabric },
+    nodes: nodes.map((n) => (n.role === 'server' ? { ...n, server: { ...n.server, ...o.server, policy } } : n)),
+  }))
+  // The overrides passed the schema one by one; together with the configuration they must still make sense.
+  try {
+    return parseConfig(raw, `${sc.name} (${policy})`)
+  } catch (err) {
+    const problems = ((err as EmuError).details as { problems?: string[] } | undefined)?.problems ?? [(err as Error).message]
+    throw new EmuError(ErrorCodes.SCENARIO_INVALID, problems.map((p) => `cluster: ${p}`).join('\n'), { file: sc.file, problems: problems.map((p) => `cluster: ${p}`) })
+  }
+}
+
+export async function runScenario(sc: Scenario, o: RunOptions): Promise<ScenarioResult> {
+  const policies = o.policies ?? sc.policies
+  // Every run's configuration first: a bad combination is bad input before anything starts.
+  const configs = policies.map((p) => runConfig(o.config, sc, p))
+  const runs: PolicyRun[] = []
+  for (const [i, policy] of policies.entries()) {
+    if (o.signal?.aborted) throw new EmuError(ErrorCodes.NODE_FAILED, 'run interrupted')
+    o.onRun?.({ policy, index: i, of: policies.length })
+    const run = await runPolicy(sc, policy, configs[i]!, o)
+    runs.push(run)
+    o.onRun?.({ policy, index: i, of: policies.length, done: run })
+  }
+  const result: ScenarioResult = {
+    scenario: sc.name, file: sc.file, runDir: o.runDir, runs,
+    ok: runs.every((r) => r.problems.length === 0 && r.expectations.every((e) => e.held)),
+  }
+  writeFileSync(join(o.runDir, 'results.json'), JSON.stringify(result, null, 2) + '\n')
+  return result
+}
+
+async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o: RunOptions): Promise<PolicyRun> {
+  const { launchCluster } = await import('../launcher/launch-cluster.ts')
+  const { describeExit } = await import('../launcher/node-process.ts')
+  const runDir = join(o.runDir, policy)
+  const cluster: Cluster = await launchCluster({ config, runDir, readyTimeoutMs: o.readyTimeoutMs, signal: o.signal })
+  const problems: string[] = []
+  // A node that dies, or an interrupt, ends the run at the next await.
+  let isBroken = false
+  let onAbort: (() => void) | undefined
+  const broken = new Promise<never>((_, reject) => {
+    const fail = (msg: string): void => {
+      isBroken = true
+      reject(new EmuError(ErrorCodes.NODE_FAILED, msg))
+    }
+    cluster.on('failed', (e) => fail(`node ${e.id} failed during the run (${describeExit(e)})`))
+    onAbort = () => fail('run interrupted')
+    if (o.signal?.aborted) onAbort()
+    o.signal?.addEventListener('abort', onAbort, { once: true })
+  })
+  broken.catch(() => {})
+  const guarded = <T>(p: Promise<T>): Promise<T> => Promise.race([p, broken])
+  const ctx = new RunContext(cluster.control, policy, cluster.nodes.map((n) => n.id))
+  let readings: NodeReadings | undefined
+  try {
+    for (const [i, step] of sc.steps.entries()) {
+      const atMs = ctx.elapsed()
+      if (step.when && !step.when.includes(policy)) {
+        ctx.timeline.push({ step: i, do: step.do, atMs: Math.round(atMs), tookMs: 0, outcome: `skipped (only under ${step.when.join(', ')})` })
+        continue
+      }
+      const s = step.do === 'traffic' && o.trafficMs !== undefined && step.durationMs !== undefined ? { ...step, durationMs: o.trafficMs } : step
+      let outcome: string
+      try {
+        outcome = await guarded(runStep(ctx, s))
+      } catch (err) {
+        ctx.timeline.push({ step: i, do: step.do, atMs: Math.round(atMs), tookMs: Math.round(ctx.elapsed() - atMs), outcome: `failed: ${(err as Error).message}` })
+        throw new EmuError((err as EmuError).code ?? ErrorCodes.INTERNAL, `steps[${i}] (${step.do}): ${(err as Error).message}`)
+      }
+      ctx.timeline.push({ step: i, do: step.do, atMs: Math.round(atMs), tookMs: Math.round(ctx.elapsed() - atMs), outcome })
+    }
+    ctx.measures.elapsedMs = ctx.elapsed()
+  } catch (err) {
+    ctx.measures.elapsedMs = ctx.elapsed()
+    problems.push((err as Error).message)
+  }
+  try {
+    if (!isBroken) {
+      problems.push(...(await guarded(cleanUp(ctx))))
+      readings = await guarded(readNodes(cluster, config))
+    }
+  } catch (err) {
+    problems.push(`end of run: ${(err as Error).message}`)
+  } finally {
+    if (onAbort) o.signal?.removeEventListener('abort', onAbort)
+    await cluster.stop()
+  }
+  const metrics = readings ? computeMetrics(ctx.measures, readings) : {}
+  if (readings && metrics.pinsHeld !== 0) problems.push(`pins do not balance: ${metrics.pinsAcquired} acquired, ${metrics.pinsReleased} released after every MR was deregistered`)
+  return {
+    policy, runDir, metrics,
+    victims: readings ? victimsOf(readings) : [],
+    traffic: ctx.measures.traffic,
+    layoutOps: ctx.measures.layoutOps.map((x) => ({ ...x, ms: Math.round(x.ms * 10) / 10 })),
+    timeline: ctx.timeline, notes: ctx.notes, problems,
+    expectations: checkExpectations(sc.expect, policy, metrics),
+  }
+}
+
+/** Every node's counters at the end of a run. */
+async function readNodes(cluster: Cluster, config: ClusterConfig): Promise<NodeReadings> {
+  const c = cluster.control
+  const servers: MemStatsReply[] = []
+  const counters: Array<Record<string, number>> = []
+  const leaseStatus: NodeReadings['leaseStatus'] = []
+  for (const n of config.nodes) {
+    counters.push(await c.request<Record<string, number>>(n.id, 'verbs.counters'))
+    if (n.role === 'server') servers.push(await c.request<MemStatsReply>(n.id, 'mem.stats'))
+    else leaseStatus.push(await c.request(n.id, 'verbs.lease.status'))
+  }
+  return { servers, counters, leaseStatus }
+}

@@ -1,0 +1,424 @@
+/**
+ * The scenario steps, run on a launched cluster from the launcher process.
+ * Server work goes over the control plane (fs.*, mem.*, verbs.* of the
+ * server); a client host's work is asked of that host (RemoteVerbs on the
+ * client: it takes the lease, registers the file MR as itself, connects its
+ * own QP and runs the workload in its own process), so the lease-break
+ * notices reach the process that holds the lease and its traffic, as in the
+ * policy tests.
+ *
+ * Outcomes a policy decides (a refused registration, a truncate that fails
+ * with ETXTBSY or is still waiting) are recorded, not thrown: they are what
+ * the run measures. Anything else that fails is a problem of the run.
+ */
+import { EmuError, ErrorCodes } from '../errors.ts'
+import type { ControlPlane } from '../host/control-plane.ts'
+import type { Policy } from '../config/defaults.ts'
+import type { FaultCounters } from '../../fabric/faults.ts'
+import { Access, WrOpcode, wcStatusName } from '../verbs/constants.ts'
+import { RemoteVerbs } from '../verbs/remote-verbs.ts'
+import type { RemoteMr } from '../verbs/remote-verbs-service.ts'
+import type { WorkloadResult, WorkloadSpec } from '../verbs/workload.ts'
+import { round1, type StepMeasures, type TrafficReport } from './metrics.ts'
+import type { AccessName, StepOf, Step } from './types.ts'
+
+/** CM port the run's server listens on for traffic connections. */
+export const SCENARIO_PORT = 18600
+/** Bytes per fs.write / fs.read / mem.write request. */
+const CHUNK = 1 << 20
+/** How long a background traffic step waits for its first packets at the server. */
+const START_WAIT_MS = 5000
+/** A workload's control request may take this long beyond its duration. */
+const WORKLOAD_MARGIN_MS = 300_000
+/** Operations of a duration-bound traffic step with no count (perftest -D's cap). */
+const DURATION_MAX_OPS = 10_000_000
+/** Registration refusals a policy gives (recorded as the outcome, not a failure). */
+const REFUSALS = new Set<string>([ErrorCodes.EOPNOTSUPP, ErrorCodes.EFAULT, ErrorCodes.EACCES, ErrorCodes.EAGAIN])
+
+const ACCESS: Record<AccessName, number> = {
+  localWrite: Access.LOCAL_WRITE,
+  remoteWrite: Access.REMOTE_WRITE,
+  remoteRead: Access.REMOTE_READ,
+  remoteAtomic: Access.REMOTE_ATOMIC,
+}
+
+interface MrRecord {
+  server: string
+  /** The client host that registered it (file MRs), or none (the launcher's own). */
+  owner?: string
+  mr?: RemoteMr
+  /** Why there is no MR (a refusal without fallback). */
+  absent?: string
+  deregistered: boolean
+}
+
+interface TrafficRecord {
+  id: string
+  client: string
+  qpn: number
+  op: 'write' | 'read'
+  size: number
+  done: Promise<void>
+  settled: boolean
+  result?: WorkloadResult
+  error?: unknown
+  /** Its error already failed the step that ran it. */
+  reported?: boolean
+}
+
+export interface TimelineEntry {
+  step: number
+  do: string
+  atMs: number
+  tookMs: number
+  outcome: string
+}
+
+/** Everything one run's steps set up and measured. */
+export class RunContext {
+  readonly mrs = new Map<string, MrRecord>()
+  readonly traffic = new Map<string, TrafficRecord>()
+  readonly conns: Array<{ client: string; qpn: number }> = []
+  readonly leases: Array<{ client: string; server: string; file: string }> = []
+  readonly timeline: TimelineEntry[] = []
+  readonly notes: string[] = []
+  readonly measures: StepMeasures = {
+    layoutOps: [], traffic: [], mismatchBytes: 0, verified: false,
+    faults: { seen: 0, dropped: 0, duplicated: 0, reordered: 0 }, elapsedMs: 0,
+  }
+  private readonly pds = new Map<string, number>()
+  private readonly t0 = performance.now()
+
+  constructor(
+    readonly control: ControlPlane,
+    readonly policy: Policy,
+    /** Node ids of the run (for faults without `nodes`). */
+    readonly nodes: readonly string[],
+  ) {}
+
+  req<T>(node: string, type: string, body?: unknown, timeoutMs?: number): Promise<T> {
+    return this.control.request<T>(node, type, body ?? null, timeoutMs)
+  }
+
+  verbs(node: string): RemoteVerbs {
+    return new RemoteVerbs(this.control, node)
+  }
+
+  /** The run's PD on `server`, listened on at SCENARIO_PORT (made on first use). */
+  async serverPd(server: string): Promise<number> {
+    let pd = this.pds.get(server)
+    if (pd === undefined) {
+      const v = this.verbs(server)
+      pd = await v.allocPd()
+      await v.listen({ port: SCENARIO_PORT, pd })
+      this.pds.set(server, pd)
+    }
+    return pd
+  }
+
+  elapsed(): number {
+    return performance.now() - this.t0
+  }
+}
+
+/** ERR_ETXTBSY -> ETXTBSY (what a policy answered). */
+export function errnoOf(err: unknown): string {
+  if (err instanceof EmuError) return err.code.replace(/^ERR_/, '')
+  return err instanceof Error ? err.message : String(err)
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** Run one step; returns a short outcome for the timeline. */
+export async function runStep(ctx: RunContext, step: Step): Promise<string> {
+  switch (step.do) {
+    case 'createFile':
+      await ctx.req(step.server, 'fs.create', { name: step.file, dax: step.dax })
+      await fillFile(ctx, step.server, step.file, 0, step.bytes, step.fill)
+      return `${step.file}: ${step.bytes} bytes`
+    case 'writeFile':
+      await fillFile(ctx, step.server, step.file, step.offset, step.bytes, step.fill)
+      return `${step.file}: ${step.bytes} bytes at ${step.offset}`
+    case 'truncate':
+      return layoutOp(ctx, step, 'fs.truncate', { name: step.file, size: step.size })
+    case 'punch':
+      return layoutOp(ctx, step, 'fs.punch', { name: step.file, offset: step.offset, length: step.length })
+    case 'unlink':
+      return layoutOp(ctx, step, 'fs.unlink', { name: step.file })
+    case 'lease':
+      await ctx.verbs(step.client).leaseFile(step.server, step.file)
+      ctx.leases.push({ client: step.client, server: step.server, file: step.file })
+      return `${step.client} holds the layout lease on ${step.file}`
+    case 'unlease': {
+      await ctx.verbs(step.client).unleaseFile(step.server, step.file)
+      const k = ctx.leases.findIndex((l) => l.client === step.client && l.server === step.server && l.file === step.file)
+      if (k >= 0) ctx.leases.splice(k, 1)
+      return 'released'
+    }
+    case 'leaseMode':
+      await ctx.verbs(step.client).setLeaseMode(step.mode)
+      return step.mode
+    case 'registerFile':
+      return registerFile(ctx, step)
+    case 'registerMemory': {
+      const v = ctx.verbs(step.server)
+      const pd = await ctx.serverPd(step.server)
+      const mr = await v.regMr(pd, step.bytes, accessOf(step.access, step.odp))
+      ctx.mrs.set(step.as, { server: step.server, mr, deregistered: false })
+      for (let off = 0; off < step.bytes && step.fill !== 0; off += CHUNK) await v.write(mr.stag, off, new Uint8Array(Math.min(CHUNK, step.bytes - off)).fill(step.fill))
+      return `${step.as}: ${step.bytes} bytes`
+    }
+    case 'deregister': {
+      const m = ctx.mrs.get(step.mr)!
+      return (await deregister(ctx, m)) ? 'deregistered' : m.mr ? 'already gone' : `nothing to deregister (${m.absent})`
+    }
+    case 'traffic':
+      return startTraffic(ctx, step)
+    case 'wait': {
+      const which = step.traffic !== undefined ? [ctx.traffic.get(step.traffic)].filter((x) => x !== undefined) : [...ctx.traffic.values()]
+      await Promise.all(which.map((t) => t.done))
+      return which.map((t) => trafficOutcome(t)).join('; ') || 'nothing running'
+    }
+    case 'stop': {
+      const t = ctx.traffic.get(step.traffic)
+      if (!t) return 'not running (skipped)'
+      if (!t.settled) await ctx.verbs(t.client).stopWorkload(t.qpn)
+      await t.done
+      return trafficOutcome(t)
+    }
+    case 'sleep':
+      await sleep(step.ms)
+      return `${step.ms} ms`
+    case 'faults':
+      return setFaults(ctx, step)
+    case 'verify':
+      return verify(ctx, step)
+  }
+}
+
+async function fillFile(ctx: RunContext, server: string, name: string, offset: number, bytes: number, fill: number): Promise<void> {
+  for (let done = 0; done < bytes; done += CHUNK) {
+    await ctx.req(server, 'fs.write', { name, offset: offset + done, data: new Uint8Array(Math.min(CHUNK, bytes - done)).fill(fill) })
+  }
+}
+
+/** A truncate / punch / unlink, timed; the policy's answer is the outcome. */
+async function layoutOp(ctx: RunContext, step: StepOf<'truncate' | 'punch' | 'unlink'>, type: string, body: unknown): Promise<string> {
+  const t0 = performance.now()
+  let result = 'ok'
+  try {
+    await ctx.req(step.server, type, body, step.timeoutMs)
+  } catch (err) {
+    if (!(err instanceof EmuError)) throw err
+    result = errnoOf(err)
+  }
+  const ms = performance.now() - t0
+  ctx.measures.layoutOps.push({ op: step.do, file: step.file, result, ms })
+  if (result === 'TIMEOUT') ctx.notes.push(`${step.do} of ${step.file} was still waiting after ${step.timeoutMs} ms`)
+  return `${result} in ${round1(ms)} ms`
+}
+
+function accessOf(names: readonly AccessName[], odp: boolean): number {
+  return names.reduce((a, n) => a | ACCESS[n], 0) | (odp ? Access.ON_DEMAND : 0)
+}
+
+async function registerFile(ctx: RunContext, step: StepOf<'registerFile'>): Promise<string> {
+  const pd = await ctx.serverPd(step.server)
+  const bytes = step.bytes ?? (await ctx.req<{ size: number }>(step.server, 'fs.stat', { name: step.file })).size - step.offset
+  const client = ctx.verbs(step.client)
+  const reg = (odp: boolean) => client.regServerFile(step.server, { pd, file: step.file, offset: step.offset, length: bytes, access: accessOf(step.access, odp) })
+  const rec: MrRecord = { server: step.server, owner: step.client, deregistered: false }
+  ctx.mrs.set(step.as, rec)
+  let outcome: string
+  try {
+    rec.mr = await reg(step.odp)
+    outcome = rec.mr.access & Access.ON_DEMAND ? (step.odp ? 'odp' : 'odp-by-policy') : 'pinned'
+  } catch (err) {
+    if (!(err instanceof EmuError) || !REFUSALS.has(err.code)) throw err
+    outcome = `refused ${errnoOf(err)}`
+    if (step.fallback === 'odp' && !step.odp) {
+      rec.mr = await reg(true)
+      outcome += ', odp'
+    } else {
+      rec.absent = outcome
+    }
+  }
+  ctx.measures.registration ??= outcome
+  return outcome
+}
+
+/** Deregister an MR the run made; false when it was gone already (given back after a lease break, revoked). */
+async function deregister(ctx: RunContext, m: MrRecord): Promise<boolean> {
+  if (!m.mr || m.deregistered) return false
+  m.deregistered = true
+  try {
+    if (m.owner) await ctx.verbs(m.owner).deregServerMr(m.server, m.mr.stag)
+    else await ctx.verbs(m.server).deregMr(m.mr.stag)
+    return true
+  } catch (err) {
+    if (err instanceof EmuError && err.code === ErrorCodes.ENOENT) return false
+    throw err
+  }
+}
+
+async function startTraffic(ctx: RunContext, step: StepOf<'traffic'>): Promise<string> {
+  const m = ctx.mrs.get(step.mr)!
+  if (!m.mr || m.deregistered) {
+    const why = m.absent ?? 'deregistered'
+    ctx.notes.push(`traffic ${step.id} skipped: MR ${step.mr} is not registered (${why})`)
+    return `skipped (MR ${step.mr}: ${why})`
+  }
+  const mr = m.mr
+  const span = step.span ?? mr.length - step.offset
+  if (step.offset + Math.max(span, step.size) > mr.length) {
+    throw new EmuError(ErrorCodes.BAD_ARGUMENT, `traffic ${step.id}: offset ${step.offset} + span ${span} is past the end of MR ${step.mr} (${mr.length} bytes)`)
+  }
+  await ctx.serverPd(m.server)
+  const client = ctx.verbs(step.client)
+  const { qpn } = await client.connect(m.server, SCENARIO_PORT, step.qp ? { options: step.qp } : {})
+  ctx.conns.push({ client: step.client, qpn })
+  const count = step.count ?? DURATION_MAX_OPS
+  const spec: WorkloadSpec = {
+    opcode: step.op === 'write' ? WrOpcode.RDMA_WRITE : WrOpcode.RDMA_READ,
+    count, window: step.window, size: step.size, remoteAddr: mr.iova + step.offset, rkey: mr.stag, span,
+    ...(step.durationMs !== undefined ? { durationMs: step.durationMs } : {}),
+  }
+  const before = await packetsIn(ctx, m.server)
+  const rec: TrafficRecord = { id: step.id, client: step.client, qpn, op: step.op, size: step.size, done: Promise.resolve(), settled: false }
+  rec.done = client.workload(qpn, Math.min(step.window, count) * step.size, spec, WORKLOAD_MARGIN_MS + (step.durationMs ?? 0)).then(
+    (r) => {
+      rec.result = r
+      rec.settled = true
+      ctx.measures.traffic.push(report(rec, r))
+    },
+    (err) => {
+      rec.error = err
+      rec.settled = true
+    },
+  )
+  ctx.traffic.set(step.id, rec)
+  if (!step.background) {
+    await rec.done
+    if (rec.error) {
+      rec.reported = true
+      throw rec.error
+    }
+    return trafficOutcome(rec)
+  }
+  // Background: go on once the server sees the stream, so a following sleep is time under load.
+  const deadline = Date.now() + START_WAIT_MS
+  while (!rec.settled && Date.now() < deadline && (await packetsIn(ctx, m.server)) === before) await sleep(5)
+  return `running on QP ${qpn} of ${step.client}`
+}
+
+async function packetsIn(ctx: RunContext, server: string): Promise<number> {
+  return (await ctx.verbs(server).counters()).pktsReceived ?? 0
+}
+
+function report(t: TrafficRecord, r: WorkloadResult): TrafficReport {
+  const seconds = r.elapsedMs / 1000
+  return {
+    id: t.id, client: t.client, op: t.op, size: t.size, completed: r.completed, posted: r.posted, errors: r.errors,
+    ...(r.firstError !== undefined ? { firstError: wcStatusName(r.firstError) } : {}),
+    stopped: r.stopped, ...(r.stopReason ? { stopReason: r.stopReason } : {}),
+    elapsedMs: round1(r.elapsedMs),
+    bandwidthMiBs: seconds > 0 ? round1((r.completed - r.errors) * t.size / seconds / 2 ** 20) : 0,
+  }
+}
+
+function trafficOutcome(t: TrafficRecord): string {
+  if (t.error) return `${t.id}: failed (${errnoOf(t.error)})`
+  const r = t.result
+  if (!r) return `${t.id}: running`
+  const end = r.errors ? `, ${r.errors} in error (${wcStatusName(r.firstError ?? -1)})` : r.stopped ? `, stopped (${r.stopReason})` : ''
+  return `${t.id}: ${r.completed} completed${end}`
+}
+
+/** Fold a node's current fault counters into the run's before they are replaced. */
+async function takeFaultCounters(ctx: RunContext, node: string): Promise<void> {
+  const c = await ctx.req<FaultCounters | null>(node, 'rdma.faultCounters')
+  if (!c) return
+  const f = ctx.measures.faults
+  f.seen += c.seen
+  f.dropped += c.dropped
+  f.duplicated += c.duplicated
+  f.reordered += c.reordered
+}
+
+async function setFaults(ctx: RunContext, step: StepOf<'faults'>): Promise<string> {
+  const nodes = step.nodes ?? ctx.nodes
+  const off = step.drop === 0 && step.duplicate === 0 && step.reorder === 0
+  for (const [i, node] of nodes.entries()) {
+    await takeFaultCounters(ctx, node)
+    await ctx.req(node, 'rdma.faults', off ? null : { drop: step.drop, duplicate: step.duplicate, reorder: step.reorder, seed: step.seed + i })
+  }
+  return off ? `off on ${nodes.join(', ')}` : `drop ${step.drop}, duplicate ${step.duplicate}, reorder ${step.reorder} on ${nodes.join(', ')}`
+}
+
+async function verify(ctx: RunContext, step: StepOf<'verify'>): Promise<string> {
+  let read: (off: number, len: number) => Promise<Uint8Array>
+  let size: number
+  let what: string
+  if (step.file !== undefined) {
+    size = (await ctx.req<{ size: number }>(step.server, 'fs.stat', { name: step.file })).size
+    read = async (off, len) => new Uint8Array(await ctx.req<Uint8Array>(step.server, 'fs.read', { name: step.file, offset: off, length: len }))
+    what = step.file
+  } else {
+    const m = ctx.mrs.get(step.mr!)!
+    if (!m.mr || m.deregistered) {
+      ctx.notes.push(`verify of MR ${step.mr} skipped: not registered`)
+      return 'skipped (MR not registered)'
+    }
+    const { stag, length } = m.mr
+    size = length
+    read = (off, len) => ctx.verbs(m.server).read(stag, off, len)
+    what = `MR ${step.mr}`
+  }
+  const end = Math.min(size, step.offset + (step.length ?? size))
+  let mismatch = 0
+  for (let off = step.offset; off < end; off += CHUNK) {
+    const got = await read(off, Math.min(CHUNK, end - off))
+    for (const b of got) if (b !== step.fill) mismatch++
+  }
+  ctx.measures.mismatchBytes += mismatch
+  ctx.measures.verified = true
+  return `${what}: ${mismatch} of ${Math.max(0, end - step.offset)} bytes differ from 0x${step.fill.toString(16).padStart(2, '0')}`
+}
+
+/**
+ * Undo what the steps left: stop running traffic, disconnect the QPs,
+ * deregister the MRs, give back the leases, so the end-of-run counters show
+ * whether every pin was released. Returns the problems met on the way.
+ */
+export async function cleanUp(ctx: RunContext): Promise<string[]> {
+  const problems: string[] = []
+  const attempt = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+    try {
+      await fn()
+    } catch (err) {
+      problems.push(`clean-up: ${what}: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+  for (const t of ctx.traffic.values()) {
+    if (!t.settled) await attempt(`stop traffic ${t.id}`, () => ctx.verbs(t.client).stopWorkload(t.qpn))
+    await t.done
+    if (t.error && !t.reported) problems.push(`traffic ${t.id}: ${errnoOf(t.error)}: ${t.error instanceof Error ? t.error.message : ''}`)
+  }
+  for (const c of ctx.conns.splice(0)) {
+    try {
+      await ctx.verbs(c.client).disconnect(c.qpn)
+    } catch {
+      // A QP already torn down (revocation, peer gone) has nothing to disconnect.
+    }
+  }
+  for (const [name, m] of ctx.mrs) await attempt(`deregister ${name}`, () => deregister(ctx, m))
+  for (const l of ctx.leases.splice(0)) {
+    try {
+      await ctx.verbs(l.client).unleaseFile(l.server, l.file)
+    } catch {
+      // Given back already (a complied break) or revoked.
+    }
+  }
+  for (const node of ctx.nodes) await attempt(`fault counters of ${node}`, () => takeFaultCounters(ctx, node))
+  return problems
+}
