@@ -6,6 +6,7 @@
  * launcher), so each node sends over its own DEALER and receives on its
  * ROUTER; the launcher answers nodes over its ROUTER.
  */
+import { Worker } from 'node:worker_threads'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { ZmqTransport } from '../../fabric/zmq-transport.ts'
@@ -73,6 +74,7 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
   const stopped = new Promise<number>((r) => (resolveStopped = r))
   let stopping: Promise<void> | undefined
   let parentTimer: NodeJS.Timeout | undefined
+  let orphaned = false
   const stop = (code = 0, reason = 'stop'): Promise<void> => {
     stopping ??= (async () => {
       log.info({ reason, code }, 'shutting down')
@@ -105,6 +107,9 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
     dataDir,
     pcap: opts.pcap,
     onShutdown: (fn) => void cleanups.push(fn),
+    get orphaned() {
+      return orphaned
+    },
   }
 
   // Built-in handlers.
@@ -127,6 +132,33 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
     return { ok: true }
   })
 
+  if (opts.watchParent ?? Boolean(opts.launcher)) {
+    // The launcher may die without telling us (kill -9): the IPC channel
+    // closes and we are re-parented, whichever we notice first. Watched from
+    // the start: a launcher killed during the start-up handshake (say, just
+    // after it saw every node ready, before its reply reached us) orphans us
+    // as surely as one killed later. Nobody is left to escalate (SIGTERM,
+    // SIGKILL) if our shutdown hangs on a loaded machine, so that is bounded too.
+    const parent = process.ppid
+    const orphan = (why: string): void => {
+      if (orphaned) return
+      orphaned = true
+      setTimeout(() => {
+        log.warn({ afterMs: Params.orphanExitMs }, 'launcher gone and shutdown unfinished: exiting now')
+        flush()
+        process.exit(1)
+      }, Params.orphanExitMs).unref()
+      // Should the main thread itself be stuck (a blocking call on a starved
+      // machine), a watchdog thread ends the process a little later.
+      watchdog(Params.orphanExitMs * 2)
+      void stop(1, why)
+    }
+    process.once('disconnect', () => orphan('launcher disconnected'))
+    parentTimer = setInterval(() => {
+      if (process.ppid !== parent || !alive(parent)) orphan('launcher gone')
+    }, Params.parentCheckIntervalMs)
+  }
+
   await attachServices(ctx)
 
   if (opts.launcher) {
@@ -146,26 +178,13 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
   }
   log.info({ endpoint: transport.endpoint, peers: transport.peers().map((p) => p.id) }, 'ready')
 
-  if (opts.watchParent ?? Boolean(opts.launcher)) {
-    // The launcher may die without telling us (kill -9): the IPC channel
-    // closes and we are re-parented, whichever we notice first.
-    // Nobody is left to escalate (SIGTERM, SIGKILL) if our shutdown hangs on
-    // a loaded machine (worker threads, the device file), so that is bounded too.
-    const parent = process.ppid
-    const orphaned = (why: string): void => {
-      setTimeout(() => {
-        log.warn({ afterMs: Params.orphanExitMs }, 'launcher gone and shutdown unfinished: exiting now')
-        flush()
-        process.exit(1)
-      }, Params.orphanExitMs).unref()
-      void stop(1, why)
-    }
-    process.once('disconnect', () => orphaned('launcher disconnected'))
-    parentTimer = setInterval(() => {
-      if (process.ppid !== parent || !alive(parent)) orphaned('launcher gone')
-    }, Params.parentCheckIntervalMs)
-  }
   return { ctx, stopped, stop }
+}
+
+/** A thread that SIGKILLs this process after `ms`, whatever the main thread is doing. */
+function watchdog(ms: number): void {
+  const w = new Worker(`setTimeout(() => process.kill(${process.pid}, 'SIGKILL'), ${ms})`, { eval: true })
+  w.unref()
 }
 
 function alive(pid: number): boolean {

@@ -674,9 +674,11 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
     close() {
       control.transport.off('peer', onPeer)
       leases.close()
-      // Clean unmount: everything reaches the image before it closes.
+      // Clean unmount: everything reaches the image before it closes (not
+      // when orphaned: that is a crash, and a sync on a loaded disk can take
+      // longer than anyone waits).
       try {
-        mem.fs.syncAll()
+        if (!ctx.orphaned) mem.fs.syncAll()
       } catch (err) {
         ctx.log.error({ err }, 'final sync failed')
       }

@@ -30,6 +30,12 @@ export interface NodeContext {
   pcap?: string
   /** Register cleanup run on shutdown (awaited, in reverse order, before the transport closes). */
   onShutdown(fn: () => void | Promise<void>): void
+  /**
+   * True once the node shuts down because its launcher is gone: nobody waits
+   * for a clean stop, so slow courtesies (the final sync of the device image)
+   * are skipped, as after a crash. FLUSHed and fsynced data is on disk already.
+   */
+  readonly orphaned: boolean
 }
 
 export async function attachServices(ctx: NodeContext): Promise<void> {
