@@ -123,8 +123,10 @@ export abstract class TransportBase implements Transport {
     for (const entry of this.peerTable.values()) {
       const { info } = entry
       if (!stalled && info.state === 'up' && now - info.lastSeen > this.heartbeatTimeoutMs) this.setState(info, 'down')
-      // Only peers we can reach: ones we connected to, or ones that reached us.
-      if (entry.connected || info.lastSeen > 0) {
+      // Only peers we can reach: ones we connected to, or ones that reached
+      // us and are still up (a departed one, like a finished `bench --attach`,
+      // would only earn a send error every tick; it speaks first if it returns).
+      if (entry.connected || (info.lastSeen > 0 && info.state === 'up')) {
         this.counters.heartbeatsOut++
         try {
           this.sendParts(info.id, heartbeatFrame(), entry.connected)

@@ -10,7 +10,7 @@ import type { Test } from 'tap'
 import { controlFrame, dataHeader, FrameKind } from '../fabric/frame.ts'
 import { LoopbackHub } from '../fabric/loopback-transport.ts'
 import { trainPool } from '../fabric/train-pool.ts'
-import type { HeartbeatOptions } from '../fabric/transport-base.ts'
+import type { HeartbeatOptions, TransportBase } from '../fabric/transport-base.ts'
 import type { PeerInfo, Transport } from '../fabric/transport.ts'
 import { ZmqTransport } from '../fabric/zmq-transport.ts'
 import { ControlPlane } from '../src/host/control-plane.ts'
@@ -215,6 +215,27 @@ export async function peerDownAfterClose(t: Test, kit: TransportKit): Promise<vo
   t.equal(a.peers().find((p) => p.id === 'node-b')?.state, 'down', 'peers() agrees')
   t.ok(events.some((e) => e.id === 'node-b' && e.state === 'up'), 'an up event came first')
   void cb
+}
+
+/** A peer that reached us and went away is not heartbeated forever (each beat would be a send error). */
+export async function departedPeerForgotten(t: Test, kit: TransportKit): Promise<void> {
+  const opts = { heartbeatIntervalMs: 50, heartbeatTimeoutMs: 400 }
+  const { a, b } = await pair(t, kit, opts) // a connected to b; b only answers
+  const gone = waitFor<PeerInfo>('a down at b', 5000, (done) =>
+    b.on('peer', (info) => {
+      if (info.id === 'node-a' && info.state === 'down') done(info)
+    }),
+  )
+  await waitFor('a up at b', 5000, (done) => {
+    if (b.peers().some((p) => p.id === 'node-a' && p.state === 'up')) return done(undefined)
+    b.on('peer', (info) => info.id === 'node-a' && info.state === 'up' && done(undefined))
+  })
+  await a.close()
+  await gone
+  const counters = (b as TransportBase).counters
+  const beats = counters.heartbeatsOut
+  await new Promise((r) => setTimeout(r, 400))
+  t.equal(counters.heartbeatsOut, beats, 'no heartbeats to the departed peer (8 ticks later)')
 }
 
 export async function badFrameCounted(t: Test, kit: TransportKit): Promise<void> {
