@@ -11,10 +11,11 @@
  */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js'
+import { Ajv2020 } from 'ajv/dist/2020.js'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { applyDefaults, type ClusterConfig } from './defaults.ts'
 import { locateJsonError } from './json-error.ts'
+import { schemaProblems } from './schema-errors.ts'
 
 export const DEFAULT_CONFIG_PATH = 'cluster.config.json'
 export const SCHEMA_PATH = fileURLToPath(new URL('./cluster.schema.json', import.meta.url))
@@ -57,7 +58,7 @@ export function parseConfig(raw: unknown, label = 'config'): ClusterConfig {
 /** Every problem of a raw configuration, one line each (empty when valid). */
 export function configProblems(raw: unknown, label = 'config'): string[] {
   const lines: string[] = []
-  if (!validateSchema(raw)) lines.push(...schemaProblems(validateSchema.errors ?? [], label))
+  if (!validateSchema(raw)) lines.push(...schemaProblems(validateSchema.errors ?? [], label, resolveRef))
   lines.push(...semanticProblems(raw))
   return [...new Set(lines)]
 }
@@ -66,95 +67,9 @@ function invalid(lines: string[]): EmuError {
   return new EmuError(ErrorCodes.CONFIG_INVALID, lines.join('\n'), { problems: lines })
 }
 
-// ---------------------------------------------------------------- schema errors
-
-function schemaProblems(errors: ErrorObject[], label: string): string[] {
-  const lines: string[] = []
-  const seenPaths = new Set<string>()
-  for (const e of errors) {
-    const path = toPath(e.instancePath)
-    const where = path || label
-    switch (e.keyword) {
-      case 'required': {
-        const prop = (e.params as { missingProperty: string }).missingProperty
-        const sub = resolve(e.parentSchema?.properties?.[prop])
-        lines.push(`${join(path, prop)}: missing, expected ${describe(sub)}`)
-        break
-      }
-      case 'additionalProperties': {
-        const prop = (e.params as { additionalProperty: string }).additionalProperty
-        const allowed = Object.keys(e.parentSchema?.properties ?? {}).join(', ')
-        lines.push(`${join(path, prop)}: unknown property, expected one of ${allowed}`)
-        break
-      }
-      case 'type': case 'enum': case 'const': case 'minimum': case 'maximum': case 'exclusiveMinimum':
-      case 'exclusiveMaximum': case 'minLength': case 'maxLength': case 'pattern': case 'minItems': case 'maxItems':
-        // One line per value: an out-of-range integer is one problem, whatever keywords it breaks.
-        if (seenPaths.has(where)) break
-        seenPaths.add(where)
-        lines.push(`${where}: expected ${describe(e.parentSchema as Schema)}, got ${show(e.data)}`)
-        break
-      default:
-        lines.push(`${where}: ${e.message ?? 'invalid'}`)
-    }
-  }
-  return lines
-}
-
-/** JSON pointer (/nodes/1/port) to the path users read (nodes[1].port). */
-function toPath(pointer: string): string {
-  if (!pointer) return ''
-  let out = ''
-  for (const raw of pointer.slice(1).split('/')) {
-    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~')
-    out += /^\d+$/.test(seg) ? `[${seg}]` : out ? `.${seg}` : seg
-  }
-  return out
-}
-
-function join(path: string, prop: string): string {
-  return path ? `${path}.${prop}` : prop
-}
-
-function resolve(sub: Schema | undefined): Schema | undefined {
-  if (sub?.$ref && typeof sub.$ref === 'string' && sub.$ref.startsWith('#/$defs/')) return schema.$defs[sub.$ref.slice(8)]
-  return sub
-}
-
-/** What a schema accepts, in words: "integer 0-65535", "one of client, server". */
-function describe(s: Schema | undefined): string {
-  if (!s) return 'a value'
-  if (Array.isArray(s.enum)) return `one of ${s.enum.join(', ')}`
-  if (s.const !== undefined) return JSON.stringify(s.const)
-  switch (s.type) {
-    case 'integer':
-    case 'number': {
-      const lo = s.minimum !== undefined ? `${s.minimum}` : undefined
-      const hi = s.maximum !== undefined ? `${s.maximum}` : undefined
-      if (lo !== undefined && hi !== undefined) return `${s.type} ${lo}-${hi}`
-      if (s.exclusiveMinimum !== undefined) return `${s.type} > ${s.exclusiveMinimum}${hi !== undefined ? ` and <= ${hi}` : ''}`
-      if (lo !== undefined) return `${s.type} >= ${lo}`
-      if (hi !== undefined) return `${s.type} <= ${hi}`
-      return s.type
-    }
-    case 'string':
-      if (s.pattern) return `string matching ${s.pattern}`
-      if (s.minLength === 1) return s.maxLength ? `non-empty string of at most ${s.maxLength} characters` : 'non-empty string'
-      return 'string'
-    case 'array':
-      return s.minItems ? `array of at least ${s.minItems} item(s)${s.maxItems ? `, at most ${s.maxItems}` : ''}` : 'array'
-    case 'object':
-      return 'object'
-    default:
-      return s.type ? String(s.type) : 'a value'
-  }
-}
-
-function show(v: unknown): string {
-  if (Array.isArray(v)) return 'an array'
-  if (v !== null && typeof v === 'object') return 'an object'
-  const s = JSON.stringify(v) ?? String(v)
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s
+/** The configuration schema's own `#/$defs/...` references. */
+function resolveRef(ref: string): Schema | undefined {
+  return ref.startsWith('#/$defs/') ? schema.$defs[ref.slice(8)] : undefined
 }
 
 // ---------------------------------------------------------------- semantic rules

@@ -19,7 +19,7 @@ import { locateJsonError } from '../config/json-error.ts'
 import { SCHEMA_PATH as CLUSTER_SCHEMA_PATH } from '../config/load-config.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { METRICS, type MetricDef } from './metrics.ts'
-import { schemaProblems } from './schema-errors.ts'
+import { schemaProblems } from '../config/schema-errors.ts'
 import type { AccessName, Expectation, Scenario, Step } from './types.ts'
 
 export const SCENARIO_SCHEMA_PATH = fileURLToPath(new URL('./scenario.schema.json', import.meta.url))

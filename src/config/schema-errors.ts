@@ -4,9 +4,10 @@
  *   steps[2].size: expected integer 1-16777216, got "4k"
  *   steps[3].do: expected one of createFile, ..., got "explode"
  *   expect[0].fill: unknown property, expected one of policy, metric, op, value, why
- * The same wording as configuration errors (src/config/load-config.ts).
- * Step kinds are chosen with if/then on `do`, so only the chosen kind's
- * errors are reported (the `if` bookkeeping errors are dropped).
+ * Used for both the cluster configuration (src/config/load-config.ts) and
+ * scenarios (src/scenario/load-scenario.ts). A scenario's step kinds are
+ * chosen with if/then on `do`, so only the chosen kind's errors are reported
+ * (the `if` bookkeeping errors are dropped).
  */
 import type { ErrorObject } from 'ajv/dist/2020.js'
 
@@ -103,7 +104,7 @@ export function describe(s: Schema | undefined): string {
     }
     case 'string':
       if (s.pattern) return `string matching ${s.pattern}`
-      if (s.minLength === 1) return 'non-empty string'
+      if (s.minLength === 1) return s.maxLength ? `non-empty string of at most ${s.maxLength} characters` : 'non-empty string'
       return 'string'
     case 'array':
       return s.minItems ? `array of at least ${s.minItems} item(s)${s.maxItems ? `, at most ${s.maxItems}` : ''}` : 'array'
