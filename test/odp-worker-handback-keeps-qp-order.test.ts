@@ -2,7 +2,7 @@ import t from 'tap'
 import * as path from 'node:path'
 import { FrameMemory } from '../src/memory/frame-memory.ts'
 import { OdpRegion, OdpStatus, ServerMemory } from '../src/memory/index.ts'
-import type { Mr } from '../src/memory/stag.ts'
+import { MrWord, type Mr } from '../src/memory/stag.ts'
 import type { Qp } from '../src/verbs/qp.ts'
 import { WorkerDataPath } from '../src/workers/worker-data-path.ts'
 
@@ -30,8 +30,9 @@ t.test('odp - a fault handed back by a worker keeps the QP in order', async (t) 
     for (let pi = first; pi <= last; pi++) if (region.backing[pi]! < 0) region.backing[pi] = mem.fs.mapRange(ino, pi * PAGE, PAGE)[0]!
     return OdpStatus.OK
   }
-  const live = new Int32Array(new SharedArrayBuffer(4))
-  live[0] = 1
+  // Mr.live: words LIVE and USERS (src/memory/stag.ts).
+  const live = new Int32Array(new SharedArrayBuffer(8))
+  live[MrWord.LIVE] = 1
   const mr = { serial: 1, memory: fm, live } as unknown as Mr
   const naks: Uint8Array[] = []
   const dp = new WorkerDataPath(mem.shared(), { workers: 1, emit: (_qp, pkt) => naks.push(pkt), inlineBelowBytes: 0, offload: 'always' })

@@ -38,8 +38,11 @@ export interface Mr {
   /** Unique per registration (never reused), to name the region to worker threads. */
   serial: number
   /**
-   * 1 while the MR is valid, 0 once deregistered: a word in shared memory, so
-   * worker threads executing already-checked work see a deregistration at once.
+   * Shared memory, so worker threads executing already-checked work see a
+   * deregistration at once: word LIVE is 1 while the MR is valid, 0 once
+   * deregistered; word USERS counts data-path operations copying through it
+   * right now (enterMr / leaveMr), which deregistration waits out, as rxe's
+   * MR reference count does, before the memory behind it is released.
    */
   live: Int32Array
 }
@@ -88,8 +91,8 @@ export class MrTable {
       // Page-aligned, with a guard page between regions.
       this.nextIova += Math.ceil(Math.max(length, 1) / 4096) * 4096 + 4096
     }
-    const live = new Int32Array(new SharedArrayBuffer(4))
-    live[0] = 1
+    const live = new Int32Array(new SharedArrayBuffer(8))
+    live[MrWord.LIVE] = 1
     const mr: Mr = { index, stag: (index << 8) | randomInt(256), pd, access, state: MrState.VALID, iova: va, length, memory, owner, serial: this.nextSerial++, live }
     // `>>> 0` keeps STags unsigned 32-bit.
     mr.stag >>>= 0
@@ -110,8 +113,9 @@ export class MrTable {
   deregister(mr: Mr): void {
     if (this.byIndex.get(mr.index) !== mr) throw new EmuError(ErrorCodes.EINVAL, 'MR is not registered')
     mr.state = MrState.FREE
-    Atomics.store(mr.live, 0, 0)
+    Atomics.store(mr.live, MrWord.LIVE, 0)
     this.byIndex.delete(mr.index)
+    waitUnused(mr.live)
   }
 
   byStag(stag: number): Mr | undefined {
@@ -141,5 +145,36 @@ export class MrTable {
       if (!this.byIndex.has(i)) return i
     }
     throw new EmuError(ErrorCodes.ENOMEM, 'no free MR index')
+  }
+}
+
+/** Words of Mr.live. */
+export const MrWord = { LIVE: 0, USERS: 1 } as const
+
+/** How long a deregistration waits for copies in flight before it goes on anyway (a worker that died). */
+const DEREG_WAIT_MS = 1000
+
+/**
+ * A data-path operation starts using the MR: false (and nothing held) when it
+ * is already deregistered. Pair a true with leaveMr().
+ */
+export function enterMr(live: Int32Array): boolean {
+  Atomics.add(live, MrWord.USERS, 1)
+  if (Atomics.load(live, MrWord.LIVE) === 1) return true
+  leaveMr(live)
+  return false
+}
+
+export function leaveMr(live: Int32Array): void {
+  if (Atomics.sub(live, MrWord.USERS, 1) === 1) Atomics.notify(live, MrWord.USERS)
+}
+
+/** Block until no operation uses the MR (bounded). Node allows Atomics.wait on the main thread. */
+function waitUnused(live: Int32Array): void {
+  const deadline = Date.now() + DEREG_WAIT_MS
+  for (let users = Atomics.load(live, MrWord.USERS); users > 0; users = Atomics.load(live, MrWord.USERS)) {
+    const left = deadline - Date.now()
+    if (left <= 0) return
+    Atomics.wait(live, MrWord.USERS, users, left)
   }
 }

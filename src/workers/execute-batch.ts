@@ -2,6 +2,7 @@ import { encodePacketInto, type PacketInit } from '../../fabric/codec.ts'
 import { readRegion } from '../engine/data-path.ts'
 import { opInfo } from '../engine/opcodes.ts'
 import type { FrameMemory } from '../memory/frame-memory.ts'
+import { enterMr, leaveMr } from '../memory/stag.ts'
 import { OdpStatus } from '../memory/odp.ts'
 import { F, OP_FIELDS, OpKind, type DataPathResult, type DataPathTask, type OpExtra } from './data-path-task.ts'
 
@@ -49,25 +50,30 @@ export function executeBatch(task: DataPathTask, region: (serial: number) => Fra
   for (let i = startAt; i < n; i++) {
     const row = i * OP_FIELDS
     const serial = ops[row + F.REGION]!
-    // The region may have been deregistered after the main thread checked it.
-    if (Atomics.load(live.get(serial)!, 0) !== 1) {
+    // The region may have been deregistered after the main thread checked it;
+    // while the op holds it, a deregistration waits before releasing the memory.
+    const mrLive = live.get(serial)!
+    if (!enterMr(mrLive)) {
       res.failedAt = i
       break
     }
-    const mem = region(serial)
-    const off = ops[row + F.OFF]!
-    const len = ops[row + F.LEN]!
-    const x = task.extras[i]
-    const st = mem.mapAndLock(off, len)
-    if (st !== OdpStatus.OK) {
-      if (st === OdpStatus.NEED_MAIN) res.faultAt = i
-      else res.failedAt = i
-      break
-    }
     try {
-      runOp(i, row, mem, off, len, x)
+      const mem = region(serial)
+      const off = ops[row + F.OFF]!
+      const len = ops[row + F.LEN]!
+      const st = mem.mapAndLock(off, len)
+      if (st !== OdpStatus.OK) {
+        if (st === OdpStatus.NEED_MAIN) res.faultAt = i
+        else res.failedAt = i
+        break
+      }
+      try {
+        runOp(i, row, mem, off, len, task.extras[i])
+      } finally {
+        mem.unlock(off, len)
+      }
     } finally {
-      mem.unlock(off, len)
+      leaveMr(mrLive)
     }
   }
   res.out = out?.buffer
