@@ -1,4 +1,5 @@
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { decodePacket } from '../fabric/codec.ts'
@@ -68,6 +69,16 @@ t.test('pcap - bench --pcap captures every data-plane packet of the cluster in o
     }
   }
   t.equal(frames, sent, `frames in the capture = packets the nodes sent (${sent})`)
+
+  const probe = spawnSync('tshark', ['--version'], { encoding: 'utf8' })
+  t.test('Wireshark decodes every frame as InfiniBand, none malformed', { skip: probe.error || probe.status !== 0 ? 'tshark not on PATH' : false }, async (t) => {
+    const r = spawnSync('tshark', ['-r', file, '-T', 'fields', '-e', 'infiniband.bth.opcode', '-e', '_ws.malformed'], { encoding: 'utf8', maxBuffer: 64 << 20 })
+    t.equal(r.status, 0, 'tshark read the capture')
+    const rows = r.stdout.trim().split('\n').map((l) => l.split('\t'))
+    t.equal(rows.length, frames, 'tshark sees every frame')
+    t.equal(rows.filter(([op]) => op === '').length, 0, 'every frame has an InfiniBand BTH opcode')
+    t.equal(rows.filter(([, bad]) => bad !== undefined && bad !== '').length, 0, 'no frame is malformed')
+  })
 })
 
 t.test('pcap - --pcap with --attach is refused with exit 2', async (t) => {
