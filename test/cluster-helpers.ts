@@ -154,3 +154,26 @@ export async function startUp(t: Test, extraArgs: string[] = [], timeoutMs = 300
   })
   return { child, runDir, nodes, stdout: () => stdout, stderr: () => stderr, exited }
 }
+
+/**
+ * Start a throw-away client process (`node --import tsx SCRIPT ...args`) and
+ * wait for the first line it prints (it has done its setup). The teardown
+ * kills it if it is still running. `exited` resolves with its signal.
+ */
+export async function startClientScript(t: Test, script: string, args: string[], cwd: string): Promise<{ child: ChildProcess; exited: Promise<NodeJS.Signals | null> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd, stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_c, sig) => resolve(sig)))
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    return exited
+  })
+  await new Promise<void>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString()
+      if (out.includes('\n')) resolve()
+    })
+    void exited.then(() => reject(new Error('client exited before its first line')))
+  })
+  return { child, exited }
+}

@@ -1,9 +1,9 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startRdmaCluster, ALL_ACCESS } from './helpers/rdma-cluster.ts'
+import { startClientScript } from './cluster-helpers.ts'
 import { PAGE, serverReq, stats } from './helpers/odp.ts'
 import { Access } from '../src/verbs/constants.ts'
 
@@ -58,20 +58,7 @@ for (const stag of [file.stag, anon.stag]) await control.request(server!, 'verbs
 process.stdout.write(JSON.stringify({ file: file.stag, anon: anon.stag }) + '\\n')
 setInterval(() => {}, 1000) // stay alive until killed
 `)
-    const child = spawn(process.execPath, ['--import', 'tsx', script, rc.cluster.node(rc.serverId).endpoint, rc.serverId], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_c, sig) => resolve(sig)))
-    t.teardown(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-      return exited
-    })
-    await new Promise<void>((resolve, reject) => {
-      let out = ''
-      child.stdout!.on('data', (b: Buffer) => {
-        out += b.toString()
-        if (out.includes('\n')) resolve()
-      })
-      void exited.then(() => reject(new Error('client exited before registering')))
-    })
+    const { child, exited } = await startClientScript(t, script, [rc.cluster.node(rc.serverId).endpoint, rc.serverId], root)
     let s = await stats(rc)
     t.equal(s.odp.mrs, 2, 'the client holds two ODP MRs')
     t.equal(base.freeRamFrames - s.freeRamFrames, 3)

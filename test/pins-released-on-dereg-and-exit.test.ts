@@ -1,9 +1,9 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startRdmaCluster, ALL_ACCESS } from './helpers/rdma-cluster.ts'
+import { startClientScript } from './cluster-helpers.ts'
 import { Access } from '../src/verbs/constants.ts'
 import type { RemoteMr } from '../src/verbs/remote-verbs-service.ts'
 
@@ -71,20 +71,7 @@ const anon = await control.request<{ stag: number }>(server!, 'verbs.mr.reg', { 
 process.stdout.write(JSON.stringify({ file: file.stag, anon: anon.stag }) + '\\n')
 setInterval(() => {}, 1000) // stay alive until killed
 `)
-    const child = spawn(process.execPath, ['--import', 'tsx', script, rc.cluster.node(rc.serverId).endpoint, rc.serverId], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_c, sig) => resolve(sig)))
-    t.teardown(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-      return exited
-    })
-    await new Promise<void>((resolve, reject) => {
-      let out = ''
-      child.stdout!.on('data', (b: Buffer) => {
-        out += b.toString()
-        if (out.includes('\n')) resolve()
-      })
-      void exited.then(() => reject(new Error('client exited before registering')))
-    })
+    const { child, exited } = await startClientScript(t, script, [rc.cluster.node(rc.serverId).endpoint, rc.serverId], root)
 
     const pc = await req<PinCounts>('mem.pinCounts', { file: name })
     t.same(pc.pins, [1, 1, 1, 1], 'the client process holds one pin per file page')
