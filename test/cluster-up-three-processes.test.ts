@@ -1,6 +1,6 @@
 import t from 'tap'
 import { ZmqTransport } from '../fabric/zmq-transport.ts'
-import { ControlPlane } from '../src/host/control-plane.ts'
+import { ControlPlane } from '../fabric/control-plane.ts'
 import { isAlive, pidsMatching, startUp, waitGone } from './cluster-helpers.ts'
 
 t.test('cluster - up starts three processes that all talk', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { LoopbackHub } from '../fabric/loopback-transport.ts'
-import { ControlPlane } from '../src/host/control-plane.ts'
+import { ControlPlane } from '../fabric/control-plane.ts'
 import { EmuError, ErrorCodes } from '../src/errors.ts'
 
 // The control plane times requests out with one shared timer: requests with

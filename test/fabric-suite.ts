@@ -13,7 +13,7 @@ import { trainPool } from '../fabric/train-pool.ts'
 import type { HeartbeatOptions, TransportBase } from '../fabric/transport-base.ts'
 import type { PeerInfo, Transport } from '../fabric/transport.ts'
 import { ZmqTransport } from '../fabric/zmq-transport.ts'
-import { ControlPlane } from '../src/host/control-plane.ts'
+import { ControlPlane } from '../fabric/control-plane.ts'
 import { EmuError, ErrorCodes } from '../src/errors.ts'
 
 export interface TransportKit {

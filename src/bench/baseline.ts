@@ -14,7 +14,7 @@
  * The baseline always moves a count: beside a -D run, the emulator's
  * completed operations per QP (baselineOptions).
  */
-import type { ControlPlane } from '../host/control-plane.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 import type { BaselineCloseReply, BaselineListenReply, BaselineRunResult, BaselineShape } from '../host/baseline-service.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { benchFigures, isHalfRoundTrip, runBench, type BenchOutcome, type BwFigures, type LatFigures } from './run-bench.ts'

@@ -5,7 +5,7 @@
  * measured side by side under the same machine load. Reports the median of
  * each and the ratio workers / inline (BW_average for _bw, t_typical for _lat).
  */
-import type { ControlPlane } from '../host/control-plane.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { runBench, type BenchOutcome } from './run-bench.ts'
 

@@ -6,7 +6,7 @@
  * (`verbs.counters`), polled a few times a second while the bar is wanted.
  */
 import cliProgress from 'cli-progress'
-import type { ControlPlane } from '../host/control-plane.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 import { Params } from '../params.ts'
 import type { BenchOptions } from './bench-options.ts'
 

@@ -5,7 +5,7 @@
  * its client node, and runs the closed-loop workload inside that node
  * process; all QPs run in parallel. Afterwards the server memory is checked.
  */
-import type { ControlPlane } from '../host/control-plane.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 import { Access, WrOpcode, wcStatusName } from '../verbs/constants.ts'
 import type { Wc } from '../verbs/cq.ts'
 import { RemoteVerbs } from '../verbs/remote-verbs.ts'

@@ -12,7 +12,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { ControlPlane } from '../host/control-plane.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 import { formatTable } from '../cli/table.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { baselineOptions, baselineRatio, runBaseline, warmUp, type BaselineOutcome } from './baseline.ts'

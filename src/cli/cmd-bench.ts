@@ -15,7 +15,7 @@ import { BENCH_TESTS, DURATION_MAX_ITERS, MAX_DURATION_SECS, MAX_OUTS, isSweep, 
 import type { ClusterConfig } from '../config/defaults.ts'
 import { loadConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes, ExitCode } from '../errors.ts'
-import type { ControlPlane } from '../host/control-plane.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 import type { ClusterFileNode } from '../launcher/attach-cluster.ts'
 import { configOption, displayPath, runDirOption } from './options.ts'
 

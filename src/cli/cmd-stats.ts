@@ -52,7 +52,7 @@ export async function collectStats(runDir: string, timeoutMs = 3000): Promise<No
     throw new EmuError(ErrorCodes.BAD_ARGUMENT, `--run-dir: ${displayPath(file)}: ${(err as Error).message}`)
   }
   const { ZmqTransport } = await import('../../fabric/zmq-transport.ts')
-  const { ControlPlane } = await import('../host/control-plane.ts')
+  const { ControlPlane } = await import('../../fabric/control-plane.ts')
   const transport = new ZmqTransport(`@stats-${process.pid}`, { bind: 'tcp://127.0.0.1:0' })
   await transport.start()
   const control = new ControlPlane(transport, { defaultTimeoutMs: timeoutMs })

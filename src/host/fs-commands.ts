@@ -4,7 +4,7 @@
  * can drive it (create, write, read, truncate, punch, fallocate, fsync,
  * unlink, stat, extents, list).
  */
-import type { ControlPlane } from './control-plane.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, type FileSystem } from '../memory/index.ts'
 import { bytes, int, str } from './command-args.ts'
 

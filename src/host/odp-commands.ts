@@ -9,7 +9,7 @@ import { OdpStatus, type OdpQuery, type OdpRegion, type ServerMemory } from '../
 import type { FrameMemory } from '../memory/frame-memory.ts'
 import { MrState, type Mr } from '../memory/stag.ts'
 import { int } from './command-args.ts'
-import type { ControlPlane } from './control-plane.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 
 /** ibv_advise_mr advice (enum ibv_advise_mr_advice) and flags. */
 export const AdviseMr = {

@@ -4,7 +4,7 @@ import { trainPool } from '../../fabric/train-pool.ts'
 import { ConnectionManager } from '../verbs/cm.ts'
 import { RdmaDevice, type DeviceOptions } from '../verbs/device.ts'
 import { RemoteVerbsService } from '../verbs/remote-verbs-service.ts'
-import type { ControlPlane } from './control-plane.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 
 /**
  * One host's RDMA stack on the fabric: the device (data plane on DATA

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino'
 import type { ClusterConfig, NodeConfig, Role } from '../config/defaults.ts'
 import type { ZmqTransport } from '../../fabric/zmq-transport.ts'
-import type { ControlPlane } from './control-plane.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 import { attachRdma } from './rdma-service.ts'
 import { openCapture } from './capture.ts'
 import { attachBaseline } from './baseline-service.ts'

@@ -12,7 +12,7 @@
  * the run measures. Anything else that fails is a problem of the run.
  */
 import { EmuError, ErrorCodes } from '../errors.ts'
-import type { ControlPlane } from '../host/control-plane.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 import type { Policy } from '../config/defaults.ts'
 import type { FaultCounters } from '../../fabric/faults.ts'
 import { Access, WrOpcode, wcStatusName } from '../verbs/constants.ts'

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
-import type { ControlPlane } from '../host/control-plane.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 import { Access, QpState } from './constants.ts'
 import type { RdmaDevice } from './device.ts'
 import type { Qp } from './qp.ts'

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import { EmuError, ErrorCodes } from '../errors.ts'
-import type { ControlPlane } from '../host/control-plane.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 import { QpState } from './constants.ts'
 import type { RdmaDevice } from './device.ts'
 import type { Qp } from './qp.ts'

@@ -1,5 +1,5 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
-import type { ControlPlane } from '../host/control-plane.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 import type { Mr } from '../memory/stag.ts'
 import type { ConnectionManager } from './cm.ts'
 import type { Wc } from './cq.ts'

@@ -1,4 +1,4 @@
-import type { ControlPlane } from '../host/control-plane.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 import type { Wc } from './cq.ts'
 import type { QpAttr } from './qp.ts'
 import type { ListenSpec, RemoteMr, RemoteSge } from './remote-verbs-service.ts'

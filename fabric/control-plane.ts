@@ -8,11 +8,11 @@
  *   notify:   { t, body }             one-way
  */
 import type { Logger } from 'pino'
-import { buildTrain, controlFrame, parseFrame, trainFrame } from '../../fabric/frame.ts'
-import { trainPool } from '../../fabric/train-pool.ts'
-import type { FramePart, Transport } from '../../fabric/transport.ts'
-import { EmuError, ErrorCodes, type ErrorCode } from '../errors.ts'
-import { Params } from '../params.ts'
+import { buildTrain, controlFrame, parseFrame, trainFrame } from './frame.ts'
+import { trainPool } from './train-pool.ts'
+import type { FramePart, Transport } from './transport.ts'
+import { EmuError, ErrorCodes, type ErrorCode } from '../src/errors.ts'
+import { Params } from '../src/params.ts'
 
 export interface ControlMessage {
   t: string
