@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino'
 import { buildTrain, controlFrame, parseFrame, trainFrame } from './frame.ts'
-import { trainPool } from './train-pool.ts'
+import { TrainLedger } from './train-ledger.ts'
 import type { FramePart, Transport } from './transport.ts'
 import { EmuError, ErrorCodes, type ErrorCode } from '../src/errors.ts'
 import { Params } from '../src/params.ts'
@@ -51,18 +51,6 @@ export interface ControlCounters {
   dataFramesOut: number
 }
 
-/**
- * DATA frames exchanged with one peer: the counts behind the echo in every
- * DATA header, and the pooled trains sent to it that it has not reported
- * received yet (sequence number, buffer), oldest first.
- */
-interface PeerTrains {
-  sent: number
-  received: number
-  lent: Array<{ seq: number; train: Uint8Array }>
-  lentHead: number
-}
-
 interface Pending {
   peer: string
   type: string
@@ -84,7 +72,7 @@ export class ControlPlane {
   private readonly handlers = new Map<string, ControlHandler>()
   private readonly dataListeners: DataListener[] = []
   private readonly pending = new Map<number, Pending>()
-  private readonly trains = new Map<string, PeerTrains>()
+  private readonly trains = new TrainLedger()
   private nextId = 1
   /**
    * One timer for all pending requests, armed for the earliest deadline (a
@@ -103,11 +91,8 @@ export class ControlPlane {
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? Params.controlTimeoutMs
     transport.on('frame', (from, parts) => this.onFrame(from, parts))
     transport.on('error', (err) => this.log?.debug({ err }, 'transport error'))
-    // A peer that is gone reports nothing more: its unreported trains stay out
-    // of the pool for good (ZeroMQ may still hold them), and a returning peer starts
-    // counting afresh.
     transport.on('peer', (info) => {
-      if (info.state === 'down') this.trains.delete(info.id)
+      if (info.state === 'down') this.trains.forget(info.id)
     })
   }
 
@@ -164,38 +149,9 @@ export class ControlPlane {
 
   /** Send a train laid out by buildTrain() in one DATA frame. */
   sendTrain(peer: string, train: Uint8Array): void {
-    const s = this.peerTrains(peer)
-    s.sent = (s.sent + 1) >>> 0
-    this.transport.send(peer, trainFrame(train, s.received))
-    if (trainPool.isPooled(train)) s.lent.push({ seq: s.sent, train })
+    this.transport.send(peer, trainFrame(train, this.trains.echoFor(peer)))
+    this.trains.sent(peer, train)
     this.counters.dataFramesOut++
-  }
-
-  private peerTrains(peer: string): PeerTrains {
-    let s = this.trains.get(peer)
-    if (!s) this.trains.set(peer, (s = { sent: 0, received: 0, lent: [], lentHead: 0 }))
-    return s
-  }
-
-  /** `from` has received our trains up to `echo`: their memory goes back to the pool. */
-  private trainsArrived(from: string, echo: number): void {
-    const s = this.peerTrains(from)
-    s.received = (s.received + 1) >>> 0
-    const lent = s.lent
-    let i = s.lentHead
-    // Sequence numbers wrap at 2^32: compare by signed distance.
-    while (i < lent.length && ((echo - lent[i]!.seq) | 0) >= 0) {
-      trainPool.give(lent[i]!.train)
-      lent[i++] = undefined as never
-    }
-    if (i === lent.length) {
-      lent.length = 0
-      i = 0
-    } else if (i > 1024) {
-      s.lent = lent.slice(i)
-      i = 0
-    }
-    s.lentHead = i
   }
 
   /** Reject every pending request (the transport is going away). */
@@ -256,7 +212,7 @@ export class ControlPlane {
     }
     if (frame.kind === 'data') {
       this.counters.dataFramesIn++
-      this.trainsArrived(from, frame.echo)
+      this.trains.arrived(from, frame.echo)
       for (const listener of this.dataListeners) {
         try {
           listener(from, frame.packets)
