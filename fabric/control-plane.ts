@@ -13,22 +13,30 @@ import { TrainLedger } from './train-ledger.ts'
 import type { FramePart, Transport } from './transport.ts'
 import { EmuError, ErrorCodes, type ErrorCode } from '../src/errors.ts'
 import { Params } from '../src/params.ts'
+import { BodyChecker, type BodyArgs, type BodyOf, type Command, type CommandType, type MessageTable, type ReplyOf } from './message-schema.ts'
+import { NodeMessages, type NodeMessageTable } from './node-messages.ts'
 
 export interface ControlMessage {
   t: string
   id?: number
   re?: number
   body?: unknown
-  err?: { code: string; message: string }
+  /** A failed request: the error's code and message, and the field at fault for ERR_BAD_MESSAGE. */
+  err?: { code: string; message: string; field?: string }
 }
 
-export type ControlHandler = (body: any, from: string) => unknown | Promise<unknown>
+/** What a handler of message `K` returns: the command's reply, nothing for a notice. */
+export type HandlerResult<M extends MessageTable, K extends keyof M> = M[K] extends Command ? ReplyOf<M, K> : void
+export type ControlHandler<M extends MessageTable = NodeMessageTable, K extends keyof M = keyof M> = (body: BodyOf<M, K>, from: string) => HandlerResult<M, K> | Promise<HandlerResult<M, K>>
+type AnyHandler = (body: unknown, from: string) => unknown
 export type DataListener = (from: string, packets: Uint8Array[]) => void
 
 export interface ControlPlaneOptions {
   log?: Logger
   /** Default request timeout (ms); Params.controlTimeoutMs when absent. */
   defaultTimeoutMs?: number
+  /** The message table bodies are checked against (default: the node's, fabric/node-messages.ts). */
+  messages?: MessageTable
 }
 
 export interface ControlCounters {
@@ -47,6 +55,8 @@ export interface ControlCounters {
   unmatchedReplies: number
   /** Requests and notifications for a type with no handler. */
   unhandled: number
+  /** Requests and notifications whose body did not match the message table (refused ERR_BAD_MESSAGE). */
+  badBodies: number
   dataFramesIn: number
   dataFramesOut: number
 }
@@ -61,15 +71,20 @@ interface Pending {
   timeoutMs: number
 }
 
-export class ControlPlane {
+/**
+ * The control plane over one transport, typed by a message table `M`: the
+ * type names what may be sent, what its body holds and what comes back.
+ */
+export class ControlPlane<M extends MessageTable = NodeMessageTable> {
   readonly transport: Transport
   readonly counters: ControlCounters = {
     badFrames: 0, requestsSent: 0, requestsReceived: 0, repliesSent: 0, notifySent: 0, notifyReceived: 0,
-    timeouts: 0, remoteErrors: 0, unmatchedReplies: 0, unhandled: 0, dataFramesIn: 0, dataFramesOut: 0,
+    timeouts: 0, remoteErrors: 0, unmatchedReplies: 0, unhandled: 0, badBodies: 0, dataFramesIn: 0, dataFramesOut: 0,
   }
   private readonly log: Logger | undefined
   private readonly defaultTimeoutMs: number
-  private readonly handlers = new Map<string, ControlHandler>()
+  private readonly handlers = new Map<string, AnyHandler>()
+  private readonly checker: BodyChecker
   private readonly dataListeners: DataListener[] = []
   private readonly pending = new Map<number, Pending>()
   private readonly trains = new TrainLedger()
@@ -89,6 +104,7 @@ export class ControlPlane {
     this.transport = transport
     this.log = opts.log
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? Params.controlTimeoutMs
+    this.checker = new BodyChecker(opts.messages ?? NodeMessages)
     transport.on('frame', (from, parts) => this.onFrame(from, parts))
     transport.on('error', (err) => this.log?.debug({ err }, 'transport error'))
     transport.on('peer', (info) => {
@@ -97,8 +113,8 @@ export class ControlPlane {
   }
 
   /** Register the handler for a message type; its return value is the reply body. */
-  handle(type: string, handler: ControlHandler): void {
-    this.handlers.set(type, handler)
+  handle<K extends keyof M & string>(type: K, handler: ControlHandler<M, K>): void {
+    this.handlers.set(type, handler as AnyHandler)
   }
 
   /**
@@ -106,10 +122,11 @@ export class ControlPlane {
    * after `timeoutMs`, EmuError(<remote code>) when the handler failed, and
    * EmuError(TRANSPORT) when the frame cannot be sent.
    */
-  request<T = unknown>(peer: string, type: string, body?: unknown, timeoutMs?: number): Promise<T> {
+  request<K extends CommandType<M>>(peer: string, type: K, ...args: BodyArgs<M, K, [timeoutMs?: number]>): Promise<ReplyOf<M, K>> {
+    const [body, timeoutMs] = args as [unknown, number | undefined]
     const id = this.nextId++
     const ms = timeoutMs ?? this.defaultTimeoutMs
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<ReplyOf<M, K>>((resolve, reject) => {
       const deadline = performance.now() + ms
       this.pending.set(id, { peer, type, resolve, reject, deadline, timeoutMs: ms })
       if (deadline < this.timerAt) this.armTimer(deadline)
@@ -130,7 +147,8 @@ export class ControlPlane {
   }
 
   /** One-way message: no reply, no delivery guarantee beyond the transport's. */
-  notify(peer: string, type: string, body?: unknown): void {
+  notify<K extends keyof M & string>(peer: string, type: K, ...args: BodyArgs<M, K>): void {
+    const [body] = args as [unknown]
     const msg: ControlMessage = { t: type }
     if (body !== undefined) msg.body = body
     this.transport.send(peer, controlFrame(msg))
@@ -242,7 +260,9 @@ export class ControlPlane {
     this.settled(msg.re!)
     if (msg.err) {
       this.counters.remoteErrors++
-      p.reject(new EmuError(msg.err.code as ErrorCode, msg.err.message, { peer: from, type: p.type, remote: true }))
+      const details: Record<string, unknown> = { peer: from, type: p.type, remote: true }
+      if (typeof msg.err.field === 'string') details.field = msg.err.field
+      p.reject(new EmuError(msg.err.code as ErrorCode, msg.err.message, details))
     } else {
       p.resolve(msg.body)
     }
@@ -265,6 +285,14 @@ export class ControlPlane {
       return
     }
     let result: unknown
+    try {
+      this.checker.check(msg.t, msg.body)
+    } catch (err) {
+      this.counters.badBodies++
+      this.log?.debug({ from, type: msg.t, err: (err as Error).message }, 'malformed body refused')
+      if (isRequest) this.reply(from, msg, undefined, err as EmuError)
+      return
+    }
     try {
       result = handler(msg.body, from)
     } catch (err) {
@@ -291,7 +319,7 @@ export class ControlPlane {
 
   private reply(from: string, msg: ControlMessage, body: unknown, err?: EmuError): void {
     const reply: ControlMessage = err
-      ? { t: msg.t, re: msg.id!, err: { code: err.code, message: err.message } }
+      ? { t: msg.t, re: msg.id!, err: errorBody(err) }
       : { t: msg.t, re: msg.id! }
     if (!err && body !== undefined) reply.body = body
     try {
@@ -318,6 +346,11 @@ function isControlMessage(msg: unknown): msg is ControlMessage {
     if (typeof e !== 'object' || e === null || typeof e.code !== 'string' || typeof e.message !== 'string') return false
   }
   return true
+}
+
+function errorBody(err: EmuError): NonNullable<ControlMessage['err']> {
+  const field = (err.details as { field?: unknown } | undefined)?.field
+  return typeof field === 'string' ? { code: err.code, message: err.message, field } : { code: err.code, message: err.message }
 }
 
 function asEmuError(err: unknown, fallback: ErrorCode): EmuError {

@@ -35,6 +35,8 @@ export const ErrorCodes = {
   EACCES: 'ERR_EACCES',
   /** Malformed packet or frame (codec). Never thrown past the fabric: counted and dropped. */
   BAD_PACKET: 'ERR_BAD_PACKET',
+  /** A control message whose body does not match the message table (the field is named): never reaches a handler. */
+  BAD_MESSAGE: 'ERR_BAD_MESSAGE',
   /** A peer did not answer in time (control plane). */
   TIMEOUT: 'ERR_TIMEOUT',
   /** A node failed to start or died. */

@@ -39,10 +39,10 @@ t.test('bench - two attached runs on a running up, which stays up and clean', as
   t.teardown(() => probe.close())
   const look = async () => {
     const [serverCounters, serverQps, clientQps, mem] = await Promise.all([
-      probe.control.request<{ mrs: number }>('server0', 'verbs.counters'),
-      probe.control.request<unknown[]>('server0', 'verbs.qps'),
-      probe.control.request<unknown[]>('client0', 'verbs.qps'),
-      probe.control.request<{ pins: { nr_foll_pin_acquired: number; nr_foll_pin_released: number } }>('server0', 'mem.stats'),
+      probe.control.request('server0', 'verbs.counters'),
+      probe.control.request('server0', 'verbs.qps'),
+      probe.control.request('client0', 'verbs.qps'),
+      probe.control.request('server0', 'mem.stats'),
     ])
     return { serverMrs: serverCounters.mrs, serverQps: serverQps.length, clientQps: clientQps.length, pinsHeld: mem.pins.nr_foll_pin_acquired - mem.pins.nr_foll_pin_released, acquired: mem.pins.nr_foll_pin_acquired }
   }

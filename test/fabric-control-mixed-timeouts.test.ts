@@ -1,6 +1,6 @@
 import t from 'tap'
 import { LoopbackHub } from '../fabric/loopback-transport.ts'
-import { ControlPlane } from '../fabric/control-plane.ts'
+import { testControl } from './helpers/test-messages.ts'
 import { EmuError, ErrorCodes } from '../src/errors.ts'
 
 // The control plane times requests out with one shared timer: requests with
@@ -17,8 +17,8 @@ t.test('control - mixed timeouts share one timer and leave no timer behind', asy
     await b.close()
   })
   a.connect('b', 'loopback://b')
-  const ca = new ControlPlane(a)
-  const cb = new ControlPlane(b)
+  const ca = testControl(a)
+  const cb = testControl(b)
   cb.handle('never', () => new Promise(() => {}))
   cb.handle('echo', (body: unknown) => body)
 

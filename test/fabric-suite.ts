@@ -13,7 +13,7 @@ import { trainPool } from '../fabric/train-pool.ts'
 import type { HeartbeatOptions, TransportBase } from '../fabric/transport-base.ts'
 import type { PeerInfo, Transport } from '../fabric/transport.ts'
 import { ZmqTransport } from '../fabric/zmq-transport.ts'
-import { ControlPlane } from '../fabric/control-plane.ts'
+import { testControl } from './helpers/test-messages.ts'
 import { EmuError, ErrorCodes } from '../src/errors.ts'
 
 export interface TransportKit {
@@ -89,8 +89,8 @@ export function waitFor<T>(what: string, ms: number, register: (done: (v: T) => 
 
 export async function orderedDelivery(t: Test, kit: TransportKit): Promise<void> {
   const { a, b } = await pair(t, kit)
-  const ca = new ControlPlane(a)
-  const cb = new ControlPlane(b)
+  const ca = testControl(a)
+  const cb = testControl(b)
   const N = 500
   const seenB: number[] = []
   const seenA: number[] = []
@@ -111,8 +111,8 @@ export async function orderedDelivery(t: Test, kit: TransportKit): Promise<void>
 
 export async function multipartTrains(t: Test, kit: TransportKit): Promise<void> {
   const { a, b } = await pair(t, kit)
-  const ca = new ControlPlane(a)
-  const cb = new ControlPlane(b)
+  const ca = testControl(a)
+  const cb = testControl(b)
   const sizes = [12, 1, 300, 4096, 65536]
   const train = sizes.map((size, i) => {
     const p = new Uint8Array(size)
@@ -139,20 +139,20 @@ export async function multipartTrains(t: Test, kit: TransportKit): Promise<void>
 
 export async function controlRequestResponse(t: Test, kit: TransportKit): Promise<void> {
   const { a, b } = await pair(t, kit)
-  const ca = new ControlPlane(a)
-  const cb = new ControlPlane(b)
+  const ca = testControl(a)
+  const cb = testControl(b)
   cb.handle('echo', (body, from) => ({ body, from }))
   cb.handle('slow-add', async (body: { x: number; y: number }) => {
     await new Promise((r) => setTimeout(r, 20))
     return body.x + body.y
   })
-  const reply = await ca.request<{ body: unknown; from: string }>('node-b', 'echo', { va: 0x1_0000_0000_0000n, s: 'hi', bytes: Uint8Array.of(1, 2, 3) })
+  const reply = await ca.request('node-b', 'echo', { va: 0x1_0000_0000_0000n, s: 'hi', bytes: Uint8Array.of(1, 2, 3) })
   t.equal(reply.from, 'node-a', 'handler sees the sender')
   const body = reply.body as { va: bigint; s: string; bytes: Uint8Array }
   t.equal(body.va, 0x1_0000_0000_0000n, 'bigint round-trips')
   t.equal(body.s, 'hi')
   t.same([...body.bytes], [1, 2, 3], 'binary round-trips')
-  const sums = await Promise.all([1, 2, 3].map((x) => ca.request<number>('node-b', 'slow-add', { x, y: 10 })))
+  const sums = await Promise.all([1, 2, 3].map((x) => ca.request('node-b', 'slow-add', { x, y: 10 })))
   t.same(sums, [11, 12, 13], 'concurrent requests matched to their replies')
   // b answers a back over a's own connection.
   ca.handle('whoami', () => 'node-a')
@@ -161,8 +161,8 @@ export async function controlRequestResponse(t: Test, kit: TransportKit): Promis
 
 export async function controlTimeout(t: Test, kit: TransportKit): Promise<void> {
   const { a, b } = await pair(t, kit)
-  const ca = new ControlPlane(a)
-  const cb = new ControlPlane(b)
+  const ca = testControl(a)
+  const cb = testControl(b)
   cb.handle('never', () => new Promise(() => {}))
   const started = Date.now()
   const err = await ca.request('node-b', 'never', undefined, 150).catch((e: unknown) => e)
@@ -174,8 +174,8 @@ export async function controlTimeout(t: Test, kit: TransportKit): Promise<void> 
 
 export async function controlRemoteError(t: Test, kit: TransportKit): Promise<void> {
   const { a, b } = await pair(t, kit)
-  const ca = new ControlPlane(a)
-  const cb = new ControlPlane(b)
+  const ca = testControl(a)
+  const cb = testControl(b)
   cb.handle('busy', () => {
     throw new EmuError(ErrorCodes.ETXTBSY, 'range is pinned')
   })
@@ -197,8 +197,8 @@ export async function controlRemoteError(t: Test, kit: TransportKit): Promise<vo
 export async function peerDownAfterClose(t: Test, kit: TransportKit): Promise<void> {
   const opts = { heartbeatIntervalMs: 50, heartbeatTimeoutMs: 400 }
   const { a, b } = await pair(t, kit, opts)
-  const ca = new ControlPlane(a)
-  const cb = new ControlPlane(b)
+  const ca = testControl(a)
+  const cb = testControl(b)
   const events: PeerInfo[] = []
   a.on('peer', (info) => events.push(info))
   cb.handle('ping', () => 'pong')
@@ -240,8 +240,8 @@ export async function departedPeerForgotten(t: Test, kit: TransportKit): Promise
 
 export async function badFrameCounted(t: Test, kit: TransportKit): Promise<void> {
   const { a, b } = await pair(t, kit)
-  const ca = new ControlPlane(a)
-  const cb = new ControlPlane(b)
+  const ca = testControl(a)
+  const cb = testControl(b)
   cb.handle('ping', () => 'pong')
   a.send('node-b', [Uint8Array.of(0x99)]) // unknown kind
   a.send('node-b', [Uint8Array.of(FrameKind.CONTROL), Uint8Array.of(0x92, 0x01)]) // truncated msgpack array
@@ -260,8 +260,8 @@ export async function badFrameCounted(t: Test, kit: TransportKit): Promise<void>
  */
 export async function pooledTrainsRecycled(t: Test, kit: TransportKit): Promise<void> {
   const { a, b } = await pair(t, kit)
-  const ca = new ControlPlane(a)
-  const cb = new ControlPlane(b)
+  const ca = testControl(a)
+  const cb = testControl(b)
   const K = 100
   const size = 60_000
   const fill = (k: number) => new Uint8Array(size).fill((k * 7 + 1) & 0xff)

@@ -1,7 +1,8 @@
+import { serverReq } from './helpers/odp.ts'
 import t from 'tap'
 import { startRdmaCluster, connect, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { SendFlags, WcStatus, WrOpcode } from '../src/verbs/constants.ts'
-import type { RemoteMr } from '../src/verbs/remote-verbs-service.ts'
+import type { RemoteMr } from '../fabric/node-message-types.ts'
 
 // A file-backed STag: RDMA lands in the file's blocks (DAX) or page-cache
 // pages, and the filesystem API on the server sees the same bytes.
@@ -13,7 +14,7 @@ t.test('mr - file-backed STag and the filesystem see the same bytes', async (t) 
   // allows them (upstream refuses both); deny also keeps any truncate off them.
   const rc = await startRdmaCluster(t, { server: { policy: 'deny' } })
   const c = await connect(rc, { serverBytes: PAGE })
-  const req = <T>(type: string, body: unknown) => rc.cluster.control.request<T>(rc.serverId, type, body)
+  const req = serverReq(rc)
   const dev = rc.local.device
   const local = dev.regMr(c.pd, 64 * 1024, ALL_ACCESS)
   const buf = local.memory.view(0, 64 * 1024)!
@@ -26,7 +27,7 @@ t.test('mr - file-backed STag and the filesystem see the same bytes', async (t) 
     // Starts mid-page and spans pages: copies split at page boundaries.
     const regOff = 1000
     const regLen = 3 * PAGE - 500
-    const mr = await req<RemoteMr>('verbs.mr.regFile', { pd: c.serverPd, file: name, offset: regOff, length: regLen, access: ALL_ACCESS })
+    const mr = await req('verbs.mr.regFile', { pd: c.serverPd, file: name, offset: regOff, length: regLen, access: ALL_ACCESS })
     t.equal(mr.length, regLen)
 
     await t.test(`mr - ${kind} file-backed write visible through the fs`, async (t) => {
@@ -34,7 +35,7 @@ t.test('mr - file-backed STag and the filesystem see the same bytes', async (t) 
       buf.set(data, 0)
       c.qp.postSend({ wrId: 1, opcode: WrOpcode.RDMA_WRITE, sgList: [{ addr: local.iova, length: data.length, lkey: local.stag }], remoteAddr: mr.iova + 7, rkey: mr.stag, sendFlags: S })
       t.equal((await c.cq.next()).status, WcStatus.SUCCESS)
-      const got = await req<Uint8Array>('fs.read', { name, offset: regOff + 7, length: data.length })
+      const got = await req('fs.read', { name, offset: regOff + 7, length: data.length })
       t.same(Buffer.from(got), Buffer.from(data), 'fs.read returns what the client wrote')
     })
 
@@ -56,18 +57,18 @@ t.test('mr - file-backed STag and the filesystem see the same bytes', async (t) 
       c.qp.postSend({ wrId: 3, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, sgList: [{ addr: local.iova, length: 8, lkey: local.stag }], remoteAddr: mr.iova + off, rkey: mr.stag, compareAdd: 2n, sendFlags: S })
       t.equal((await c.cq.next()).status, WcStatus.SUCCESS)
       t.equal(new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true), 40n, 'returns the old value')
-      const word = await req<Uint8Array>('fs.read', { name, offset: 2 * PAGE, length: 8 })
+      const word = await req('fs.read', { name, offset: 2 * PAGE, length: 8 })
       t.equal(Buffer.from(word).readBigUInt64LE(0), 42n)
     })
 
     await req('verbs.mr.dereg', { stag: mr.stag })
   }
 
-  const stats = await req<{ oracle: { corruptEvents: number; checks: number }; pins: { nr_foll_pin_acquired: number; nr_foll_pin_released: number }; mrs: { file: number } }>('mem.stats', null)
+  const stats = await req('mem.stats', null)
   t.equal(stats.oracle.corruptEvents, 0, 'no stray DMA')
   t.ok(stats.oracle.checks > 0, 'the data path consulted the oracle')
   t.equal(stats.mrs.file, 0)
   await rc.server.deregMr(c.serverMr.stag)
-  const end = await req<typeof stats>('mem.stats', null)
+  const end = await req('mem.stats', null)
   t.equal(end.pins.nr_foll_pin_acquired, end.pins.nr_foll_pin_released, 'pins acquired == released')
 })

@@ -1,10 +1,11 @@
+import { controlReq, serverReq } from './helpers/odp.ts'
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { startRdmaCluster, connect, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { launchCluster } from '../src/launcher/launch-cluster.ts'
 import { SendFlags, WcStatus, WrOpcode } from '../src/verbs/constants.ts'
-import type { RemoteMr } from '../src/verbs/remote-verbs-service.ts'
+import type { RemoteMr } from '../fabric/node-message-types.ts'
 
 // Design section 7: a WRITE followed by an RDMA FLUSH is durable. The server
 // process is killed with SIGKILL (no clean unmount) and a new server node is
@@ -18,12 +19,12 @@ t.test('mr - FLUSHed bytes survive kill -9 of the server and a restart on the sa
   // A long-term pinned DAX MR: a policy that allows it (upstream refuses it).
   const rc = await startRdmaCluster(t, { server: { policy: 'deny' } })
   const dataDir = join(rc.cluster.runDir, 'data', rc.serverId)
-  const req = <T>(type: string, body: unknown) => rc.cluster.control.request<T>(rc.serverId, type, body)
+  const req = serverReq(rc)
   const c = await connect(rc, { serverBytes: 0 })
   const name = 'journal.dat'
   await req('fs.create', { name, dax: true })
   await req('fs.fallocate', { name, mode: 0, offset: 0, length: 32 * PAGE })
-  const mr = await req<RemoteMr>('verbs.mr.regFile', { pd: c.serverPd, file: name, offset: 0, length: 32 * PAGE, access: ALL_ACCESS })
+  const mr = await req('verbs.mr.regFile', { pd: c.serverPd, file: name, offset: 0, length: 32 * PAGE, access: ALL_ACCESS })
   const local = rc.local.device.regMr(c.pd, 32 * PAGE, ALL_ACCESS)
   const buf = local.memory.view(0, 32 * PAGE)!
 
@@ -41,7 +42,7 @@ t.test('mr - FLUSHed bytes survive kill -9 of the server and a restart on the sa
   const uOff = 28 * PAGE
   c.qp.postSend({ wrId: 3, opcode: WrOpcode.RDMA_WRITE, sgList: [{ addr: local.iova, length: unflushed.length, lkey: local.stag }], remoteAddr: mr.iova + uOff, rkey: mr.stag, sendFlags: S })
   t.equal((await c.cq.next()).status, WcStatus.SUCCESS)
-  t.same(Buffer.from(await req<Uint8Array>('fs.read', { name, offset: uOff, length: unflushed.length })), Buffer.from(unflushed), 'visible before the crash')
+  t.same(Buffer.from(await req('fs.read', { name, offset: uOff, length: unflushed.length })), Buffer.from(unflushed), 'visible before the crash')
 
   const pid = rc.cluster.node(rc.serverId).pid
   const gone = new Promise((resolve) => rc.cluster.once('exit', resolve))
@@ -51,11 +52,11 @@ t.test('mr - FLUSHed bytes survive kill -9 of the server and a restart on the sa
   // A new server node on the same data directory (the launcher passes --data-dir).
   const second = await launchCluster({ config: rc.cluster.config, runDir: join(rc.cluster.runDir, 'restart'), nodeArgs: ['--data-dir', dataDir] })
   t.teardown(() => second.stop())
-  const req2 = <T>(type: string, body: unknown) => second.control.request<T>(rc.serverId, type, body)
-  const st = await req2<{ size: number; dax: boolean }>('fs.stat', { name })
+  const req2 = controlReq(second.control, rc.serverId)
+  const st = await req2('fs.stat', { name })
   t.equal(st.size, 32 * PAGE, 'the file and its size are back')
-  const back = await req2<Uint8Array>('fs.read', { name, offset: 100, length: flushed.length })
+  const back = await req2('fs.read', { name, offset: 100, length: flushed.length })
   t.equal(sha(back), sha(flushed), 'checksum of the flushed bytes matches')
-  const lost = await req2<Uint8Array>('fs.read', { name, offset: uOff, length: unflushed.length })
+  const lost = await req2('fs.read', { name, offset: uOff, length: unflushed.length })
   t.equal(sha(lost), sha(new Uint8Array(unflushed.length)), 'bytes never flushed are gone (zeros)')
 })

@@ -2,7 +2,7 @@ import t from 'tap'
 import { startRdmaCluster, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { assertClean, buf, connectTo, odpQuery, Op, PAGE, post, serverReq, stats } from './helpers/odp.ts'
 import { Access, WcStatus } from '../src/verbs/constants.ts'
-import type { RemoteMr } from '../src/verbs/remote-verbs-service.ts'
+import type { RemoteMr } from '../fabric/node-message-types.ts'
 
 // An ODP STag over a DAX file takes no pins, so truncate and punch-hole go
 // through at once; the MMU notifier invalidates the MR's pages first, so its
@@ -19,7 +19,7 @@ t.test('odp - file MR: truncate and punch invalidate, past EOF is REM_ACCESS_ERR
   await req('fs.create', { name: 'A.dat', dax: true })
   await req('fs.write', { name: 'A.dat', offset: 0, data: new Uint8Array(4 * PAGE).fill(0x11) })
   const before = await stats(rc)
-  const mr = await req<RemoteMr>('verbs.mr.regFile', { pd, file: 'A.dat', offset: 0, length: 4 * PAGE, access: ALL_ACCESS | Access.ON_DEMAND })
+  const mr = await req('verbs.mr.regFile', { pd, file: 'A.dat', offset: 0, length: 4 * PAGE, access: ALL_ACCESS | Access.ON_DEMAND })
   t.same((await stats(rc)).pins, before.pins, 'registration took no pins')
   t.equal((await odpQuery(rc, mr.stag)).resident, 0, 'and mapped nothing')
   let c = await connectTo(rc, pd, 5201)
@@ -29,7 +29,7 @@ t.test('odp - file MR: truncate and punch invalidate, past EOF is REM_ACCESS_ERR
     const data = pattern(3 * PAGE, 7)
     b.set(data, 0)
     t.equal(await post(c, Op.RDMA_WRITE, mr.iova + 100, mr.stag, data.length), WcStatus.SUCCESS)
-    t.same(Buffer.from(await req<Uint8Array>('fs.read', { name: 'A.dat', offset: 100, length: data.length })), Buffer.from(data), 'fs.read sees it')
+    t.same(Buffer.from(await req('fs.read', { name: 'A.dat', offset: 100, length: data.length })), Buffer.from(data), 'fs.read sees it')
     const q = await odpQuery(rc, mr.stag)
     t.equal(q.resident, 4, 'four pages resident')
     t.ok(q.majorFaults >= 1, 'through the filesystem (major fault)')
@@ -44,12 +44,12 @@ t.test('odp - file MR: truncate and punch invalidate, past EOF is REM_ACCESS_ERR
     t.equal((await odpQuery(rc, mr.stag)).resident, 3)
     b.fill(0x22, 0, 16)
     t.equal(await post(c, Op.RDMA_WRITE, mr.iova + PAGE + 8, mr.stag, 16), WcStatus.SUCCESS)
-    const got = await req<Uint8Array>('fs.read', { name: 'A.dat', offset: PAGE, length: 32 })
+    const got = await req('fs.read', { name: 'A.dat', offset: PAGE, length: 32 })
     t.same([...got.subarray(0, 8)], new Array(8).fill(0), 'the hole reads as zeros ...')
     t.same([...got.subarray(8, 24)], new Array(16).fill(0x22), '... with the WRITE in a fresh block')
   })
 
-  const extBefore = blocksOf(await req<Extent[]>('fs.extents', { name: 'A.dat' }))
+  const extBefore = blocksOf(await req('fs.extents', { name: 'A.dat' }))
 
   await t.test('truncate: no pin holds it up, the range beyond EOF is invalidated', async (t) => {
     const s0 = await stats(rc)
@@ -63,12 +63,12 @@ t.test('odp - file MR: truncate and punch invalidate, past EOF is REM_ACCESS_ERR
   })
 
   await t.test('the freed blocks go to another file; a WRITE past EOF fails and touches none of them', async (t) => {
-    const aNow = blocksOf(await req<Extent[]>('fs.extents', { name: 'A.dat' }))
+    const aNow = blocksOf(await req('fs.extents', { name: 'A.dat' }))
     const gone = extBefore.filter((blk) => !aNow.includes(blk))
     t.equal(gone.length, 3, 'A gave up three blocks')
     await req('fs.create', { name: 'B.dat', dax: true })
     await req('fs.write', { name: 'B.dat', offset: 0, data: new Uint8Array(3 * PAGE).fill(0xbb) })
-    const bBlocks = blocksOf(await req<Extent[]>('fs.extents', { name: 'B.dat' }))
+    const bBlocks = blocksOf(await req('fs.extents', { name: 'B.dat' }))
     t.same([...bBlocks].sort(), [...gone].sort(), "B got exactly A's freed blocks (LIFO)")
 
     b.fill(0xee, 0, PAGE)
@@ -76,7 +76,7 @@ t.test('odp - file MR: truncate and punch invalidate, past EOF is REM_ACCESS_ERR
     const s = await stats(rc)
     assertClean(t, s, 'after the WRITE past EOF')
     t.equal(s.oracle.victims.length, 0, 'no victim')
-    const bData = await req<Uint8Array>('fs.read', { name: 'B.dat', offset: 0, length: 3 * PAGE })
+    const bData = await req('fs.read', { name: 'B.dat', offset: 0, length: 3 * PAGE })
     t.ok(bData.every((x) => x === 0xbb), "B's contents are intact")
     t.ok(s.odp.faultErrors > before.odp.faultErrors, 'the fault error is counted')
   })
@@ -92,12 +92,12 @@ t.test('odp - file MR: truncate and punch invalidate, past EOF is REM_ACCESS_ERR
     t.equal(await post(c, Op.RDMA_WRITE, mr.iova + 2 * PAGE, mr.stag, PAGE), WcStatus.SUCCESS, 'WRITE inside the new EOF succeeds')
     const s1 = await stats(rc)
     t.ok(s1.odp.majorFaults > s0.odp.majorFaults, 'through a major fault')
-    t.same(Buffer.from(await req<Uint8Array>('fs.read', { name: 'A.dat', offset: 2 * PAGE, length: PAGE })), Buffer.from(data), 'the file has the data')
-    const aNow = await req<Extent[]>('fs.extents', { name: 'A.dat' })
+    t.same(Buffer.from(await req('fs.read', { name: 'A.dat', offset: 2 * PAGE, length: PAGE })), Buffer.from(data), 'the file has the data')
+    const aNow = await req('fs.extents', { name: 'A.dat' })
     t.ok(aNow.some((e) => e.page <= 2 && e.page + e.len > 2), 'page 2 has a block again')
-    const bBlocks = blocksOf(await req<Extent[]>('fs.extents', { name: 'B.dat' }))
+    const bBlocks = blocksOf(await req('fs.extents', { name: 'B.dat' }))
     t.notOk(blocksOf(aNow).some((blk) => bBlocks.includes(blk)), "not one of B's")
-    const bData = await req<Uint8Array>('fs.read', { name: 'B.dat', offset: 0, length: 3 * PAGE })
+    const bData = await req('fs.read', { name: 'B.dat', offset: 0, length: 3 * PAGE })
     t.ok(bData.every((x) => x === 0xbb), "B's contents are intact")
     // READ back through the STag, pages 0..3 (page 1 and 3 partly holes).
     t.equal(await post(c, Op.RDMA_READ, mr.iova, mr.stag, 4 * PAGE, { localOff: 4 * PAGE }), WcStatus.SUCCESS)
@@ -113,7 +113,7 @@ t.test('odp - file MR: truncate and punch invalidate, past EOF is REM_ACCESS_ERR
     await req('fs.create', { name: 'C.dat', dax: true })
     await req('fs.write', { name: 'C.dat', offset: 0, data: new Uint8Array(4 * PAGE).fill(0xcc) })
     t.equal(await post(c, Op.RDMA_WRITE, mr.iova, mr.stag, 64), WcStatus.REM_ACCESS_ERR)
-    const cData = await req<Uint8Array>('fs.read', { name: 'C.dat', offset: 0, length: 4 * PAGE })
+    const cData = await req('fs.read', { name: 'C.dat', offset: 0, length: 4 * PAGE })
     t.ok(cData.every((x) => x === 0xcc), "C (on A's old blocks) is intact")
     assertClean(t, await stats(rc), 'after unlink')
   })

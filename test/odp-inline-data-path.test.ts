@@ -2,7 +2,7 @@ import t from 'tap'
 import { startRdmaCluster, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { assertClean, buf, connectTo, dropPages, Op, PAGE, post, serverReq, stats, u64 } from './helpers/odp.ts'
 import { Access, WcStatus } from '../src/verbs/constants.ts'
-import type { RemoteMr } from '../src/verbs/remote-verbs-service.ts'
+import type { RemoteMr } from '../fabric/node-message-types.ts'
 
 // With the server's data path inline (no workers), every ODP fault is served
 // on the main thread as the request arrives: traffic stays correct across
@@ -10,13 +10,13 @@ import type { RemoteMr } from '../src/verbs/remote-verbs-service.ts'
 t.test('odp - inline data path: faults in place, past EOF is REM_ACCESS_ERR', async (t) => {
   const rc = await startRdmaCluster(t)
   const req = serverReq(rc)
-  t.equal((await req<{ mode: string }>('rdma.dataPath', { mode: 'inline' })).mode, 'inline')
+  t.equal((await req('rdma.dataPath', { mode: 'inline' })).mode, 'inline')
   const pd = await rc.server.allocPd()
   const before = await stats(rc)
   const anon = await rc.server.regMr(pd, 4 * PAGE, ALL_ACCESS | Access.ON_DEMAND)
   await req('fs.create', { name: 'i.dat', dax: true })
   await req('fs.truncate', { name: 'i.dat', size: 2 * PAGE })
-  const file = await req<RemoteMr>('verbs.mr.regFile', { pd, file: 'i.dat', offset: 0, length: 4 * PAGE, access: ALL_ACCESS | Access.ON_DEMAND })
+  const file = await req('verbs.mr.regFile', { pd, file: 'i.dat', offset: 0, length: 4 * PAGE, access: ALL_ACCESS | Access.ON_DEMAND })
   const c = await connectTo(rc, pd, 5501)
   const b = buf(c)
 
@@ -32,7 +32,7 @@ t.test('odp - inline data path: faults in place, past EOF is REM_ACCESS_ERR', as
     t.equal(await post(c, Op.ATOMIC_FETCH_AND_ADD, file.iova + PAGE + 1024, file.stag, 8, { localOff: 12 * PAGE, compareAdd: 1n }), WcStatus.SUCCESS)
     t.equal(u64(b, 12 * PAGE), BigInt(i), `iteration ${i}: FETCH_ADD on the file page`)
   }
-  t.same(Buffer.from(await req<Uint8Array>('fs.read', { name: 'i.dat', offset: 100, length: PAGE })), Buffer.from(b.subarray(0, PAGE)), 'the file has the last WRITE')
+  t.same(Buffer.from(await req('fs.read', { name: 'i.dat', offset: 100, length: PAGE })), Buffer.from(b.subarray(0, PAGE)), 'the file has the last WRITE')
   const s = await stats(rc)
   t.equal(s.odp.pageFaultsWorkers, before.odp.pageFaultsWorkers, 'no fault ran in a worker')
   t.ok(s.odp.majorFaults - before.odp.majorFaults >= 6, 'the file pages came back through the filesystem')

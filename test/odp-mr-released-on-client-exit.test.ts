@@ -25,7 +25,7 @@ t.test('odp - MRs released on deregistration and on client exit', async (t) => {
   await t.test('deregistration', async (t) => {
     const pd = await rc.server.allocPd()
     const anon = await rc.server.regMr(pd, 3 * PAGE, ODP)
-    const file = await req<{ stag: number }>('verbs.mr.regFile', { pd, file: 'odp.dat', offset: 0, length: 4 * PAGE, access: ODP })
+    const file = await req('verbs.mr.regFile', { pd, file: 'odp.dat', offset: 0, length: 4 * PAGE, access: ODP })
     await rc.server.adviseMr(anon.stag, 1, 1)
     await rc.server.adviseMr(file.stag, 1, 1)
     let s = await stats(rc)
@@ -51,9 +51,9 @@ const transport = new ZmqTransport('odp-client', { bind: 'tcp://127.0.0.1:0', ..
 await transport.start()
 transport.connect(server!, endpoint!)
 const control = new ControlPlane(transport)
-const { pd } = await control.request<{ pd: number }>(server!, 'verbs.pd.alloc')
-const file = await control.request<{ stag: number }>(server!, 'verbs.mr.regFile', { pd, file: 'odp.dat', offset: 0, length: ${4 * PAGE}, access: ${ODP} })
-const anon = await control.request<{ stag: number }>(server!, 'verbs.mr.reg', { pd, length: ${3 * PAGE}, access: ${ODP} })
+const { pd } = await control.request(server!, 'verbs.pd.alloc')
+const file = await control.request(server!, 'verbs.mr.regFile', { pd, file: 'odp.dat', offset: 0, length: ${4 * PAGE}, access: ${ODP} })
+const anon = await control.request(server!, 'verbs.mr.reg', { pd, length: ${3 * PAGE}, access: ${ODP} })
 for (const stag of [file.stag, anon.stag]) await control.request(server!, 'verbs.mr.advise', { stag, advice: 1, flags: 1 })
 process.stdout.write(JSON.stringify({ file: file.stag, anon: anon.stag }) + '\\n')
 setInterval(() => {}, 1000) // stay alive until killed

@@ -2,7 +2,7 @@ import t from 'tap'
 import { startRdmaCluster, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { connectTo, buf, Op, PAGE, post, serverReq, stats } from './helpers/odp.ts'
 import { Access, WcStatus } from '../src/verbs/constants.ts'
-import type { RemoteMr } from '../src/verbs/remote-verbs-service.ts'
+import type { RemoteMr } from '../fabric/node-message-types.ts'
 import type { FsyncResult, Stat } from '../src/memory/index.ts'
 
 // Seed 001's problem, with ODP: a page-cache page an RDMA NIC writes into is
@@ -16,25 +16,25 @@ t.test('odp - page-cached file: fsync writes RDMA data back, the next WRITE re-d
   await req('fs.create', { name: 'pc.dat', dax: false })
   await req('fs.write', { name: 'pc.dat', offset: 0, data: new Uint8Array(2 * PAGE) })
   await req('fs.fsync', { name: 'pc.dat' })
-  const mr = await req<RemoteMr>('verbs.mr.regFile', { pd, file: 'pc.dat', offset: 0, length: 2 * PAGE, access: ALL_ACCESS | Access.ON_DEMAND })
+  const mr = await req('verbs.mr.regFile', { pd, file: 'pc.dat', offset: 0, length: 2 * PAGE, access: ALL_ACCESS | Access.ON_DEMAND })
   const c = await connectTo(rc, pd, 5601)
   const b = buf(c)
 
   b.set(pattern(PAGE, 1), 0)
   t.equal(await post(c, Op.RDMA_WRITE, mr.iova, mr.stag, PAGE), WcStatus.SUCCESS)
-  t.equal((await req<Stat>('fs.stat', { name: 'pc.dat' })).dirtyPages, 1, 'the write fault dirtied the page')
+  t.equal((await req('fs.stat', { name: 'pc.dat' })).dirtyPages, 1, 'the write fault dirtied the page')
   const s0 = await stats(rc)
-  const f1 = await req<FsyncResult>('fs.fsync', { name: 'pc.dat' })
+  const f1 = await req('fs.fsync', { name: 'pc.dat' })
   t.same(f1, { written: 1, bounced: 0, skippedPinned: 0 }, 'fsync wrote it back: no pin in the way')
-  t.equal((await req<Stat>('fs.stat', { name: 'pc.dat' })).dirtyPages, 0)
+  t.equal((await req('fs.stat', { name: 'pc.dat' })).dirtyPages, 0)
   t.ok((await stats(rc)).odp.pagesInvalidated > s0.odp.pagesInvalidated, 'page_mkclean unmapped it from the MR')
 
   b.set(pattern(PAGE, 2), 0)
   t.equal(await post(c, Op.RDMA_WRITE, mr.iova, mr.stag, PAGE), WcStatus.SUCCESS)
-  t.equal((await req<Stat>('fs.stat', { name: 'pc.dat' })).dirtyPages, 1, 'the next WRITE faulted and dirtied the page again')
-  const f2 = await req<FsyncResult>('fs.fsync', { name: 'pc.dat' })
+  t.equal((await req('fs.stat', { name: 'pc.dat' })).dirtyPages, 1, 'the next WRITE faulted and dirtied the page again')
+  const f2 = await req('fs.fsync', { name: 'pc.dat' })
   t.equal(f2.written, 1, 'and fsync writes the new bytes')
-  t.same(Buffer.from(await req<Uint8Array>('fs.read', { name: 'pc.dat', offset: 0, length: PAGE })), Buffer.from(pattern(PAGE, 2)))
+  t.same(Buffer.from(await req('fs.read', { name: 'pc.dat', offset: 0, length: PAGE })), Buffer.from(pattern(PAGE, 2)))
   await req('verbs.mr.dereg', { stag: mr.stag })
   t.equal((await stats(rc)).oracle.corruptBytes, 0)
 })

@@ -3,7 +3,7 @@ import { startRdmaCluster, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts
 import { assertClean, buf, connectTo, dropPages, odpQuery, Op, PAGE, post, serverReq, stats } from './helpers/odp.ts'
 import { Access, WcStatus } from '../src/verbs/constants.ts'
 import { ErrorCodes, type EmuError } from '../src/errors.ts'
-import type { RemoteMr } from '../src/verbs/remote-verbs-service.ts'
+import type { RemoteMr } from '../fabric/node-message-types.ts'
 
 // ibv_advise_mr: a synchronous prefetch (IB_UVERBS_ADVISE_MR_FLAG_FLUSH)
 // returns once the pages are mapped, so the traffic after it takes no fault;
@@ -68,11 +68,11 @@ t.test('odp - sync and async prefetch', async (t) => {
   await t.test('sync prefetch of a file MR allocates the holes; past EOF is EFAULT', async (t) => {
     await req('fs.create', { name: 'P.dat', dax: true })
     await req('fs.truncate', { name: 'P.dat', size: 4 * PAGE }) // sparse: all holes
-    const mr = await req<RemoteMr>('verbs.mr.regFile', { pd, file: 'P.dat', offset: 0, length: 6 * PAGE, access: ALL_ACCESS | Access.ON_DEMAND })
+    const mr = await req('verbs.mr.regFile', { pd, file: 'P.dat', offset: 0, length: 6 * PAGE, access: ALL_ACCESS | Access.ON_DEMAND })
     t.same(await req('fs.extents', { name: 'P.dat' }), [], 'no blocks before the prefetch')
     const r = await rc.server.adviseMr(mr.stag, PREFETCH_WRITE, FLUSH, [{ offset: 0, length: 4 * PAGE }])
     t.equal(r.pages, 4)
-    const ext = await req<Array<{ len: number }>>('fs.extents', { name: 'P.dat' })
+    const ext = await req('fs.extents', { name: 'P.dat' })
     t.equal(ext.reduce((n, e) => n + e.len, 0), 4, 'the holes got blocks, as a write fault would')
     const f0 = (await stats(rc)).odp.pageFaults
     b.set(pattern(4 * PAGE, 5), 0)

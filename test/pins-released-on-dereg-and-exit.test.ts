@@ -1,3 +1,4 @@
+import { serverReq } from './helpers/odp.ts'
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
@@ -5,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { startRdmaCluster, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { startClientScript } from './cluster-helpers.ts'
 import { Access } from '../src/verbs/constants.ts'
-import type { RemoteMr } from '../src/verbs/remote-verbs-service.ts'
+import type { RemoteMr } from '../fabric/node-message-types.ts'
 
 // Registration pins every page of an MR once (FOLL_PIN | FOLL_LONGTERM, bias
 // 1024 per pin); deregistration and the death of the registering process drop
@@ -21,8 +22,8 @@ interface PinCounts { frames: number[]; pins: number[]; refcounts: number[] }
 t.test('pins - exact per page while registered, released on dereg and on client exit', async (t) => {
   // Long-term pins on a DAX file: a policy that allows them (upstream refuses them).
   const rc = await startRdmaCluster(t, { fabric: FABRIC, server: { policy: 'deny' } })
-  const req = <T>(type: string, body: unknown) => rc.cluster.control.request<T>(rc.serverId, type, body)
-  const stats = () => req<MemStats>('mem.stats', null)
+  const req = serverReq(rc)
+  const stats = () => req('mem.stats', null)
   const base = (await stats()).pins
   const name = 'pinned.dat'
   await req('fs.create', { name, dax: true })
@@ -30,10 +31,10 @@ t.test('pins - exact per page while registered, released on dereg and on client 
   const pd = await rc.server.allocPd()
 
   await t.test('pins - overlapping MRs pin each page once per MR', async (t) => {
-    const a = await req<RemoteMr>('verbs.mr.regFile', { pd, file: name, offset: 0, length: 3 * PAGE, access: ALL_ACCESS })
+    const a = await req('verbs.mr.regFile', { pd, file: name, offset: 0, length: 3 * PAGE, access: ALL_ACCESS })
     // Pages 1..3: starts and ends mid-page.
-    const b = await req<RemoteMr>('verbs.mr.regFile', { pd, file: name, offset: PAGE + 5, length: 2 * PAGE + 10, access: Access.REMOTE_READ })
-    let pc = await req<PinCounts>('mem.pinCounts', { file: name })
+    const b = await req('verbs.mr.regFile', { pd, file: name, offset: PAGE + 5, length: 2 * PAGE + 10, access: Access.REMOTE_READ })
+    let pc = await req('mem.pinCounts', { file: name })
     t.same(pc.pins, [1, 2, 2, 1])
     t.same(pc.refcounts, [1024, 2048, 2048, 1024], 'GUP_PIN_COUNTING_BIAS per pin')
     let s = await stats()
@@ -42,10 +43,10 @@ t.test('pins - exact per page while registered, released on dereg and on client 
     t.equal(s.mrs.file, 2)
 
     await req('verbs.mr.dereg', { stag: a.stag })
-    pc = await req<PinCounts>('mem.pinCounts', { file: name })
+    pc = await req('mem.pinCounts', { file: name })
     t.same(pc.pins, [0, 1, 1, 1], 'dereg drops exactly its own pins')
     await req('verbs.mr.dereg', { stag: b.stag })
-    pc = await req<PinCounts>('mem.pinCounts', { file: name })
+    pc = await req('mem.pinCounts', { file: name })
     t.same(pc.pins, [0, 0, 0, 0])
     s = await stats()
     t.equal(s.pins.nr_foll_pin_acquired, s.pins.nr_foll_pin_released, 'acquired == released')
@@ -65,15 +66,15 @@ const transport = new ZmqTransport('app-client', { bind: 'tcp://127.0.0.1:0', ..
 await transport.start()
 transport.connect(server!, endpoint!)
 const control = new ControlPlane(transport)
-const { pd } = await control.request<{ pd: number }>(server!, 'verbs.pd.alloc')
-const file = await control.request<{ stag: number }>(server!, 'verbs.mr.regFile', { pd, file: ${JSON.stringify(name)}, offset: 0, length: ${4 * PAGE}, access: ${ALL_ACCESS} })
-const anon = await control.request<{ stag: number }>(server!, 'verbs.mr.reg', { pd, length: ${3 * PAGE}, access: ${ALL_ACCESS} })
+const { pd } = await control.request(server!, 'verbs.pd.alloc')
+const file = await control.request(server!, 'verbs.mr.regFile', { pd, file: ${JSON.stringify(name)}, offset: 0, length: ${4 * PAGE}, access: ${ALL_ACCESS} })
+const anon = await control.request(server!, 'verbs.mr.reg', { pd, length: ${3 * PAGE}, access: ${ALL_ACCESS} })
 process.stdout.write(JSON.stringify({ file: file.stag, anon: anon.stag }) + '\\n')
 setInterval(() => {}, 1000) // stay alive until killed
 `)
     const { child, exited } = await startClientScript(t, script, [rc.cluster.node(rc.serverId).endpoint, rc.serverId], root)
 
-    const pc = await req<PinCounts>('mem.pinCounts', { file: name })
+    const pc = await req('mem.pinCounts', { file: name })
     t.same(pc.pins, [1, 1, 1, 1], 'the client process holds one pin per file page')
     let s = await stats()
     t.equal(s.pins.nr_foll_pin_acquired - s.pins.nr_foll_pin_released, 4 + 3, '4 file pages + 3 anonymous pages pinned')
@@ -95,6 +96,6 @@ setInterval(() => {}, 1000) // stay alive until killed
     t.equal(s.pins.pinned_frames, 0)
     t.equal(s.pins.owners_released - ownersBefore, 2, 'both MRs released as dead owners')
     t.same(s.mrs, { file: 0, anon: 0, device: 0 }, 'its MRs are gone')
-    t.same((await req<PinCounts>('mem.pinCounts', { file: name })).pins, [0, 0, 0, 0])
+    t.same((await req('mem.pinCounts', { file: name })).pins, [0, 0, 0, 0])
   })
 })

@@ -14,7 +14,7 @@ t.test('policy deny - truncate and punch over a pinned MR fail with ETXTBSY; zer
   await makeFile(rig, 'A.dat', 4, 0x11)
   const aBlocks = await fileBlocks(rig, 'A.dat')
   const mr = await client.regServerFile('server0', { pd: rig.pd, file: 'A.dat', offset: 0, length: 4 * PAGE, access: ALL_ACCESS })
-  t.same((await req<{ pins: number[] }>('mem.pinCounts', { file: 'A.dat' })).pins, [1, 1, 1, 1], 'registration pinned every page')
+  t.same((await req('mem.pinCounts', { file: 'A.dat' })).pins, [1, 1, 1, 1], 'registration pinned every page')
 
   const qpn = await rig.connect()
   const writing = keepWriting(rig, qpn, mr)
@@ -22,7 +22,7 @@ t.test('policy deny - truncate and punch over a pinned MR fail with ETXTBSY; zer
 
   await t.rejects(req('fs.truncate', { name: 'A.dat', size: PAGE }), { code: ErrorCodes.ETXTBSY }, 'truncate over the pinned range: ETXTBSY')
   await t.rejects(req('fs.punch', { name: 'A.dat', offset: PAGE, length: PAGE }), { code: ErrorCodes.ETXTBSY }, 'punch-hole over it: ETXTBSY')
-  const st = await req<{ size: number; blocks: number }>('fs.stat', { name: 'A.dat' })
+  const st = await req('fs.stat', { name: 'A.dat' })
   t.same([st.size, st.blocks], [4 * PAGE, 4], 'A is unchanged')
   t.same(await fileBlocks(rig, 'A.dat'), aBlocks, 'on the same blocks')
 
@@ -45,7 +45,7 @@ t.test('policy deny - truncate and punch over a pinned MR fail with ETXTBSY; zer
   // Unpinned, the truncate goes through (a punch over an unpinned range always does).
   await client.deregServerMr('server0', mr.stag)
   await req('fs.truncate', { name: 'A.dat', size: PAGE })
-  t.equal((await req<{ size: number }>('fs.stat', { name: 'A.dat' })).size, PAGE, 'after deregistration the truncate succeeds')
+  t.equal((await req('fs.stat', { name: 'A.dat' })).size, PAGE, 'after deregistration the truncate succeeds')
   const end = await rig.stats()
   t.equal(end.pins.nr_foll_pin_acquired, end.pins.nr_foll_pin_released, 'pins acquired == released')
   t.equal(end.policy.layoutFailed, 2)

@@ -24,14 +24,14 @@ t.test('policy upstream - long-term pins refused on DAX and writable page cache;
     await t.rejects(reg('A.dat', Access.REMOTE_READ), { code: ErrorCodes.EOPNOTSUPP }, '... read-only as well')
     await t.rejects(reg('P.dat', ALL_ACCESS), { code: ErrorCodes.EFAULT }, 'writable long-term pin of a page-cached file: EFAULT')
     const ro = await reg('P.dat', Access.REMOTE_READ)
-    t.same((await req<{ pins: number[] }>('mem.pinCounts', { file: 'P.dat' })).pins, [1, 1], 'a read-only one on the page cache is pinned')
+    t.same((await req('mem.pinCounts', { file: 'P.dat' })).pins, [1, 1], 'a read-only one on the page cache is pinned')
     await client.deregServerMr('server0', ro.stag)
     const odp = await reg('A.dat', ALL_ACCESS | Access.ON_DEMAND)
     t.ok(odp.access & Access.ON_DEMAND, 'an ODP MR over the DAX file is fine (no pin)')
     await client.deregServerMr('server0', odp.stag)
     const p = await rig.policy()
     t.same([p.pinRefusals, p.pinRefusedDax, p.pinRefusedPageCache, p.pinRefusedNoLease], [3, 2, 1, 0], 'refusals counted by kind')
-    t.equal((await req<{ blocks: number }>('fs.stat', { name: 'A.dat' })).blocks, 4, 'a refused registration allocated nothing')
+    t.equal((await req('fs.stat', { name: 'A.dat' })).blocks, 4, 'a refused registration allocated nothing')
   })
 
   await t.test('truncate under RDMA waits for the pins', async (t) => {
@@ -40,16 +40,16 @@ t.test('policy upstream - long-term pins refused on DAX and writable page cache;
     const writing = keepWriting(rig, qpn, mr)
     await writesLand(rig)
     // Direct I/O in flight on page 2: a short-term FOLL_PIN.
-    const { handle } = await req<{ handle: number }>('mem.pinPages', { file: 'A.dat', offset: 2 * PAGE, length: PAGE })
+    const { handle } = await req('mem.pinPages', { file: 'A.dat', offset: 2 * PAGE, length: PAGE })
     let done = false
     const truncating = req('fs.truncate', { name: 'A.dat', size: PAGE }, 30_000).then(() => { done = true })
     await sleep(400)
     t.equal(done, false, 'the truncate is still waiting after 400 ms')
-    t.equal((await req<{ size: number }>('fs.stat', { name: 'A.dat' })).size, 4 * PAGE, 'A is unchanged meanwhile')
+    t.equal((await req('fs.stat', { name: 'A.dat' })).size, 4 * PAGE, 'A is unchanged meanwhile')
     t.equal((await rig.policy()).layoutWaiting, 1, 'one layout change waiting')
     await req('mem.unpinPages', { handle })
     await truncating
-    t.equal((await req<{ size: number }>('fs.stat', { name: 'A.dat' })).size, PAGE, 'the pin dropped: the truncate completed')
+    t.equal((await req('fs.stat', { name: 'A.dat' })).size, PAGE, 'the pin dropped: the truncate completed')
     const p = await rig.policy()
     t.equal(p.layoutWaited, 1, 'counted as a wait')
     t.ok(p.layoutWaitMs >= 350, `for ${p.layoutWaitMs} ms`)

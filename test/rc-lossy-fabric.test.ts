@@ -141,8 +141,8 @@ t.test('rc - lossy fabric: 10,000 mixed operations complete exactly once, in ord
   t.ok(sent.every((d, k) => Buffer.compare(Buffer.from(area.subarray(k * 2048, k * 2048 + d.length)), Buffer.from(d)) === 0), 'every SEND payload arrived intact')
 
   const localFaults = dev.faults!.counters
-  const remoteFaults = await rc.cluster.control.request<{ dropped: number; duplicated: number; reordered: number }>('server0', 'rdma.faultCounters')
+  const remoteFaults = await rc.cluster.control.request('server0', 'rdma.faultCounters')
   t.ok(localFaults.dropped > 0 && localFaults.duplicated > 0 && localFaults.reordered > 0, `faults hit requests: ${JSON.stringify(localFaults)}`)
-  t.ok(remoteFaults.dropped > 0 && remoteFaults.duplicated > 0 && remoteFaults.reordered > 0, `faults hit responses: ${JSON.stringify(remoteFaults)}`)
+  t.ok(remoteFaults !== null && remoteFaults.dropped > 0 && remoteFaults.duplicated > 0 && remoteFaults.reordered > 0, `faults hit responses: ${JSON.stringify(remoteFaults)}`)
   t.comment(`retries: timeout ${dev.counters.timeoutRetries}, nak ${dev.counters.nakRetries}`)
 })

@@ -15,7 +15,7 @@
  * completed operations per QP (baselineOptions).
  */
 import type { ControlPlane } from '../../fabric/control-plane.ts'
-import type { BaselineCloseReply, BaselineListenReply, BaselineRunResult, BaselineShape } from '../host/baseline-service.ts'
+import type { BaselineCloseReply, BaselineListenReply, BaselineRunResult, BaselineShape } from '../../fabric/node-message-types.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { benchFigures, isHalfRoundTrip, runBench, type BenchOutcome, type BwFigures, type LatFigures } from './run-bench.ts'
 
@@ -63,7 +63,7 @@ export async function runBaseline(control: ControlPlane, serverId: string, clien
   const streams: Array<{ client: string; listen: BaselineListenReply }> = []
   try {
     for (const client of clientIds) {
-      for (let k = 0; k < o.qps; k++) streams.push({ client, listen: await control.request<BaselineListenReply>(serverId, 'baseline.listen', body) })
+      for (let k = 0; k < o.qps; k++) streams.push({ client, listen: await control.request(serverId, 'baseline.listen', body) })
     }
     // Generous: a slow machine moving 8 MiB messages needs time.
     const timeoutMs = 120_000 + o.iters * (1 + o.size / 65536)
@@ -71,7 +71,7 @@ export async function runBaseline(control: ControlPlane, serverId: string, clien
       ? setInterval(() => {
           const tokens = streams.map((s) => s.listen.token)
           control
-            .request<number[]>(serverId, 'baseline.received', { tokens }, 2000)
+            .request(serverId, 'baseline.received', { tokens }, 2000)
             .then((got) => onFraction(got.reduce((a, b) => a + b, 0) / (o.iters * tokens.length)))
             .catch(() => {})
         }, 250)
@@ -79,14 +79,14 @@ export async function runBaseline(control: ControlPlane, serverId: string, clien
     let results: BaselineRunResult[]
     try {
       results = await Promise.all(
-        streams.map((s) => control.request<BaselineRunResult>(s.client, 'baseline.run', { ...body, endpoint: s.listen.endpoint, window, timeoutMs }, timeoutMs + 5000)),
+        streams.map((s) => control.request(s.client, 'baseline.run', { ...body, endpoint: s.listen.endpoint, window, timeoutMs }, timeoutMs + 5000)),
       )
     } finally {
       clearInterval(poll)
     }
     const problems: string[] = []
     results.forEach((r, k) => problems.push(...r.problems.map((p) => `baseline stream ${k}: ${p}`)))
-    const closed = await Promise.all(streams.splice(0).map((s) => control.request<BaselineCloseReply>(serverId, 'baseline.close', { token: s.listen.token })))
+    const closed = await Promise.all(streams.splice(0).map((s) => control.request(serverId, 'baseline.close', { token: s.listen.token })))
     closed.forEach((c, k) => {
       if (c.received !== o.iters) problems.push(`baseline stream ${k}: server received ${c.received} of ${o.iters} messages`)
       if (c.badSize > 0) problems.push(`baseline stream ${k}: ${c.badSize} messages were not ${shape.reqBytes} bytes`)

@@ -12,7 +12,7 @@
  * Problems come back as sentences; an empty list means the data is right.
  */
 import type { RemoteVerbs } from '../verbs/remote-verbs.ts'
-import type { RemoteMr } from '../verbs/remote-verbs-service.ts'
+import type { RemoteMr } from '../../fabric/node-message-types.ts'
 import type { BenchOptions } from './bench-options.ts'
 
 /** Bytes after each target that no operation may touch. */

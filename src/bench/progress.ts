@@ -94,7 +94,7 @@ export async function watchRun<T>(progress: BenchProgress, control: ControlPlane
     }
   }
   const expectedPackets = expected
-  const received = async () => (await control.request<{ pktsReceived: number }>(serverId, 'verbs.counters', undefined, 2000)).pktsReceived
+  const received = async () => (await control.request(serverId, 'verbs.counters', undefined, 2000)).pktsReceived
   let base: number
   try {
     base = await received()

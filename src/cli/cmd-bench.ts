@@ -194,7 +194,7 @@ async function attached(file: import('../launcher/attach-cluster.ts').ClusterFil
 
 /** Remember the server's data path now; the returned function puts it back. */
 async function dataPathRestorer(control: ControlPlane, serverId: string): Promise<() => Promise<void>> {
-  const was = await control.request<{ mode: 'inline' | 'workers' | 'adaptive'; workers: number; inlineBatchBytes: number }>(serverId, 'rdma.dataPathStats')
+  const was = await control.request(serverId, 'rdma.dataPathStats')
   return async () => {
     await control.request(serverId, 'rdma.dataPath', was.mode === 'inline' ? { mode: 'inline' } : { mode: was.mode, workers: was.workers, inlineBatchBytes: was.inlineBatchBytes })
   }

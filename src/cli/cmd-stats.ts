@@ -8,6 +8,8 @@
  * waited / failed with ETXTBSY / kept pinned blocks, lease breaks / revocations,
  * long-term pins refused), and the data path's queue depth.
  */
+import type { DataPathStatsReply, MemStatsReply, NodeStatsReply } from '../../fabric/node-message-types.ts'
+import type { NodeReply } from '../../fabric/node-messages.ts'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
@@ -22,16 +24,10 @@ interface ClusterFile {
 export interface NodeStats {
   id: string
   role: string
-  node: Record<string, unknown>
-  rdma: Record<string, number>
-  memory?: {
-    pins: Record<string, number>
-    oracle: { corruptBytes: number; corruptEvents: number }
-    mrs: Record<string, number>
-    odp?: Record<string, number>
-    policy?: { name: string; layoutWaited: number; layoutFailed: number; blocksKept: number; pinRefusals: number; leases: { breaks: number; revocations: number } }
-  }
-  dataPath?: { mode: string; workers: number; queueDepth: number }
+  node: NodeStatsReply
+  rdma: NodeReply<'verbs.counters'>
+  memory?: MemStatsReply
+  dataPath?: DataPathStatsReply
 }
 
 /** The newest run directory under ./runs that has a cluster file. */
@@ -59,8 +55,8 @@ export async function collectStats(runDir: string, timeoutMs = 3000): Promise<No
   try {
     return await Promise.all(cluster.nodes.map(async (n): Promise<NodeStats> => {
       transport.connect(n.id, n.endpoint)
-      const node = await control.request<Record<string, unknown>>(n.id, 'stats')
-      const rdma = await control.request<Record<string, number>>(n.id, 'verbs.counters')
+      const node = await control.request(n.id, 'stats')
+      const rdma = await control.request(n.id, 'verbs.counters')
       const out: NodeStats = { id: n.id, role: n.role, node, rdma }
       if (n.role === 'server') {
         out.memory = await control.request(n.id, 'mem.stats')

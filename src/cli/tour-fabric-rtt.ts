@@ -19,7 +19,7 @@ export const fabricRoundTrips: TourStep = {
       for (const b of cluster.nodes) {
         if (a.id === b.id) continue
         const body: PingPeerBody = { peer: b.id, count, warmup: Math.min(50, count) }
-        const r = await cluster.control.request<PingPeerReply>(a.id, Msg.PING_PEER, body, 60000)
+        const r = await cluster.control.request(a.id, Msg.PING_PEER, body, 60000)
         rows.push([r.from, r.to, r.count, r.minUs.toFixed(1), r.avgUs.toFixed(1), r.p50Us.toFixed(1), r.p99Us.toFixed(1)])
       }
     }

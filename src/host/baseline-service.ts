@@ -24,37 +24,7 @@ import { Dealer } from 'zeromq'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import type { NodeContext } from './services.ts'
-
-export interface BaselineShape {
-  /** Requests to answer after the hello. */
-  count: number
-  /** Bytes of each request. */
-  reqBytes: number
-  /** Bytes of each answer; 0 = credits every `respEvery` requests. */
-  respBytes: number
-  /** With respBytes 0: a credit every this many requests. */
-  respEvery: number
-}
-
-export interface BaselineListenReply {
-  token: number
-  endpoint: string
-}
-
-export interface BaselineRunResult {
-  elapsedMs: number
-  /** Send-to-answer time of every request, microseconds, in order. */
-  latenciesUs: number[]
-  /** Problems seen by the driving side (wrong answer sizes ...). */
-  problems: string[]
-}
-
-export interface BaselineCloseReply {
-  /** Requests received after the hello. */
-  received: number
-  /** Requests whose size was not reqBytes. */
-  badSize: number
-}
+import type { BaselineCloseReply, BaselineListenReply, BaselineRunResult, BaselineShape } from '../../fabric/node-message-types.ts'
 
 /** A stream's socket closes by itself after this long, if nobody closes it. */
 const IDLE_CLOSE_MS = 10 * 60_000

@@ -9,7 +9,7 @@ import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, type FileSystem } from '../m
 import { bytes, int, str } from './command-args.ts'
 
 export function attachFsCommands(control: ControlPlane, fs: FileSystem, onUnlinked: (ino: number) => void): void {
-  const h = (type: string, fn: (body: any, from: string) => unknown): void => control.handle(type, fn)
+  const h: ControlPlane['handle'] = (type, fn) => control.handle(type, fn)
   h('fs.create', (b: { name: string; dax?: boolean }) => ({ ino: fs.create(str(b?.name, 'name'), { dax: b.dax === true }) }))
   h('fs.write', (b: { name: string; offset: number; data: Uint8Array }) => {
     const ino = fs.lookup(str(b?.name, 'name'))

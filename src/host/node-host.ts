@@ -164,7 +164,7 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
   if (opts.launcher) {
     transport.connect(LAUNCHER_ID, opts.launcher)
     const hello: HelloBody = { id, role: nodeConfig.role, pid: process.pid, endpoint: transport.endpoint }
-    const { peers } = await control.request<HelloReply>(LAUNCHER_ID, Msg.HELLO, hello, readyTimeoutMs)
+    const { peers } = await control.request(LAUNCHER_ID, Msg.HELLO, hello, readyTimeoutMs)
     for (const p of peers) if (p.id !== id) transport.connect(p.id, p.endpoint)
     await reachPeers(control, peers.map((p) => p.id).filter((p) => p !== id), readyTimeoutMs)
     const ready: ReadyBody = { id, pid: process.pid, endpoint: transport.endpoint }

@@ -33,7 +33,7 @@ export interface OdpEntry {
 
 export function attachOdpCommands(control: ControlPlane, deps: { mem: ServerMemory; log: Logger; odpEntry: (stag: number) => OdpEntry }): void {
   const { mem, log, odpEntry } = deps
-  const h = (type: string, fn: (body: any, from: string) => unknown): void => control.handle(type, fn)
+  const h: ControlPlane['handle'] = (type, fn) => control.handle(type, fn)
   // ibv_advise_mr: PREFETCH / PREFETCH_WRITE fault the ranges in (major faults
   // included), PREFETCH_NO_FAULT maps only what is already present. With
   // FLAG_FLUSH the reply comes once the pages are mapped; without it at once,

@@ -1,12 +1,6 @@
-/** Round-trip time statistics, in microseconds. */
-export interface RttStats {
-  count: number
-  minUs: number
-  avgUs: number
-  p50Us: number
-  p99Us: number
-  maxUs: number
-}
+import type { RttStats } from '../../fabric/node-message-types.ts'
+
+export type { RttStats }
 
 /** Nearest-rank percentile of an ascending array. */
 function percentile(sorted: number[], p: number): number {

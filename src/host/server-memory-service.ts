@@ -62,6 +62,7 @@
  * moved its PSN on, so a NAK would have to unwind the responder's state,
  * while holding the QP keeps per-QP order with nothing to undo.
  */
+import type { ControlPlane } from '../../fabric/control-plane.ts'
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, LayoutPolicy, LeaseTable, OdpRegion, OdpStatus, OWNER_ANON, ServerMemory, type Lease, type LeaseCounters, type LeaseStanding, type LayoutGuard, type MajorFault, type Policy, type PolicyCounters, type ServerMemoryStats } from '../memory/index.ts'
 import { FrameMemory } from '../memory/frame-memory.ts'
 import { checkAccessFlags, MrState, type Mr } from '../memory/stag.ts'
@@ -72,7 +73,8 @@ import type { Qp } from '../verbs/qp.ts'
 import { encodePacket } from '../../fabric/codec.ts'
 import { Aeth, Op } from '../engine/opcodes.ts'
 import { Msg } from '../launcher/protocol.ts'
-import { mrInfo, type RemoteMr } from '../verbs/remote-verbs-service.ts'
+import { mrInfo } from '../verbs/remote-verbs-service.ts'
+import type { MemStatsReply, MrCounts, PolicyStats, RemoteMr } from '../../fabric/node-message-types.ts'
 import type { RdmaService } from './rdma-service.ts'
 import type { NodeContext } from './services.ts'
 import { int, str } from './command-args.ts'
@@ -115,36 +117,7 @@ export interface ServerMemoryService {
   close(): void
 }
 
-export interface MrCounts {
-  file: number
-  anon: number
-  device: number
-}
-
-export interface MemStatsReply extends ServerMemoryStats {
-  mrs: MrCounts
-  /** ODP counters, and how many live MRs are ODP. */
-  odp: ServerMemoryStats['odp'] & { mrs: number }
-  /** The pin policy and what it did. */
-  policy: PolicyStats
-}
-
-export interface PolicyStats extends PolicyCounters {
-  name: Policy
-  leaseBreakTimeMs: number
-  /** Short-term pins (mem.pinPages) held now. */
-  shortTermPins: number
-  leases: LeaseCounters & {
-    /** Leases held now, and of those being broken. */
-    active: number
-    breaking: number
-    /** MRs invalidated and QPs moved to ERR by revocations. */
-    revokedMrs: number
-    revokedQps: number
-    /** Holders told to shut down after a revocation (leaseRevokeKill). */
-    holdersKilled: number
-  }
-}
+export type { MemStatsReply, MrCounts, PolicyStats }
 
 const WRITE_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_ATOMIC
 
@@ -423,7 +396,7 @@ export function attachServerMemory(ctx: NodeContext, rdma: RdmaService): ServerM
     return { pinned: frames, write }
   }
 
-  const h = (type: string, fn: (body: any, from: string) => unknown): void => control.handle(type, fn)
+  const h: ControlPlane['handle'] = (type, fn) => control.handle(type, fn)
 
   // ---- filesystem ----
   // A lease the unlink did not have to break (no blocks) goes with the file.

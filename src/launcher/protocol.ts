@@ -11,7 +11,6 @@
  *    pings each one over the fabric, then requests `ready`.
  * 4. Later the launcher sends `shutdown` (notify) to stop a node.
  */
-import type { Role } from '../config/defaults.ts'
 
 /** The launcher's fabric id; '@' cannot start a node id, so it never clashes. */
 export const LAUNCHER_ID = '@launcher'
@@ -25,35 +24,4 @@ export const Msg = {
   STATS: 'stats',
 } as const
 
-export interface HelloBody {
-  id: string
-  role: Role
-  pid: number
-  endpoint: string
-}
-
-export interface PeerEndpoint {
-  id: string
-  role: Role
-  endpoint: string
-}
-
-export interface HelloReply {
-  peers: PeerEndpoint[]
-}
-
-export interface ReadyBody {
-  id: string
-  pid: number
-  endpoint: string
-}
-
-export interface PingPeerBody {
-  peer: string
-  /** Measured round trips (default 100). */
-  count?: number
-  /** Unmeasured round trips first (default 10). */
-  warmup?: number
-  /** Payload bytes carried each way (default 8). */
-  size?: number
-}
+export type { HelloBody, HelloReply, PeerEndpoint, PingPeerBody, ReadyBody } from '../../fabric/node-message-types.ts'

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { serializeConfig, type ClusterConfig, type Policy } from '../config/defaults.ts'
 import { parseConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
-import type { MemStatsReply } from '../host/server-memory-service.ts'
+import type { MemStatsReply } from '../../fabric/node-message-types.ts'
 import type { Cluster } from '../launcher/launch-cluster.ts'
 import { checkExpectations, computeMetrics, victimsOf, type ExpectationResult, type Metrics, type NodeReadings, type TrafficReport } from './metrics.ts'
 import { cleanUp, RunContext, runStep, type TimelineEntry } from './steps.ts'
@@ -171,8 +171,8 @@ async function readNodes(cluster: Cluster, config: ClusterConfig): Promise<NodeR
   const counters: Array<Record<string, number>> = []
   const leaseStatus: NodeReadings['leaseStatus'] = []
   for (const n of config.nodes) {
-    counters.push(await c.request<Record<string, number>>(n.id, 'verbs.counters'))
-    if (n.role === 'server') servers.push(await c.request<MemStatsReply>(n.id, 'mem.stats'))
+    counters.push(await c.request(n.id, 'verbs.counters'))
+    if (n.role === 'server') servers.push(await c.request(n.id, 'mem.stats'))
     else leaseStatus.push(await c.request(n.id, 'verbs.lease.status'))
   }
   return { servers, counters, leaseStatus }

@@ -11,13 +11,14 @@
  * with ETXTBSY or is still waiting) are recorded, not thrown: they are what
  * the run measures. Anything else that fails is a problem of the run.
  */
+import type { NodeBody, NodeCommand, NodeReply } from '../../fabric/node-messages.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import type { ControlPlane } from '../../fabric/control-plane.ts'
 import type { Policy } from '../config/defaults.ts'
 import type { FaultCounters } from '../../fabric/faults.ts'
 import { Access, WrOpcode, wcStatusName } from '../verbs/constants.ts'
 import { RemoteVerbs } from '../verbs/remote-verbs.ts'
-import type { RemoteMr } from '../verbs/remote-verbs-service.ts'
+import type { RemoteMr } from '../../fabric/node-message-types.ts'
 import type { WorkloadResult, WorkloadSpec } from '../verbs/workload.ts'
 import { round1, type StepMeasures, type TrafficReport } from './metrics.ts'
 import type { AccessName, StepOf, Step } from './types.ts'
@@ -96,8 +97,8 @@ export class RunContext {
     readonly nodes: readonly string[],
   ) {}
 
-  req<T>(node: string, type: string, body?: unknown, timeoutMs?: number): Promise<T> {
-    return this.control.request<T>(node, type, body ?? null, timeoutMs)
+  req<K extends NodeCommand>(node: string, type: K, body?: NodeBody<K>, timeoutMs?: number): Promise<NodeReply<K>> {
+    return (this.control.request as (n: string, t: K, b: unknown, ms?: number) => Promise<NodeReply<K>>)(node, type, body ?? null, timeoutMs)
   }
 
   verbs(node: string): RemoteVerbs {
@@ -203,7 +204,7 @@ async function fillFile(ctx: RunContext, server: string, name: string, offset: n
 }
 
 /** A truncate / punch / unlink, timed; the policy's answer is the outcome. */
-async function layoutOp(ctx: RunContext, step: StepOf<'truncate' | 'punch' | 'unlink'>, type: string, body: unknown): Promise<string> {
+async function layoutOp<K extends 'fs.truncate' | 'fs.punch' | 'fs.unlink'>(ctx: RunContext, step: StepOf<'truncate' | 'punch' | 'unlink'>, type: K, body: NodeBody<K>): Promise<string> {
   const t0 = performance.now()
   let result = 'ok'
   try {
@@ -224,7 +225,7 @@ function accessOf(names: readonly AccessName[], odp: boolean): number {
 
 async function registerFile(ctx: RunContext, step: StepOf<'registerFile'>): Promise<string> {
   const pd = await ctx.serverPd(step.server)
-  const bytes = step.bytes ?? (await ctx.req<{ size: number }>(step.server, 'fs.stat', { name: step.file })).size - step.offset
+  const bytes = step.bytes ?? (await ctx.req(step.server, 'fs.stat', { name: step.file })).size - step.offset
   const client = ctx.verbs(step.client)
   const reg = (odp: boolean) => client.regServerFile(step.server, { pd, file: step.file, offset: step.offset, length: bytes, access: accessOf(step.access, odp) })
   const rec: MrRecord = { server: step.server, owner: step.client, deregistered: false }
@@ -336,7 +337,7 @@ function trafficOutcome(t: TrafficRecord): string {
 
 /** Fold a node's current fault counters into the run's before they are replaced. */
 async function takeFaultCounters(ctx: RunContext, node: string): Promise<void> {
-  const c = await ctx.req<FaultCounters | null>(node, 'rdma.faultCounters')
+  const c = await ctx.req(node, 'rdma.faultCounters')
   if (!c) return
   const f = ctx.measures.faults
   f.seen += c.seen
@@ -359,10 +360,11 @@ async function verify(ctx: RunContext, step: StepOf<'verify'>): Promise<string> 
   let read: (off: number, len: number) => Promise<Uint8Array>
   let size: number
   let what: string
-  if (step.file !== undefined) {
-    size = (await ctx.req<{ size: number }>(step.server, 'fs.stat', { name: step.file })).size
-    read = async (off, len) => new Uint8Array(await ctx.req<Uint8Array>(step.server, 'fs.read', { name: step.file, offset: off, length: len }))
-    what = step.file
+  const file = step.file
+  if (file !== undefined) {
+    size = (await ctx.req(step.server, 'fs.stat', { name: file })).size
+    read = async (off, len) => new Uint8Array(await ctx.req(step.server, 'fs.read', { name: file, offset: off, length: len }))
+    what = file
   } else {
     const m = ctx.mrs.get(step.mr!)!
     if (!m.mr || m.deregistered) {

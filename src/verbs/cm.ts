@@ -3,6 +3,7 @@ import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import type { ControlPlane } from '../../fabric/control-plane.ts'
 import { Access, QpState } from './constants.ts'
+import type { ConnectReply, ConnectRequest } from '../../fabric/node-message-types.ts'
 import type { RdmaDevice } from './device.ts'
 import type { Qp } from './qp.ts'
 
@@ -12,20 +13,7 @@ import type { Qp } from './qp.ts'
  * starting PSN, path MTU and read/atomic depths, and each walks its QP
  * RESET -> INIT -> RTR -> RTS.
  */
-/** What each side tells the other (rdma_conn_param plus the QP's address). */
-export interface ConnectReply {
-  qpn: number
-  psn: number
-  mtu: number
-  /** Initiator depth (our max_rd_atomic) and responder resources (our max_dest_rd_atomic). */
-  initiatorDepth: number
-  responderResources: number
-  privateData?: unknown
-}
-
-export interface ConnectRequest extends ConnectReply {
-  port: number
-}
+export type { ConnectReply, ConnectRequest }
 
 /** What a listener's accept callback returns: a fresh QP in RESET and optional reply data. */
 export interface Acceptance {
@@ -109,7 +97,7 @@ export class ConnectionManager {
     const req: ConnectRequest = { port, qpn: qp.qpNum, psn, mtu, initiatorDepth: depth, responderResources: resources, privateData: o.privateData }
     let rep: ConnectReply
     try {
-      rep = await this.control.request<ConnectReply>(node, 'cm.connect', req, o.timeoutMs)
+      rep = await this.control.request(node, 'cm.connect', req, o.timeoutMs)
     } catch (err) {
       qp.modify({ qpState: QpState.RESET })
       throw err

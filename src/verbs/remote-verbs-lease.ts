@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import type { ControlPlane } from '../../fabric/control-plane.ts'
 import { QpState } from './constants.ts'
+import type { LeaseBreakNotice, LeaseMode, LeaseNoticeRecord, LeaseRevocationRecord, LeaseStatus } from '../../fabric/node-message-types.ts'
 import type { RdmaDevice } from './device.ts'
 import type { Qp } from './qp.ts'
 
@@ -23,45 +24,8 @@ import type { Qp } from './qp.ts'
  * and the server revokes the lease once its break time runs out
  * (`lease.revoked`, recorded here). `verbs.lease.mode` switches.
  */
-export type LeaseMode = 'comply' | 'ignore'
+export type { LeaseBreakNotice, LeaseMode, LeaseNoticeRecord, LeaseRevocationRecord, LeaseStatus }
 
-export interface LeaseBreakNotice {
-  server?: string
-  file: string
-  stags: number[]
-  /** Time the holder has before revocation (ms, from when the server sent it). */
-  deadlineMs: number
-  op?: string
-}
-
-export interface LeaseNoticeRecord {
-  server: string
-  file: string
-  stags: number[]
-  deadlineMs: number
-  op?: string
-  receivedAt: number
-  mode: LeaseMode
-  /** ignored; complying (in progress); released (MRs deregistered, lease given back); failed. */
-  state: 'ignored' | 'complying' | 'released' | 'failed'
-  workloadsStopped: number
-  /** QPs whose outstanding WRs on the STags were waited for. */
-  qpsDrained: number
-  mrsDeregistered: number
-  /** Time from the notice to the lease released (ms). */
-  tookMs?: number
-  error?: string
-}
-
-export interface LeaseRevocationRecord {
-  server: string
-  file: string
-  stags: number[]
-  qps: number
-  receivedAt: number
-}
-
-/** A running `verbs.workload` the agent may stop. */
 export interface RunningWorkload {
   qp: Qp
   rkey: number
@@ -113,7 +77,7 @@ export class LeaseAgent {
     }
   }
 
-  status(): { mode: LeaseMode; notices: LeaseNoticeRecord[]; revocations: LeaseRevocationRecord[]; fenced: Record<string, number[]> } {
+  status(): LeaseStatus {
     const fenced: Record<string, number[]> = {}
     for (const [s, set] of this.fenced) fenced[s] = [...set]
     return { mode: this.mode, notices: this.notices, revocations: this.revocations, fenced }

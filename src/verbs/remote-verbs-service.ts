@@ -1,5 +1,9 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
-import type { ControlPlane } from '../../fabric/control-plane.ts'
+import type { ControlHandler, ControlPlane } from '../../fabric/control-plane.ts'
+import type { NodeBody, NodeMessageTable, VerbsCommand } from '../../fabric/node-messages.ts'
+import type { RemoteMr, RemoteSge } from '../../fabric/node-message-types.ts'
+
+export type { RemoteMr, RemoteSge }
 import type { Mr } from '../memory/stag.ts'
 import type { ConnectionManager } from './cm.ts'
 import type { Wc } from './cq.ts'
@@ -26,27 +30,10 @@ import { LeaseAgent, type RunningWorkload } from './remote-verbs-lease.ts'
  * a holder that does not), `lease.status` shows what it did. `workload.stop`
  * stops a running workload early (it reports how far it got).
  */
-export interface RemoteMr {
-  stag: number
-  iova: number
-  length: number
-  pd: number
-  access: number
-}
 
-export interface ListenSpec {
-  port: number
-  pd: number
-  cqDepth?: number
-  cap?: Partial<QpCap>
-  qpAccessFlags?: number
-}
+/** verbs.listen: a CM listener whose accepted QPs get this PD, CQ depth, caps and access. */
+export type ListenSpec = NodeBody<'verbs.listen'>
 
-export interface RemoteSge {
-  stag: number
-  offset: number
-  length: number
-}
 
 export function mrInfo(mr: Mr): RemoteMr {
   return { stag: mr.stag, iova: mr.iova, length: mr.length, pd: mr.pd, access: mr.access }
@@ -69,7 +56,7 @@ export class RemoteVerbsService {
     this.device = device
     this.cm = cm
     this.lease = new LeaseAgent({ device, control, workloads: () => this.workloads.values() })
-    const h = (type: string, fn: (body: any, from: string) => unknown): void => control.handle(`verbs.${type}`, fn)
+    const h = <K extends VerbsCommand>(type: K, fn: ControlHandler<NodeMessageTable, `verbs.${K}`>): void => control.handle(`verbs.${type}`, fn)
     h('pd.alloc', (_b, from) => {
       const pd = device.allocPd()
       this.pdOwner.set(pd, from)
@@ -124,14 +111,14 @@ export class RemoteVerbsService {
       qp.postRecv(b.wrs.map((w) => ({ wrId: w.wrId, sgList: w.sgList.map((s) => this.sge(s)) })))
       return {}
     })
-    h('qp.postSend', (b: { qpn: number; wrs: Array<Omit<SendWr, 'sgList'> & { sgList?: RemoteSge[] }> }) => {
+    h('qp.postSend', (b) => {
       const qp = this.qp(b.qpn)
       this.lease.checkPost(qp, b.wrs)
       qp.postSend(b.wrs.map((w) => ({ ...w, sgList: (w.sgList ?? []).map((s) => this.sge(s)) })))
       return {}
     })
     h('qp.query', (b: { qpn: number }) => this.qp(b.qpn).query())
-    h('qp.modify', (b: { qpn: number; attr: Parameters<Qp['modify']>[0] }) => {
+    h('qp.modify', (b) => {
       this.qp(b.qpn).modify(b.attr)
       return {}
     })
@@ -177,7 +164,7 @@ export class RemoteVerbsService {
       }
       return {}
     })
-    h('workload', async (b: { qpn: number; localBytes: number; spec: WorkloadSpec }, from) => {
+    h('workload', async (b, from) => {
       const qp = this.qp(b.qpn)
       if (typeof b.spec !== 'object' || b.spec === null) throw new EmuError(ErrorCodes.EINVAL, 'spec must be a workload spec')
       if (this.workloads.has(qp.qpNum)) throw new EmuError(ErrorCodes.EBUSY, `a workload already runs on QP ${qp.qpNum}`)

@@ -1,11 +1,12 @@
+import type { NodeBody, NodeReply, VerbsCommand } from '../../fabric/node-messages.ts'
 import type { ControlPlane } from '../../fabric/control-plane.ts'
 import type { Wc } from './cq.ts'
 import type { QpAttr } from './qp.ts'
-import type { ListenSpec, RemoteMr, RemoteSge } from './remote-verbs-service.ts'
+import type { ListenSpec } from './remote-verbs-service.ts'
+import type { LeaseMode, LeaseStatus, RemoteMr, RemoteSge } from '../../fabric/node-message-types.ts'
 import type { SendWr } from '../engine/wqe.ts'
 import type { ConnectOptions } from './cm.ts'
 import type { WorkloadResult, WorkloadSpec } from './workload.ts'
-import type { LeaseMode, LeaseAgent } from './remote-verbs-lease.ts'
 
 /** Client of RemoteVerbsService: drive another host's verbs over the control plane. */
 export class RemoteVerbs {
@@ -15,12 +16,14 @@ export class RemoteVerbs {
     readonly timeoutMs?: number,
   ) {}
 
-  private call<T>(type: string, body?: unknown, timeoutMs?: number): Promise<T> {
-    return this.control.request<T>(this.node, `verbs.${type}`, body, timeoutMs ?? this.timeoutMs)
+  private call<K extends VerbsCommand>(type: K, body?: NodeBody<`verbs.${K}`>, timeoutMs?: number): Promise<NodeReply<`verbs.${K}`>> {
+    // One generic path for every verbs.* command: the table has checked K, body and reply types above.
+    const request = this.control.request as (peer: string, type: string, body: unknown, timeoutMs?: number) => Promise<NodeReply<`verbs.${K}`>>
+    return request.call(this.control, this.node, `verbs.${type}`, body, timeoutMs ?? this.timeoutMs)
   }
 
   async allocPd(): Promise<number> {
-    return (await this.call<{ pd: number }>('pd.alloc')).pd
+    return (await this.call('pd.alloc')).pd
   }
   async deallocPd(pd: number): Promise<void> {
     await this.call('pd.dealloc', { pd })
@@ -46,7 +49,7 @@ export class RemoteVerbs {
     await this.call('mem.write', { stag, offset, data })
   }
   async read(stag: number, offset: number, length: number): Promise<Uint8Array> {
-    return new Uint8Array(await this.call<Uint8Array>('mem.read', { stag, offset, length }))
+    return new Uint8Array(await this.call('mem.read', { stag, offset, length }))
   }
   async listen(spec: ListenSpec): Promise<void> {
     await this.call('listen', spec)
@@ -108,7 +111,7 @@ export class RemoteVerbs {
     await this.call('lease.mode', { mode })
   }
   /** The lease-break notices this host got and what it did about them. */
-  leaseStatus(): Promise<ReturnType<LeaseAgent['status']>> {
+  leaseStatus(): Promise<LeaseStatus> {
     return this.call('lease.status')
   }
   counters(): Promise<Record<string, number>> {

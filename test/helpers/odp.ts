@@ -3,6 +3,8 @@
  * connection into an existing server PD (after a QP went to ERR), and the
  * server's ODP / pin / oracle counters.
  */
+import type { ControlPlane } from '../../fabric/control-plane.ts'
+import type { NodeCommand, NodeReply } from '../../fabric/node-messages.ts'
 import type { Test } from 'tap'
 import type { RdmaCluster } from './rdma-cluster.ts'
 import type { Qp } from '../../src/verbs/qp.ts'
@@ -30,15 +32,24 @@ export interface ServerStats {
 
 /** Control-plane request to the server. */
 export function serverReq(rc: RdmaCluster) {
-  return <T>(type: string, body?: unknown, timeoutMs?: number): Promise<T> => rc.cluster.control.request<T>(rc.serverId, type, body ?? null, timeoutMs)
+  return controlReq(rc.cluster.control, rc.serverId)
+}
+
+/**
+ * Control-plane requests to `peer`, typed by the node message table; the body
+ * is not type-checked, so tests can send malformed ones on purpose.
+ */
+export function controlReq(control: ControlPlane, peer: string) {
+  const request = control.request as (peer: string, type: string, body: unknown, timeoutMs?: number) => Promise<unknown>
+  return <K extends NodeCommand>(type: K, body?: unknown, timeoutMs?: number): Promise<NodeReply<K>> => request.call(control, peer, type, body ?? null, timeoutMs) as Promise<NodeReply<K>>
 }
 
 export function stats(rc: RdmaCluster): Promise<ServerStats> {
-  return serverReq(rc)<ServerStats>('mem.stats')
+  return serverReq(rc)('mem.stats')
 }
 
 export function odpQuery(rc: RdmaCluster, stag: number): Promise<OdpQuery> {
-  return serverReq(rc)<OdpQuery>('mem.odpQuery', { stag })
+  return serverReq(rc)('mem.odpQuery', { stag })
 }
 
 export function dropPages(rc: RdmaCluster, stag: number, how: 'unmap' | 'migrate' | 'dontneed', range: { offset?: number; length?: number } = {}): Promise<{ pages: number; seq: number }> {

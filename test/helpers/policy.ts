@@ -10,15 +10,15 @@ import { PAGE, serverReq } from './odp.ts'
 import { RemoteVerbs } from '../../src/verbs/remote-verbs.ts'
 import { WrOpcode } from '../../src/verbs/constants.ts'
 import type { ServerConfig } from '../../src/config/defaults.ts'
-import type { MemStatsReply, PolicyStats } from '../../src/host/server-memory-service.ts'
-import type { RemoteMr } from '../../src/verbs/remote-verbs-service.ts'
+import type { MemStatsReply, PolicyStats } from '../../fabric/node-message-types.ts'
+import type { RemoteMr } from '../../fabric/node-message-types.ts'
 import type { WorkloadResult } from '../../src/verbs/workload.ts'
 
 export { PAGE }
 
 export interface PolicyRig {
   rc: RdmaCluster
-  req: <T>(type: string, body?: unknown, timeoutMs?: number) => Promise<T>
+  req: ReturnType<typeof serverReq>
   /** client0's application side. */
   client: RemoteVerbs
   /** A server PD the client's QPs land in. */
@@ -36,7 +36,7 @@ export async function policyRig(t: Test, server: Partial<ServerConfig>, o: { cli
   const req = serverReq(rc)
   const pd = await rc.server.allocPd()
   const client = new RemoteVerbs(rc.cluster.control, 'client0')
-  const stats = () => req<MemStatsReply>('mem.stats')
+  const stats = () => req('mem.stats')
   return {
     rc, req, client, pd, stats,
     policy: async () => (await stats()).policy,
@@ -52,7 +52,7 @@ export type Extent = { page: number; block: number; len: number }
 export const blocksOf = (ext: Extent[]): number[] => ext.flatMap((e) => Array.from({ length: e.len }, (_, i) => e.block + i))
 
 export async function fileBlocks(rig: PolicyRig, name: string): Promise<number[]> {
-  return blocksOf(await rig.req<Extent[]>('fs.extents', { name }))
+  return blocksOf(await rig.req('fs.extents', { name }))
 }
 
 /** A DAX (default) or page-cached file of `pages` pages filled with `fill`. */
@@ -63,7 +63,7 @@ export async function makeFile(rig: PolicyRig, name: string, pages: number, fill
 
 /** Every byte of [offset, offset+length) of the file equals `fill`. */
 export async function allBytes(rig: PolicyRig, name: string, offset: number, length: number, fill: number): Promise<boolean> {
-  const got = await rig.req<Uint8Array>('fs.read', { name, offset, length })
+  const got = await rig.req('fs.read', { name, offset, length })
   return got.length === length && got.every((x) => x === fill)
 }
 

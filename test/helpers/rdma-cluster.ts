@@ -13,7 +13,8 @@ import { Access } from '../../src/verbs/constants.ts'
 import type { Qp } from '../../src/verbs/qp.ts'
 import type { Cq } from '../../src/verbs/cq.ts'
 import type { ConnectOptions } from '../../src/verbs/cm.ts'
-import type { ListenSpec, RemoteMr } from '../../src/verbs/remote-verbs-service.ts'
+import type { ListenSpec } from '../../src/verbs/remote-verbs-service.ts'
+import type { RemoteMr } from '../../fabric/node-message-types.ts'
 
 export const ALL_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC | Access.FLUSH_GLOBAL | Access.FLUSH_PERSISTENT
 
