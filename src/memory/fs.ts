@@ -26,66 +26,22 @@
  */
 import * as nodefs from 'node:fs'
 import * as path from 'node:path'
-import { EmuError, ErrorCodes, type ErrorCode } from '../errors.ts'
+import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import type { DaxDevice } from './dax.ts'
+import type { LayoutDecision, LayoutGuard, LayoutInfo, LayoutOp, MmuEvent, MmuNotifier, OwnerEvent } from './fs-hooks.ts'
 import { PageFlags, type PhysMem } from './phys.ts'
 import type { PinTable } from './pins.ts'
 import { OWNER_FREE, OWNER_ORPHAN } from './oracle.ts'
+
+export type { LayoutDecision, LayoutGuard, LayoutInfo, LayoutOp, MmuEvent, MmuNotifier, OwnerEvent } from './fs-hooks.ts'
 
 export const FS_META = 'fs-meta.json'
 /** Linux fallocate mode bits. */
 export const FALLOC_FL_KEEP_SIZE = 0x01
 export const FALLOC_FL_PUNCH_HOLE = 0x02
 
-export type LayoutOp = 'truncate' | 'punch' | 'unlink'
-/**
- * 'proceed': free now. 'keep': frames that are pinned stay owned by the file
- * (out of its visible range) until their last pin drops; unpinned ones are
- * freed now. {keep: frames}: the same for a subset. {error}: the operation fails
- * with that code and nothing changes.
- */
-export type LayoutDecision = 'proceed' | 'keep' | { keep: readonly number[] } | { error: ErrorCode }
-export interface LayoutInfo {
-  name: string | null
-  op: LayoutOp
-  /** Page range released: [startPage, endPage). */
-  startPage: number
-  endPage: number
-  oldSize: number
-  newSize: number
-  dax: boolean
-  /** Device blocks that would be freed. */
-  blocks: number[]
-  /** Page-cache RAM frames that would be dropped (page-cached files). */
-  cacheFrames: number[]
-}
-/**
- * Called before blocks are freed, with every frame the operation would release
- * (device blocks and page-cache frames): the frames an MR could have pinned.
- * May return a Promise (wait for unpin, lease break ...); the frames are then
- * collected again and, if they changed, the guard is asked again.
- */
-export type LayoutGuard = (ino: number, frames: readonly number[], op: LayoutOp, info: LayoutInfo) => LayoutDecision | Promise<LayoutDecision>
-
 export type WritebackMode = 'keep-dirty' | 'bounce'
-
-/**
- * Why pages stop being mappable as they were. 'mkclean' keeps the frame (it is
- * write-protected for writeback: the next write must fault and re-dirty it);
- * every other event takes the frame away from the file's page.
- */
-export type MmuEvent = LayoutOp | 'drop-caches' | 'mkclean'
-/** mmu_notifier invalidate_range_start analogue: pages [startPage, endPage) of inode `ino`. */
-export type MmuNotifier = (ino: number, startPage: number, endPage: number, event: MmuEvent) => void
-
-export interface OwnerEvent {
-  frame: number
-  /** New owner: inode number, OWNER_FREE or OWNER_ORPHAN. */
-  owner: number
-  name: string | null
-  cause: string
-}
 
 export interface FsOptions {
   dataDir: string
