@@ -2,7 +2,7 @@
  * The server's long-term pin policy (design brief section 3, one per server,
  * chosen in the config): what a long-term pin of a file range may do at
  * registration, and what truncate / punch-hole / unlink do to pinned pages
- * (the filesystem's layout guard, src/memory/fs.ts).
+ * (the filesystem's layout guard, src/memory/fs-hooks.ts).
  *
  * | policy          | long-term pin of a file range     | truncate / punch / unlink over pinned pages |
  * |-----------------|-----------------------------------|---------------------------------------------|
@@ -19,7 +19,7 @@
  */
 import type { Policy } from '../config/defaults.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
-import type { LayoutDecision, LayoutGuard, LayoutInfo, LayoutOp } from './fs.ts'
+import type { LayoutDecision, LayoutGuard, LayoutInfo, LayoutOp } from './fs-hooks.ts'
 import type { PinTable } from './pins.ts'
 
 export type { Policy }
