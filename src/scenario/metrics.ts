@@ -7,7 +7,7 @@
  * METRICS is the one list: the schema's `expect[].metric` enum must match it
  * (test/scenario-metric-names.test.ts).
  */
-import type { MemStatsReply } from '../host/server-memory-service.ts'
+import type { MemStatsReply } from '../server/server-stats.ts'
 import type { FaultCounters } from '../../fabric/faults.ts'
 import type { LeaseNoticeRecord, LeaseRevocationRecord } from '../verbs/remote-verbs-lease.ts'
 import type { CompareOp, Expectation } from './types.ts'

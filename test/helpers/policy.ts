@@ -10,7 +10,7 @@ import { PAGE, serverReq } from './odp.ts'
 import { RemoteVerbs } from '../../src/verbs/remote-verbs.ts'
 import { WrOpcode } from '../../src/verbs/constants.ts'
 import type { ServerConfig } from '../../src/config/defaults.ts'
-import type { MemStatsReply, PolicyStats } from '../../src/host/server-memory-service.ts'
+import type { MemStatsReply, PolicyStats } from '../../src/server/server-stats.ts'
 import type { RemoteMr } from '../../src/verbs/remote-verbs-service.ts'
 import type { WorkloadResult } from '../../src/verbs/workload.ts'
 

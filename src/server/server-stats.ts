@@ -1,0 +1,67 @@
+/**
+ * The server's statistics (mem.stats): the memory model's own (pins, oracle,
+ * filesystem, DAX, ODP), the live MRs by kind, and what the pin policy and its
+ * layout leases did.
+ */
+import type { LayoutPolicy, LeaseCounters, Policy, PolicyCounters, ServerMemory, ServerMemoryStats } from '../memory/index.ts'
+import type { LeaseRevocation, RevocationCounters } from './lease-revocation.ts'
+import type { MrRegistry } from './mr-registry.ts'
+
+/** Live MRs: the server's file and anonymous MRs, and everything in the device's MR table. */
+export interface MrCounts {
+  file: number
+  anon: number
+  device: number
+}
+
+export interface MemStatsReply extends ServerMemoryStats {
+  mrs: MrCounts
+  /** ODP counters, and how many live MRs are ODP. */
+  odp: ServerMemoryStats['odp'] & { mrs: number }
+  /** The pin policy and what it did. */
+  policy: PolicyStats
+}
+
+export interface PolicyStats extends PolicyCounters {
+  name: Policy
+  leaseBreakTimeMs: number
+  /** Short-term pins (mem.pinPages) held now. */
+  shortTermPins: number
+  leases: LeaseCounters & RevocationCounters & {
+    /** Leases held now, and of those being broken. */
+    active: number
+    breaking: number
+  }
+}
+
+export interface StatsSources {
+  mem: ServerMemory
+  policy: LayoutPolicy
+  registry: MrRegistry
+  revocation: LeaseRevocation
+  /** Device MR table size. */
+  deviceMrs: () => number
+  shortTermPins: () => number
+}
+
+export function mrCounts(s: Pick<StatsSources, 'registry' | 'deviceMrs'>): MrCounts {
+  const { file, anon } = s.registry.counts()
+  return { file, anon, device: s.deviceMrs() }
+}
+
+export function policyStats(s: StatsSources): PolicyStats {
+  const { leases, counters } = s.revocation
+  const list = leases.list()
+  return {
+    name: s.policy.name,
+    leaseBreakTimeMs: leases.breakTimeMs,
+    ...s.policy.counters,
+    shortTermPins: s.shortTermPins(),
+    leases: { ...leases.counters, active: list.length, breaking: list.filter((l) => l.breaking).length, ...counters },
+  }
+}
+
+export function memStats(s: StatsSources): MemStatsReply {
+  const st = s.mem.stats()
+  return { ...st, mrs: mrCounts(s), odp: { ...st.odp, mrs: s.registry.counts().odp }, policy: policyStats(s) }
+}
