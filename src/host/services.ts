@@ -12,7 +12,8 @@ import { attachRdma } from './rdma-service.ts'
 import { openCapture } from './capture.ts'
 import { attachBaseline } from './baseline-service.ts'
 import { attachDataPath } from './data-path-service.ts'
-import { attachServerMemory } from './server-memory-service.ts'
+import { attachServer } from '../server/server-host.ts'
+import { Msg } from '../launcher/protocol.ts'
 
 export interface NodeContext {
   id: string
@@ -47,8 +48,10 @@ export async function attachServices(ctx: NodeContext): Promise<void> {
   // Raw ZeroMQ messaging for `bench --baseline`, on every node.
   attachBaseline(ctx)
   if (ctx.role === 'server') {
-    // After attachRdma: its verbs.mr.reg/dereg handlers are replaced by the RAM-arena ones.
-    const mem = attachServerMemory(ctx, rdma)
+    // After attachRdma: the verbs service takes the server's MR backend (RAM arena, pins).
+    const mem = attachServer(ctx, rdma, {
+      shutdownNode: (node) => ctx.control.request(node, Msg.SHUTDOWN, null, 2000),
+    })
     ctx.onShutdown(() => mem.close())
     // The responder's memory work runs in worker threads over the shared arena.
     const server = ctx.nodeConfig.role === 'server' ? ctx.nodeConfig.server : undefined

@@ -56,6 +56,16 @@ export interface LookupResult {
 
 const MAX_INDEX = 0xffffff
 
+/**
+ * Why an MR is deregistered: an explicit ibv_dereg_mr ('dereg'), or the
+ * clean-up of an owner that left the fabric ('owner-gone', as the kernel
+ * releasing a dead process's uverbs objects).
+ */
+export type DeregCause = 'dereg' | 'owner-gone'
+
+/** Told of every deregistration, after the MR is out of the table and no data-path copy uses it. */
+export type DeregListener = (mr: Mr, cause: DeregCause) => void
+
 /** Validate ibv_reg_mr access flags as the kernel does (ib_check_mr_access). */
 export function checkAccessFlags(access: number): void {
   if (!Number.isInteger(access) || access < 0 || (access & ~ACCESS_ALL) !== 0) {
@@ -72,6 +82,7 @@ export class MrTable {
   private nextIndex = 1
   private nextIova = 0x10000000
   private nextSerial = 1
+  private readonly deregListeners: DeregListener[] = []
 
   get size(): number {
     return this.byIndex.size
@@ -110,12 +121,28 @@ export class MrTable {
     if (change.pd !== undefined) mr.pd = change.pd
   }
 
-  deregister(mr: Mr): void {
+  /**
+   * ibv_dereg_mr. The listeners run last, whoever deregisters (the verbs
+   * service, an owner's clean-up, a lease revocation): by then the STag no
+   * longer resolves and copies in flight through the MR are over, so what
+   * backs it (pins, frames) may be released.
+   */
+  deregister(mr: Mr, cause: DeregCause = 'dereg'): void {
     if (this.byIndex.get(mr.index) !== mr) throw new EmuError(ErrorCodes.EINVAL, 'MR is not registered')
     mr.state = MrState.FREE
     Atomics.store(mr.live, MrWord.LIVE, 0)
     this.byIndex.delete(mr.index)
     waitUnused(mr.live)
+    for (const l of [...this.deregListeners]) l(mr, cause)
+  }
+
+  /** Be told of every deregistration (see deregister). Returns an unsubscribe function. */
+  onDeregister(listener: DeregListener): () => void {
+    this.deregListeners.push(listener)
+    return () => {
+      const i = this.deregListeners.indexOf(listener)
+      if (i >= 0) this.deregListeners.splice(i, 1)
+    }
   }
 
   byStag(stag: number): Mr | undefined {

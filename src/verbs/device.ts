@@ -10,7 +10,7 @@ import { runRequester } from '../engine/requester.ts'
 import { flushPendingAck, responderReceive } from '../engine/responder.ts'
 import { InlineDataPath, type DataPath } from '../engine/data-path.ts'
 import { ContiguousMemory, type RegionMemory } from '../memory/region-memory.ts'
-import { MrTable, type Mr } from '../memory/stag.ts'
+import { MrTable, type DeregCause, type Mr } from '../memory/stag.ts'
 import { QpState } from './constants.ts'
 import { Cq } from './cq.ts'
 import { Qp, type QpCap, type QpHost } from './qp.ts'
@@ -118,8 +118,8 @@ export class RdmaDevice implements QpHost {
     this.mrs.reregister(mr, change)
   }
 
-  deregMr(mr: Mr): void {
-    this.mrs.deregister(mr)
+  deregMr(mr: Mr, cause?: DeregCause): void {
+    this.mrs.deregister(mr, cause)
   }
 
   createCq(depth: number = Params.defaultCqDepth): Cq {

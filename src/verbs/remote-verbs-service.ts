@@ -29,6 +29,10 @@ import { LeaseAgent, type RunningWorkload } from './remote-verbs-lease.ts'
  * server's lease-break notices ('comply' by default, `lease.mode` 'ignore' for
  * a holder that does not), `lease.status` shows what it did. `workload.stop`
  * stops a running workload early (it reports how far it got).
+ *
+ * `mr.reg` / `mr.dereg` go through the host's MR backend: by default the
+ * device's own regMr / deregMr over private buffers; a server host sets its
+ * RAM-arena backend (pinned frames, src/server/) before it reports ready.
  */
 
 /** verbs.listen: a CM listener whose accepted QPs get this PD, CQ depth, caps and access. */
@@ -37,6 +41,17 @@ export type ListenSpec = NodeBody<'verbs.listen'>
 
 export function mrInfo(mr: Mr): RemoteMr {
   return { stag: mr.stag, iova: mr.iova, length: mr.length, pd: mr.pd, access: mr.access }
+}
+
+/**
+ * Where `verbs.mr.reg` memory comes from and how `verbs.mr.dereg` lets it go.
+ * Arguments come straight from the request body: a backend checks them.
+ */
+export interface MrBackend {
+  /** Register `length` bytes of fresh memory in `pd` for `owner` (the asking peer). */
+  reg(pd: number, length: number, access: number, iova: number | undefined, owner: string): RemoteMr
+  /** Deregister the MR with this STag, asked by `from`. */
+  dereg(stag: number, from: string): void
 }
 
 export class RemoteVerbsService {
@@ -51,11 +66,17 @@ export class RemoteVerbsService {
   private readonly workloads = new Map<number, RunningWorkload>()
   /** Reaction to layout-lease breaks of the servers this host uses. */
   readonly lease: LeaseAgent
+  /** The device's plain regMr / deregMr, unless the host sets its own (setMrBackend). */
+  private mrBackend: MrBackend
 
   constructor(device: RdmaDevice, cm: ConnectionManager, control: ControlPlane) {
     this.device = device
     this.cm = cm
     this.lease = new LeaseAgent({ device, control, workloads: () => this.workloads.values() })
+    this.mrBackend = {
+      reg: (pd, length, access, iova, owner) => mrInfo(device.regMr(pd, length, access, { iova, owner })),
+      dereg: (stag) => device.deregMr(this.mr(stag)),
+    }
     const h = <K extends VerbsCommand>(type: K, fn: ControlHandler<NodeMessageTable, `verbs.${K}`>): void => control.handle(`verbs.${type}`, fn)
     h('pd.alloc', (_b, from) => {
       const pd = device.allocPd()
@@ -67,14 +88,14 @@ export class RemoteVerbsService {
       this.pdOwner.delete(b.pd)
       return {}
     })
-    h('mr.reg', (b: { pd: number; length: number; access: number; iova?: number }, from) => mrInfo(device.regMr(b.pd, b.length, b.access, { iova: b.iova, owner: from })))
+    h('mr.reg', (b: { pd: number; length: number; access: number; iova?: number }, from) => this.mrBackend.reg(b?.pd, b?.length, b?.access, b?.iova, from))
     h('mr.rereg', (b: { stag: number; access?: number; pd?: number }) => {
       const mr = this.mr(b.stag)
       device.reregMr(mr, { access: b.access, pd: b.pd })
       return mrInfo(mr)
     })
-    h('mr.dereg', (b: { stag: number }) => {
-      device.deregMr(this.mr(b.stag))
+    h('mr.dereg', (b: { stag: number }, from) => {
+      this.mrBackend.dereg(b?.stag, from)
       return {}
     })
     h('mem.write', (b: { stag: number; offset: number; data: Uint8Array }) => {
@@ -210,6 +231,14 @@ export class RemoteVerbsService {
     h('counters', () => ({ ...device.counters, mrs: device.mrs.size }))
   }
 
+  /**
+   * Serve `mr.reg` / `mr.dereg` from `backend` instead of the device's plain
+   * buffers. Call while attaching, before the node reports ready.
+   */
+  setMrBackend(backend: MrBackend): void {
+    this.mrBackend = backend
+  }
+
   /** Release everything `peer` owned: its QPs go to ERR and are destroyed, its MRs deregistered, its listeners removed. */
   releaseOwner(peer: string): { qps: number; mrs: number } {
     let qps = 0
@@ -230,7 +259,7 @@ export class RemoteVerbsService {
     }
     for (const mr of [...this.device.mrs.all()]) {
       if (mr.owner === peer) {
-        this.device.deregMr(mr)
+        this.device.deregMr(mr, 'owner-gone')
         mrs++
       }
     }

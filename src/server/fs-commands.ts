@@ -4,12 +4,13 @@
  * can drive it (create, write, read, truncate, punch, fallocate, fsync,
  * unlink, stat, extents, list).
  */
-import type { ControlPlane } from '../../fabric/control-plane.ts'
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, type FileSystem } from '../memory/index.ts'
 import { bytes, int, str } from './command-args.ts'
+import type { ServerControl } from './server-context.ts'
 
-export function attachFsCommands(control: ControlPlane, fs: FileSystem, onUnlinked: (ino: number) => void): void {
-  const h: ControlPlane['handle'] = (type, fn) => control.handle(type, fn)
+/** `onUnlinked`: the file `ino` is gone (its layout lease, if the unlink did not break one, goes with it). */
+export function attachFsCommands(control: ServerControl, fs: FileSystem, onUnlinked: (ino: number) => void): void {
+  const h: ServerControl['handle'] = (type, fn) => control.handle(type, fn)
   h('fs.create', (b: { name: string; dax?: boolean }) => ({ ino: fs.create(str(b?.name, 'name'), { dax: b.dax === true }) }))
   h('fs.write', (b: { name: string; offset: number; data: Uint8Array }) => {
     const ino = fs.lookup(str(b?.name, 'name'))

@@ -5,11 +5,11 @@
  */
 import type { Logger } from 'pino'
 import { EmuError, ErrorCodes } from '../errors.ts'
-import { OdpStatus, type OdpQuery, type OdpRegion, type ServerMemory } from '../memory/index.ts'
-import type { FrameMemory } from '../memory/frame-memory.ts'
-import { MrState, type Mr } from '../memory/stag.ts'
+import { OdpStatus, type OdpQuery, type ServerMemory } from '../memory/index.ts'
+import { MrState } from '../memory/stag.ts'
 import { int } from './command-args.ts'
-import type { ControlPlane } from '../../fabric/control-plane.ts'
+import type { OdpEntry } from './mr-registry.ts'
+import type { ServerControl } from './server-context.ts'
 
 /** ibv_advise_mr advice (enum ibv_advise_mr_advice) and flags. */
 export const AdviseMr = {
@@ -23,17 +23,9 @@ export const AdviseMr = {
 /** How mem.odpInvalidate drops pages. */
 export type OdpDropHow = 'unmap' | 'migrate' | 'dontneed'
 
-/** What the commands need of one ODP MR's bookkeeping. */
-export interface OdpEntry {
-  mr: Mr
-  kind: 'file' | 'anon'
-  file?: string
-  odp: { mem: FrameMemory; region: OdpRegion }
-}
-
-export function attachOdpCommands(control: ControlPlane, deps: { mem: ServerMemory; log: Logger; odpEntry: (stag: number) => OdpEntry }): void {
+export function attachOdpCommands(control: ServerControl, deps: { mem: ServerMemory; log: Logger; odpEntry: (stag: number) => OdpEntry }): void {
   const { mem, log, odpEntry } = deps
-  const h: ControlPlane['handle'] = (type, fn) => control.handle(type, fn)
+  const h: ServerControl['handle'] = (type, fn) => control.handle(type, fn)
   // ibv_advise_mr: PREFETCH / PREFETCH_WRITE fault the ranges in (major faults
   // included), PREFETCH_NO_FAULT maps only what is already present. With
   // FLAG_FLUSH the reply comes once the pages are mapped; without it at once,
