@@ -45,7 +45,7 @@ t.test('odp - MRs released on deregistration and on client exit', async (t) => {
     const script = path.join(dir, 'client.ts')
     writeFileSync(script, `
 import { ZmqTransport } from ${JSON.stringify(path.join(root, 'fabric/zmq-transport.ts'))}
-import { ControlPlane } from ${JSON.stringify(path.join(root, 'src/host/control-plane.ts'))}
+import { ControlPlane } from ${JSON.stringify(path.join(root, 'fabric/control-plane.ts'))}
 const [endpoint, server] = process.argv.slice(2)
 const transport = new ZmqTransport('odp-client', { bind: 'tcp://127.0.0.1:0', ...${JSON.stringify(FABRIC)} })
 await transport.start()

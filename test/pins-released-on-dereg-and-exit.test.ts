@@ -60,7 +60,7 @@ t.test('pins - exact per page while registered, released on dereg and on client 
     const script = path.join(dir, 'client.ts')
     writeFileSync(script, `
 import { ZmqTransport } from ${JSON.stringify(path.join(root, 'fabric/zmq-transport.ts'))}
-import { ControlPlane } from ${JSON.stringify(path.join(root, 'src/host/control-plane.ts'))}
+import { ControlPlane } from ${JSON.stringify(path.join(root, 'fabric/control-plane.ts'))}
 const [endpoint, server] = process.argv.slice(2)
 const transport = new ZmqTransport('app-client', { bind: 'tcp://127.0.0.1:0', ...${JSON.stringify(FABRIC)} })
 await transport.start()
