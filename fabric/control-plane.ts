@@ -112,9 +112,19 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
     })
   }
 
-  /** Register the handler for a message type; its return value is the reply body. */
+  /**
+   * Register the handler for a message type; its return value is the reply
+   * body. One handler per type: a second registration is a wiring bug
+   * (EEXIST), never a silent replacement.
+   */
   handle<K extends keyof M & string>(type: K, handler: ControlHandler<M, K>): void {
+    if (this.handlers.has(type)) throw new EmuError(ErrorCodes.EEXIST, `a handler for "${type}" is already registered on ${this.transport.id}`)
     this.handlers.set(type, handler as AnyHandler)
+  }
+
+  /** Remove the handler of a message type (a service detaching). */
+  unhandle(type: keyof M & string): void {
+    this.handlers.delete(type)
   }
 
   /**
