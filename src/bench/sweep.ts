@@ -13,7 +13,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ControlPlane } from '../../fabric/control-plane.ts'
-import { formatTable } from '../cli/table.ts'
+import { formatTable } from '../report/table.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { baselineOptions, baselineRatio, runBaseline, warmUp, type BaselineOutcome } from './baseline.ts'
 import { BenchProgress, expectedServerPackets, watchRun } from './progress.ts'

@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { displayPath } from './options.ts'
-import { formatTable } from './table.ts'
+import { formatTable } from '../report/table.ts'
 
 interface ClusterFile {
   nodes: Array<{ id: string; role: string; pid: number; endpoint: string }>

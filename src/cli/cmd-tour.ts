@@ -8,7 +8,7 @@ import { EmuError, ErrorCodes, ExitCode } from '../errors.ts'
 import type { Cluster } from '../launcher/launch-cluster.ts'
 import { Params } from '../params.ts'
 import { configOption, displayPath, intArg, runDirOption } from './options.ts'
-import { formatTable } from './table.ts'
+import { formatTable } from '../report/table.ts'
 import type { TourStep } from './tour-fabric-rtt.ts'
 
 /** The tour, in order (loaded on use, so other commands start fast). */

@@ -9,7 +9,7 @@ import { EmuError, ErrorCodes, ExitCode } from '../errors.ts'
 import type { Cluster } from '../launcher/launch-cluster.ts'
 import { Params } from '../params.ts'
 import { configOption, displayPath, intArg, runDirOption } from './options.ts'
-import { formatTable } from './table.ts'
+import { formatTable } from '../report/table.ts'
 
 interface UpOpts {
   config: string

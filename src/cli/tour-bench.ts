@@ -7,7 +7,7 @@ import { parseBenchOptions, type RawBenchOptions } from '../bench/bench-options.
 import { baselineRatio, runBaseline, warmUp } from '../bench/baseline.ts'
 import { runBench } from '../bench/run-bench.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
-import { formatTable } from './table.ts'
+import { formatTable } from '../report/table.ts'
 import type { TourStep } from './tour-fabric-rtt.ts'
 
 const RUNS: Array<[string, RawBenchOptions]> = [

@@ -2,7 +2,7 @@
 import type { Cluster } from '../launcher/launch-cluster.ts'
 import { Msg, type PingPeerBody } from '../launcher/protocol.ts'
 import type { RttStats } from '../host/rtt-stats.ts'
-import { formatTable } from './table.ts'
+import { formatTable } from '../report/table.ts'
 
 export interface TourStep {
   title: string

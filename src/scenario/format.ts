@@ -3,7 +3,7 @@
  * scenario's steps make meaningful (a truncate column when it truncates,
  * fault counters when it injects faults ...), then what went wrong.
  */
-import { formatTable } from '../cli/table.ts'
+import { formatTable } from '../report/table.ts'
 import type { ExpectationResult, Metrics } from './metrics.ts'
 import type { PolicyRun, ScenarioResult } from './run-scenario.ts'
 import type { Scenario } from './types.ts'
