@@ -23,7 +23,7 @@
 import { Dealer } from 'zeromq'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
-import type { NodeContext } from './services.ts'
+import type { NodeContext } from './node-context.ts'
 import type { BaselineCloseReply, BaselineListenReply, BaselineRunResult, BaselineShape } from '../../fabric/node-message-types.ts'
 
 /** A stream's socket closes by itself after this long, if nobody closes it. */

@@ -8,7 +8,7 @@
  * derived from their id.
  */
 import { PcapWriter } from '../../fabric/pcap.ts'
-import type { NodeContext } from './services.ts'
+import type { NodeContext } from './node-context.ts'
 
 export interface Capture {
   onPacket: (dir: 'out' | 'in', peer: string, pkt: Uint8Array) => void

@@ -3,7 +3,7 @@ import { InlineDataPath } from '../engine/data-path.ts'
 import type { ServerMemory } from '../memory/index.ts'
 import { WorkerDataPath } from '../workers/worker-data-path.ts'
 import type { RdmaService } from './rdma-service.ts'
-import type { NodeContext } from './services.ts'
+import type { NodeContext } from './node-context.ts'
 
 /**
  * A server's responder data path: worker threads over the shared arena when

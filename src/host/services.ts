@@ -4,40 +4,13 @@
  * fabric and control plane are up and before the node reports ready, so
  * every handler registered here is in place before any peer can call it.
  */
-import type { Logger } from 'pino'
-import type { ClusterConfig, NodeConfig, Role } from '../config/defaults.ts'
-import type { ZmqTransport } from '../../fabric/zmq-transport.ts'
-import type { ControlPlane } from '../../fabric/control-plane.ts'
+import type { NodeContext } from './node-context.ts'
 import { attachRdma } from './rdma-service.ts'
 import { openCapture } from './capture.ts'
 import { attachBaseline } from './baseline-service.ts'
 import { attachDataPath } from './data-path-service.ts'
 import { attachServer } from '../server/server-host.ts'
 import { Msg } from '../launcher/protocol.ts'
-
-export interface NodeContext {
-  id: string
-  role: Role
-  nodeConfig: NodeConfig
-  cluster: ClusterConfig
-  transport: ZmqTransport
-  control: ControlPlane
-  log: Logger
-  /** The run directory (logs, sockets). */
-  runDir: string
-  /** This node's persistent data directory (e.g. the DAX device file). */
-  dataDir: string
-  /** pcap file for the packets this node sends (`--pcap`), if any. */
-  pcap?: string
-  /** Register cleanup run on shutdown (awaited, in reverse order, before the transport closes). */
-  onShutdown(fn: () => void | Promise<void>): void
-  /**
-   * True once the node shuts down because its launcher is gone: nobody waits
-   * for a clean stop, so slow courtesies (the final sync of the device image)
-   * are skipped, as after a crash. FLUSHed and fsynced data is on disk already.
-   */
-  readonly orphaned: boolean
-}
 
 export async function attachServices(ctx: NodeContext): Promise<void> {
   // Every host, client or server, has an RDMA device on the fabric.
@@ -59,3 +32,5 @@ export async function attachServices(ctx: NodeContext): Promise<void> {
     ctx.onShutdown(() => dataPath.close())
   }
 }
+
+export type { NodeContext }
