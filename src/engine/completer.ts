@@ -4,7 +4,8 @@ import { QpState, RNR_TIMER_MS, WcOpcode, WcStatus, WrOpcode } from '../verbs/co
 import type { Qp } from '../verbs/qp.ts'
 import { Aeth, Mask, Op, opInfo } from './opcodes.ts'
 import { nakToWcStatus } from './status.ts'
-import { scatter, rewindTo } from './requester.ts'
+import { rewindTo } from './requester.ts'
+import { scatter } from './sge.ts'
 import { expectsResponse, WqeKind } from './wqe.ts'
 
 /**

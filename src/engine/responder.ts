@@ -6,7 +6,7 @@ import { WcFlags } from '../verbs/cq.ts'
 import type { Qp, RespResource } from '../verbs/qp.ts'
 import { Aeth, aethAck, aethRnrNak, Mask, Op, opInfo } from './opcodes.ts'
 import { faultSyndrome, RespFault, type RespFaultValue } from './status.ts'
-import { scatterEach } from './requester.ts'
+import { scatterEach } from './sge.ts'
 import type { LocalSeg, RecvWr } from './wqe.ts'
 
 /**
