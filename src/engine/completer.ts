@@ -1,12 +1,12 @@
 import { Params } from '../params.ts'
 import { psnAdd, psnDiff, type Packet } from '../../fabric/codec.ts'
-import { QpState, RNR_TIMER_MS, WcOpcode, WcStatus, WrOpcode } from '../verbs/constants.ts'
+import { QpState, RNR_TIMER_MS, WcStatus } from '../verbs/constants.ts'
 import type { Qp } from '../verbs/qp.ts'
 import { Aeth, Mask, Op, opInfo } from './opcodes.ts'
 import { nakToWcStatus } from './status.ts'
 import { rewindTo } from './requester.ts'
 import { scatter } from './sge.ts'
-import { expectsResponse, WqeKind } from './wqe.ts'
+import { expectsResponse, WqeKind } from './wr-opcodes.ts'
 
 /**
  * The completer (rxe_comp.c): matches ACKs, NAKs and responses against the
@@ -14,18 +14,6 @@ import { expectsResponse, WqeKind } from './wqe.ts'
  * posts completions in order, and drives retries: the retransmit timer
  * (4.096 us * 2^timeout, scaled), go-back-N on a sequence NAK, RNR waits.
  */
-
-const WC_OPCODE: Record<number, number> = {
-  [WrOpcode.SEND]: WcOpcode.SEND,
-  [WrOpcode.SEND_WITH_IMM]: WcOpcode.SEND,
-  [WrOpcode.RDMA_WRITE]: WcOpcode.RDMA_WRITE,
-  [WrOpcode.RDMA_WRITE_WITH_IMM]: WcOpcode.RDMA_WRITE,
-  [WrOpcode.RDMA_READ]: WcOpcode.RDMA_READ,
-  [WrOpcode.ATOMIC_CMP_AND_SWP]: WcOpcode.COMP_SWAP,
-  [WrOpcode.ATOMIC_FETCH_AND_ADD]: WcOpcode.FETCH_ADD,
-  [WrOpcode.FLUSH]: WcOpcode.FLUSH,
-  [WrOpcode.ATOMIC_WRITE]: WcOpcode.ATOMIC_WRITE,
-}
 
 /** Pop the oldest WQE and post its completion (errors always, success when signaled). */
 export function completeHead(qp: Qp, status: number): void {
@@ -40,7 +28,7 @@ export function completeHead(qp: Qp, status: number): void {
     qp.sendCq.push({
       wrId: w.wrId,
       status,
-      opcode: WC_OPCODE[w.wr.opcode] ?? 0,
+      opcode: w.op.wcOpcode,
       byteLen: w.kind === WqeKind.READ && status === WcStatus.SUCCESS ? w.length : 0,
       qpNum: qp.qpNum,
       srcQp: qp.attr.destQpNum,

@@ -2,10 +2,11 @@ import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import { psnAdd, psnDiff, type PacketInit } from '../../fabric/codec.ts'
 import { MrCheck } from '../memory/stag.ts'
-import { Access, QpState, SendFlags, WcStatus, WrOpcode } from '../verbs/constants.ts'
+import { QpState, SendFlags, WcStatus } from '../verbs/constants.ts'
 import type { Qp } from '../verbs/qp.ts'
 import { Op } from './opcodes.ts'
-import { expectsResponse, WqeKind, type LocalSeg, type SendWqe, type SendWr, type WqeKindValue } from './wqe.ts'
+import type { LocalSeg, SendWqe, SendWr } from './wqe.ts'
+import { expectsResponse, packetOpcode, WqeKind, wrOpInfo } from './wr-opcodes.ts'
 import { armRetransmitTimer, completeHead } from './completer.ts'
 import { gather } from './sge.ts'
 
@@ -15,18 +16,6 @@ import { gather } from './sge.ts'
  * max_rd_atomic limit and at the packet window, and restarts from any PSN
  * when the completer asks for a retry (go-back-N).
  */
-
-const KIND_OF: Record<number, WqeKindValue> = {
-  [WrOpcode.SEND]: WqeKind.SEND,
-  [WrOpcode.SEND_WITH_IMM]: WqeKind.SEND,
-  [WrOpcode.RDMA_WRITE]: WqeKind.WRITE,
-  [WrOpcode.RDMA_WRITE_WITH_IMM]: WqeKind.WRITE,
-  [WrOpcode.RDMA_READ]: WqeKind.READ,
-  [WrOpcode.ATOMIC_CMP_AND_SWP]: WqeKind.ATOMIC,
-  [WrOpcode.ATOMIC_FETCH_AND_ADD]: WqeKind.ATOMIC,
-  [WrOpcode.FLUSH]: WqeKind.FLUSH,
-  [WrOpcode.ATOMIC_WRITE]: WqeKind.ATOMIC_WRITE,
-}
 
 /** Most packets one QP sends ahead of the oldest unacknowledged one. */
 const PACKET_WINDOW = 4096
@@ -57,8 +46,9 @@ export function postSend(qp: Qp, wrs: SendWr[]): void {
 }
 
 function makeWqe(qp: Qp, wr: SendWr): SendWqe {
-  const kind = KIND_OF[wr.opcode]
-  if (kind === undefined) throw new EmuError(ErrorCodes.EINVAL, `unsupported send opcode ${wr.opcode}`)
+  const op = wrOpInfo(wr.opcode)
+  if (op === undefined) throw new EmuError(ErrorCodes.EINVAL, `unsupported send opcode ${wr.opcode}`)
+  const kind = op.kind
   const sges = wr.sgList ?? []
   if (sges.length > qp.cap.maxSendSge) throw new EmuError(ErrorCodes.EINVAL, `${sges.length} SGEs exceed max_send_sge ${qp.cap.maxSendSge}`)
   if (kind === WqeKind.FLUSH) {
@@ -79,7 +69,7 @@ function makeWqe(qp: Qp, wr: SendWr): SendWqe {
     throw new EmuError(ErrorCodes.EINVAL, 'RDMA and atomic operations need remoteAddr and rkey')
   }
   // The local side must be writable where responses land.
-  const need = kind === WqeKind.READ || kind === WqeKind.ATOMIC ? Access.LOCAL_WRITE : 0
+  const need = op.localAccess
   const segs: LocalSeg[] = []
   let localError: number = WcStatus.SUCCESS
   for (const s of sges) {
@@ -94,53 +84,33 @@ function makeWqe(qp: Qp, wr: SendWr): SendWqe {
   const mtu = qp.attr.pathMtu
   const npkts = kind === WqeKind.SEND || kind === WqeKind.WRITE || kind === WqeKind.READ ? Math.max(1, Math.ceil(length / mtu)) : 1
   const signaled = qp.sqSigAll || ((wr.sendFlags ?? 0) & SendFlags.SIGNALED) !== 0
-  return { wr, wrId: wr.wrId ?? 0, kind, signaled, segs, length, firstPsn: 0, lastPsn: 0, npkts, done: 0, localError }
-}
-
-function sendOpcode(w: SendWqe, k: number): number {
-  const imm = w.wr.opcode === WrOpcode.SEND_WITH_IMM || w.wr.opcode === WrOpcode.RDMA_WRITE_WITH_IMM
-  const last = k === w.npkts - 1
-  if (w.kind === WqeKind.SEND) {
-    if (w.npkts === 1) return imm ? Op.SEND_ONLY_WITH_IMMEDIATE : Op.SEND_ONLY
-    if (k === 0) return Op.SEND_FIRST
-    if (last) return imm ? Op.SEND_LAST_WITH_IMMEDIATE : Op.SEND_LAST
-    return Op.SEND_MIDDLE
-  }
-  if (w.npkts === 1) return imm ? Op.RDMA_WRITE_ONLY_WITH_IMMEDIATE : Op.RDMA_WRITE_ONLY
-  if (k === 0) return Op.RDMA_WRITE_FIRST
-  if (last) return imm ? Op.RDMA_WRITE_LAST_WITH_IMMEDIATE : Op.RDMA_WRITE_LAST
-  return Op.RDMA_WRITE_MIDDLE
+  return { wr, wrId: wr.wrId ?? 0, op, kind, signaled, segs, length, firstPsn: 0, lastPsn: 0, npkts, done: 0, localError }
 }
 
 /** Build packet `k` of `w`. For a READ, `k` is the first response packet still wanted. */
 function buildPacket(qp: Qp, w: SendWqe, k: number, ackReq: boolean): PacketInit {
   const mtu = qp.attr.pathMtu
   const psn = psnAdd(w.firstPsn, k)
-  const p: PacketInit = { opcode: 0, destQp: qp.attr.destQpNum, psn, ackReq }
+  const p: PacketInit = { opcode: packetOpcode(w.op, k, w.npkts), destQp: qp.attr.destQpNum, psn, ackReq }
   const wr = w.wr
   switch (w.kind) {
     case WqeKind.SEND:
     case WqeKind.WRITE: {
-      p.opcode = sendOpcode(w, k)
       const off = k * mtu
       p.payload = gather(w.segs, off, Math.min(mtu, w.length - off))
       if (w.kind === WqeKind.WRITE && k === 0) p.reth = { va: BigInt(wr.remoteAddr!), rkey: wr.rkey!, len: w.length }
-      if (k === w.npkts - 1 && wr.imm !== undefined && (wr.opcode === WrOpcode.SEND_WITH_IMM || wr.opcode === WrOpcode.RDMA_WRITE_WITH_IMM)) {
-        p.immDt = wr.imm >>> 0
-      }
+      if (k === w.npkts - 1 && wr.imm !== undefined && w.op.imm) p.immDt = wr.imm >>> 0
       if (k === w.npkts - 1 && ((wr.sendFlags ?? 0) & SendFlags.SOLICITED) !== 0) p.se = true
       break
     }
     case WqeKind.READ: {
-      p.opcode = Op.RDMA_READ_REQUEST
       const off = k * mtu
       p.reth = { va: BigInt(wr.remoteAddr! + off), rkey: wr.rkey!, len: w.length - off }
       p.ackReq = true
       break
     }
     case WqeKind.ATOMIC: {
-      const cas = wr.opcode === WrOpcode.ATOMIC_CMP_AND_SWP
-      p.opcode = cas ? Op.COMPARE_SWAP : Op.FETCH_ADD
+      const cas = p.opcode === Op.COMPARE_SWAP
       p.atomicEth = {
         va: BigInt(wr.remoteAddr!),
         rkey: wr.rkey!,
@@ -151,14 +121,12 @@ function buildPacket(qp: Qp, w: SendWqe, k: number, ackReq: boolean): PacketInit
       break
     }
     case WqeKind.FLUSH:
-      p.opcode = Op.FLUSH
       // Default: persistent placement of the given range (IB_FLUSH_PERSISTENT, IB_FLUSH_RANGE).
       p.feth = { sel: wr.flush?.sel ?? 0, plt: wr.flush?.plt ?? 2 }
       p.reth = { va: BigInt(wr.remoteAddr!), rkey: wr.rkey!, len: w.length }
       p.ackReq = true
       break
     case WqeKind.ATOMIC_WRITE:
-      p.opcode = Op.ATOMIC_WRITE
       p.reth = { va: BigInt(wr.remoteAddr!), rkey: wr.rkey!, len: 8 }
       p.payload = gather(w.segs, 0, 8)
       p.ackReq = true
