@@ -2,12 +2,11 @@ import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import { psnAdd, psnDiff, type PacketInit } from '../../fabric/codec.ts'
 import { MrCheck } from '../memory/stag.ts'
-import { QpState, SendFlags, WcStatus } from '../verbs/constants.ts'
-import type { Qp } from '../verbs/qp.ts'
+import { QpState, qpStateName, SendFlags, WcStatus } from '../verbs/constants.ts'
+import type { EngineQp } from './engine-qp.ts'
 import { Op } from './opcodes.ts'
 import type { LocalSeg, SendWqe, SendWr } from './wqe.ts'
 import { expectsResponse, packetOpcode, WqeKind, wrOpInfo } from './wr-opcodes.ts'
-import { armRetransmitTimer, completeHead } from './completer.ts'
 import { gather } from './sge.ts'
 
 /**
@@ -23,10 +22,10 @@ const PACKET_WINDOW = 4096
 const PACKETS_PER_RUN = 64
 
 /** ibv_post_send */
-export function postSend(qp: Qp, wrs: SendWr[]): void {
+export function postSend(qp: EngineQp, wrs: SendWr[]): void {
   const st = qp.state
   if (st === QpState.RESET || st === QpState.INIT || st === QpState.RTR) {
-    throw new EmuError(ErrorCodes.EINVAL, `post_send on a QP in state ${qp.query().stateName}`)
+    throw new EmuError(ErrorCodes.EINVAL, `post_send on a QP in state ${qpStateName(qp.state)}`)
   }
   if (qp.sq.length + wrs.length > qp.cap.maxSendWr) {
     throw new EmuError(ErrorCodes.ENOMEM, `send queue full (max_send_wr ${qp.cap.maxSendWr})`)
@@ -45,7 +44,7 @@ export function postSend(qp: Qp, wrs: SendWr[]): void {
   qp.host.kick(qp)
 }
 
-function makeWqe(qp: Qp, wr: SendWr): SendWqe {
+function makeWqe(qp: EngineQp, wr: SendWr): SendWqe {
   const op = wrOpInfo(wr.opcode)
   if (op === undefined) throw new EmuError(ErrorCodes.EINVAL, `unsupported send opcode ${wr.opcode}`)
   const kind = op.kind
@@ -88,7 +87,7 @@ function makeWqe(qp: Qp, wr: SendWr): SendWqe {
 }
 
 /** Build packet `k` of `w`. For a READ, `k` is the first response packet still wanted. */
-function buildPacket(qp: Qp, w: SendWqe, k: number, ackReq: boolean): PacketInit {
+function buildPacket(qp: EngineQp, w: SendWqe, k: number, ackReq: boolean): PacketInit {
   const mtu = qp.attr.pathMtu
   const psn = psnAdd(w.firstPsn, k)
   const p: PacketInit = { opcode: packetOpcode(w.op, k, w.npkts), destQp: qp.attr.destQpNum, psn, ackReq }
@@ -139,7 +138,7 @@ function buildPacket(qp: Qp, w: SendWqe, k: number, ackReq: boolean): PacketInit
  * Send what the windows allow. Returns true when it stopped only because of
  * its per-run budget (the caller should run it again soon).
  */
-export function runRequester(qp: Qp): boolean {
+export function runRequester(qp: EngineQp): boolean {
   if (qp.state !== QpState.RTS || qp.req.rnrWait) return false
   const req = qp.req
   let budget = PACKETS_PER_RUN
@@ -149,7 +148,7 @@ export function runRequester(qp: Qp): boolean {
     if (w.localError !== WcStatus.SUCCESS) {
       // Only complete it once everything before it has completed, to keep completions in order.
       if (qp.sq.base !== req.idx) return false
-      completeHead(qp, w.localError)
+      qp.completeHead(w.localError)
       qp.toError('local protection error')
       return false
     }
@@ -180,7 +179,7 @@ export function runRequester(qp: Qp): boolean {
       req.pkt++
     }
     // After advancing: the packet just sent now counts as outstanding.
-    armRetransmitTimer(qp)
+    qp.armRetransmitTimer()
   }
 }
 
@@ -188,7 +187,7 @@ export function runRequester(qp: Qp): boolean {
  * Go-back-N: restart transmission at `psn`, which lies inside an outstanding
  * WQE. Responder-resource accounting is recounted for what stays sent.
  */
-export function rewindTo(qp: Qp, psn: number): void {
+export function rewindTo(qp: EngineQp, psn: number): void {
   const req = qp.req
   let inflight = 0
   for (let i = qp.sq.base; i < req.idx || (i === req.idx && req.pkt > 0); i++) {

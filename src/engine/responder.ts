@@ -3,7 +3,7 @@ import { psnAdd, psnDiff, type Packet, type PacketInit } from '../../fabric/code
 import { MrCheck, type Mr } from '../memory/stag.ts'
 import { Access, QpState, WcOpcode, WcStatus } from '../verbs/constants.ts'
 import { WcFlags } from '../verbs/cq.ts'
-import type { Qp, RespResource } from '../verbs/qp.ts'
+import type { EngineQp, RespResource } from './engine-qp.ts'
 import { Aeth, aethAck, aethRnrNak, Mask, Op, opInfo } from './opcodes.ts'
 import { faultSyndrome, RespFault, type RespFaultValue } from './status.ts'
 import { scatterEach } from './sge.ts'
@@ -19,7 +19,7 @@ import type { LocalSeg, RecvWr } from './wqe.ts'
  */
 
 /** ibv_post_recv */
-export function postRecv(qp: Qp, wrs: RecvWr[]): void {
+export function postRecv(qp: EngineQp, wrs: RecvWr[]): void {
   if (qp.state === QpState.RESET) throw new EmuError(ErrorCodes.EINVAL, 'post_recv on a QP in state RESET')
   if (qp.rq.length + wrs.length > qp.cap.maxRecvWr) throw new EmuError(ErrorCodes.ENOMEM, `receive queue full (max_recv_wr ${qp.cap.maxRecvWr})`)
   const wqes = wrs.map((wr) => {
@@ -43,25 +43,25 @@ export function postRecv(qp: Qp, wrs: RecvWr[]): void {
   for (const w of wqes) qp.rq.push(w)
 }
 
-function send(qp: Qp, p: PacketInit, src?: { mr: Mr; off: number; len: number }): void {
+function send(qp: EngineQp, p: PacketInit, src?: { mr: Mr; off: number; len: number }): void {
   p.destQp = qp.attr.destQpNum
   qp.host.dataPath.respond(qp, p, src)
 }
 
-function sendAck(qp: Qp, psn: number, syndrome: number): void {
+function sendAck(qp: EngineQp, psn: number, syndrome: number): void {
   qp.host.counters.acksSent++
   send(qp, { opcode: Op.ACKNOWLEDGE, destQp: 0, psn, aeth: { syndrome, msn: qp.resp.msn } })
 }
 
 /** Send the ACK this train earned, if any (called once per received train). */
-export function flushPendingAck(qp: Qp): void {
+export function flushPendingAck(qp: EngineQp): void {
   if (qp.resp.pendingAck < 0) return
   const psn = qp.resp.pendingAck
   qp.resp.pendingAck = -1
   sendAck(qp, psn, aethAck())
 }
 
-function nak(qp: Qp, psn: number, fault: RespFaultValue, why: string): void {
+function nak(qp: EngineQp, psn: number, fault: RespFaultValue, why: string): void {
   qp.host.counters.errorNaksSent++
   flushPendingAck(qp)
   sendAck(qp, psn, faultSyndrome(fault))
@@ -71,14 +71,14 @@ function nak(qp: Qp, psn: number, fault: RespFaultValue, why: string): void {
   qp.host.dataPath.then(qp, () => qp.toError(`responder: ${why}`))
 }
 
-function remember(qp: Qp, r: RespResource): void {
+function remember(qp: EngineQp, r: RespResource): void {
   const max = Math.max(1, qp.attr.maxDestRdAtomic)
   if (qp.resp.ring.length < max) qp.resp.ring.push(r)
   else qp.resp.ring[qp.resp.ringPos] = r
   qp.resp.ringPos = (qp.resp.ringPos + 1) % max
 }
 
-function findResource(qp: Qp, psn: number): RespResource | undefined {
+function findResource(qp: EngineQp, psn: number): RespResource | undefined {
   for (const r of qp.resp.ring) {
     if (psnDiff(psn, r.firstPsn) >= 0 && psnDiff(psn, r.lastPsn) <= 0) return r
   }
@@ -86,7 +86,7 @@ function findResource(qp: Qp, psn: number): RespResource | undefined {
 }
 
 /** Handle one request packet for `qp`. */
-export function responderReceive(qp: Qp, pkt: Packet): void {
+export function responderReceive(qp: EngineQp, pkt: Packet): void {
   if ((qp.state !== QpState.RTR && qp.state !== QpState.RTS && qp.state !== QpState.SQD) || qp.resp.failed) {
     qp.host.counters.wrongState++
     return
@@ -110,7 +110,7 @@ export function responderReceive(qp: Qp, pkt: Packet): void {
   execute(qp, pkt)
 }
 
-function duplicate(qp: Qp, pkt: Packet): void {
+function duplicate(qp: EngineQp, pkt: Packet): void {
   qp.host.counters.duplicateRequests++
   const info = opInfo(pkt.opcode)!
   if (info.mask & (Mask.SEND | Mask.WRITE)) {
@@ -135,7 +135,7 @@ function duplicate(qp: Qp, pkt: Packet): void {
 }
 
 /** The QP's remote access flags allow this opcode (rxe check_op_valid). */
-function qpAllows(qp: Qp, mask: number): boolean {
+function qpAllows(qp: EngineQp, mask: number): boolean {
   const f = qp.attr.qpAccessFlags
   if (mask & (Mask.WRITE | Mask.ATOMIC_WRITE)) return (f & Access.REMOTE_WRITE) !== 0
   if (mask & Mask.READ) return (f & Access.REMOTE_READ) !== 0
@@ -143,7 +143,7 @@ function qpAllows(qp: Qp, mask: number): boolean {
   return true
 }
 
-function execute(qp: Qp, pkt: Packet): void {
+function execute(qp: EngineQp, pkt: Packet): void {
   const resp = qp.resp
   const info = opInfo(pkt.opcode)!
   const mask = info.mask
@@ -252,7 +252,7 @@ function execute(qp: Qp, pkt: Packet): void {
  * Answer a READ request (new, or a duplicate to replay) with response packets
  * from its PSN on. Returns a fault for a new request that fails its checks.
  */
-function readResponses(qp: Qp, pkt: Packet, fresh: boolean): RespFaultValue {
+function readResponses(qp: EngineQp, pkt: Packet, fresh: boolean): RespFaultValue {
   const reth = pkt.reth!
   const mtu = qp.attr.pathMtu
   const len = reth.len
@@ -286,11 +286,11 @@ function readResponses(qp: Qp, pkt: Packet, fresh: boolean): RespFaultValue {
   return RespFault.NONE
 }
 
-function atomicAckInit(qp: Qp, psn: number): PacketInit {
+function atomicAckInit(qp: EngineQp, psn: number): PacketInit {
   return { opcode: Op.ATOMIC_ACKNOWLEDGE, destQp: qp.attr.destQpNum, psn, aeth: { syndrome: aethAck(), msn: qp.resp.msn } }
 }
 
-function atomic(qp: Qp, pkt: Packet): void {
+function atomic(qp: EngineQp, pkt: Packet): void {
   const a = pkt.atomicEth!
   const va = Number(a.va)
   if (a.va % 8n !== 0n) return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'unaligned atomic')
@@ -306,7 +306,7 @@ function atomic(qp: Qp, pkt: Packet): void {
   qp.host.dataPath.atomic(qp, atomicAckInit(qp, pkt.psn), r.mr!, r.offset, pkt.opcode === Op.COMPARE_SWAP, a.swapAdd, a.compare, res)
 }
 
-function flushOrAtomicWrite(qp: Qp, pkt: Packet, mask: number): void {
+function flushOrAtomicWrite(qp: EngineQp, pkt: Packet, mask: number): void {
   const reth = pkt.reth!
   const va = Number(reth.va)
   if (mask & Mask.ATOMIC_WRITE) {
