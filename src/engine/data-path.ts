@@ -1,8 +1,9 @@
 import { encodePacket, type PacketInit } from '../../fabric/codec.ts'
-import { Aeth, Op } from './opcodes.ts'
 import type { RegionMemory } from '../memory/region-memory.ts'
 import type { Mr } from '../memory/stag.ts'
 import type { DataPath, EngineQp, RespResource } from './engine-qp.ts'
+import { respondFault } from './responder-fault.ts'
+import { RespFault } from './status.ts'
 
 export type { DataPath } from './engine-qp.ts'
 
@@ -49,10 +50,7 @@ export class InlineDataPath implements DataPath {
 
   private fail(qp: EngineQp, psn: number): void {
     this.failed.add(qp)
-    qp.host.counters.errorNaksSent++
-    this.emit(qp, encodePacket({ opcode: Op.ACKNOWLEDGE, destQp: qp.attr.destQpNum, psn, aeth: { syndrome: Aeth.NAK_REMOTE_ACCESS_ERROR, msn: qp.resp.msn } }))
-    qp.resp.failed = true
-    qp.toError('responder: ODP page fault failed (no page there)')
+    respondFault(qp, psn, RespFault.REMOTE_ACCESS, 'responder: ODP page fault failed (no page there)', { now: true })
   }
 
   write(qp: EngineQp, mr: Mr, off: number, payload: Uint8Array, psn: number): void {

@@ -4,7 +4,8 @@ import { performance } from 'node:perf_hooks'
 import { Piscina } from 'piscina'
 import { encodePacket, type PacketInit } from '../../fabric/codec.ts'
 import { InlineDataPath } from '../engine/data-path.ts'
-import { Aeth, Op } from '../engine/opcodes.ts'
+import { respondFault } from '../engine/responder-fault.ts'
+import { RespFault } from '../engine/status.ts'
 import { FrameMemory } from '../memory/frame-memory.ts'
 import type { ServerMemoryDesc } from '../memory/index.ts'
 import type { Mr } from '../memory/stag.ts'
@@ -463,9 +464,8 @@ export class WorkerDataPath implements DataPath {
     this.counters.faults++
     l.dead = true
     // The region went away under checked work: answer as the responder would have.
-    this.opts.emit(qp, encodePacket({ opcode: Op.ACKNOWLEDGE, destQp: qp.attr.destQpNum, psn, aeth: { syndrome: Aeth.NAK_REMOTE_ACCESS_ERROR, msn: qp.resp.msn } }))
-    qp.resp.failed = true
-    qp.toError(err ? `data path worker failed: ${err.message}` : 'memory region invalidated during the operation, or an ODP page could not be faulted in')
+    const why = err ? `data path worker failed: ${err.message}` : 'memory region invalidated during the operation, or an ODP page could not be faulted in'
+    respondFault(qp, psn, RespFault.REMOTE_ACCESS, why, { now: true })
     this.opts.onFault?.(qp, err?.message ?? 'region invalidated')
   }
 
