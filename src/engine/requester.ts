@@ -16,11 +16,6 @@ import { gather } from './sge.ts'
  * when the completer asks for a retry (go-back-N).
  */
 
-/** Most packets one QP sends ahead of the oldest unacknowledged one. */
-const PACKET_WINDOW = 4096
-/** Most packets one requester run produces before yielding to the event loop. */
-const PACKETS_PER_RUN = 64
-
 /** ibv_post_send */
 export function postSend(qp: EngineQp, wrs: SendWr[]): void {
   const st = qp.state
@@ -141,7 +136,7 @@ function buildPacket(qp: EngineQp, w: SendWqe, k: number, ackReq: boolean): Pack
 export function runRequester(qp: EngineQp): boolean {
   if (qp.state !== QpState.RTS || qp.req.rnrWait) return false
   const req = qp.req
-  let budget = PACKETS_PER_RUN
+  let budget = Params.packetsPerRun
   for (;;) {
     const w = qp.sq.at(req.idx)
     if (!w) return false
@@ -154,7 +149,7 @@ export function runRequester(qp: EngineQp): boolean {
     }
     const head = qp.sq.peek()!
     const oldestPsn = psnAdd(head.firstPsn, head.kind === WqeKind.READ ? head.done : head.done)
-    if (psnDiff(psnAdd(w.firstPsn, req.pkt), oldestPsn) >= PACKET_WINDOW) return false
+    if (psnDiff(psnAdd(w.firstPsn, req.pkt), oldestPsn) >= Params.packetWindow) return false
     const resource = expectsResponse(w.kind)
     if (resource && req.pkt === 0 && req.rdInflight >= qp.rdAtomicLimit) return false
     // IBV_SEND_FENCE: wait until every earlier READ/atomic has completed, so a

@@ -61,7 +61,7 @@ export class Qp implements EngineQp {
       maxSendSge: cap.maxSendSge ?? Params.defaultMaxSge,
       maxRecvSge: cap.maxRecvSge ?? Params.defaultMaxSge,
     }
-    for (const [k, v] of Object.entries(this.cap)) checkRange(`cap.${k}`, v, 1, 1 << 20)
+    for (const [k, v] of Object.entries(this.cap)) checkRange(`cap.${k}`, v, 1, Params.maxQpCap)
     this.sqSigAll = init.sqSigAll ?? false
     this.attr = {
       qpState: QpState.RESET,
@@ -73,7 +73,7 @@ export class Qp implements EngineQp {
       timeout: Params.defaultTimeout,
       retryCnt: Params.defaultRetryCnt,
       rnrRetry: Params.defaultRnrRetry,
-      minRnrTimer: 12,
+      minRnrTimer: Params.defaultMinRnrTimer,
       maxRdAtomic: Params.defaultMaxRdAtomic,
       maxDestRdAtomic: Params.defaultMaxRdAtomic,
       qpAccessFlags: 0,

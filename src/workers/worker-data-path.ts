@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { availableParallelism, loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { Piscina } from 'piscina'
+import { Params } from '../params.ts'
 import { encodePacket, type PacketInit } from '../../fabric/codec.ts'
 import { InlineDataPath } from '../engine/data-path.ts'
 import { respondFault } from '../engine/responder-fault.ts'
@@ -103,28 +104,19 @@ export interface WorkerDataPathOptions {
   offload?: 'always' | 'adaptive'
 }
 
-/** Event-loop utilisation above which the main thread hands batches to the workers, and below which it takes them back. */
-const BUSY_ELU = 0.85
-const IDLE_ELU = 0.6
-const ELU_SAMPLE_MS = 50
-
 /**
  * The one ArrayBuffer all payloads view, when it can be given away: not
- * shared memory, and larger than Node's 8 KiB Buffer pool (which small
- * Buffers share with unrelated data).
+ * shared memory, and larger than Node's Buffer pool (Buffer.poolSize, 8 KiB;
+ * small Buffers share it with unrelated data).
  */
 function soleBuffer(payloads: Uint8Array[]): ArrayBuffer | undefined {
   const buf = payloads[0]?.buffer
-  if (!(buf instanceof ArrayBuffer) || buf.byteLength <= 8192) return undefined
+  if (!(buf instanceof ArrayBuffer) || buf.byteLength <= Buffer.poolSize) return undefined
   for (const p of payloads) if (p.buffer !== buf) return undefined
   return buf
 }
 
-/** Batches one worker may hold at once (tasks it runs one after another, in order). */
-const MAX_INFLIGHT_PER_WORKER = 64
 const NO_RESULT: DataPathResult = { failedAt: -1, faultAt: -1, out: undefined, outAt: undefined, origs: [] }
-/** Staging ring per QP. */
-const STAGE_BYTES = 8 << 20
 
 const BOOTSTRAP = fileURLToPath(new URL('./bootstrap.mjs', import.meta.url))
 const ENTRY = new URL('./data-path-worker.ts', import.meta.url).href
@@ -164,18 +156,18 @@ export class WorkerDataPath implements DataPath {
       // Offloading only pays when another core is free to run the worker: on a machine whose cores
       // are all busy (load average), in place is faster even for a busy main thread.
       const spareCores = availableParallelism() - loadavg()[0]!
-      if (!this.mainBusy && elu > BUSY_ELU && spareCores >= 1) this.mainBusy = true
-      else if (this.mainBusy && (elu < IDLE_ELU || spareCores < 0.5)) this.mainBusy = false
+      if (!this.mainBusy && elu > Params.offloadBusyElu && spareCores >= 1) this.mainBusy = true
+      else if (this.mainBusy && (elu < Params.offloadIdleElu || spareCores < 0.5)) this.mainBusy = false
       else return
       this.counters.offloadSwitches++
-    }, ELU_SAMPLE_MS).unref()
+    }, Params.offloadSampleMs).unref()
     this.inline = new InlineDataPath(opts.emit)
     if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new RangeError(`workers must be a positive integer, got ${opts.workers}`)
     this.pools = Array.from({ length: opts.workers }, () => new Piscina({
       filename: BOOTSTRAP,
       minThreads: 1,
       maxThreads: 1,
-      concurrentTasksPerWorker: MAX_INFLIGHT_PER_WORKER,
+      concurrentTasksPerWorker: Params.workerInflightBatches,
       idleTimeout: 2 ** 31 - 1,
       // Workers never block in Atomics.wait between tasks (no timers or sockets stall).
       atomics: 'disabled',
@@ -206,7 +198,7 @@ export class WorkerDataPath implements DataPath {
     if (!l) {
       // A QP keeps its worker and its staging ring across idle spells (a ring is not free to allocate).
       let home = this.homes.get(qp)
-      if (!home) this.homes.set(qp, (home = { pool: this.pools[this.nextPool++ % this.pools.length]!, stage: new StageRing(STAGE_BYTES), id: this.nextLane++, held: false, resume: false }))
+      if (!home) this.homes.set(qp, (home = { pool: this.pools[this.nextPool++ % this.pools.length]!, stage: new StageRing(Params.workerStageBytes), id: this.nextLane++, held: false, resume: false }))
       this.lanes.set(qp, (l = { ops: [], extras: [], payloads: [], stageBytes: 0, actions: [], mems: new Map(), regions: new Map(), weight: 0, stage: home.stage, inflight: [], pool: home.pool, dead: false }))
     }
     return l
