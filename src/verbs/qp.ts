@@ -5,7 +5,7 @@ import type { CompleterState, EngineQp, QpAttr, QpCap, QpHost, RequesterState, R
 import { armRetransmitTimer, completeHead } from '../engine/completer.ts'
 import { postSend, rewindTo } from '../engine/requester.ts'
 import { postRecv } from '../engine/responder.ts'
-import { QpState, qpStateName, type QpStateValue, WcStatus } from './constants.ts'
+import { QpState, qpStateName, type QpStateValue, WcOpcode, WcStatus } from './constants.ts'
 import type { Cq } from './cq.ts'
 
 export type { CompleterState, QpAttr, QpCap, QpHost, RequesterState, RespResource, ResponderState } from '../engine/engine-qp.ts'
@@ -163,7 +163,7 @@ export class Qp implements EngineQp {
     if (this.resp.recv) this.rq.push(this.resp.recv)
     this.resp.recv = undefined
     for (const r of this.rq.clear()) {
-      this.recvCq.push({ wrId: r.wrId, status: WcStatus.WR_FLUSH_ERR, opcode: 128, byteLen: 0, qpNum: this.qpNum, srcQp: 0, wcFlags: 0 })
+      this.recvCq.push({ wrId: r.wrId, status: WcStatus.WR_FLUSH_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: this.qpNum, srcQp: 0, wcFlags: 0 })
     }
     this.host.onQpError?.(this, reason)
   }
