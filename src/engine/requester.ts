@@ -148,7 +148,7 @@ export function runRequester(qp: EngineQp): boolean {
       return false
     }
     const head = qp.sq.peek()!
-    const oldestPsn = psnAdd(head.firstPsn, head.kind === WqeKind.READ ? head.done : head.done)
+    const oldestPsn = psnAdd(head.firstPsn, head.done)
     if (psnDiff(psnAdd(w.firstPsn, req.pkt), oldestPsn) >= Params.packetWindow) return false
     const resource = expectsResponse(w.kind)
     if (resource && req.pkt === 0 && req.rdInflight >= qp.rdAtomicLimit) return false
