@@ -91,8 +91,8 @@ export const DEFAULT_PKEY = 0xffff
 /** Largest payload one packet may carry: the largest path MTU. */
 export const MAX_PAYLOAD: number = Params.mtus[Params.mtus.length - 1]
 
-const PSN_MASK = 0xffffff
-const PSN_HALF = 0x800000
+const PSN_MASK = Params.psnMask
+const PSN_HALF = (Params.psnMask + 1) / 2
 const EMPTY = new Uint8Array(0)
 
 /** (a + n) mod 2^24. `n` may be negative. */

@@ -9,6 +9,7 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { EmuError, ErrorCodes } from '../src/errors.ts'
+import { Params } from '../src/params.ts'
 import { performance } from 'node:perf_hooks'
 import { ICRC_SIZE, icrcIpv4, writeIcrc } from './icrc.ts'
 
@@ -29,7 +30,6 @@ const UDP_BYTES = 8
 /** Ethernet + IPv4 + UDP + ICRC around every IBA packet. */
 export const ROCE_V2_OVERHEAD = ETH_BYTES + IPV4_BYTES + UDP_BYTES + ICRC_SIZE
 const BTH_BYTES = 12
-const DEFAULT_BUFFER_BYTES = 1 << 20
 
 // Writers still open at process exit are flushed synchronously, so a capture
 // survives process.exit() without anyone awaiting close().
@@ -79,7 +79,7 @@ export class PcapWriter {
   /** Create (truncate) `path` and write the pcap global header. */
   static open(path: string, opts: PcapWriterOptions = {}): PcapWriter {
     const fd = openSync(path, 'w')
-    const w = new PcapWriter(path, fd, opts.bufferBytes ?? DEFAULT_BUFFER_BYTES)
+    const w = new PcapWriter(path, fd, opts.bufferBytes ?? Params.pcapBufferBytes)
     w.flushSync()
     openWriters.add(w)
     if (!exitHookInstalled) {

@@ -1,3 +1,4 @@
+import { Params } from '../src/params.ts'
 /**
  * Recycled memory for outgoing packet trains (a NIC driver's page pool).
  *
@@ -18,20 +19,11 @@
  *
  * Receivers must not keep views of a pooled train: a transport that hands
  * the sender's buffer itself to the receiver (the in-process loopback)
- * copies pooled trains (isPooled).
+ * copies pooled trains (isPooled). Sizes: Params.train*.
  */
-
-/** Bytes per chunk: a full train of 64 MTU-4096 packets with their headers. */
-export const TRAIN_CHUNK_BYTES = 272 * 1024
-/** Chunks per slab, and most slabs per process (64 chunks, 17 MiB). */
-const CHUNKS_PER_SLAB = 16
-const MAX_SLABS = 4
-/** Below this a train comes from Node's own small-buffer pool, which is cheap already. */
-const MIN_POOLED_BYTES = 2048
-
 export class TrainPool {
   private readonly slabs: ArrayBuffer[] = []
-  /** Free chunks: slab index * CHUNKS_PER_SLAB + chunk index. */
+  /** Free chunks: slab index * chunks per slab + chunk index. */
   private readonly free: number[] = []
   /** Trains served from the pool, chunks given back, and trains that got a plain Buffer. */
   lent = 0
@@ -40,15 +32,15 @@ export class TrainPool {
 
   /** A buffer of `bytes` for a train; its contents are undefined. */
   take(bytes: number): Buffer {
-    if (bytes < MIN_POOLED_BYTES || bytes > TRAIN_CHUNK_BYTES) return Buffer.allocUnsafe(bytes)
+    if (bytes < Params.trainMinPooledBytes || bytes > Params.trainChunkBytes) return Buffer.allocUnsafe(bytes)
     const chunk = this.free.length ? this.free.pop()! : this.grow()
     if (chunk < 0) {
       this.fallbacks++
       return Buffer.allocUnsafe(bytes)
     }
     this.lent++
-    const slab = this.slabs[Math.floor(chunk / CHUNKS_PER_SLAB)]!
-    return Buffer.from(slab, (chunk % CHUNKS_PER_SLAB) * TRAIN_CHUNK_BYTES, bytes)
+    const slab = this.slabs[Math.floor(chunk / Params.trainChunksPerSlab)]!
+    return Buffer.from(slab, (chunk % Params.trainChunksPerSlab) * Params.trainChunkBytes, bytes)
   }
 
   /** True when `buf` lies in this pool's memory. */
@@ -60,17 +52,17 @@ export class TrainPool {
   give(buf: Uint8Array): void {
     const s = this.slabs.indexOf(buf.buffer as ArrayBuffer)
     if (s < 0) return
-    this.free.push(s * CHUNKS_PER_SLAB + Math.floor(buf.byteOffset / TRAIN_CHUNK_BYTES))
+    this.free.push(s * Params.trainChunksPerSlab + Math.floor(buf.byteOffset / Params.trainChunkBytes))
     this.returned++
   }
 
   /** A new slab's first chunk (the rest go to the free list), or -1 at the limit. */
   private grow(): number {
-    if (this.slabs.length >= MAX_SLABS) return -1
+    if (this.slabs.length >= Params.trainMaxSlabs) return -1
     const s = this.slabs.length
-    this.slabs.push(new ArrayBuffer(TRAIN_CHUNK_BYTES * CHUNKS_PER_SLAB))
-    for (let i = CHUNKS_PER_SLAB - 1; i > 0; i--) this.free.push(s * CHUNKS_PER_SLAB + i)
-    return s * CHUNKS_PER_SLAB
+    this.slabs.push(new ArrayBuffer(Params.trainChunkBytes * Params.trainChunksPerSlab))
+    for (let i = Params.trainChunksPerSlab - 1; i > 0; i--) this.free.push(s * Params.trainChunksPerSlab + i)
+    return s * Params.trainChunksPerSlab
   }
 }
 

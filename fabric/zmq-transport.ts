@@ -38,9 +38,6 @@ export interface ZmqTransportOptions extends HeartbeatOptions {
   lingerMs?: number
 }
 
-/** Cache at most this many senders' routing ids; others are decoded per message. */
-const MAX_KNOWN_SENDERS = 64
-
 interface Outbound {
   socket: Dealer
   queue: SendQueue
@@ -162,7 +159,7 @@ export class ZmqTransport extends TransportBase {
       return k.id
     }
     const id = rid.toString('utf8')
-    if (known.length < MAX_KNOWN_SENDERS) known.push({ bytes: Uint8Array.from(rid), id })
+    if (known.length < Params.zmqKnownSenders) known.push({ bytes: Uint8Array.from(rid), id })
     return id
   }
 

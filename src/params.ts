@@ -3,6 +3,7 @@
  * override the defaults named here; nothing else in the tree hard-codes them.
  */
 export const Params = {
+  // --- processes and fabric ---
   /** Fabric heartbeat: how often a node tells each peer it is alive (ms). */
   heartbeatIntervalMs: 250,
   /** A peer with no frame for this long is marked down (ms). */
@@ -19,6 +20,17 @@ export const Params = {
   zmqHighWaterMark: 100000,
   /** Control-plane request timeout (ms). */
   controlTimeoutMs: 5000,
+  /** ZeroMQ routing ids of this many senders are cached; others are decoded per message. */
+  zmqKnownSenders: 64,
+  /** Pooled train buffers: bytes per chunk (a full train of 64 MTU-4096 packets with their headers). */
+  trainChunkBytes: 272 * 1024,
+  /** Chunks per pooled slab, and most slabs per process (64 chunks, 17 MiB). */
+  trainChunksPerSlab: 16,
+  trainMaxSlabs: 4,
+  /** Trains below this size come from Node's own small-buffer pool, which is cheap already. */
+  trainMinPooledBytes: 2048,
+  /** Capture bytes buffered before a write to the pcap file. */
+  pcapBufferBytes: 1 << 20,
 
   // --- RC transport (IBTA / rxe) ---
   /** Path MTUs allowed (IBTA enum 1..5). */
@@ -28,6 +40,10 @@ export const Params = {
   psnMask: 0xffffff,
   /** AckReq at least every this many packets. */
   ackReqInterval: 64,
+  /** Most packets one QP sends ahead of the oldest unacknowledged one. */
+  packetWindow: 4096,
+  /** Most packets one requester run produces before yielding to the event loop. */
+  packetsPerRun: 64,
   /** Local ACK timeout base: 4.096 us * 2^timeout. */
   ackTimeoutBaseUs: 4.096,
   /** Default ibv_qp_attr.timeout (IBTA 5 bit). */
@@ -36,15 +52,28 @@ export const Params = {
   defaultRetryCnt: 7,
   defaultRnrRetry: 7,
   infiniteRetry: 7,
+  /** Default ibv_qp_attr.min_rnr_timer: IBTA 5-bit code 12 = 0.64 ms. */
+  defaultMinRnrTimer: 12,
   /** Default max_dest_rd_atomic / max_rd_atomic (rxe allows 128). */
   defaultMaxRdAtomic: 128,
+  /** Largest message (2^31 as IBTA). */
+  maxMessageSize: 0x80000000,
+
+  // --- verbs objects ---
   /** Default queue depths. */
   defaultMaxSendWr: 1024,
   defaultMaxRecvWr: 1024,
   defaultCqDepth: 4096,
   defaultMaxSge: 16,
-  /** Largest message (2^31 as IBTA). */
-  maxMessageSize: 0x80000000,
+  /** Largest max_send_wr / max_recv_wr / max_send_sge / max_recv_sge a QP accepts. */
+  maxQpCap: 1 << 20,
+  /** First QP number a device hands out (rxe's QP pool starts above the special QPs 0 and 1). */
+  firstQpn: 0x11,
+  /** How long Cq.next / Cq.take wait for completions by default (ms). */
+  cqWaitTimeoutMs: 10_000,
+  /** A workload gives up when no completion came for this long (ms), and a remote one when it has not finished in this long. */
+  workloadCompletionTimeoutMs: 30_000,
+  workloadTimeoutMs: 120_000,
 
   // --- server memory model ---
   defaultDeviceBytes: 64 * 1024 * 1024,
@@ -59,4 +88,27 @@ export const Params = {
   defaultRamBytes: 16 * 1024 * 1024,
   /** Linux lease-break-time default (45 s). */
   defaultLeaseBreakTimeMs: 45000,
+  /** A holder complying with a lease break gives it back this long before the deadline (ms). */
+  leaseGiveBackMarginMs: 50,
+  /** How often a complying holder looks at its send queues while it waits for outstanding WRs (ms). */
+  leaseDrainPollMs: 2,
+  /** How long an ODP invalidation waits for accesses inside the MR before it gives up (a dead worker) (ms). */
+  odpInvalidateWaitMs: 10_000,
+  /** How long a deregistration waits for copies in flight before it goes on anyway (a worker that died) (ms). */
+  mrDeregWaitMs: 1000,
+  /** Corruption oracle: most write records kept in its history. */
+  oracleHistoryLimit: 100_000,
+
+  // --- server data path (src/workers) ---
+  /** Batches one worker may hold at once (tasks it runs one after another, in order). */
+  workerInflightBatches: 64,
+  /** Staging ring for WRITE payloads, per QP (bytes). */
+  workerStageBytes: 8 << 20,
+  /** Regions a worker keeps mapped (its cache is dropped when full). */
+  workerRegionCache: 4096,
+  /** Adaptive offload: event-loop utilisation above which the main thread hands batches to the workers, and below which it takes them back. */
+  offloadBusyElu: 0.85,
+  offloadIdleElu: 0.6,
+  /** How often adaptive offload samples the event-loop utilisation (ms). */
+  offloadSampleMs: 50,
 } as const

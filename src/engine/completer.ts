@@ -1,11 +1,11 @@
 import { Params } from '../params.ts'
 import { psnAdd, psnDiff, type Packet } from '../../fabric/codec.ts'
-import { QpState, RNR_TIMER_MS, WcOpcode, WcStatus, WrOpcode } from '../verbs/constants.ts'
-import type { Qp } from '../verbs/qp.ts'
+import { QpState, RNR_TIMER_MS, WcStatus } from '../verbs/constants.ts'
+import type { EngineQp } from './engine-qp.ts'
 import { Aeth, Mask, Op, opInfo } from './opcodes.ts'
 import { nakToWcStatus } from './status.ts'
-import { scatter, rewindTo } from './requester.ts'
-import { expectsResponse, WqeKind } from './wqe.ts'
+import { scatter } from './sge.ts'
+import { expectsResponse, WqeKind } from './wr-opcodes.ts'
 
 /**
  * The completer (rxe_comp.c): matches ACKs, NAKs and responses against the
@@ -14,20 +14,8 @@ import { expectsResponse, WqeKind } from './wqe.ts'
  * (4.096 us * 2^timeout, scaled), go-back-N on a sequence NAK, RNR waits.
  */
 
-const WC_OPCODE: Record<number, number> = {
-  [WrOpcode.SEND]: WcOpcode.SEND,
-  [WrOpcode.SEND_WITH_IMM]: WcOpcode.SEND,
-  [WrOpcode.RDMA_WRITE]: WcOpcode.RDMA_WRITE,
-  [WrOpcode.RDMA_WRITE_WITH_IMM]: WcOpcode.RDMA_WRITE,
-  [WrOpcode.RDMA_READ]: WcOpcode.RDMA_READ,
-  [WrOpcode.ATOMIC_CMP_AND_SWP]: WcOpcode.COMP_SWAP,
-  [WrOpcode.ATOMIC_FETCH_AND_ADD]: WcOpcode.FETCH_ADD,
-  [WrOpcode.FLUSH]: WcOpcode.FLUSH,
-  [WrOpcode.ATOMIC_WRITE]: WcOpcode.ATOMIC_WRITE,
-}
-
 /** Pop the oldest WQE and post its completion (errors always, success when signaled). */
-export function completeHead(qp: Qp, status: number): void {
+export function completeHead(qp: EngineQp, status: number): void {
   const w = qp.sq.shift()
   if (!w) return
   if (qp.req.idx < qp.sq.base) {
@@ -39,7 +27,7 @@ export function completeHead(qp: Qp, status: number): void {
     qp.sendCq.push({
       wrId: w.wrId,
       status,
-      opcode: WC_OPCODE[w.wr.opcode] ?? 0,
+      opcode: w.op.wcOpcode,
       byteLen: w.kind === WqeKind.READ && status === WcStatus.SUCCESS ? w.length : 0,
       qpNum: qp.qpNum,
       srcQp: qp.attr.destQpNum,
@@ -49,12 +37,12 @@ export function completeHead(qp: Qp, status: number): void {
 }
 
 /** Fail the oldest WQE with `status` and move the QP to ERR (flushing the rest). */
-function failHead(qp: Qp, status: number, reason: string): void {
+function failHead(qp: EngineQp, status: number, reason: string): void {
   completeHead(qp, status)
   qp.toError(reason)
 }
 
-function progress(qp: Qp): void {
+function progress(qp: EngineQp): void {
   qp.comp.retryLeft = qp.attr.retryCnt
   qp.comp.rnrLeft = qp.attr.rnrRetry
   // Restart the ACK timeout period (rxe's mod_timer on progress). The timer
@@ -67,22 +55,22 @@ function progress(qp: Qp): void {
 }
 
 /** Something is sent and not complete. */
-function outstanding(qp: Qp): boolean {
+function outstanding(qp: EngineQp): boolean {
   return qp.sq.length > 0 && (qp.req.idx > qp.sq.base || qp.req.pkt > 0)
 }
 
-function ackTimeoutMs(qp: Qp): number {
+function ackTimeoutMs(qp: EngineQp): number {
   return Math.max(1, (Params.ackTimeoutBaseUs * 2 ** qp.attr.timeout * qp.host.timeScale) / 1000)
 }
 
 /** Start the local ACK timer if it is not running and something is outstanding. */
-export function armRetransmitTimer(qp: Qp): void {
+export function armRetransmitTimer(qp: EngineQp): void {
   if (qp.comp.timer || qp.attr.timeout === 0 || !outstanding(qp)) return
   qp.comp.lastProgress = performance.now()
   qp.comp.timer = setTimeout(() => onRetransmitTimeout(qp), ackTimeoutMs(qp))
 }
 
-function onRetransmitTimeout(qp: Qp): void {
+function onRetransmitTimeout(qp: EngineQp): void {
   qp.comp.timer = undefined
   if (qp.state !== QpState.RTS && qp.state !== QpState.SQD) return
   if (!outstanding(qp)) return
@@ -96,7 +84,7 @@ function onRetransmitTimeout(qp: Qp): void {
 }
 
 /** Retry from the oldest unacknowledged packet, or fail with RETRY_EXC_ERR. */
-function retry(qp: Qp, why: 'timeout' | 'nak', psn?: number): void {
+function retry(qp: EngineQp, why: 'timeout' | 'nak', psn?: number): void {
   const head = qp.sq.peek()
   if (!head) return
   if (qp.comp.retryLeft <= 0) {
@@ -109,12 +97,12 @@ function retry(qp: Qp, why: 'timeout' | 'nak', psn?: number): void {
     qp.comp.nakRetryPsn = -1
   }
   else qp.host.counters.nakRetries++
-  rewindTo(qp, psn ?? psnAdd(head.firstPsn, head.done))
+  qp.rewindRequester(psn ?? psnAdd(head.firstPsn, head.done))
   armRetransmitTimer(qp)
 }
 
 /** Complete leading SEND/WRITE WQEs whose last packet is before `psn` (implicitly acknowledged). */
-function ackBefore(qp: Qp, psn: number): boolean {
+function ackBefore(qp: EngineQp, psn: number): boolean {
   let any = false
   for (let w = qp.sq.peek(); w && !expectsResponse(w.kind) && psnDiff(w.lastPsn, psn) < 0 && qp.sq.base < qp.req.idx; w = qp.sq.peek()) {
     completeHead(qp, WcStatus.SUCCESS)
@@ -124,7 +112,7 @@ function ackBefore(qp: Qp, psn: number): boolean {
 }
 
 /** Handle one response packet for `qp`. */
-export function completerReceive(qp: Qp, pkt: Packet): void {
+export function completerReceive(qp: EngineQp, pkt: Packet): void {
   if (qp.state !== QpState.RTS && qp.state !== QpState.SQD) {
     qp.host.counters.wrongState++
     return
@@ -178,7 +166,7 @@ export function completerReceive(qp: Qp, pkt: Packet): void {
   if (moved) progress(qp)
 }
 
-function onAck(qp: Qp, pkt: Packet): void {
+function onAck(qp: EngineQp, pkt: Packet): void {
   const syn = pkt.aeth!.syndrome
   const psn = pkt.psn
   const type = syn & Aeth.TYPE_MASK
@@ -228,7 +216,7 @@ function onAck(qp: Qp, pkt: Packet): void {
       qp.comp.rnrTimer = undefined
       qp.req.rnrWait = false
       if (qp.state !== QpState.RTS && qp.state !== QpState.SQD) return
-      rewindTo(qp, psn)
+      qp.rewindRequester(psn)
       armRetransmitTimer(qp)
     }, Math.max(1, ms))
     return

@@ -1,40 +1,11 @@
 import { encodePacket, type PacketInit } from '../../fabric/codec.ts'
-import { Aeth, Op } from './opcodes.ts'
 import type { RegionMemory } from '../memory/region-memory.ts'
 import type { Mr } from '../memory/stag.ts'
-import type { Qp, RespResource } from '../verbs/qp.ts'
+import type { DataPath, EngineQp, RespResource } from './engine-qp.ts'
+import { respondFault } from './responder-fault.ts'
+import { RespFault } from './status.ts'
 
-/**
- * Where the responder's memory work happens. The responder decides (PSNs,
- * checks, NAKs) on the main thread and hands every byte it moves, and every
- * packet or completion that must follow those bytes, to a DataPath. The
- * inline path does it at once; the worker path (src/workers) batches it per
- * QP and per received train, runs it in worker threads over shared memory,
- * and performs the ordered actions when the batch is back.
- *
- * Ordering contract: for one QP, memory operations and actions happen in
- * the order they were issued. Different QPs are independent.
- */
-export interface DataPath {
-  /** Copy an inbound payload (WRITE, SEND) into `mr` at `off`. */
-  write(qp: Qp, mr: Mr, off: number, payload: Uint8Array, psn: number): void
-  /** Send `p`; when `src` is given, its payload is first read from memory (READ responses). */
-  respond(qp: Qp, p: PacketInit, src?: { mr: Mr; off: number; len: number }): void
-  /** Run an atomic, record the original value in `res` and send `p` (an ATOMIC ACK) carrying it. */
-  atomic(qp: Qp, p: PacketInit, mr: Mr, off: number, cas: boolean, swapAdd: bigint, compare: bigint, res: RespResource): void
-  atomicWrite(qp: Qp, mr: Mr, off: number, value: bigint, psn: number): void
-  flush(qp: Qp, mr: Mr, off: number, len: number, psn: number): void
-  /** Run `fn` once everything issued before it for this QP is done. */
-  then(qp: Qp, fn: () => void): void
-  /**
-   * End of a received train for this QP: start what was batched. `exclusive`:
-   * no other QP had work from this train, so its buffer may be handed over.
-   */
-  commit(qp: Qp, exclusive: boolean): void
-  /** Work queued or running (for stats). */
-  readonly depth: number
-  close(): Promise<void>
-}
+export type { DataPath } from './engine-qp.ts'
 
 /** Read `len` bytes of a region (a view when contiguous). */
 export function readRegion(mem: RegionMemory, off: number, len: number): Uint8Array {
@@ -55,11 +26,11 @@ export function readRegion(mem: RegionMemory, off: number, len: number): Uint8Ar
 export class InlineDataPath implements DataPath {
   readonly depth = 0
   /** QPs whose request failed here: nothing more is sent for them (until a reset clears resp.failed). */
-  private readonly failed = new WeakSet<Qp>()
-  constructor(private readonly emit: (qp: Qp, pkt: Uint8Array) => void) {}
+  private readonly failed = new WeakSet<EngineQp>()
+  constructor(private readonly emit: (qp: EngineQp, pkt: Uint8Array) => void) {}
 
   /** Run `fn` with [off, off+len) of `mem` mapped (ODP); when it cannot be, the request fails instead. */
-  private mapped(qp: Qp, mem: RegionMemory, off: number, len: number, psn: number, fn: () => void): void {
+  private mapped(qp: EngineQp, mem: RegionMemory, off: number, len: number, psn: number, fn: () => void): void {
     if (this.dead(qp)) return
     if (!mem.mapAndLock) return fn()
     if (mem.mapAndLock(off, len) !== 0) return this.fail(qp, psn)
@@ -70,25 +41,22 @@ export class InlineDataPath implements DataPath {
     }
   }
 
-  private dead(qp: Qp): boolean {
+  private dead(qp: EngineQp): boolean {
     if (!this.failed.has(qp)) return false
     if (qp.resp.failed) return true
     this.failed.delete(qp) // the QP was reset since
     return false
   }
 
-  private fail(qp: Qp, psn: number): void {
+  private fail(qp: EngineQp, psn: number): void {
     this.failed.add(qp)
-    qp.host.counters.errorNaksSent++
-    this.emit(qp, encodePacket({ opcode: Op.ACKNOWLEDGE, destQp: qp.attr.destQpNum, psn, aeth: { syndrome: Aeth.NAK_REMOTE_ACCESS_ERROR, msn: qp.resp.msn } }))
-    qp.resp.failed = true
-    qp.toError('responder: ODP page fault failed (no page there)')
+    respondFault(qp, psn, RespFault.REMOTE_ACCESS, 'responder: ODP page fault failed (no page there)', { now: true })
   }
 
-  write(qp: Qp, mr: Mr, off: number, payload: Uint8Array, psn: number): void {
+  write(qp: EngineQp, mr: Mr, off: number, payload: Uint8Array, psn: number): void {
     this.mapped(qp, mr.memory, off, payload.length, psn, () => mr.memory.copyIn(off, payload))
   }
-  respond(qp: Qp, p: PacketInit, src?: { mr: Mr; off: number; len: number }): void {
+  respond(qp: EngineQp, p: PacketInit, src?: { mr: Mr; off: number; len: number }): void {
     if (this.dead(qp)) return
     if (!src || src.len === 0) return this.emit(qp, encodePacket(p))
     // Encoded inside the mapped section: the payload may be a view of the region.
@@ -97,20 +65,20 @@ export class InlineDataPath implements DataPath {
       this.emit(qp, encodePacket(p))
     })
   }
-  atomic(qp: Qp, p: PacketInit, mr: Mr, off: number, cas: boolean, swapAdd: bigint, compare: bigint, res: RespResource): void {
+  atomic(qp: EngineQp, p: PacketInit, mr: Mr, off: number, cas: boolean, swapAdd: bigint, compare: bigint, res: RespResource): void {
     this.mapped(qp, mr.memory, off, 8, p.psn, () => {
       res.orig = cas ? mr.memory.compareSwap(off, compare, swapAdd) : mr.memory.fetchAdd(off, swapAdd)
       p.atomicAckEth = { origData: res.orig }
       this.emit(qp, encodePacket(p))
     })
   }
-  atomicWrite(qp: Qp, mr: Mr, off: number, value: bigint, psn: number): void {
+  atomicWrite(qp: EngineQp, mr: Mr, off: number, value: bigint, psn: number): void {
     this.mapped(qp, mr.memory, off, 8, psn, () => mr.memory.atomicWrite(off, value))
   }
-  flush(qp: Qp, mr: Mr, off: number, len: number, psn: number): void {
+  flush(qp: EngineQp, mr: Mr, off: number, len: number, psn: number): void {
     this.mapped(qp, mr.memory, off, len, psn, () => mr.memory.flush(off, len))
   }
-  then(_qp: Qp, fn: () => void): void {
+  then(_qp: EngineQp, fn: () => void): void {
     fn()
   }
   commit(): void {}

@@ -2,11 +2,12 @@ import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import { psnAdd, psnDiff, type PacketInit } from '../../fabric/codec.ts'
 import { MrCheck } from '../memory/stag.ts'
-import { Access, QpState, SendFlags, WcStatus, WrOpcode } from '../verbs/constants.ts'
-import type { Qp } from '../verbs/qp.ts'
+import { QpState, qpStateName, SendFlags, WcStatus } from '../verbs/constants.ts'
+import type { EngineQp } from './engine-qp.ts'
 import { Op } from './opcodes.ts'
-import { expectsResponse, WqeKind, type LocalSeg, type SendWqe, type SendWr, type WqeKindValue } from './wqe.ts'
-import { armRetransmitTimer, completeHead } from './completer.ts'
+import type { LocalSeg, SendWqe, SendWr } from './wqe.ts'
+import { expectsResponse, packetOpcode, WqeKind, wrOpInfo } from './wr-opcodes.ts'
+import { gather } from './sge.ts'
 
 /**
  * The requester (rxe_req.c): turns send WQEs into request packets, split at
@@ -15,28 +16,11 @@ import { armRetransmitTimer, completeHead } from './completer.ts'
  * when the completer asks for a retry (go-back-N).
  */
 
-const KIND_OF: Record<number, WqeKindValue> = {
-  [WrOpcode.SEND]: WqeKind.SEND,
-  [WrOpcode.SEND_WITH_IMM]: WqeKind.SEND,
-  [WrOpcode.RDMA_WRITE]: WqeKind.WRITE,
-  [WrOpcode.RDMA_WRITE_WITH_IMM]: WqeKind.WRITE,
-  [WrOpcode.RDMA_READ]: WqeKind.READ,
-  [WrOpcode.ATOMIC_CMP_AND_SWP]: WqeKind.ATOMIC,
-  [WrOpcode.ATOMIC_FETCH_AND_ADD]: WqeKind.ATOMIC,
-  [WrOpcode.FLUSH]: WqeKind.FLUSH,
-  [WrOpcode.ATOMIC_WRITE]: WqeKind.ATOMIC_WRITE,
-}
-
-/** Most packets one QP sends ahead of the oldest unacknowledged one. */
-const PACKET_WINDOW = 4096
-/** Most packets one requester run produces before yielding to the event loop. */
-const PACKETS_PER_RUN = 64
-
 /** ibv_post_send */
-export function postSend(qp: Qp, wrs: SendWr[]): void {
+export function postSend(qp: EngineQp, wrs: SendWr[]): void {
   const st = qp.state
   if (st === QpState.RESET || st === QpState.INIT || st === QpState.RTR) {
-    throw new EmuError(ErrorCodes.EINVAL, `post_send on a QP in state ${qp.query().stateName}`)
+    throw new EmuError(ErrorCodes.EINVAL, `post_send on a QP in state ${qpStateName(qp.state)}`)
   }
   if (qp.sq.length + wrs.length > qp.cap.maxSendWr) {
     throw new EmuError(ErrorCodes.ENOMEM, `send queue full (max_send_wr ${qp.cap.maxSendWr})`)
@@ -55,9 +39,10 @@ export function postSend(qp: Qp, wrs: SendWr[]): void {
   qp.host.kick(qp)
 }
 
-function makeWqe(qp: Qp, wr: SendWr): SendWqe {
-  const kind = KIND_OF[wr.opcode]
-  if (kind === undefined) throw new EmuError(ErrorCodes.EINVAL, `unsupported send opcode ${wr.opcode}`)
+function makeWqe(qp: EngineQp, wr: SendWr): SendWqe {
+  const op = wrOpInfo(wr.opcode)
+  if (op === undefined) throw new EmuError(ErrorCodes.EINVAL, `unsupported send opcode ${wr.opcode}`)
+  const kind = op.kind
   const sges = wr.sgList ?? []
   if (sges.length > qp.cap.maxSendSge) throw new EmuError(ErrorCodes.EINVAL, `${sges.length} SGEs exceed max_send_sge ${qp.cap.maxSendSge}`)
   if (kind === WqeKind.FLUSH) {
@@ -78,7 +63,7 @@ function makeWqe(qp: Qp, wr: SendWr): SendWqe {
     throw new EmuError(ErrorCodes.EINVAL, 'RDMA and atomic operations need remoteAddr and rkey')
   }
   // The local side must be writable where responses land.
-  const need = kind === WqeKind.READ || kind === WqeKind.ATOMIC ? Access.LOCAL_WRITE : 0
+  const need = op.localAccess
   const segs: LocalSeg[] = []
   let localError: number = WcStatus.SUCCESS
   for (const s of sges) {
@@ -93,93 +78,33 @@ function makeWqe(qp: Qp, wr: SendWr): SendWqe {
   const mtu = qp.attr.pathMtu
   const npkts = kind === WqeKind.SEND || kind === WqeKind.WRITE || kind === WqeKind.READ ? Math.max(1, Math.ceil(length / mtu)) : 1
   const signaled = qp.sqSigAll || ((wr.sendFlags ?? 0) & SendFlags.SIGNALED) !== 0
-  return { wr, wrId: wr.wrId ?? 0, kind, signaled, segs, length, firstPsn: 0, lastPsn: 0, npkts, done: 0, localError }
-}
-
-/** Gather `len` bytes at message offset `off` from local segments. */
-export function gather(segs: LocalSeg[], off: number, len: number): Uint8Array {
-  // Fast path: one segment covers it, return a view (the codec copies it once into the packet).
-  let pos = 0
-  for (const s of segs) {
-    if (off >= pos && off + len <= pos + s.len) {
-      const v = s.mr.memory.view(s.off + off - pos, len)
-      if (v) return v
-      break
-    }
-    pos += s.len
-  }
-  const out = new Uint8Array(len)
-  scatterEach(segs, off, len, (mr, o, at, n) => mr.memory.copyOut(o, out, at, n))
-  return out
-}
-
-/** Scatter `data` into local segments at message offset `off`. */
-export function scatter(segs: LocalSeg[], off: number, data: Uint8Array): void {
-  scatterEach(segs, off, data.length, (mr, o, at, n) => mr.memory.copyIn(o, data.subarray(at, at + n)))
-}
-
-/** Walk the pieces of message bytes [off, off+len) over local segments: fn(region, offset in it, offset in the message piece, bytes). */
-export function scatterEach(segs: LocalSeg[], off: number, len: number, fn: (mr: LocalSeg['mr'], off: number, at: number, n: number) => void): void {
-  let pos = 0
-  let done = 0
-  for (const s of segs) {
-    if (done >= len) break
-    const segEnd = pos + s.len
-    const start = off + done
-    if (start < segEnd) {
-      const inSeg = start - pos
-      const n = Math.min(s.len - inSeg, len - done)
-      fn(s.mr, s.off + inSeg, done, n)
-      done += n
-    }
-    pos = segEnd
-  }
-}
-
-function sendOpcode(w: SendWqe, k: number): number {
-  const imm = w.wr.opcode === WrOpcode.SEND_WITH_IMM || w.wr.opcode === WrOpcode.RDMA_WRITE_WITH_IMM
-  const last = k === w.npkts - 1
-  if (w.kind === WqeKind.SEND) {
-    if (w.npkts === 1) return imm ? Op.SEND_ONLY_WITH_IMMEDIATE : Op.SEND_ONLY
-    if (k === 0) return Op.SEND_FIRST
-    if (last) return imm ? Op.SEND_LAST_WITH_IMMEDIATE : Op.SEND_LAST
-    return Op.SEND_MIDDLE
-  }
-  if (w.npkts === 1) return imm ? Op.RDMA_WRITE_ONLY_WITH_IMMEDIATE : Op.RDMA_WRITE_ONLY
-  if (k === 0) return Op.RDMA_WRITE_FIRST
-  if (last) return imm ? Op.RDMA_WRITE_LAST_WITH_IMMEDIATE : Op.RDMA_WRITE_LAST
-  return Op.RDMA_WRITE_MIDDLE
+  return { wr, wrId: wr.wrId ?? 0, op, kind, signaled, segs, length, firstPsn: 0, lastPsn: 0, npkts, done: 0, localError }
 }
 
 /** Build packet `k` of `w`. For a READ, `k` is the first response packet still wanted. */
-function buildPacket(qp: Qp, w: SendWqe, k: number, ackReq: boolean): PacketInit {
+function buildPacket(qp: EngineQp, w: SendWqe, k: number, ackReq: boolean): PacketInit {
   const mtu = qp.attr.pathMtu
   const psn = psnAdd(w.firstPsn, k)
-  const p: PacketInit = { opcode: 0, destQp: qp.attr.destQpNum, psn, ackReq }
+  const p: PacketInit = { opcode: packetOpcode(w.op, k, w.npkts), destQp: qp.attr.destQpNum, psn, ackReq }
   const wr = w.wr
   switch (w.kind) {
     case WqeKind.SEND:
     case WqeKind.WRITE: {
-      p.opcode = sendOpcode(w, k)
       const off = k * mtu
       p.payload = gather(w.segs, off, Math.min(mtu, w.length - off))
       if (w.kind === WqeKind.WRITE && k === 0) p.reth = { va: BigInt(wr.remoteAddr!), rkey: wr.rkey!, len: w.length }
-      if (k === w.npkts - 1 && wr.imm !== undefined && (wr.opcode === WrOpcode.SEND_WITH_IMM || wr.opcode === WrOpcode.RDMA_WRITE_WITH_IMM)) {
-        p.immDt = wr.imm >>> 0
-      }
+      if (k === w.npkts - 1 && wr.imm !== undefined && w.op.imm) p.immDt = wr.imm >>> 0
       if (k === w.npkts - 1 && ((wr.sendFlags ?? 0) & SendFlags.SOLICITED) !== 0) p.se = true
       break
     }
     case WqeKind.READ: {
-      p.opcode = Op.RDMA_READ_REQUEST
       const off = k * mtu
       p.reth = { va: BigInt(wr.remoteAddr! + off), rkey: wr.rkey!, len: w.length - off }
       p.ackReq = true
       break
     }
     case WqeKind.ATOMIC: {
-      const cas = wr.opcode === WrOpcode.ATOMIC_CMP_AND_SWP
-      p.opcode = cas ? Op.COMPARE_SWAP : Op.FETCH_ADD
+      const cas = p.opcode === Op.COMPARE_SWAP
       p.atomicEth = {
         va: BigInt(wr.remoteAddr!),
         rkey: wr.rkey!,
@@ -190,14 +115,12 @@ function buildPacket(qp: Qp, w: SendWqe, k: number, ackReq: boolean): PacketInit
       break
     }
     case WqeKind.FLUSH:
-      p.opcode = Op.FLUSH
       // Default: persistent placement of the given range (IB_FLUSH_PERSISTENT, IB_FLUSH_RANGE).
       p.feth = { sel: wr.flush?.sel ?? 0, plt: wr.flush?.plt ?? 2 }
       p.reth = { va: BigInt(wr.remoteAddr!), rkey: wr.rkey!, len: w.length }
       p.ackReq = true
       break
     case WqeKind.ATOMIC_WRITE:
-      p.opcode = Op.ATOMIC_WRITE
       p.reth = { va: BigInt(wr.remoteAddr!), rkey: wr.rkey!, len: 8 }
       p.payload = gather(w.segs, 0, 8)
       p.ackReq = true
@@ -210,23 +133,23 @@ function buildPacket(qp: Qp, w: SendWqe, k: number, ackReq: boolean): PacketInit
  * Send what the windows allow. Returns true when it stopped only because of
  * its per-run budget (the caller should run it again soon).
  */
-export function runRequester(qp: Qp): boolean {
+export function runRequester(qp: EngineQp): boolean {
   if (qp.state !== QpState.RTS || qp.req.rnrWait) return false
   const req = qp.req
-  let budget = PACKETS_PER_RUN
+  let budget = Params.packetsPerRun
   for (;;) {
     const w = qp.sq.at(req.idx)
     if (!w) return false
     if (w.localError !== WcStatus.SUCCESS) {
       // Only complete it once everything before it has completed, to keep completions in order.
       if (qp.sq.base !== req.idx) return false
-      completeHead(qp, w.localError)
+      qp.completeHead(w.localError)
       qp.toError('local protection error')
       return false
     }
     const head = qp.sq.peek()!
-    const oldestPsn = psnAdd(head.firstPsn, head.kind === WqeKind.READ ? head.done : head.done)
-    if (psnDiff(psnAdd(w.firstPsn, req.pkt), oldestPsn) >= PACKET_WINDOW) return false
+    const oldestPsn = psnAdd(head.firstPsn, head.done)
+    if (psnDiff(psnAdd(w.firstPsn, req.pkt), oldestPsn) >= Params.packetWindow) return false
     const resource = expectsResponse(w.kind)
     if (resource && req.pkt === 0 && req.rdInflight >= qp.rdAtomicLimit) return false
     // IBV_SEND_FENCE: wait until every earlier READ/atomic has completed, so a
@@ -251,7 +174,7 @@ export function runRequester(qp: Qp): boolean {
       req.pkt++
     }
     // After advancing: the packet just sent now counts as outstanding.
-    armRetransmitTimer(qp)
+    qp.armRetransmitTimer()
   }
 }
 
@@ -259,7 +182,7 @@ export function runRequester(qp: Qp): boolean {
  * Go-back-N: restart transmission at `psn`, which lies inside an outstanding
  * WQE. Responder-resource accounting is recounted for what stays sent.
  */
-export function rewindTo(qp: Qp, psn: number): void {
+export function rewindTo(qp: EngineQp, psn: number): void {
   const req = qp.req
   let inflight = 0
   for (let i = qp.sq.base; i < req.idx || (i === req.idx && req.pkt > 0); i++) {

@@ -1,12 +1,14 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { psnAdd, psnDiff, type Packet, type PacketInit } from '../../fabric/codec.ts'
-import { MrCheck, type Mr } from '../memory/stag.ts'
+import { MrCheck, type LookupResult } from '../memory/stag.ts'
 import { Access, QpState, WcOpcode, WcStatus } from '../verbs/constants.ts'
 import { WcFlags } from '../verbs/cq.ts'
-import type { Qp, RespResource } from '../verbs/qp.ts'
+import type { EngineQp, RespResource } from './engine-qp.ts'
 import { Aeth, aethAck, aethRnrNak, Mask, Op, opInfo } from './opcodes.ts'
-import { faultSyndrome, RespFault, type RespFaultValue } from './status.ts'
-import { scatterEach } from './requester.ts'
+import { mrCheckFault, RespFault, type RespFaultValue } from './status.ts'
+import { respondFault } from './responder-fault.ts'
+import { flushPendingAck, respond, sendAck } from './responder-ack.ts'
+import { scatterEach } from './sge.ts'
 import type { LocalSeg, RecvWr } from './wqe.ts'
 
 /**
@@ -19,7 +21,7 @@ import type { LocalSeg, RecvWr } from './wqe.ts'
  */
 
 /** ibv_post_recv */
-export function postRecv(qp: Qp, wrs: RecvWr[]): void {
+export function postRecv(qp: EngineQp, wrs: RecvWr[]): void {
   if (qp.state === QpState.RESET) throw new EmuError(ErrorCodes.EINVAL, 'post_recv on a QP in state RESET')
   if (qp.rq.length + wrs.length > qp.cap.maxRecvWr) throw new EmuError(ErrorCodes.ENOMEM, `receive queue full (max_recv_wr ${qp.cap.maxRecvWr})`)
   const wqes = wrs.map((wr) => {
@@ -43,42 +45,14 @@ export function postRecv(qp: Qp, wrs: RecvWr[]): void {
   for (const w of wqes) qp.rq.push(w)
 }
 
-function send(qp: Qp, p: PacketInit, src?: { mr: Mr; off: number; len: number }): void {
-  p.destQp = qp.attr.destQpNum
-  qp.host.dataPath.respond(qp, p, src)
-}
-
-function sendAck(qp: Qp, psn: number, syndrome: number): void {
-  qp.host.counters.acksSent++
-  send(qp, { opcode: Op.ACKNOWLEDGE, destQp: 0, psn, aeth: { syndrome, msn: qp.resp.msn } })
-}
-
-/** Send the ACK this train earned, if any (called once per received train). */
-export function flushPendingAck(qp: Qp): void {
-  if (qp.resp.pendingAck < 0) return
-  const psn = qp.resp.pendingAck
-  qp.resp.pendingAck = -1
-  sendAck(qp, psn, aethAck())
-}
-
-function nak(qp: Qp, psn: number, fault: RespFaultValue, why: string): void {
-  qp.host.counters.errorNaksSent++
-  flushPendingAck(qp)
-  sendAck(qp, psn, faultSyndrome(fault))
-  // Class C/D errors: the responder's QP goes to the error state too, once
-  // the work before the failed packet is done; until then it takes nothing more.
-  qp.resp.failed = true
-  qp.host.dataPath.then(qp, () => qp.toError(`responder: ${why}`))
-}
-
-function remember(qp: Qp, r: RespResource): void {
+function remember(qp: EngineQp, r: RespResource): void {
   const max = Math.max(1, qp.attr.maxDestRdAtomic)
   if (qp.resp.ring.length < max) qp.resp.ring.push(r)
   else qp.resp.ring[qp.resp.ringPos] = r
   qp.resp.ringPos = (qp.resp.ringPos + 1) % max
 }
 
-function findResource(qp: Qp, psn: number): RespResource | undefined {
+function findResource(qp: EngineQp, psn: number): RespResource | undefined {
   for (const r of qp.resp.ring) {
     if (psnDiff(psn, r.firstPsn) >= 0 && psnDiff(psn, r.lastPsn) <= 0) return r
   }
@@ -86,7 +60,7 @@ function findResource(qp: Qp, psn: number): RespResource | undefined {
 }
 
 /** Handle one request packet for `qp`. */
-export function responderReceive(qp: Qp, pkt: Packet): void {
+export function responderReceive(qp: EngineQp, pkt: Packet): void {
   if ((qp.state !== QpState.RTR && qp.state !== QpState.RTS && qp.state !== QpState.SQD) || qp.resp.failed) {
     qp.host.counters.wrongState++
     return
@@ -110,7 +84,7 @@ export function responderReceive(qp: Qp, pkt: Packet): void {
   execute(qp, pkt)
 }
 
-function duplicate(qp: Qp, pkt: Packet): void {
+function duplicate(qp: EngineQp, pkt: Packet): void {
   qp.host.counters.duplicateRequests++
   const info = opInfo(pkt.opcode)!
   if (info.mask & (Mask.SEND | Mask.WRITE)) {
@@ -127,15 +101,23 @@ function duplicate(qp: Qp, pkt: Packet): void {
     // Replay the saved result, once the original execution (maybe still in a worker) is done.
     if (r.firstPsn === pkt.psn) {
       const p = atomicAckInit(qp, pkt.psn)
-      qp.host.dataPath.then(qp, () => send(qp, { ...p, atomicAckEth: { origData: r.orig } }))
+      qp.host.dataPath.then(qp, () => respond(qp, { ...p, atomicAckEth: { origData: r.orig } }))
     }
   } else {
-    send(qp, { opcode: Op.RDMA_READ_RESPONSE_ONLY, destQp: 0, psn: pkt.psn, aeth: { syndrome: aethAck(), msn: qp.resp.msn } })
+    respond(qp, { opcode: Op.RDMA_READ_RESPONSE_ONLY, destQp: 0, psn: pkt.psn, aeth: { syndrome: aethAck(), msn: qp.resp.msn } })
   }
 }
 
+/** Whether an MR lookup passed; a failed one ends the request with its fault (rxe check_rkey). */
+function mrChecked(qp: EngineQp, psn: number, r: LookupResult, what: string): boolean {
+  const fault = mrCheckFault(r.status)
+  if (fault === RespFault.NONE) return true
+  respondFault(qp, psn, fault, `responder: ${what} check failed (${r.status})`)
+  return false
+}
+
 /** The QP's remote access flags allow this opcode (rxe check_op_valid). */
-function qpAllows(qp: Qp, mask: number): boolean {
+function qpAllows(qp: EngineQp, mask: number): boolean {
   const f = qp.attr.qpAccessFlags
   if (mask & (Mask.WRITE | Mask.ATOMIC_WRITE)) return (f & Access.REMOTE_WRITE) !== 0
   if (mask & Mask.READ) return (f & Access.REMOTE_READ) !== 0
@@ -143,23 +125,23 @@ function qpAllows(qp: Qp, mask: number): boolean {
   return true
 }
 
-function execute(qp: Qp, pkt: Packet): void {
+function execute(qp: EngineQp, pkt: Packet): void {
   const resp = qp.resp
   const info = opInfo(pkt.opcode)!
   const mask = info.mask
   if (!(mask & Mask.REQ)) return
-  if (!qpAllows(qp, mask)) return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, `QP lacks the access right for ${info.name}`)
+  if (!qpAllows(qp, mask)) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, `responder: QP lacks the access right for ${info.name}`)
   const mtu = qp.attr.pathMtu
   // Message sequencing: a FIRST/ONLY may not interrupt a message, a MIDDLE/LAST needs one.
   const inSend = resp.recv !== undefined && resp.recvOff > 0
   const inWrite = resp.writeMr !== undefined || resp.writeResid > 0
   if (mask & (Mask.MIDDLE | Mask.LAST)) {
-    if ((mask & Mask.SEND && !inSend) || (mask & Mask.WRITE && !inWrite)) return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, `${info.name} outside a message`)
-    if (mask & Mask.MIDDLE && pkt.payload.length !== mtu) return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'MIDDLE packet not MTU sized')
+    if ((mask & Mask.SEND && !inSend) || (mask & Mask.WRITE && !inWrite)) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, `responder: ${info.name} outside a message`)
+    if (mask & Mask.MIDDLE && pkt.payload.length !== mtu) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: MIDDLE packet not MTU sized')
   } else if (inSend || inWrite) {
-    return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, `${info.name} inside an unfinished message`)
+    return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, `responder: ${info.name} inside an unfinished message`)
   }
-  if ((mask & Mask.FIRST) && pkt.payload.length !== mtu) return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'FIRST packet not MTU sized')
+  if ((mask & Mask.FIRST) && pkt.payload.length !== mtu) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: FIRST packet not MTU sized')
 
   // A receive WQE is needed for SEND and for WRITE with immediate.
   if (mask & Mask.RWR || (mask & Mask.IMMDT && mask & Mask.WRITE)) {
@@ -185,7 +167,7 @@ function execute(qp: Qp, pkt: Packet): void {
       qp.host.dataPath.then(qp, () => qp.recvCq.push(wc))
       resp.recv = undefined
       resp.recvOff = 0
-      return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'SEND longer than the posted receive')
+      return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: SEND longer than the posted receive')
     }
     if (pkt.payload.length) {
       const psn = pkt.psn
@@ -199,14 +181,14 @@ function execute(qp: Qp, pkt: Packet): void {
       resp.writeMr = undefined
       if (reth.len > 0) {
         const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_WRITE, Number(reth.va), reth.len)
-        if (r.status !== MrCheck.OK) return nak(qp, pkt.psn, RespFault.REMOTE_ACCESS, `WRITE rkey check failed (${r.status})`)
+        if (!mrChecked(qp, pkt.psn, r, 'WRITE rkey')) return
         resp.writeMr = r.mr
         resp.writeOff = r.offset
       }
     }
     const n = pkt.payload.length
     if (n > resp.writeResid || (mask & Mask.END && n !== resp.writeResid)) {
-      return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'WRITE payload does not match its RETH length')
+      return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: WRITE payload does not match its RETH length')
     }
     if (n) {
       qp.host.dataPath.write(qp, resp.writeMr!, resp.writeOff, pkt.payload, pkt.psn)
@@ -216,7 +198,7 @@ function execute(qp: Qp, pkt: Packet): void {
     if (mask & Mask.END) resp.writeMr = undefined
   } else if (mask & Mask.READ) {
     const fault = readResponses(qp, pkt, true)
-    if (fault !== RespFault.NONE) return nak(qp, pkt.psn, fault, 'READ check failed')
+    if (fault !== RespFault.NONE) return respondFault(qp, pkt.psn, fault, 'responder: READ check failed')
     return
   } else if (mask & Mask.ATOMIC) {
     return atomic(qp, pkt)
@@ -252,7 +234,7 @@ function execute(qp: Qp, pkt: Packet): void {
  * Answer a READ request (new, or a duplicate to replay) with response packets
  * from its PSN on. Returns a fault for a new request that fails its checks.
  */
-function readResponses(qp: Qp, pkt: Packet, fresh: boolean): RespFaultValue {
+function readResponses(qp: EngineQp, pkt: Packet, fresh: boolean): RespFaultValue {
   const reth = pkt.reth!
   const mtu = qp.attr.pathMtu
   const len = reth.len
@@ -260,10 +242,9 @@ function readResponses(qp: Qp, pkt: Packet, fresh: boolean): RespFaultValue {
   let off = 0
   if (len > 0) {
     const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_READ, Number(reth.va), len)
-    if (r.status !== MrCheck.OK) {
-      if (!fresh) return RespFault.NONE
-      return RespFault.REMOTE_ACCESS
-    }
+    const fault = mrCheckFault(r.status)
+    // A duplicate that now fails its check is not answered (the original was).
+    if (fault !== RespFault.NONE) return fresh ? fault : RespFault.NONE
     mr = r.mr!
     off = r.offset
   }
@@ -281,21 +262,21 @@ function readResponses(qp: Qp, pkt: Packet, fresh: boolean): RespFaultValue {
     const chunk = Math.min(mtu, len - i * mtu)
     const p: PacketInit = { opcode, destQp: 0, psn: psnAdd(pkt.psn, i) }
     if (opcode !== Op.RDMA_READ_RESPONSE_MIDDLE) p.aeth = { syndrome: aethAck(), msn: resp.msn }
-    send(qp, p, chunk > 0 ? { mr: mr!, off: off + i * mtu, len: chunk } : undefined)
+    respond(qp, p, chunk > 0 ? { mr: mr!, off: off + i * mtu, len: chunk } : undefined)
   }
   return RespFault.NONE
 }
 
-function atomicAckInit(qp: Qp, psn: number): PacketInit {
+function atomicAckInit(qp: EngineQp, psn: number): PacketInit {
   return { opcode: Op.ATOMIC_ACKNOWLEDGE, destQp: qp.attr.destQpNum, psn, aeth: { syndrome: aethAck(), msn: qp.resp.msn } }
 }
 
-function atomic(qp: Qp, pkt: Packet): void {
+function atomic(qp: EngineQp, pkt: Packet): void {
   const a = pkt.atomicEth!
   const va = Number(a.va)
-  if (a.va % 8n !== 0n) return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'unaligned atomic')
+  if (a.va % 8n !== 0n) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: unaligned atomic')
   const r = qp.host.mrs.lookup(a.rkey, qp.pd, Access.REMOTE_ATOMIC, va, 8)
-  if (r.status !== MrCheck.OK) return nak(qp, pkt.psn, RespFault.REMOTE_ACCESS, `atomic rkey check failed (${r.status})`)
+  if (!mrChecked(qp, pkt.psn, r, 'atomic rkey')) return
   const resp = qp.resp
   flushPendingAck(qp)
   resp.msn = (resp.msn + 1) & 0xffffff
@@ -306,13 +287,13 @@ function atomic(qp: Qp, pkt: Packet): void {
   qp.host.dataPath.atomic(qp, atomicAckInit(qp, pkt.psn), r.mr!, r.offset, pkt.opcode === Op.COMPARE_SWAP, a.swapAdd, a.compare, res)
 }
 
-function flushOrAtomicWrite(qp: Qp, pkt: Packet, mask: number): void {
+function flushOrAtomicWrite(qp: EngineQp, pkt: Packet, mask: number): void {
   const reth = pkt.reth!
   const va = Number(reth.va)
   if (mask & Mask.ATOMIC_WRITE) {
-    if (reth.va % 8n !== 0n || reth.len !== 8) return nak(qp, pkt.psn, RespFault.INVALID_REQUEST, 'unaligned ATOMIC_WRITE')
+    if (reth.va % 8n !== 0n || reth.len !== 8) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: unaligned ATOMIC_WRITE')
     const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_WRITE, va, 8)
-    if (r.status !== MrCheck.OK) return nak(qp, pkt.psn, RespFault.REMOTE_ACCESS, `ATOMIC_WRITE rkey check failed (${r.status})`)
+    if (!mrChecked(qp, pkt.psn, r, 'ATOMIC_WRITE rkey')) return
     const value = new DataView(pkt.payload.buffer, pkt.payload.byteOffset, 8).getBigUint64(0, true)
     qp.host.dataPath.atomicWrite(qp, r.mr!, r.offset, value, pkt.psn)
   } else if (reth.len > 0) {
@@ -320,7 +301,7 @@ function flushOrAtomicWrite(qp: Qp, pkt: Packet, mask: number): void {
     const plt = pkt.feth!.plt
     const need = (plt & 1 ? Access.FLUSH_GLOBAL : 0) | (plt & 2 ? Access.FLUSH_PERSISTENT : 0)
     const r = qp.host.mrs.lookup(reth.rkey, qp.pd, need, va, reth.len)
-    if (r.status !== MrCheck.OK) return nak(qp, pkt.psn, RespFault.REMOTE_ACCESS, `FLUSH check failed (${r.status})`)
+    if (!mrChecked(qp, pkt.psn, r, 'FLUSH')) return
     qp.host.dataPath.flush(qp, r.mr!, r.offset, reth.len, pkt.psn)
   }
   const resp = qp.resp
@@ -329,5 +310,5 @@ function flushOrAtomicWrite(qp: Qp, pkt: Packet, mask: number): void {
   remember(qp, { firstPsn: pkt.psn, lastPsn: pkt.psn, opcode: pkt.opcode, orig: 0n })
   resp.nakSent = false
   resp.epsn = psnAdd(pkt.psn, 1)
-  send(qp, { opcode: Op.RDMA_READ_RESPONSE_ONLY, destQp: 0, psn: pkt.psn, aeth: { syndrome: aethAck(), msn: resp.msn } })
+  respond(qp, { opcode: Op.RDMA_READ_RESPONSE_ONLY, destQp: 0, psn: pkt.psn, aeth: { syndrome: aethAck(), msn: resp.msn } })
 }

@@ -1,11 +1,13 @@
-import { WcStatus } from '../verbs/constants.ts'
+import { QpState, type QpStateValue, WcStatus } from '../verbs/constants.ts'
 import { MrCheck } from '../memory/stag.ts'
 import { Aeth } from './opcodes.ts'
 
 /**
  * Data-path faults are state values, not exceptions (the rxe model): the
- * responder ends a packet with one of these, and one switch maps it to the
- * NAK syndrome on the wire and the completion status the requester sees.
+ * responder ends a packet with one of these, and one table maps it to the
+ * NAK syndrome on the wire, the completion status the requester sees and
+ * the state the responder's QP goes to. respondFault (responder-fault.ts)
+ * applies it.
  */
 export const RespFault = {
   NONE: 0,
@@ -13,36 +15,46 @@ export const RespFault = {
   INVALID_REQUEST: 1,
   /** rkey, PD, access right, MR state or bounds check failed. */
   REMOTE_ACCESS: 2,
-  /** The responder could not complete an otherwise valid request (local length error ...). */
+  /** The responder could not complete an otherwise valid request. */
   REMOTE_OPERATIONAL: 3,
 } as const
 export type RespFaultValue = (typeof RespFault)[keyof typeof RespFault]
+/** A fault proper: every value but NONE. */
+export type RespFaultError = Exclude<RespFaultValue, typeof RespFault.NONE>
 
-export function faultSyndrome(f: RespFaultValue): number {
-  switch (f) {
-    case RespFault.INVALID_REQUEST:
-      return Aeth.NAK_INVALID_REQUEST
-    case RespFault.REMOTE_ACCESS:
-      return Aeth.NAK_REMOTE_ACCESS_ERROR
-    default:
-      return Aeth.NAK_REMOTE_OPERATIONAL_ERROR
-  }
+/** What a responder fault becomes (rxe_resp.c RESPST_ERR_* through do_class_ac_error). */
+export interface FaultRule {
+  readonly name: string
+  /** AETH syndrome of the NAK the responder sends. */
+  readonly syndrome: number
+  /** Status the requester completes its WQE with when that NAK arrives. */
+  readonly wcStatus: number
+  /** State the responder's QP goes to (IBTA 9.9.3.1: class A and C errors put it in ERR). */
+  readonly qpState: QpStateValue
+}
+
+const RULES: Readonly<Record<RespFaultError, FaultRule>> = {
+  // rxe RESPST_ERR_UNSUPPORTED_OPCODE, _MISSING_OPCODE_*, _MISALIGNED_ATOMIC, _LENGTH: class C.
+  [RespFault.INVALID_REQUEST]: { name: 'INVALID_REQUEST', syndrome: Aeth.NAK_INVALID_REQUEST, wcStatus: WcStatus.REM_INV_REQ_ERR, qpState: QpState.ERR },
+  // rxe RESPST_ERR_RKEY_VIOLATION: class C. Also an MR invalidated or an ODP page
+  // that cannot be mapped under checked work (the data paths, lease revocation).
+  [RespFault.REMOTE_ACCESS]: { name: 'REMOTE_ACCESS', syndrome: Aeth.NAK_REMOTE_ACCESS_ERROR, wcStatus: WcStatus.REM_ACCESS_ERR, qpState: QpState.ERR },
+  // rxe RESPST_ERR_MALFORMED_WQE: class A. No responder case raises it yet (a
+  // failed worker still answers REMOTE_ACCESS, as it always has).
+  [RespFault.REMOTE_OPERATIONAL]: { name: 'REMOTE_OPERATIONAL', syndrome: Aeth.NAK_REMOTE_OPERATIONAL_ERROR, wcStatus: WcStatus.REM_OP_ERR, qpState: QpState.ERR },
+}
+
+/** The rule for a fault (not NONE). */
+export function faultRule(f: RespFaultError): FaultRule {
+  return RULES[f]
 }
 
 /** NAK syndrome received by a requester -> the status of its failed WQE. */
 export function nakToWcStatus(syndrome: number): number {
-  switch (syndrome) {
-    case Aeth.NAK_INVALID_REQUEST:
-      return WcStatus.REM_INV_REQ_ERR
-    case Aeth.NAK_REMOTE_ACCESS_ERROR:
-      return WcStatus.REM_ACCESS_ERR
-    case Aeth.NAK_REMOTE_OPERATIONAL_ERROR:
-      return WcStatus.REM_OP_ERR
-    case Aeth.NAK_INVALID_RD_REQUEST:
-      return WcStatus.REM_INV_RD_REQ_ERR
-    default:
-      return WcStatus.BAD_RESP_ERR
-  }
+  for (const r of Object.values(RULES)) if (r.syndrome === syndrome) return r.wcStatus
+  // Reliable-datagram only: no RC responder sends it, but a peer might.
+  if (syndrome === Aeth.NAK_INVALID_RD_REQUEST) return WcStatus.REM_INV_RD_REQ_ERR
+  return WcStatus.BAD_RESP_ERR
 }
 
 /** Any failed MR check is a remote access error (rxe: RESPST_ERR_RKEY_VIOLATION). */

@@ -1,4 +1,5 @@
 import type { Mr } from '../memory/stag.ts'
+import type { WqeKindValue, WrOpcodeInfo } from './wr-opcodes.ts'
 
 /** struct ibv_sge */
 export interface Sge {
@@ -44,18 +45,11 @@ export interface LocalSeg {
   len: number
 }
 
-/** What the requester and completer need to know about a WQE's kind. */
-export const WqeKind = { SEND: 0, WRITE: 1, READ: 2, ATOMIC: 3, FLUSH: 4, ATOMIC_WRITE: 5 } as const
-export type WqeKindValue = (typeof WqeKind)[keyof typeof WqeKind]
-
-/** Kinds that expect a response packet (not a plain ACK) and use a responder resource. */
-export function expectsResponse(kind: number): boolean {
-  return kind >= WqeKind.READ
-}
-
 export interface SendWqe {
   wr: SendWr
   wrId: number
+  /** The WR opcode's table entry, and its kind (kept beside it: the hot paths switch on it). */
+  op: WrOpcodeInfo
   kind: WqeKindValue
   signaled: boolean
   segs: LocalSeg[]

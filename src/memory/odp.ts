@@ -39,6 +39,7 @@
  */
 import { isMainThread } from 'node:worker_threads'
 import { EmuError, ErrorCodes } from '../errors.ts'
+import { Params } from '../params.ts'
 
 /** What an access or fault ends with (state values, not exceptions). */
 export const OdpStatus = {
@@ -145,9 +146,6 @@ export interface OdpQuery {
   pagesInvalidated: number
   prefetched: number
 }
-
-/** How long an invalidation waits for accesses inside the MR before it gives up (a dead worker). */
-const DRAIN_TIMEOUT_MS = 10_000
 
 export class OdpRegion {
   readonly pages: number
@@ -355,7 +353,7 @@ export class OdpRegion {
     // own thread's access (if any) cannot be waited for.
     const own = this.depth > 0 ? 1 : 0
     Atomics.add(this.ctl, C.WAITERS, 1)
-    const deadline = Date.now() + DRAIN_TIMEOUT_MS
+    const deadline = Date.now() + Params.odpInvalidateWaitMs
     for (;;) {
       const r = Atomics.load(this.ctl, C.READERS)
       if (r <= own || Date.now() > deadline) break

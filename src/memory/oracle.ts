@@ -13,6 +13,7 @@
  * the new owner.)
  */
 import { EmuError, ErrorCodes } from '../errors.ts'
+import { Params } from '../params.ts'
 
 /** Unallocated device block or RAM frame. */
 export const OWNER_FREE = 0
@@ -111,7 +112,7 @@ export class Oracle {
     this.counters = new BigInt64Array(this.desc.counterSab)
     this.pendBytes = new BigInt64Array(this.desc.pendBytesSab)
     this.pendEvents = new Int32Array(this.desc.pendEventsSab)
-    this.historyLimit = opts.historyLimit ?? 100_000
+    this.historyLimit = opts.historyLimit ?? Params.oracleHistoryLimit
     this.clock = opts.clock ?? Date.now
   }
 

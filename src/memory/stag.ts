@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto'
 import { EmuError, ErrorCodes } from '../errors.ts'
+import { Params } from '../params.ts'
 import { Access, ACCESS_ALL } from '../verbs/constants.ts'
 import type { RegionMemory } from './region-memory.ts'
 
@@ -178,9 +179,6 @@ export class MrTable {
 /** Words of Mr.live. */
 export const MrWord = { LIVE: 0, USERS: 1 } as const
 
-/** How long a deregistration waits for copies in flight before it goes on anyway (a worker that died). */
-const DEREG_WAIT_MS = 1000
-
 /**
  * A data-path operation starts using the MR: false (and nothing held) when it
  * is already deregistered. Pair a true with leaveMr().
@@ -198,7 +196,7 @@ export function leaveMr(live: Int32Array): void {
 
 /** Block until no operation uses the MR (bounded). Node allows Atomics.wait on the main thread. */
 function waitUnused(live: Int32Array): void {
-  const deadline = Date.now() + DEREG_WAIT_MS
+  const deadline = Date.now() + Params.mrDeregWaitMs
   for (let users = Atomics.load(live, MrWord.USERS); users > 0; users = Atomics.load(live, MrWord.USERS)) {
     const left = deadline - Date.now()
     if (left <= 0) return

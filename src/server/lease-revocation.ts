@@ -17,9 +17,9 @@
  */
 import type { Logger } from 'pino'
 import { LeaseTable, type Lease, type LeaseStanding } from '../memory/index.ts'
-import { encodePacket } from '../../fabric/codec.ts'
-import { Aeth, Op } from '../engine/opcodes.ts'
 import { MrState } from '../memory/stag.ts'
+import { respondFault } from '../engine/responder-fault.ts'
+import { RespFault } from '../engine/status.ts'
 import { QpState } from '../verbs/constants.ts'
 import type { RdmaDevice } from '../verbs/device.ts'
 import type { Qp } from '../verbs/qp.ts'
@@ -98,7 +98,7 @@ export class LeaseRevocation {
     await quiesce(device, qps)
     // 3. Those QPs go to ERR.
     let nQps = 0
-    for (const qp of qps) if (failQp(device, qp, `layout lease on ${lease.file} revoked`)) nQps++
+    for (const qp of qps) if (failQp(qp, `layout lease on ${lease.file} revoked`)) nQps++
     // 4. The pins drop; the layout change waiting for them goes on.
     for (const e of mine) {
       try {
@@ -161,13 +161,10 @@ function quiesce(device: RdmaDevice, qps: Qp[], capMs = 1000): Promise<void> {
  * leave it retrying into silence). False when the QP was not live (or had
  * already failed).
  */
-function failQp(device: RdmaDevice, qp: Qp, reason: string): boolean {
+function failQp(qp: Qp, reason: string): boolean {
   if (qp.state !== QpState.RTR && qp.state !== QpState.RTS && qp.state !== QpState.SQD) return false
   if (qp.resp.failed) return false
-  // TODO(lead): use respondFault from src/engine/responder-fault.ts
-  device.counters.errorNaksSent++
-  device.emit(qp.attr.destNode, encodePacket({ opcode: Op.ACKNOWLEDGE, destQp: qp.attr.destQpNum, psn: qp.resp.epsn, aeth: { syndrome: Aeth.NAK_REMOTE_ACCESS_ERROR, msn: qp.resp.msn } }))
-  qp.resp.failed = true
-  qp.toError(reason)
+  // The data path was waited out (quiesce): the NAK and the state change go now.
+  respondFault(qp, qp.resp.epsn, RespFault.REMOTE_ACCESS, reason, { now: true })
   return true
 }

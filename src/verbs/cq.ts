@@ -1,4 +1,5 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
+import { Params } from '../params.ts'
 
 /** struct ibv_wc, the fields users read. */
 export interface Wc {
@@ -77,7 +78,7 @@ export class Cq {
    * clearing a timer each time costs more than the rest of the wait). It
    * keeps the process alive only while someone waits.
    */
-  next(timeoutMs = 10000): Promise<Wc> {
+  next(timeoutMs: number = Params.cqWaitTimeoutMs): Promise<Wc> {
     const ready = this.poll(1)
     if (ready.length) return Promise.resolve(ready[0]!)
     return new Promise((resolve, reject) => {
@@ -115,7 +116,7 @@ export class Cq {
   }
 
   /** Await `n` completions. */
-  async take(n: number, timeoutMs = 10000): Promise<Wc[]> {
+  async take(n: number, timeoutMs: number = Params.cqWaitTimeoutMs): Promise<Wc[]> {
     const out: Wc[] = []
     const deadline = Date.now() + timeoutMs
     while (out.length < n) out.push(await this.next(Math.max(1, deadline - Date.now())))

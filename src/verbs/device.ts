@@ -7,7 +7,8 @@ import { newEngineCounters, type EngineCounters } from '../engine/counters.ts'
 import { completerReceive } from '../engine/completer.ts'
 import { Mask, opInfo } from '../engine/opcodes.ts'
 import { runRequester } from '../engine/requester.ts'
-import { flushPendingAck, responderReceive } from '../engine/responder.ts'
+import { responderReceive } from '../engine/responder.ts'
+import { flushPendingAck } from '../engine/responder-ack.ts'
 import { InlineDataPath, type DataPath } from '../engine/data-path.ts'
 import { ContiguousMemory, type RegionMemory } from '../memory/region-memory.ts'
 import { MrTable, type DeregCause, type Mr } from '../memory/stag.ts'
@@ -39,8 +40,6 @@ export interface CreateQpOptions {
   owner?: string
 }
 
-const FIRST_QPN = 0x11
-
 /**
  * The RDMA device of one host (struct ibv_context plus rxe's device): PDs,
  * MRs, CQs and QPs, and the data-plane glue: received trains are decoded and
@@ -59,7 +58,7 @@ export class RdmaDevice implements QpHost {
   private readonly qps = new Map<number, Qp>()
   private readonly pds = new Set<number>()
   private nextPd = 1
-  private nextQpn = FIRST_QPN
+  private nextQpn: number = Params.firstQpn
   /** Per peer: packets waiting for the next train (encoded, or to encode into it). */
   private readonly out = new Map<string, Array<Uint8Array | PacketInit>>()
   private readonly runnable = new Set<Qp>()
@@ -152,7 +151,7 @@ export class RdmaDevice implements QpHost {
   private allocQpn(): number {
     for (let i = 0; i < 0xffffff; i++) {
       const q = this.nextQpn
-      this.nextQpn = this.nextQpn >= 0xffffff ? FIRST_QPN : this.nextQpn + 1
+      this.nextQpn = this.nextQpn >= 0xffffff ? Params.firstQpn : this.nextQpn + 1
       if (!this.qps.has(q)) return q
     }
     throw new EmuError(ErrorCodes.ENOMEM, 'no free QP number')

@@ -1,119 +1,14 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
-import type { MrTable } from '../memory/stag.ts'
-import type { PacketInit } from '../../fabric/codec.ts'
 import { Fifo, type RecvWqe, type SendWqe, type RecvWr, type SendWr } from '../engine/wqe.ts'
-import { QpState, qpStateName, type QpStateValue, WcStatus } from './constants.ts'
-import type { Cq } from './cq.ts'
-import type { Mr } from '../memory/stag.ts'
-import type { EngineCounters } from '../engine/counters.ts'
-import type { DataPath } from '../engine/data-path.ts'
-import { postSend } from '../engine/requester.ts'
+import type { CompleterState, EngineQp, QpAttr, QpCap, QpHost, RequesterState, ResponderState } from '../engine/engine-qp.ts'
+import { armRetransmitTimer, completeHead } from '../engine/completer.ts'
+import { postSend, rewindTo } from '../engine/requester.ts'
 import { postRecv } from '../engine/responder.ts'
+import { QpState, qpStateName, type QpStateValue, WcOpcode, WcStatus } from './constants.ts'
+import type { Cq } from './cq.ts'
 
-/** What a QP needs from its device: memory, the wire, scheduling. */
-export interface QpHost {
-  readonly mrs: MrTable
-  readonly counters: EngineCounters
-  /** Multiplier applied to every transport timer (retransmit, RNR). */
-  readonly timeScale: number
-  /** Queue one packet for a node, encoded or to be encoded into the next train. */
-  emit(node: string, pkt: Uint8Array | PacketInit): void
-  /** Where the responder's memory work runs (inline, or worker threads). */
-  readonly dataPath: DataPath
-  /** Schedule the requester of `qp` to run soon. */
-  kick(qp: Qp): void
-  /**
-   * Schedule it for the next event-loop turn instead, after the input already
-   * queued (a retransmission: later ACKs and NAKs first move or cancel it).
-   */
-  kickLater(qp: Qp): void
-  /** Called by the QP when it enters ERR (the device may log it). */
-  onQpError?(qp: Qp, reason: string): void
-}
-
-/** ibv_qp_init_attr.cap */
-export interface QpCap {
-  maxSendWr: number
-  maxRecvWr: number
-  maxSendSge: number
-  maxRecvSge: number
-}
-
-/** The ibv_qp_attr fields this emulator uses. */
-export interface QpAttr {
-  qpState: QpStateValue
-  /** Path MTU in bytes (256..4096). */
-  pathMtu: number
-  destQpNum: number
-  /** Fabric id of the node the remote QP lives on (the address vector). */
-  destNode: string
-  rqPsn: number
-  sqPsn: number
-  /** Local ACK timeout exponent: 4.096 us * 2^timeout; 0 = infinite. */
-  timeout: number
-  retryCnt: number
-  rnrRetry: number
-  minRnrTimer: number
-  maxRdAtomic: number
-  maxDestRdAtomic: number
-  qpAccessFlags: number
-  pkeyIndex: number
-}
-
-/** A READ/atomic/FLUSH/ATOMIC_WRITE the responder executed, kept for replay of duplicates. */
-export interface RespResource {
-  firstPsn: number
-  lastPsn: number
-  opcode: number
-  /** Saved atomic original value. */
-  orig: bigint
-}
-
-export interface RequesterState {
-  /** Absolute SQ index of the WQE being transmitted. */
-  idx: number
-  /** Next packet of that WQE. */
-  pkt: number
-  /** PSN the next posted WQE starts at. */
-  nextPsn: number
-  /** Packets since the last AckReq. */
-  noackPkts: number
-  /** Responder-resource WQEs (READ, atomics ...) sent and not completed. */
-  rdInflight: number
-  /** Requester paused until an RNR timer fires. */
-  rnrWait: boolean
-}
-
-export interface CompleterState {
-  retryLeft: number
-  rnrLeft: number
-  timer: NodeJS.Timeout | undefined
-  rnrTimer: NodeJS.Timeout | undefined
-  /** performance.now() when the current ACK timeout period began (armed, or last progress). */
-  lastProgress: number
-  /** PSN a sequence-NAK retry restarted from, until progress or a timeout (rxe's started_retry); -1 when no such retry is under way. */
-  nakRetryPsn: number
-}
-
-export interface ResponderState {
-  epsn: number
-  msn: number
-  /** A NAK (sequence or RNR) was sent; drop out-of-order packets silently until back in sequence. */
-  nakSent: boolean
-  recv: RecvWqe | undefined
-  recvOff: number
-  /** Current multi-packet WRITE: region, offset and bytes still expected. */
-  writeMr: Mr | undefined
-  writeOff: number
-  writeResid: number
-  ring: RespResource[]
-  ringPos: number
-  /** PSN of a coalesced ACK to send at the end of this train, or -1. */
-  pendingAck: number
-  /** A NAKed error is on its way to ERR (after the work before it is done): accept nothing more. */
-  failed: boolean
-}
+export type { CompleterState, QpAttr, QpCap, QpHost, RequesterState, RespResource, ResponderState } from '../engine/engine-qp.ts'
 
 const VALID_TRANSITIONS: Record<number, readonly number[]> = {
   [QpState.RESET]: [QpState.RESET, QpState.INIT, QpState.ERR],
@@ -133,9 +28,10 @@ function checkRange(name: string, v: number | undefined, lo: number, hi: number)
 /**
  * An RC queue pair: attributes, the RESET -> INIT -> RTR -> RTS state
  * machine (ib_modify_qp_is_ok), and the per-engine state the requester,
- * responder and completer modules work on.
+ * responder and completer modules work on (EngineQp). Like rxe_qp.c, it
+ * wires the engine's roles together.
  */
-export class Qp {
+export class Qp implements EngineQp {
   readonly qpNum: number
   readonly pd: number
   readonly sendCq: Cq
@@ -165,7 +61,7 @@ export class Qp {
       maxSendSge: cap.maxSendSge ?? Params.defaultMaxSge,
       maxRecvSge: cap.maxRecvSge ?? Params.defaultMaxSge,
     }
-    for (const [k, v] of Object.entries(this.cap)) checkRange(`cap.${k}`, v, 1, 1 << 20)
+    for (const [k, v] of Object.entries(this.cap)) checkRange(`cap.${k}`, v, 1, Params.maxQpCap)
     this.sqSigAll = init.sqSigAll ?? false
     this.attr = {
       qpState: QpState.RESET,
@@ -177,7 +73,7 @@ export class Qp {
       timeout: Params.defaultTimeout,
       retryCnt: Params.defaultRetryCnt,
       rnrRetry: Params.defaultRnrRetry,
-      minRnrTimer: 12,
+      minRnrTimer: Params.defaultMinRnrTimer,
       maxRdAtomic: Params.defaultMaxRdAtomic,
       maxDestRdAtomic: Params.defaultMaxRdAtomic,
       qpAccessFlags: 0,
@@ -267,7 +163,7 @@ export class Qp {
     if (this.resp.recv) this.rq.push(this.resp.recv)
     this.resp.recv = undefined
     for (const r of this.rq.clear()) {
-      this.recvCq.push({ wrId: r.wrId, status: WcStatus.WR_FLUSH_ERR, opcode: 128, byteLen: 0, qpNum: this.qpNum, srcQp: 0, wcFlags: 0 })
+      this.recvCq.push({ wrId: r.wrId, status: WcStatus.WR_FLUSH_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: this.qpNum, srcQp: 0, wcFlags: 0 })
     }
     this.host.onQpError?.(this, reason)
   }
@@ -293,6 +189,18 @@ export class Qp {
   /** Reads, atomics and the like this QP may have in flight (max_rd_atomic). */
   get rdAtomicLimit(): number {
     return Math.max(1, this.attr.maxRdAtomic)
+  }
+
+  armRetransmitTimer(): void {
+    armRetransmitTimer(this)
+  }
+
+  completeHead(status: number): void {
+    completeHead(this, status)
+  }
+
+  rewindRequester(psn: number): void {
+    rewindTo(this, psn)
   }
 
   /** ibv_post_send. Throws EINVAL in RESET/INIT/RTR; in ERR the WRs complete with WR_FLUSH_ERR. */

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import type { ControlPlane } from '../../fabric/control-plane.ts'
+import { Params } from '../params.ts'
 import { QpState } from './constants.ts'
 import type { LeaseBreakNotice, LeaseMode, LeaseNoticeRecord, LeaseRevocationRecord, LeaseStatus } from '../../fabric/node-message-types.ts'
 import type { RdmaDevice } from './device.ts'
@@ -39,9 +40,6 @@ export interface LeaseAgentDeps {
   workloads: () => Iterable<RunningWorkload>
   log?: Logger
 }
-
-/** How often a complying holder looks at its send queues while it waits for outstanding WRs. */
-const DRAIN_POLL_MS = 2
 
 export class LeaseAgent {
   mode: LeaseMode = 'comply'
@@ -120,7 +118,7 @@ export class LeaseAgent {
     }
     await Promise.all(stopping)
     // 2. Any other outstanding WR on them completes (or its QP fails), within the time given.
-    const until = rec.receivedAt + Math.max(0, rec.deadlineMs - 50)
+    const until = rec.receivedAt + Math.max(0, rec.deadlineMs - Params.leaseGiveBackMarginMs)
     const busy = (qp: Qp): boolean => {
       if (qp.state === QpState.ERR || qp.state === QpState.RESET) return false
       for (let i = qp.sq.base; i < qp.sq.end; i++) {
@@ -134,7 +132,7 @@ export class LeaseAgent {
       const waiting = [...this.deps.device.allQps()].filter((qp) => qp.attr.destNode === server && busy(qp))
       for (const qp of waiting) drained.add(qp)
       if (waiting.length === 0 || Date.now() >= until) break
-      await new Promise((r) => setTimeout(r, DRAIN_POLL_MS))
+      await new Promise((r) => setTimeout(r, Params.leaseDrainPollMs))
     }
     rec.qpsDrained = drained.size
     // 3. Deregister, then give the lease back.

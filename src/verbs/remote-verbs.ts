@@ -1,5 +1,6 @@
 import type { NodeBody, NodeReply, VerbsCommand } from '../../fabric/node-messages.ts'
 import type { ControlPlane } from '../../fabric/control-plane.ts'
+import { Params } from '../params.ts'
 import type { Wc } from './cq.ts'
 import type { QpAttr } from './qp.ts'
 import type { ListenSpec } from './remote-verbs-service.ts'
@@ -72,7 +73,7 @@ export class RemoteVerbs {
   /** Poll a QP's send or receive CQ, waiting up to waitMs for at least `min` completions. */
   pollCq(qpn: number, which: 'send' | 'recv', o: { max?: number; min?: number; waitMs?: number } = {}): Promise<Wc[]> {
     const wait = o.waitMs ?? 0
-    return this.call('cq.poll', { qpn, which, ...o }, (this.timeoutMs ?? 5000) + wait)
+    return this.call('cq.poll', { qpn, which, ...o }, (this.timeoutMs ?? Params.controlTimeoutMs) + wait)
   }
   /** Have this host connect a new QP of its own to `node`:`port`. */
   connect(node: string, port: number, o: { cqDepth?: number; options?: ConnectOptions } = {}): Promise<{ qpn: number; pd: number; remoteQpn: number }> {
@@ -83,7 +84,7 @@ export class RemoteVerbs {
     await this.call('disconnect', { qpn })
   }
   /** Run a closed-loop workload on one of this host's QPs (see src/verbs/workload.ts). */
-  workload(qpn: number, localBytes: number, spec: WorkloadSpec, timeoutMs = 120_000): Promise<WorkloadResult> {
+  workload(qpn: number, localBytes: number, spec: WorkloadSpec, timeoutMs: number = Params.workloadTimeoutMs): Promise<WorkloadResult> {
     return this.call('workload', { qpn, localBytes, spec }, timeoutMs)
   }
   /** Stop this host's workload on QP `qpn` early; its workload() call then resolves with `stopped` set. */

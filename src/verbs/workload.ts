@@ -1,4 +1,5 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
+import { Params } from '../params.ts'
 import type { Mr } from '../memory/stag.ts'
 import { SendFlags, WcStatus, WrOpcode } from './constants.ts'
 import type { Cq } from './cq.ts'
@@ -98,7 +99,7 @@ export async function runWorkload(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec,
   const signal = opts.signal
   if (!signal?.aborted) post(slots)
   while (completed < posted) {
-    const wc = await cq.next(30_000)
+    const wc = await cq.next(Params.workloadCompletionTimeoutMs)
     const batch = [wc, ...cq.poll(window)]
     const now = performance.now()
     for (const w of batch) {

@@ -2,6 +2,7 @@ import { workerData } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { FrameMemory } from '../memory/frame-memory.ts'
 import { ServerMemoryView } from '../memory/index.ts'
+import { Params } from '../params.ts'
 import { F, OP_FIELDS, type DataPathResult, type DataPathTask } from './data-path-task.ts'
 import { executeBatch } from './execute-batch.ts'
 
@@ -13,7 +14,6 @@ import { executeBatch } from './execute-batch.ts'
  */
 const view = new ServerMemoryView(workerData.memory)
 const regions = new Map<number, FrameMemory>()
-const MAX_CACHED = 4096
 /**
  * Lanes (QPs) held after an ODP fault this thread could not serve: the main
  * thread finishes the faulted batch, so every later batch of the lane must
@@ -30,7 +30,7 @@ export default function run(task: DataPathTask): unknown {
   } else {
     for (const [serial, ref] of task.mems) {
       if (!regions.has(serial)) {
-        if (regions.size >= MAX_CACHED) regions.clear()
+        if (regions.size >= Params.workerRegionCache) regions.clear()
         regions.set(serial, FrameMemory.fromShared(view, ref.desc))
       }
     }

@@ -2,13 +2,15 @@ import { fileURLToPath } from 'node:url'
 import { availableParallelism, loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { Piscina } from 'piscina'
+import { Params } from '../params.ts'
 import { encodePacket, type PacketInit } from '../../fabric/codec.ts'
-import { InlineDataPath, type DataPath } from '../engine/data-path.ts'
-import { Aeth, Op } from '../engine/opcodes.ts'
+import { InlineDataPath } from '../engine/data-path.ts'
+import { respondFault } from '../engine/responder-fault.ts'
+import { RespFault } from '../engine/status.ts'
 import { FrameMemory } from '../memory/frame-memory.ts'
 import type { ServerMemoryDesc } from '../memory/index.ts'
 import type { Mr } from '../memory/stag.ts'
-import type { Qp, RespResource } from '../verbs/qp.ts'
+import type { DataPath, EngineQp, RespResource } from '../engine/engine-qp.ts'
 import { F, OP_FIELDS, OpKind, type DataPathResult, type DataPathTask, type OpExtra, type RegionRef } from './data-path-task.ts'
 import { StageRing, type StageSlice } from './stage-ring.ts'
 import { executeBatch } from './execute-batch.ts'
@@ -85,9 +87,9 @@ interface Lane {
 export interface WorkerDataPathOptions {
   workers: number
   /** Send an encoded packet (the device's emit for the QP's peer). */
-  emit: (qp: Qp, pkt: Uint8Array) => void
+  emit: (qp: EngineQp, pkt: Uint8Array) => void
   /** A batch failed (region deregistered under it, or a worker error). */
-  onFault?: (qp: Qp, why: string) => void
+  onFault?: (qp: EngineQp, why: string) => void
   /**
    * A batch moving at most this many bytes, on a QP with nothing in flight,
    * runs in place on the main thread. 0: everything goes to the workers.
@@ -102,28 +104,19 @@ export interface WorkerDataPathOptions {
   offload?: 'always' | 'adaptive'
 }
 
-/** Event-loop utilisation above which the main thread hands batches to the workers, and below which it takes them back. */
-const BUSY_ELU = 0.85
-const IDLE_ELU = 0.6
-const ELU_SAMPLE_MS = 50
-
 /**
  * The one ArrayBuffer all payloads view, when it can be given away: not
- * shared memory, and larger than Node's 8 KiB Buffer pool (which small
- * Buffers share with unrelated data).
+ * shared memory, and larger than Node's Buffer pool (Buffer.poolSize, 8 KiB;
+ * small Buffers share it with unrelated data).
  */
 function soleBuffer(payloads: Uint8Array[]): ArrayBuffer | undefined {
   const buf = payloads[0]?.buffer
-  if (!(buf instanceof ArrayBuffer) || buf.byteLength <= 8192) return undefined
+  if (!(buf instanceof ArrayBuffer) || buf.byteLength <= Buffer.poolSize) return undefined
   for (const p of payloads) if (p.buffer !== buf) return undefined
   return buf
 }
 
-/** Batches one worker may hold at once (tasks it runs one after another, in order). */
-const MAX_INFLIGHT_PER_WORKER = 64
 const NO_RESULT: DataPathResult = { failedAt: -1, faultAt: -1, out: undefined, outAt: undefined, origs: [] }
-/** Staging ring per QP. */
-const STAGE_BYTES = 8 << 20
 
 const BOOTSTRAP = fileURLToPath(new URL('./bootstrap.mjs', import.meta.url))
 const ENTRY = new URL('./data-path-worker.ts', import.meta.url).href
@@ -136,8 +129,8 @@ export class WorkerDataPath implements DataPath {
    */
   private readonly pools: Piscina[]
   private nextPool = 0
-  private readonly lanes = new Map<Qp, Lane>()
-  private readonly homes = new WeakMap<Qp, Home>()
+  private readonly lanes = new Map<EngineQp, Lane>()
+  private readonly homes = new WeakMap<EngineQp, Home>()
   private nextLane = 1
   private readonly inline: InlineDataPath
   private readonly opts: WorkerDataPathOptions
@@ -147,7 +140,7 @@ export class WorkerDataPath implements DataPath {
   /** Adaptive offload: the main thread is busy, the workers take the batches. */
   private mainBusy = false
   /** Bytes run at once per QP in the train being received (runNow). */
-  private readonly runNowBytes = new Map<Qp, number>()
+  private readonly runNowBytes = new Map<EngineQp, number>()
   readonly counters = { tasks: 0, ops: 0, faults: 0, trainsHandedOver: 0, inlineBatches: 0, inlineOps: 0, offloadSwitches: 0, elu: 0, odpHandbacks: 0, odpSkipped: 0, odpHeldBatches: 0 }
 
   constructor(memory: ServerMemoryDesc, opts: WorkerDataPathOptions) {
@@ -163,18 +156,18 @@ export class WorkerDataPath implements DataPath {
       // Offloading only pays when another core is free to run the worker: on a machine whose cores
       // are all busy (load average), in place is faster even for a busy main thread.
       const spareCores = availableParallelism() - loadavg()[0]!
-      if (!this.mainBusy && elu > BUSY_ELU && spareCores >= 1) this.mainBusy = true
-      else if (this.mainBusy && (elu < IDLE_ELU || spareCores < 0.5)) this.mainBusy = false
+      if (!this.mainBusy && elu > Params.offloadBusyElu && spareCores >= 1) this.mainBusy = true
+      else if (this.mainBusy && (elu < Params.offloadIdleElu || spareCores < 0.5)) this.mainBusy = false
       else return
       this.counters.offloadSwitches++
-    }, ELU_SAMPLE_MS).unref()
+    }, Params.offloadSampleMs).unref()
     this.inline = new InlineDataPath(opts.emit)
     if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new RangeError(`workers must be a positive integer, got ${opts.workers}`)
     this.pools = Array.from({ length: opts.workers }, () => new Piscina({
       filename: BOOTSTRAP,
       minThreads: 1,
       maxThreads: 1,
-      concurrentTasksPerWorker: MAX_INFLIGHT_PER_WORKER,
+      concurrentTasksPerWorker: Params.workerInflightBatches,
       idleTimeout: 2 ** 31 - 1,
       // Workers never block in Atomics.wait between tasks (no timers or sockets stall).
       atomics: 'disabled',
@@ -200,19 +193,19 @@ export class WorkerDataPath implements DataPath {
     return this.pools.length
   }
 
-  private lane(qp: Qp): Lane {
+  private lane(qp: EngineQp): Lane {
     let l = this.lanes.get(qp)
     if (!l) {
       // A QP keeps its worker and its staging ring across idle spells (a ring is not free to allocate).
       let home = this.homes.get(qp)
-      if (!home) this.homes.set(qp, (home = { pool: this.pools[this.nextPool++ % this.pools.length]!, stage: new StageRing(STAGE_BYTES), id: this.nextLane++, held: false, resume: false }))
+      if (!home) this.homes.set(qp, (home = { pool: this.pools[this.nextPool++ % this.pools.length]!, stage: new StageRing(Params.workerStageBytes), id: this.nextLane++, held: false, resume: false }))
       this.lanes.set(qp, (l = { ops: [], extras: [], payloads: [], stageBytes: 0, actions: [], mems: new Map(), regions: new Map(), weight: 0, stage: home.stage, inflight: [], pool: home.pool, dead: false }))
     }
     return l
   }
 
   /** Queue an op on the QP's lane; undefined when the region is not worker-capable (then run inline, in order). */
-  private op(qp: Qp, mr: Mr, kind: number, off: number, len: number, psn: number, extra?: OpExtra): number | undefined {
+  private op(qp: EngineQp, mr: Mr, kind: number, off: number, len: number, psn: number, extra?: OpExtra): number | undefined {
     if (!(mr.memory instanceof FrameMemory)) return undefined
     const l = this.lane(qp)
     if (!l.mems.has(mr.serial)) {
@@ -226,7 +219,7 @@ export class WorkerDataPath implements DataPath {
     return i
   }
 
-  private action(qp: Qp, run: (r: DataPathResult) => void): void {
+  private action(qp: EngineQp, run: (r: DataPathResult) => void): void {
     const l = this.lane(qp)
     l.actions.push({ opsBefore: l.ops.length / OP_FIELDS, run })
   }
@@ -237,7 +230,7 @@ export class WorkerDataPath implements DataPath {
     return new Uint8Array(r.out!, r.outAt![2 * i], r.outAt![2 * i + 1])
   }
 
-  write(qp: Qp, mr: Mr, off: number, payload: Uint8Array, psn: number): void {
+  write(qp: EngineQp, mr: Mr, off: number, payload: Uint8Array, psn: number): void {
     const i = this.op(qp, mr, OpKind.WRITE, off, payload.length, psn)
     if (i === undefined) return this.then(qp, () => this.inline.write(qp, mr, off, payload, psn))
     const l = this.lane(qp)
@@ -252,7 +245,7 @@ export class WorkerDataPath implements DataPath {
    * overhead). At most inlineBelowBytes per QP and received train go this way,
    * so large work still reaches the workers as before.
    */
-  private runNow(qp: Qp, len: number): boolean {
+  private runNow(qp: EngineQp, len: number): boolean {
     const l = this.lanes.get(qp)
     if (l && (l.ops.length || l.actions.length || l.inflight.length || l.dead)) return false
     if (this.homes.get(qp)?.held || qp.resp.failed) return false
@@ -263,7 +256,7 @@ export class WorkerDataPath implements DataPath {
     return true
   }
 
-  respond(qp: Qp, p: PacketInit, src?: { mr: Mr; off: number; len: number }): void {
+  respond(qp: EngineQp, p: PacketInit, src?: { mr: Mr; off: number; len: number }): void {
     if (!src || src.len === 0) {
       const pkt = encodePacket(p)
       return this.then(qp, () => this.opts.emit(qp, pkt))
@@ -274,7 +267,7 @@ export class WorkerDataPath implements DataPath {
     this.action(qp, (r) => this.opts.emit(qp, this.response(r, i)))
   }
 
-  atomic(qp: Qp, p: PacketInit, mr: Mr, off: number, cas: boolean, swapAdd: bigint, compare: bigint, res: RespResource): void {
+  atomic(qp: EngineQp, p: PacketInit, mr: Mr, off: number, cas: boolean, swapAdd: bigint, compare: bigint, res: RespResource): void {
     if (this.runNow(qp, 8)) return this.inline.atomic(qp, p, mr, off, cas, swapAdd, compare, res)
     const i = this.op(qp, mr, OpKind.ATOMIC, off, 8, p.psn, { p, cas, a: swapAdd, b: compare })
     if (i === undefined) return this.then(qp, () => this.inline.atomic(qp, p, mr, off, cas, swapAdd, compare, res))
@@ -284,24 +277,24 @@ export class WorkerDataPath implements DataPath {
     })
   }
 
-  atomicWrite(qp: Qp, mr: Mr, off: number, value: bigint, psn: number): void {
+  atomicWrite(qp: EngineQp, mr: Mr, off: number, value: bigint, psn: number): void {
     const i = this.op(qp, mr, OpKind.ATOMIC_WRITE, off, 8, psn, { a: value })
     if (i === undefined) this.then(qp, () => this.inline.atomicWrite(qp, mr, off, value, psn))
   }
 
-  flush(qp: Qp, mr: Mr, off: number, len: number, psn: number): void {
+  flush(qp: EngineQp, mr: Mr, off: number, len: number, psn: number): void {
     const i = this.op(qp, mr, OpKind.FLUSH, off, len, psn)
     if (i === undefined) this.then(qp, () => this.inline.flush(qp, mr, off, len, psn))
   }
 
-  then(qp: Qp, fn: () => void): void {
+  then(qp: EngineQp, fn: () => void): void {
     const l = this.lanes.get(qp)
     // Nothing pending on this QP: no reason to wait.
     if (!l || (l.ops.length === 0 && l.actions.length === 0 && l.inflight.length === 0)) return fn()
     this.action(qp, fn)
   }
 
-  commit(qp: Qp, exclusive: boolean): void {
+  commit(qp: EngineQp, exclusive: boolean): void {
     this.runNowBytes.delete(qp)
     const l = this.lanes.get(qp)
     if (!l || (l.ops.length === 0 && l.actions.length === 0)) return
@@ -403,7 +396,7 @@ export class WorkerDataPath implements DataPath {
   }
 
   /** Run the actions of answered batches, oldest first. */
-  private drain(qp: Qp, l: Lane): void {
+  private drain(qp: EngineQp, l: Lane): void {
     for (;;) {
       const head = l.inflight[0]
       if (!head) break
@@ -459,13 +452,12 @@ export class WorkerDataPath implements DataPath {
     return r
   }
 
-  private fail(qp: Qp, l: Lane, psn: number, err?: Error): void {
+  private fail(qp: EngineQp, l: Lane, psn: number, err?: Error): void {
     this.counters.faults++
     l.dead = true
     // The region went away under checked work: answer as the responder would have.
-    this.opts.emit(qp, encodePacket({ opcode: Op.ACKNOWLEDGE, destQp: qp.attr.destQpNum, psn, aeth: { syndrome: Aeth.NAK_REMOTE_ACCESS_ERROR, msn: qp.resp.msn } }))
-    qp.resp.failed = true
-    qp.toError(err ? `data path worker failed: ${err.message}` : 'memory region invalidated during the operation, or an ODP page could not be faulted in')
+    const why = err ? `data path worker failed: ${err.message}` : 'memory region invalidated during the operation, or an ODP page could not be faulted in'
+    respondFault(qp, psn, RespFault.REMOTE_ACCESS, why, { now: true })
     this.opts.onFault?.(qp, err?.message ?? 'region invalidated')
   }
 
