@@ -64,7 +64,7 @@ export interface ControlCounters {
 interface Pending {
   peer: string
   type: string
-  resolve: (body: any) => void
+  resolve: (body: never) => void
   reject: (err: Error) => void
   /** performance.now() after which the request times out. */
   deadline: number
@@ -274,7 +274,7 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
       if (typeof msg.err.field === 'string') details.field = msg.err.field
       p.reject(new EmuError(msg.err.code as ErrorCode, msg.err.message, details))
     } else {
-      p.resolve(msg.body)
+      p.resolve(msg.body as never)
     }
   }
 

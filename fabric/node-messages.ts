@@ -20,8 +20,8 @@ import { Bytes, command, Key, Name, NoBody, notice, U64, UInt, type BodyOf, type
 import type * as W from './node-message-types.ts'
 
 const Opt = T.Optional
-const Ok = {} as Record<string, never>
-type Empty = typeof Ok
+/** The reply of a command that answers with nothing but success. */
+type Empty = Record<string, never>
 
 const Sge = T.Object({ stag: Key, offset: UInt, length: UInt })
 const QpCap = T.Object({ maxSendWr: Opt(UInt), maxRecvWr: Opt(UInt), maxSendSge: Opt(UInt), maxRecvSge: Opt(UInt) })

@@ -2,7 +2,6 @@ import { serverReq } from './helpers/odp.ts'
 import t from 'tap'
 import { startRdmaCluster, connect, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { SendFlags, WcStatus, WrOpcode } from '../src/verbs/constants.ts'
-import type { RemoteMr } from '../fabric/node-message-types.ts'
 
 // A file-backed STag: RDMA lands in the file's blocks (DAX) or page-cache
 // pages, and the filesystem API on the server sees the same bytes.

@@ -5,7 +5,6 @@ import { join } from 'node:path'
 import { startRdmaCluster, connect, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { launchCluster } from '../src/launcher/launch-cluster.ts'
 import { SendFlags, WcStatus, WrOpcode } from '../src/verbs/constants.ts'
-import type { RemoteMr } from '../fabric/node-message-types.ts'
 
 // Design section 7: a WRITE followed by an RDMA FLUSH is durable. The server
 // process is killed with SIGKILL (no clean unmount) and a new server node is

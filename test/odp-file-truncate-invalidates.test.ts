@@ -2,7 +2,6 @@ import t from 'tap'
 import { startRdmaCluster, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { assertClean, buf, connectTo, odpQuery, Op, PAGE, post, serverReq, stats } from './helpers/odp.ts'
 import { Access, WcStatus } from '../src/verbs/constants.ts'
-import type { RemoteMr } from '../fabric/node-message-types.ts'
 
 // An ODP STag over a DAX file takes no pins, so truncate and punch-hole go
 // through at once; the MMU notifier invalidates the MR's pages first, so its

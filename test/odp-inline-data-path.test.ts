@@ -2,7 +2,6 @@ import t from 'tap'
 import { startRdmaCluster, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { assertClean, buf, connectTo, dropPages, Op, PAGE, post, serverReq, stats, u64 } from './helpers/odp.ts'
 import { Access, WcStatus } from '../src/verbs/constants.ts'
-import type { RemoteMr } from '../fabric/node-message-types.ts'
 
 // With the server's data path inline (no workers), every ODP fault is served
 // on the main thread as the request arrives: traffic stays correct across

@@ -2,8 +2,6 @@ import t from 'tap'
 import { startRdmaCluster, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { connectTo, buf, Op, PAGE, post, serverReq, stats } from './helpers/odp.ts'
 import { Access, WcStatus } from '../src/verbs/constants.ts'
-import type { RemoteMr } from '../fabric/node-message-types.ts'
-import type { FsyncResult, Stat } from '../src/memory/index.ts'
 
 // Seed 001's problem, with ODP: a page-cache page an RDMA NIC writes into is
 // not pinned, so fsync writes it back (nothing skipped); page_mkclean

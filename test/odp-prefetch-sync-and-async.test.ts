@@ -3,7 +3,6 @@ import { startRdmaCluster, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts
 import { assertClean, buf, connectTo, dropPages, odpQuery, Op, PAGE, post, serverReq, stats } from './helpers/odp.ts'
 import { Access, WcStatus } from '../src/verbs/constants.ts'
 import { ErrorCodes, type EmuError } from '../src/errors.ts'
-import type { RemoteMr } from '../fabric/node-message-types.ts'
 
 // ibv_advise_mr: a synchronous prefetch (IB_UVERBS_ADVISE_MR_FLAG_FLUSH)
 // returns once the pages are mapped, so the traffic after it takes no fault;

@@ -2,7 +2,6 @@ import t from 'tap'
 import { startRdmaCluster, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { assertClean, buf, connectTo, dropPages, Op, PAGE, post, serverReq, stats, u64, type Conn } from './helpers/odp.ts'
 import { Access, SendFlags, WcStatus } from '../src/verbs/constants.ts'
-import type { RemoteMr } from '../fabric/node-message-types.ts'
 
 // The same ODP behaviours with every batch forced into the worker threads.
 // Anonymous MRs fault in the workers themselves (the CPU page table is shared

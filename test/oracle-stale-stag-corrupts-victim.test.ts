@@ -2,8 +2,6 @@ import { serverReq } from './helpers/odp.ts'
 import t from 'tap'
 import { startRdmaCluster, connect, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { SendFlags, WcStatus, WrOpcode } from '../src/verbs/constants.ts'
-import type { OracleReport } from '../src/memory/oracle.ts'
-import type { RemoteMr } from '../fabric/node-message-types.ts'
 
 // Acceptance 5: the blocks behind a live STag are freed behind its back
 // (test-only path: no pin or policy stops it), the LIFO allocator hands them

@@ -6,7 +6,6 @@ import { fileURLToPath } from 'node:url'
 import { startRdmaCluster, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { startClientScript } from './cluster-helpers.ts'
 import { Access } from '../src/verbs/constants.ts'
-import type { RemoteMr } from '../fabric/node-message-types.ts'
 
 // Registration pins every page of an MR once (FOLL_PIN | FOLL_LONGTERM, bias
 // 1024 per pin); deregistration and the death of the registering process drop
@@ -14,10 +13,6 @@ import type { RemoteMr } from '../fabric/node-message-types.ts'
 const PAGE = 4096
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const FABRIC = { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1000 }
-
-interface PinStats { nr_foll_pin_acquired: number; nr_foll_pin_released: number; longterm_acquired: number; longterm_released: number; owners_released: number; pinned_frames: number }
-interface MemStats { pins: PinStats; mrs: { file: number; anon: number; device: number } }
-interface PinCounts { frames: number[]; pins: number[]; refcounts: number[] }
 
 t.test('pins - exact per page while registered, released on dereg and on client exit', async (t) => {
   // Long-term pins on a DAX file: a policy that allows them (upstream refuses them).

@@ -97,9 +97,8 @@ t.test('policy layout-lease - lease rules, lease break with a complying holder, 
     const before = await rig.stats()
 
     const t0 = Date.now()
-    let breaking: LeaseInfo[] = []
     const truncating = req('fs.truncate', { name: 'C.dat', size: PAGE }, 10_000)
-    breaking = await req('mem.leases')
+    const breaking: LeaseInfo[] = await req('mem.leases')
     await truncating
     const took = Date.now() - t0
     t.match(breaking, [{ file: 'C.dat', holder: 'client0', breaking: true }], 'while the truncate waits, the lease is being broken')

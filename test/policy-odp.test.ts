@@ -2,7 +2,6 @@ import t from 'tap'
 import { ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { allBytes, fileBlocks, keepWriting, makeFile, PAGE, policyRig, writesLand } from './helpers/policy.ts'
 import { Access, WcStatus, WrOpcode } from '../src/verbs/constants.ts'
-import type { OdpQuery } from '../src/memory/index.ts'
 
 // Policy odp (seeds 003, 004): a file MR is an ODP MR even when ON_DEMAND was
 // not asked for: no pin. A truncate under live WRITEs goes through at once;

@@ -15,7 +15,7 @@
  * completed operations per QP (baselineOptions).
  */
 import type { ControlPlane } from '../../fabric/control-plane.ts'
-import type { BaselineCloseReply, BaselineListenReply, BaselineRunResult, BaselineShape } from '../../fabric/node-message-types.ts'
+import type { BaselineListenReply, BaselineRunResult, BaselineShape } from '../../fabric/node-message-types.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { benchFigures, isHalfRoundTrip, runBench, type BenchOutcome, type BwFigures, type LatFigures } from './run-bench.ts'
 

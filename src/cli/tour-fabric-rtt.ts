@@ -1,15 +1,12 @@
 /** Tour step: ping every ordered pair of nodes over the fabric and print round-trip figures. */
 import type { Cluster } from '../launcher/launch-cluster.ts'
 import { Msg, type PingPeerBody } from '../launcher/protocol.ts'
-import type { RttStats } from '../host/rtt-stats.ts'
 import { formatTable } from '../report/table.ts'
 
 export interface TourStep {
   title: string
   run(cluster: Cluster, out: (line: string) => void, opts: { count: number; signal?: AbortSignal }): Promise<void>
 }
-
-type PingPeerReply = RttStats & { from: string; to: string }
 
 export const fabricRoundTrips: TourStep = {
   title: 'fabric round trips',

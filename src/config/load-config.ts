@@ -20,6 +20,7 @@ import { schemaProblems } from './schema-errors.ts'
 export const DEFAULT_CONFIG_PATH = 'cluster.config.json'
 export const SCHEMA_PATH = fileURLToPath(new URL('./cluster.schema.json', import.meta.url))
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON documents (schemas, parsed output) are untyped until checked
 type Schema = Record<string, any>
 
 const schema: Schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8'))
@@ -130,6 +131,7 @@ function semanticProblems(raw: unknown): string[] {
   return lines
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON documents (schemas, parsed output) are untyped until checked
 function isObject(v: unknown): v is Record<string, any> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }

@@ -11,6 +11,7 @@
  */
 import type { ErrorObject } from 'ajv/dist/2020.js'
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON documents (schemas, parsed output) are untyped until checked
 type Schema = Record<string, any>
 
 /** Resolves a `$ref` of the schema at hand (its own `#/...`, or another loaded schema's). */

@@ -24,6 +24,7 @@ import type { AccessName, Expectation, Scenario, Step } from './types.ts'
 
 export const SCENARIO_SCHEMA_PATH = fileURLToPath(new URL('./scenario.schema.json', import.meta.url))
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON documents (schemas, parsed output) are untyped until checked
 type Schema = Record<string, any>
 
 const scenarioSchema: Schema = JSON.parse(readFileSync(SCENARIO_SCHEMA_PATH, 'utf8'))
@@ -36,6 +37,7 @@ const schemasById = new Map<string, Schema>([[scenarioSchema.$id, scenarioSchema
 /** `$ref` (relative to the scenario schema) to the schema it names. */
 function resolveRef(ref: string): Schema | undefined {
   const url = new URL(ref, scenarioSchema.$id)
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON documents (schemas, parsed output) are untyped until checked
   let node: any = schemasById.get(url.href.replace(/#.*$/, ''))
   for (const seg of url.hash.replace(/^#\/?/, '').split('/').filter(Boolean)) node = node?.[decodeURIComponent(seg).replace(/~1/g, '/').replace(/~0/g, '~')]
   return node

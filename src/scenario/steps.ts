@@ -15,7 +15,6 @@ import type { NodeBody, NodeCommand, NodeReply } from '../../fabric/node-message
 import { EmuError, ErrorCodes } from '../errors.ts'
 import type { ControlPlane } from '../../fabric/control-plane.ts'
 import type { Policy } from '../config/defaults.ts'
-import type { FaultCounters } from '../../fabric/faults.ts'
 import { Access, WrOpcode, wcStatusName } from '../verbs/constants.ts'
 import { RemoteVerbs } from '../verbs/remote-verbs.ts'
 import type { RemoteMr } from '../../fabric/node-message-types.ts'

@@ -5,7 +5,7 @@
  */
 import type { LayoutPolicy, ServerMemory } from '../memory/index.ts'
 import type { MemStatsReply, MrCounts, PolicyStats } from '../../fabric/node-message-types.ts'
-import type { LeaseRevocation, RevocationCounters } from './lease-revocation.ts'
+import type { LeaseRevocation } from './lease-revocation.ts'
 import type { MrRegistry } from './mr-registry.ts'
 
 export type { MemStatsReply, MrCounts, PolicyStats }

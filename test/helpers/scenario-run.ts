@@ -12,6 +12,7 @@ import { ONE_CLIENT_CONFIG } from './bench-run.ts'
 export interface ScenarioRun extends CliResult {
   runDir: string
   /** Parsed stdout, with --json. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON documents (schemas, parsed output) are untyped until checked
   json?: any
 }
 
