@@ -52,6 +52,8 @@ export type BodyArgs<M extends MessageTable, K extends keyof M, Rest extends unk
 export const NoBody = Type.Unknown()
 /** A non-negative safe integer (offsets, lengths, counts, handles, QP numbers). */
 export const UInt = Type.Integer({ minimum: 0 })
+/** A duration or deadline in milliseconds (fractions allowed: callers compute them from performance.now()). */
+export const Ms = Type.Number({ minimum: 0 })
 /** A 32-bit unsigned key (STag, rkey, lkey). */
 export const Key = Type.Integer({ minimum: 0, maximum: 0xffffffff })
 /** A non-empty string (names, node ids). */

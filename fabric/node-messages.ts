@@ -16,7 +16,7 @@ import type { Wc } from '../src/verbs/cq.ts'
 import type { QpAttr } from '../src/verbs/qp.ts'
 import type { WorkloadResult } from '../src/verbs/workload.ts'
 import type { FaultCounters } from './faults.ts'
-import { Bytes, command, Key, Name, NoBody, notice, U64, UInt, type BodyOf, type CommandType, type MessageTable, type ReplyOf } from './message-schema.ts'
+import { Bytes, command, Key, Ms, Name, NoBody, notice, U64, UInt, type BodyOf, type CommandType, type MessageTable, type ReplyOf } from './message-schema.ts'
 import type * as W from './node-message-types.ts'
 
 const Opt = T.Optional
@@ -36,7 +36,7 @@ export const ConnectOptionsSchema = T.Object({
   timeout: Opt(UInt), retryCnt: Opt(UInt), rnrRetry: Opt(UInt), minRnrTimer: Opt(UInt), qpAccessFlags: Opt(UInt),
   privateData: Opt(T.Unknown()),
   /** Control-plane timeout for the exchange (ms). */
-  timeoutMs: Opt(UInt),
+  timeoutMs: Opt(Ms),
 })
 const SendWr = T.Object({
   wrId: Opt(T.Integer()), opcode: UInt, sgList: Opt(T.Array(Sge)), sendFlags: Opt(UInt), imm: Opt(UInt),
@@ -46,7 +46,7 @@ const SendWr = T.Object({
 const RecvWr = T.Object({ wrId: T.Integer(), sgList: T.Array(Sge) })
 /** A closed-loop workload on one QP (src/verbs/workload.ts). */
 const WorkloadSpec = T.Object({
-  opcode: UInt, count: UInt, durationMs: Opt(UInt), window: UInt, size: UInt, remoteAddr: UInt, rkey: Key,
+  opcode: UInt, count: UInt, durationMs: Opt(Ms), window: UInt, size: UInt, remoteAddr: UInt, rkey: Key,
   span: Opt(UInt), compareAdd: Opt(U64), swap: Opt(U64), imm: Opt(UInt),
 })
 const ListenSpec = T.Object({ port: UInt, pd: UInt, cqDepth: Opt(UInt), cap: Opt(QpCap), qpAccessFlags: Opt(UInt) })
@@ -84,7 +84,7 @@ export const NodeMessages = {
   'verbs.qp.postSend': command<Empty>()(T.Object({ qpn: UInt, wrs: T.Array(SendWr) })),
   'verbs.qp.query': command<QpAttr & { stateName: string }>()(Qpn),
   'verbs.qp.modify': command<Empty>()(T.Object({ qpn: UInt, attr: QpAttrChange })),
-  'verbs.cq.poll': command<Wc[]>()(T.Object({ qpn: UInt, which: T.Union([T.Literal('send'), T.Literal('recv')]), max: Opt(T.Integer({ minimum: 1 })), min: Opt(UInt), waitMs: Opt(UInt) })),
+  'verbs.cq.poll': command<Wc[]>()(T.Object({ qpn: UInt, which: T.Union([T.Literal('send'), T.Literal('recv')]), max: Opt(T.Integer({ minimum: 1 })), min: Opt(UInt), waitMs: Opt(Ms) })),
   'verbs.connect': command<{ qpn: number; pd: number; remoteQpn: number }>()(T.Object({ node: Name, port: UInt, cqDepth: Opt(UInt), cap: Opt(QpCap), options: Opt(ConnectOptionsSchema) })),
   'verbs.disconnect': command<Empty>()(Qpn),
   'verbs.workload': command<WorkloadResult>()(T.Object({ qpn: UInt, localBytes: UInt, spec: WorkloadSpec })),
@@ -107,7 +107,7 @@ export const NodeMessages = {
   'rdma.dataPath': command<W.DataPathReply>()(T.Object({ mode: T.Union([T.Literal('inline'), T.Literal('workers'), T.Literal('adaptive')]), workers: Opt(T.Integer({ minimum: 1 })), inlineBatchBytes: Opt(UInt) })),
   'rdma.dataPathStats': command<W.DataPathStatsReply>()(NoBody),
   // the server tells a layout-lease holder (src/verbs/remote-verbs-lease.ts)
-  'lease.break': notice(T.Object({ server: Opt(T.String()), file: Name, stags: T.Array(Key), deadlineMs: UInt, op: Opt(T.String()) })),
+  'lease.break': notice(T.Object({ server: Opt(T.String()), file: Name, stags: T.Array(Key), deadlineMs: Ms, op: Opt(T.String()) })),
   'lease.revoked': notice(T.Object({ server: Opt(T.String()), file: Name, stags: T.Array(Key), qps: UInt })),
 
   // ---- the server's filesystem (a local process on the server host) ----
@@ -141,7 +141,7 @@ export const NodeMessages = {
 
   // ---- raw ZeroMQ baseline for bench --baseline (src/host/baseline-service.ts) ----
   'baseline.listen': command<W.BaselineListenReply>()(BaselineShape),
-  'baseline.run': command<W.BaselineRunResult>()(T.Composite([BaselineShape, T.Object({ endpoint: Name, window: T.Integer({ minimum: 1 }), timeoutMs: Opt(UInt) })])),
+  'baseline.run': command<W.BaselineRunResult>()(T.Composite([BaselineShape, T.Object({ endpoint: Name, window: T.Integer({ minimum: 1 }), timeoutMs: Opt(Ms) })])),
   'baseline.received': command<number[]>()(T.Object({ tokens: T.Array(UInt) })),
   'baseline.close': command<W.BaselineCloseReply>()(T.Object({ token: UInt })),
 } satisfies MessageTable

@@ -64,7 +64,7 @@ export function attachBaseline(ctx: NodeContext): void {
     return { received: s.received, badSize: s.badSize }
   }
 
-  ctx.control.handle('baseline.listen', async (body: Partial<BaselineShape>): Promise<BaselineListenReply> => {
+  ctx.control.handle('baseline.listen', async (body): Promise<BaselineListenReply> => {
     const shape = checkShape(body)
     const socket = newDealer()
     try {
@@ -83,11 +83,11 @@ export function attachBaseline(ctx: NodeContext): void {
     return { token, endpoint: socket.lastEndpoint! }
   })
 
-  ctx.control.handle('baseline.close', (b: { token: number }) => closeServed(b?.token))
+  ctx.control.handle('baseline.close', (b) => closeServed(b?.token))
   // Progress of open streams: requests received so far (for a progress bar).
-  ctx.control.handle('baseline.received', (b: { tokens: number[] }) => (b?.tokens ?? []).map((t) => served.get(t)?.received ?? 0))
+  ctx.control.handle('baseline.received', (b) => (b?.tokens ?? []).map((t) => served.get(t)?.received ?? 0))
 
-  ctx.control.handle('baseline.run', async (b: Partial<BaselineShape> & { endpoint: string; window: number; timeoutMs?: number }): Promise<BaselineRunResult> => {
+  ctx.control.handle('baseline.run', async (b): Promise<BaselineRunResult> => {
     const shape = checkShape(b)
     if (typeof b.endpoint !== 'string' || !Number.isSafeInteger(b.window) || b.window < 1) {
       throw new EmuError(ErrorCodes.EINVAL, `baseline.run: expected an endpoint and window >= 1, got ${JSON.stringify({ endpoint: b.endpoint, window: b.window })}`)

@@ -43,7 +43,7 @@ export function attachDataPath(ctx: NodeContext, rdma: RdmaService, memory: Serv
     mode = next
   }
   use(mode)
-  ctx.control.handle('rdma.dataPath', (b: { mode: DataPathMode; workers?: number; inlineBatchBytes?: number }) => {
+  ctx.control.handle('rdma.dataPath', (b) => {
     if (b?.mode !== 'inline' && b?.mode !== 'workers' && b?.mode !== 'adaptive') {
       throw new EmuError(ErrorCodes.EINVAL, `mode must be "inline", "workers" or "adaptive", got ${JSON.stringify(b?.mode)}`)
     }

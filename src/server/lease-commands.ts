@@ -5,7 +5,6 @@
  */
 import { EmuError, ErrorCodes } from '../errors.ts'
 import type { FileSystem, LayoutPolicy } from '../memory/index.ts'
-import { str } from './command-args.ts'
 import type { LeaseRevocation } from './lease-revocation.ts'
 import type { MrRegistry } from './mr-registry.ts'
 import type { ServerControl } from './server-context.ts'
@@ -14,8 +13,8 @@ export function attachLeaseCommands(control: ServerControl, deps: { fs: FileSyst
   const { fs, policy, registry } = deps
   const { leases } = deps.revocation
   // F_SETLEASE(F_LAYOUT), exclusive, held by the node that asks.
-  control.handle('fs.lease', (b: { file: string }, from) => {
-    const name = str(b?.file, 'file')
+  control.handle('fs.lease', (b, from) => {
+    const name = b.file
     const ino = fs.lookup(name)
     if (!policy.needsLease) throw new EmuError(ErrorCodes.EOPNOTSUPP, `layout leases need policy layout-lease (this server: ${policy.name})`)
     const l = leases.acquire(ino, name, from)
@@ -23,8 +22,8 @@ export function attachLeaseCommands(control: ServerControl, deps: { fs: FileSyst
   })
   // F_SETLEASE(F_UNLCK). Found by name even after an unlink took the name
   // (the holder answering a break caused by that unlink).
-  control.handle('fs.unlease', (b: { file: string }, from) => {
-    const name = str(b?.file, 'file')
+  control.handle('fs.unlease', (b, from) => {
+    const name = b.file
     let ino: number | undefined
     try {
       ino = fs.lookup(name)

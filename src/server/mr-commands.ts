@@ -6,17 +6,16 @@
  * checked here; a bad one is EINVAL naming the field.
  */
 import type { MrBackend } from '../verbs/remote-verbs-service.ts'
-import { int, str } from './command-args.ts'
 import type { MrRegistration } from './mr-registration.ts'
 import type { MrRegistry } from './mr-registry.ts'
 import type { ServerControl } from './server-context.ts'
 
 export function attachMrCommands(control: ServerControl, registration: MrRegistration): void {
-  control.handle('verbs.mr.regFile', (b: { pd: number; file: string; offset: number; length: number; access: number; iova?: number }, from) => {
-    const file = str(b?.file, 'file')
-    const offset = int(b.offset, 'offset')
-    const length = int(b.length, 'length')
-    const access = int(b.access, 'access')
+  control.handle('verbs.mr.regFile', (b, from) => {
+    const file = b.file
+    const offset = b.offset
+    const length = b.length
+    const access = b.access
     return registration.regFile({ pd: b.pd, file, offset, length, access, iova: b.iova }, from)
   })
 }
@@ -24,7 +23,7 @@ export function attachMrCommands(control: ServerControl, registration: MrRegistr
 /** The server's MR backend for the verbs service: anonymous MRs over the RAM arena, released through the registry. */
 export function serverMrBackend(registration: MrRegistration, registry: MrRegistry): MrBackend {
   return {
-    reg: (pd, length, access, iova, owner) => registration.regAnon(pd, int(length, 'length'), int(access, 'access'), iova, owner),
+    reg: (pd, length, access, iova, owner) => registration.regAnon(pd, length, access, iova, owner),
     dereg: (stag) => registry.deregister(stag),
   }
 }

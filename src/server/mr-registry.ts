@@ -29,7 +29,6 @@ import type { DeregCause, Mr } from '../memory/stag.ts'
 import { Access } from '../verbs/constants.ts'
 import type { RdmaDevice } from '../verbs/device.ts'
 import { mrInfo, type RemoteMr } from '../verbs/remote-verbs-service.ts'
-import { int } from './command-args.ts'
 
 /** Access flags that make an MR writable (its pins are FOLL_WRITE). */
 export const WRITE_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_ATOMIC
@@ -117,9 +116,9 @@ export class MrRegistry {
   }
 
   /** verbs.mr.dereg: deregister by STag (the deregistration event releases the entry). */
-  deregister(stag: unknown): void {
-    const mr = this.deps.device.mrs.byStag(int(stag, 'stag'))
-    if (!mr) throw new EmuError(ErrorCodes.ENOENT, `no MR with stag 0x${((stag as number) >>> 0).toString(16)}`)
+  deregister(stag: number): void {
+    const mr = this.deps.device.mrs.byStag(stag)
+    if (!mr) throw new EmuError(ErrorCodes.ENOENT, `no MR with stag 0x${(stag >>> 0).toString(16)}`)
     this.deps.device.deregMr(mr)
   }
 

@@ -7,7 +7,6 @@ import type { Logger } from 'pino'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { OdpStatus, type OdpQuery, type ServerMemory } from '../memory/index.ts'
 import { MrState } from '../memory/stag.ts'
-import { int } from './command-args.ts'
 import type { OdpEntry } from './mr-registry.ts'
 import type { ServerControl } from './server-context.ts'
 
@@ -30,10 +29,10 @@ export function attachOdpCommands(control: ServerControl, deps: { mem: ServerMem
   // included), PREFETCH_NO_FAULT maps only what is already present. With
   // FLAG_FLUSH the reply comes once the pages are mapped; without it at once,
   // the mapping goes on in the background.
-  h('verbs.mr.advise', (b: { stag: number; advice: number; flags?: number; sgList?: Array<{ offset: number; length: number }>; offset?: number; length?: number }) => {
-    const e = odpEntry(int(b?.stag, 'stag'))
-    const advice = int(b.advice, 'advice')
-    const flags = int(b.flags ?? 0, 'flags')
+  h('verbs.mr.advise', (b) => {
+    const e = odpEntry(b.stag)
+    const advice = b.advice
+    const flags = b.flags ?? 0
     if (advice > AdviseMr.PREFETCH_NO_FAULT) throw new EmuError(ErrorCodes.EINVAL, `unknown advice ${advice}`)
     if (flags & ~AdviseMr.FLAG_FLUSH) throw new EmuError(ErrorCodes.EINVAL, `invalid advise flags 0x${flags.toString(16)}`)
     const fm = e.odp.mem
@@ -41,8 +40,8 @@ export function attachOdpCommands(control: ServerControl, deps: { mem: ServerMem
     const sges = b.sgList ?? [{ offset: b.offset ?? 0, length: b.length ?? fm.length - (b.offset ?? 0) }]
     const spans: Array<[number, number]> = []
     for (const sge of sges) {
-      const off = int(sge?.offset, 'sgList.offset')
-      const len = int(sge?.length, 'sgList.length')
+      const off = sge?.offset
+      const len = sge?.length
       if (off + len > fm.length) throw new EmuError(ErrorCodes.EFAULT, `range ${off}+${len} outside the MR (${fm.length} bytes)`)
       if (len > 0) spans.push(fm.pageSpan(off, len))
     }
@@ -68,8 +67,8 @@ export function attachOdpCommands(control: ServerControl, deps: { mem: ServerMem
     return { pages: 0, async: true }
   })
 
-  h('mem.odpQuery', (b: { stag: number }): OdpQuery & { kind: string; file?: string } => {
-    const e = odpEntry(int(b?.stag, 'stag'))
+  h('mem.odpQuery', (b): OdpQuery & { kind: string; file?: string } => {
+    const e = odpEntry(b.stag)
     return { ...e.odp.region.query(), kind: e.kind, file: e.file }
   })
 
@@ -81,12 +80,12 @@ export function attachOdpCommands(control: ServerControl, deps: { mem: ServerMem
   // stale mapping would show in the oracle. 'dontneed': madvise(MADV_DONTNEED):
   // anonymous pages come back zero-filled; a file's pages come back from the
   // file (through a major fault). A file MR's 'migrate' is a 'dontneed'.
-  h('mem.odpInvalidate', (b: { stag: number; offset?: number; length?: number; how?: OdpDropHow }) => {
-    const e = odpEntry(int(b?.stag, 'stag'))
+  h('mem.odpInvalidate', (b) => {
+    const e = odpEntry(b.stag)
     const fm = e.odp.mem
     const region = e.odp.region
-    const offset = int(b.offset ?? 0, 'offset')
-    const length = int(b.length ?? Math.max(0, fm.length - offset), 'length')
+    const offset = b.offset ?? 0
+    const length = b.length ?? Math.max(0, fm.length - offset)
     const how = b.how ?? 'migrate'
     if (how !== 'unmap' && how !== 'migrate' && how !== 'dontneed') throw new EmuError(ErrorCodes.EINVAL, `how must be "unmap", "migrate" or "dontneed", got ${JSON.stringify(how)}`)
     if (offset + length > fm.length) throw new EmuError(ErrorCodes.EINVAL, `range ${offset}+${length} outside the MR (${fm.length} bytes)`)

@@ -8,8 +8,7 @@ import type { Mr } from '../memory/stag.ts'
 import type { ConnectionManager } from './cm.ts'
 import type { Wc } from './cq.ts'
 import type { RdmaDevice } from './device.ts'
-import type { Qp, QpCap } from './qp.ts'
-import type { ConnectOptions } from './cm.ts'
+import type { Qp } from './qp.ts'
 import { runWorkload } from './workload.ts'
 import { Access } from './constants.ts'
 import { LeaseAgent, type RunningWorkload } from './remote-verbs-lease.ts'
@@ -82,35 +81,35 @@ export class RemoteVerbsService {
       this.pdOwner.set(pd, from)
       return { pd }
     })
-    h('pd.dealloc', (b: { pd: number }) => {
+    h('pd.dealloc', (b) => {
       device.deallocPd(b.pd)
       this.pdOwner.delete(b.pd)
       return {}
     })
-    h('mr.reg', (b: { pd: number; length: number; access: number; iova?: number }, from) => this.mrBackend.reg(b?.pd, b?.length, b?.access, b?.iova, from))
-    h('mr.rereg', (b: { stag: number; access?: number; pd?: number }) => {
+    h('mr.reg', (b, from) => this.mrBackend.reg(b?.pd, b?.length, b?.access, b?.iova, from))
+    h('mr.rereg', (b) => {
       const mr = this.mr(b.stag)
       device.reregMr(mr, { access: b.access, pd: b.pd })
       return mrInfo(mr)
     })
-    h('mr.dereg', (b: { stag: number }, from) => {
+    h('mr.dereg', (b, from) => {
       this.mrBackend.dereg(b?.stag, from)
       return {}
     })
-    h('mem.write', (b: { stag: number; offset: number; data: Uint8Array }) => {
+    h('mem.write', (b) => {
       const mr = this.mr(b.stag)
       this.checkRange(mr, b.offset, b.data.length)
       mr.memory.copyIn(b.offset, b.data)
       return {}
     })
-    h('mem.read', (b: { stag: number; offset: number; length: number }) => {
+    h('mem.read', (b) => {
       const mr = this.mr(b.stag)
       this.checkRange(mr, b.offset, b.length)
       const out = new Uint8Array(b.length)
       mr.memory.copyOut(b.offset, out, 0, b.length)
       return out
     })
-    h('listen', (b: ListenSpec, owner) => {
+    h('listen', (b, owner) => {
       cm.listen(b.port, (_req, from) => {
         const sendCq = device.createCq(b.cqDepth)
         const recvCq = device.createCq(b.cqDepth)
@@ -121,12 +120,12 @@ export class RemoteVerbsService {
       this.listenerOwner.set(b.port, owner)
       return {}
     })
-    h('unlisten', (b: { port: number }) => {
+    h('unlisten', (b) => {
       cm.unlisten(b.port)
       this.listenerOwner.delete(b.port)
       return {}
     })
-    h('qp.postRecv', (b: { qpn: number; wrs: Array<{ wrId: number; sgList: RemoteSge[] }> }) => {
+    h('qp.postRecv', (b) => {
       const qp = this.qp(b.qpn)
       qp.postRecv(b.wrs.map((w) => ({ wrId: w.wrId, sgList: w.sgList.map((s) => this.sge(s)) })))
       return {}
@@ -137,12 +136,12 @@ export class RemoteVerbsService {
       qp.postSend(b.wrs.map((w) => ({ ...w, sgList: (w.sgList ?? []).map((s) => this.sge(s)) })))
       return {}
     })
-    h('qp.query', (b: { qpn: number }) => this.qp(b.qpn).query())
+    h('qp.query', (b) => this.qp(b.qpn).query())
     h('qp.modify', (b) => {
       this.qp(b.qpn).modify(b.attr)
       return {}
     })
-    h('cq.poll', async (b: { qpn: number; which: 'send' | 'recv'; max?: number; min?: number; waitMs?: number }) => {
+    h('cq.poll', async (b) => {
       const qp = this.qp(b.qpn)
       const cq = b.which === 'recv' ? qp.recvCq : qp.sendCq
       const out: Wc[] = cq.poll(b.max ?? 64)
@@ -157,7 +156,7 @@ export class RemoteVerbsService {
       }
       return out
     })
-    h('connect', async (b: { node: string; port: number; cqDepth?: number; cap?: Partial<QpCap>; options?: ConnectOptions }, from) => {
+    h('connect', async (b, from) => {
       const pd = device.allocPd()
       this.pdOwner.set(pd, from)
       this.connectPds.add(pd)
@@ -169,7 +168,7 @@ export class RemoteVerbsService {
     // rdma_disconnect + destroy of a QP made by `connect`: both ends go to ERR
     // (the remote one is destroyed by its CM), this one is destroyed, and the
     // PD `connect` allocated for it is freed when nothing else uses it.
-    h('disconnect', async (b: { qpn: number }) => {
+    h('disconnect', async (b) => {
       const qp = this.qp(b.qpn)
       await cm.disconnect(qp)
       device.destroyQp(qp)
@@ -205,7 +204,7 @@ export class RemoteVerbsService {
     })
     // Stop a running workload early: it posts nothing more, and its own
     // request answers once the outstanding operations have completed.
-    h('workload.stop', (b: { qpn: number }) => {
+    h('workload.stop', (b) => {
       const w = this.workloads.get(b?.qpn)
       if (!w) return { stopped: false }
       w.stop('stopped by request')
@@ -217,14 +216,14 @@ export class RemoteVerbsService {
       if (typeof v !== 'string' || v.length === 0) throw new EmuError(ErrorCodes.EINVAL, 'node must be a node id')
       return v
     }
-    h('server.lease', (b: { node: string; file: string }) => control.request(node(b?.node), 'fs.lease', { file: b.file }))
-    h('server.unlease', (b: { node: string; file: string }) => control.request(node(b?.node), 'fs.unlease', { file: b.file }))
-    h('server.regFile', (b: { node: string; pd: number; file: string; offset: number; length: number; access: number; iova?: number }) => {
+    h('server.lease', (b) => control.request(node(b?.node), 'fs.lease', { file: b.file }))
+    h('server.unlease', (b) => control.request(node(b?.node), 'fs.unlease', { file: b.file }))
+    h('server.regFile', (b) => {
       const { node: target, ...reg } = b ?? ({} as typeof b)
       return control.request(node(target), 'verbs.mr.regFile', reg)
     })
-    h('server.deregMr', (b: { node: string; stag: number }) => control.request(node(b?.node), 'verbs.mr.dereg', { stag: b.stag }))
-    h('lease.mode', (b: { mode: string }) => ({ mode: this.lease.setMode(b?.mode) }))
+    h('server.deregMr', (b) => control.request(node(b?.node), 'verbs.mr.dereg', { stag: b.stag }))
+    h('lease.mode', (b) => ({ mode: this.lease.setMode(b?.mode) }))
     h('lease.status', () => this.lease.status())
     h('qps', () => [...device.allQps()].map((q) => ({ qpn: q.qpNum, state: q.state, destNode: q.attr.destNode, destQpNum: q.attr.destQpNum, owner: q.owner })))
     h('counters', () => ({ ...device.counters, mrs: device.mrs.size }))
