@@ -96,6 +96,12 @@ export const Params = {
   odpInvalidateWaitMs: 10_000,
   /** How long a deregistration waits for copies in flight before it goes on anyway (a worker that died) (ms). */
   mrDeregWaitMs: 1000,
+  /** An ODP invalidation waiting for accesses re-checks at least this often (ms). */
+  odpInvalidatePollMs: 20,
+  /** DAX device image: bytes read per call when a server loads its device file. */
+  daxLoadChunkBytes: 1 << 24,
+  /** MRs without an IOVA get one aligned to this, with a guard of the same size after each region (bytes). */
+  mrIovaAlignBytes: 4096,
   /** Corruption oracle: most write records kept in its history. */
   oracleHistoryLimit: 100_000,
 
@@ -111,4 +117,8 @@ export const Params = {
   offloadIdleElu: 0.6,
   /** How often adaptive offload samples the event-loop utilisation (ms). */
   offloadSampleMs: 50,
+
+  // --- bench --baseline (raw ZeroMQ) ---
+  /** A baseline stream's socket closes by itself after this long unused (ms). */
+  baselineIdleCloseMs: 10 * 60_000,
 } as const

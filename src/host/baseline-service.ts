@@ -26,8 +26,6 @@ import { Params } from '../params.ts'
 import type { NodeContext } from './node-context.ts'
 import type { BaselineCloseReply, BaselineListenReply, BaselineRunResult, BaselineShape } from '../../fabric/node-message-types.ts'
 
-/** A stream's socket closes by itself after this long, if nobody closes it. */
-const IDLE_CLOSE_MS = 10 * 60_000
 const HELLO = Buffer.from('baseline-hello')
 
 function checkShape(b: Partial<BaselineShape> | undefined): BaselineShape {
@@ -74,7 +72,7 @@ export function attachBaseline(ctx: NodeContext): void {
       throw new EmuError(ErrorCodes.TRANSPORT, `baseline: cannot bind tcp://${host}:0: ${(err as Error).message}`)
     }
     const token = nextToken++
-    const s: Served = { socket, received: 0, badSize: 0, timer: setTimeout(() => served.has(token) && closeServed(token), IDLE_CLOSE_MS) }
+    const s: Served = { socket, received: 0, badSize: 0, timer: setTimeout(() => served.has(token) && closeServed(token), Params.baselineIdleCloseMs) }
     s.timer.unref()
     served.set(token, s)
     void serve(s, shape).catch((err) => {

@@ -12,6 +12,7 @@
 import * as nodefs from 'node:fs'
 import * as path from 'node:path'
 import { EmuError, ErrorCodes } from '../errors.ts'
+import { Params } from '../params.ts'
 
 export const DAX_IMAGE = 'dax.img'
 
@@ -78,7 +79,7 @@ export class DaxDevice {
         const view = new Uint8Array(sab)
         let off = 0
         while (off < deviceBytes) {
-          const n = nodefs.readSync(fd, view, off, Math.min(deviceBytes - off, 1 << 24), off)
+          const n = nodefs.readSync(fd, view, off, Math.min(deviceBytes - off, Params.daxLoadChunkBytes), off)
           if (n <= 0) break
           off += n
         }

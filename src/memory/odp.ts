@@ -357,7 +357,7 @@ export class OdpRegion {
     for (;;) {
       const r = Atomics.load(this.ctl, C.READERS)
       if (r <= own || Date.now() > deadline) break
-      Atomics.wait(this.ctl, C.READERS, r, 20)
+      Atomics.wait(this.ctl, C.READERS, r, Params.odpInvalidatePollMs)
     }
     Atomics.sub(this.ctl, C.WAITERS, 1)
     // Nobody can be using the unmapped entries now: clear them (reports, framesOf).

@@ -101,7 +101,7 @@ export class MrTable {
     if (va === undefined) {
       va = this.nextIova
       // Page-aligned, with a guard page between regions.
-      this.nextIova += Math.ceil(Math.max(length, 1) / 4096) * 4096 + 4096
+      this.nextIova += Math.ceil(Math.max(length, 1) / Params.mrIovaAlignBytes) * Params.mrIovaAlignBytes + Params.mrIovaAlignBytes
     }
     const live = new Int32Array(new SharedArrayBuffer(8))
     live[MrWord.LIVE] = 1
