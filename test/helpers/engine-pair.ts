@@ -181,6 +181,19 @@ export function connectQps(pair: EnginePair, o: QpPairOptions = {}): { a: QpEnd;
   return { a, b }
 }
 
+/**
+ * A seed for which FaultInjector({ drop, seed }) drops exactly the packets at
+ * `indices` among the first `total` it sees (and none other): the drops a
+ * test wants, found with the real injector rather than imitated.
+ */
+export function seedDropping(total: number, indices: number[], drop = 1 / total): number {
+  const want = [...Array(total).keys()].filter((i) => !indices.includes(i)).join()
+  for (let seed = 1; seed < 1_000_000; seed++) {
+    if (new FaultInjector({ drop, seed }).apply('probe', [...Array(total).keys()]).join() === want) return seed
+  }
+  throw new Error(`no seed drops exactly packets ${indices.join()} of ${total}`)
+}
+
 /** Resolve once `cond()` holds, checking every few ms; rejects after `ms`. */
 export async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms
