@@ -1,0 +1,72 @@
+import t from 'tap'
+import { connectQps, sent, startEnginePair, until } from './helpers/engine-pair.ts'
+import { Op } from '../src/engine/opcodes.ts'
+import { QpState, SendFlags, WcStatus, WrOpcode } from '../src/verbs/constants.ts'
+
+// SEND with no receive posted: the responder answers an RNR NAK (AETH
+// 0x20 | its min_rnr_timer), the requester waits that long and sends again;
+// it gives up with RNR_RETRY_EXC_ERR after rnr_retry retries, and succeeds
+// once a receive shows up in time. (Moved from the multi-process
+// qp-rnr-retry test: same assertions, plus the NAKs on the wire.)
+const S = SendFlags.SIGNALED
+const RNR_NAK = 0x20 // AETH bits 6:5 = 01, the timer in bits 4:0
+const isSend = (opcode: number) => opcode >= Op.SEND_FIRST && opcode <= Op.SEND_ONLY_WITH_IMMEDIATE
+
+t.test('engine - rnr retry', async (t) => {
+  await t.test('rnr retry exhausts with RNR_RETRY_EXC_ERR', async (t) => {
+    const pair = await startEnginePair(t, { capture: true })
+    // min_rnr_timer 1 = 0.01 ms on the responder; rnr_retry 3 on the requester.
+    const { a, b } = connectQps(pair, { rnrRetry: 3, minRnrTimerB: 1 })
+    const before = pair.a.device.counters.rnrRetries
+    a.qp.postSend({ wrId: 1, opcode: WrOpcode.SEND, sgList: [{ addr: a.mr.iova, length: 16, lkey: a.mr.stag }], sendFlags: S })
+    const wc = await a.cq.next()
+    t.equal(wc.status, WcStatus.RNR_RETRY_EXC_ERR)
+    t.equal(pair.a.device.counters.rnrRetries - before, 4, 'one RNR NAK per try: the first send and 3 retries')
+    t.equal(a.qp.state, QpState.ERR)
+    t.equal(sent(pair.a).filter((p) => isSend(p.opcode)).length, 4, 'the SEND went 4 times')
+    const naks = sent(pair.b).filter((p) => p.opcode === Op.ACKNOWLEDGE)
+    t.same(naks.map((p) => p.aeth!.syndrome), Array(4).fill(RNR_NAK | 1), 'each answered by an RNR NAK naming the responder\'s timer')
+    t.equal(pair.b.device.counters.rnrNaksSent, 4)
+    t.equal(b.qp.state, QpState.RTS, 'an RNR NAK is no error for the responder')
+    a.qp.postSend({ wrId: 2, opcode: WrOpcode.SEND, sgList: [], sendFlags: S })
+    t.same(await a.cq.next().then((w) => [w.wrId, w.status]), [2, WcStatus.WR_FLUSH_ERR], 'later WRs flush')
+  })
+
+  await t.test('a receive posted during the retry window lets the SEND complete', async (t) => {
+    const pair = await startEnginePair(t, { capture: true })
+    // Responder RNR timer 14 = 1.28 ms; infinite retries (7).
+    const { a, b } = connectQps(pair, { rnrRetry: 7, minRnrTimerB: 14 })
+    a.buf.set([1, 2, 3, 4, 5], 0)
+    const before = pair.a.device.counters.rnrRetries
+    a.qp.postSend({ wrId: 2, opcode: WrOpcode.SEND, sgList: [{ addr: a.mr.iova, length: 5, lkey: a.mr.stag }], sendFlags: S })
+    // Let it bounce off the empty receive queue a few times first.
+    await until('two RNR NAKs', () => pair.a.device.counters.rnrRetries - before >= 2)
+    t.ok(pair.a.device.counters.rnrRetries - before >= 2, 'RNR NAKs were received')
+    b.qp.postRecv({ wrId: 3, sgList: [{ addr: b.mr.iova, length: 64, lkey: b.mr.stag }] })
+    const wc = await a.cq.next()
+    t.equal(wc.status, WcStatus.SUCCESS)
+    const rwc = await b.cq.next()
+    t.equal(rwc.wrId, 3)
+    t.equal(rwc.byteLen, 5)
+    t.same([...b.buf.subarray(0, 5)], [1, 2, 3, 4, 5])
+    const naks = sent(pair.b).filter((p) => p.opcode === Op.ACKNOWLEDGE && p.aeth!.syndrome >> 5 === 1)
+    t.ok(naks.length >= 2 && naks.every((p) => p.aeth!.syndrome === (RNR_NAK | 14)), `${naks.length} RNR NAKs, each with timer 14`)
+    t.equal(sent(pair.a).filter((p) => isSend(p.opcode)).length, naks.length + 1, 'one SEND per NAK, and the one that got through')
+  })
+
+  await t.test('the requester waits the RNR timer the NAK names before retrying', async (t) => {
+    const pair = await startEnginePair(t, { capture: true })
+    // Timer 0 is the longest: 655.36 ms, here scaled by 0.1 to 65.5 ms.
+    const { a, b } = connectQps(pair, { rnrRetry: 7, minRnrTimerB: 0 })
+    a.qp.postSend({ wrId: 1, opcode: WrOpcode.SEND, sgList: [], sendFlags: S })
+    await until('the first RNR NAK', () => pair.a.device.counters.rnrRetries === 1)
+    const nakAt = performance.now()
+    await new Promise((r) => setTimeout(r, 30))
+    t.equal(sent(pair.a).filter((p) => isSend(p.opcode)).length, 1, 'no retry 30 ms into a 65 ms RNR wait')
+    b.qp.postRecv({ wrId: 2, sgList: [] })
+    t.equal((await a.cq.next()).status, WcStatus.SUCCESS)
+    const waited = performance.now() - nakAt
+    t.ok(waited >= 60, `the retry came after the RNR timer (${waited.toFixed(1)} ms)`)
+    t.equal(pair.a.device.counters.rnrRetries, 1, 'and got through the first time')
+  })
+})
