@@ -7,7 +7,9 @@ import { QpState, SendFlags, WcStatus, WrOpcode } from '../src/verbs/constants.t
 // 0x20 | its min_rnr_timer), the requester waits that long and sends again;
 // it gives up with RNR_RETRY_EXC_ERR after rnr_retry retries, and succeeds
 // once a receive shows up in time. (Moved from the multi-process
-// qp-rnr-retry test: same assertions, plus the NAKs on the wire.)
+// qp-rnr-retry test: same assertions, plus the NAKs on the wire.) The RNR
+// wait alone drives these retries: no ACK timer (timeout 0), whose race with
+// an RNR NAK hangs the QP (the todo test at the end).
 const S = SendFlags.SIGNALED
 const RNR_NAK = 0x20 // AETH bits 6:5 = 01, the timer in bits 4:0
 const isSend = (opcode: number) => opcode >= Op.SEND_FIRST && opcode <= Op.SEND_ONLY_WITH_IMMEDIATE
@@ -16,7 +18,7 @@ t.test('engine - rnr retry', async (t) => {
   await t.test('rnr retry exhausts with RNR_RETRY_EXC_ERR', async (t) => {
     const pair = await startEnginePair(t, { capture: true })
     // min_rnr_timer 1 = 0.01 ms on the responder; rnr_retry 3 on the requester.
-    const { a, b } = connectQps(pair, { rnrRetry: 3, minRnrTimerB: 1 })
+    const { a, b } = connectQps(pair, { rnrRetry: 3, minRnrTimerB: 1, timeout: 0 })
     const before = pair.a.device.counters.rnrRetries
     a.qp.postSend({ wrId: 1, opcode: WrOpcode.SEND, sgList: [{ addr: a.mr.iova, length: 16, lkey: a.mr.stag }], sendFlags: S })
     const wc = await a.cq.next()
@@ -35,7 +37,7 @@ t.test('engine - rnr retry', async (t) => {
   await t.test('a receive posted during the retry window lets the SEND complete', async (t) => {
     const pair = await startEnginePair(t, { capture: true })
     // Responder RNR timer 14 = 1.28 ms; infinite retries (7).
-    const { a, b } = connectQps(pair, { rnrRetry: 7, minRnrTimerB: 14 })
+    const { a, b } = connectQps(pair, { rnrRetry: 7, minRnrTimerB: 14, timeout: 0 })
     a.buf.set([1, 2, 3, 4, 5], 0)
     const before = pair.a.device.counters.rnrRetries
     a.qp.postSend({ wrId: 2, opcode: WrOpcode.SEND, sgList: [{ addr: a.mr.iova, length: 5, lkey: a.mr.stag }], sendFlags: S })
@@ -57,16 +59,44 @@ t.test('engine - rnr retry', async (t) => {
   await t.test('the requester waits the RNR timer the NAK names before retrying', async (t) => {
     const pair = await startEnginePair(t, { capture: true })
     // Timer 0 is the longest: 655.36 ms, here scaled by 0.1 to 65.5 ms.
-    const { a, b } = connectQps(pair, { rnrRetry: 7, minRnrTimerB: 0 })
+    const { a, b } = connectQps(pair, { rnrRetry: 7, minRnrTimerB: 0, timeout: 0 })
+    const postedAt = performance.now()
     a.qp.postSend({ wrId: 1, opcode: WrOpcode.SEND, sgList: [], sendFlags: S })
     await until('the first RNR NAK', () => pair.a.device.counters.rnrRetries === 1)
-    const nakAt = performance.now()
     await new Promise((r) => setTimeout(r, 30))
     t.equal(sent(pair.a).filter((p) => isSend(p.opcode)).length, 1, 'no retry 30 ms into a 65 ms RNR wait')
     b.qp.postRecv({ wrId: 2, sgList: [] })
     t.equal((await a.cq.next()).status, WcStatus.SUCCESS)
-    const waited = performance.now() - nakAt
-    t.ok(waited >= 60, `the retry came after the RNR timer (${waited.toFixed(1)} ms)`)
+    const waited = performance.now() - postedAt
+    // Not at once (about 1 ms here without the wait); a little slack for the timer's clock.
+    t.ok(waited >= 50, `the retry came after the RNR timer (${waited.toFixed(1)} ms after the post)`)
     t.equal(pair.a.device.counters.rnrRetries, 1, 'and got through the first time')
   })
+})
+
+// Engine bug (reported, not fixed here): when the ACK timer fires while an
+// RNR NAK is on its way (a busy event loop, or an RNR NAK slower than the
+// timeout), the timeout rewinds the requester to the head WQE, the RNR NAK
+// then pauses it, and when the RNR timer ends, rewindTo() finds no sent WQE
+// to rewind to and kicks nobody: the WQE is never sent again, no timer is
+// left, and the WR never completes (no error either).
+t.test('engine - an ACK timeout racing an RNR NAK does not stall the QP', { todo: 'engine: the RNR timer does not restart a requester a timeout already rewound' }, async (t) => {
+  let stalled = false
+  const pair = await startEnginePair(t, {
+    // b is busy for 10 ms as it sends its first RNR NAK, past a's 6.7 ms ACK
+    // timeout: in the next loop turn a's timer fires just before a reads the NAK.
+    onPacket: (host, dir) => {
+      if (host !== 'b' || dir !== 'out' || stalled) return
+      stalled = true
+      const busyUntil = performance.now() + 10
+      while (performance.now() < busyUntil) {
+        // busy
+      }
+    },
+  })
+  const { a } = connectQps(pair, { rnrRetry: 3, minRnrTimerB: 1, timeout: 14 })
+  a.qp.postSend({ wrId: 1, opcode: WrOpcode.SEND, sgList: [], sendFlags: S })
+  const wc = await a.cq.next(2000)
+  t.equal(wc.status, WcStatus.RNR_RETRY_EXC_ERR, 'the SEND ends (no receive is ever posted)')
+  t.equal(pair.a.device.counters.timeoutRetries, 1, 'after the timeout that raced the NAK')
 })

@@ -61,6 +61,8 @@ export interface EnginePairOptions {
   capture?: boolean
   /** Seeded fault injection on a's (requests) and b's (responses) outgoing packets. */
   faults?: { a?: FaultOptions; b?: FaultOptions }
+  /** Called for every packet a host sends (after fault injection) or receives, as it goes. */
+  onPacket?: (host: string, dir: 'out' | 'in', pkt: Uint8Array) => void
 }
 
 export const DEFAULT_TIME_SCALE = 0.1
@@ -81,7 +83,12 @@ export async function startEnginePair(t: Test, o: EnginePairOptions = {}): Promi
     const control = new ControlPlane(transport)
     const wire = { out: [] as Uint8Array[], in: [] as Uint8Array[] }
     // Copies: the packet is a view into a train buffer the pool recycles.
-    const onPacket = o.capture ? (dir: 'out' | 'in', _peer: string, pkt: Uint8Array) => void wire[dir].push(Uint8Array.from(pkt)) : undefined
+    const onPacket = o.capture || o.onPacket
+      ? (dir: 'out' | 'in', _peer: string, pkt: Uint8Array) => {
+          if (o.capture) wire[dir].push(Uint8Array.from(pkt))
+          o.onPacket?.(id, dir, pkt)
+        }
+      : undefined
     const rdma = attachRdma(control, { timeScale: o.timeScale ?? DEFAULT_TIME_SCALE, onPacket })
     return { id, transport, control, rdma, device: rdma.device, wire }
   }
