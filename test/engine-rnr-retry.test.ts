@@ -57,20 +57,29 @@ t.test('engine - rnr retry', async (t) => {
   })
 
   await t.test('the requester waits the RNR timer the NAK names before retrying', async (t) => {
-    const pair = await startEnginePair(t, { capture: true })
+    const sends: number[] = []
+    let nakAt = 0
+    let b: ReturnType<typeof connectQps>['b'] | undefined
+    const pair = await startEnginePair(t, {
+      onPacket: (host, dir) => {
+        if (host === 'a' && dir === 'out') sends.push(performance.now())
+        if (host === 'a' && dir === 'in' && !nakAt) {
+          // The RNR NAK arrives: a receive is there before any retry can be.
+          nakAt = performance.now()
+          b!.qp.postRecv({ wrId: 2, sgList: [] })
+        }
+      },
+    })
     // Timer 0 is the longest: 655.36 ms, here scaled by 0.1 to 65.5 ms.
-    const { a, b } = connectQps(pair, { rnrRetry: 7, minRnrTimerB: 0, timeout: 0 })
-    const postedAt = performance.now()
-    a.qp.postSend({ wrId: 1, opcode: WrOpcode.SEND, sgList: [], sendFlags: S })
-    await until('the first RNR NAK', () => pair.a.device.counters.rnrRetries === 1)
-    await new Promise((r) => setTimeout(r, 30))
-    t.equal(sent(pair.a).filter((p) => isSend(p.opcode)).length, 1, 'no retry 30 ms into a 65 ms RNR wait')
-    b.qp.postRecv({ wrId: 2, sgList: [] })
-    t.equal((await a.cq.next()).status, WcStatus.SUCCESS)
-    const waited = performance.now() - postedAt
-    // Not at once (about 1 ms here without the wait); a little slack for the timer's clock.
-    t.ok(waited >= 50, `the retry came after the RNR timer (${waited.toFixed(1)} ms after the post)`)
-    t.equal(pair.a.device.counters.rnrRetries, 1, 'and got through the first time')
+    const qps = connectQps(pair, { rnrRetry: 7, minRnrTimerB: 0, timeout: 0 })
+    b = qps.b
+    qps.a.qp.postSend({ wrId: 1, opcode: WrOpcode.SEND, sgList: [], sendFlags: S })
+    t.equal((await qps.a.cq.next()).status, WcStatus.SUCCESS)
+    t.equal(pair.a.device.counters.rnrRetries, 1, 'one RNR NAK, then through')
+    t.equal(sends.length, 2, 'the SEND went twice')
+    const waited = sends[1]! - nakAt
+    // Not at once (about 1 ms without the wait); some slack for the timer's clock.
+    t.ok(waited >= 50, `the retry came after the RNR timer (${waited.toFixed(1)} ms after the NAK)`)
   })
 })
 
