@@ -11,6 +11,8 @@ export default tseslint.config(
     rules: {
       // `_`-prefixed parameters are deliberately unused (handler signatures).
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      // A variable a callback reads before its one assignment cannot be const.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
   },
   {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { startRdmaCluster, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { startClientScript } from './cluster-helpers.ts'
 import { Access } from '../src/verbs/constants.ts'
+import { ErrorCodes } from '../src/errors.ts'
 
 // Registration pins every page of an MR once (FOLL_PIN | FOLL_LONGTERM, bias
 // 1024 per pin); deregistration and the death of the registering process drop
@@ -48,6 +49,16 @@ t.test('pins - exact per page while registered, released on dereg and on client 
     t.equal(s.pins.longterm_acquired, s.pins.longterm_released)
     t.equal(s.pins.pinned_frames, 0)
     t.equal(s.mrs.file, 0)
+  })
+
+  // The server's own registration path (the in-process engine-access-errors test covers the device's).
+  await t.test('pins - a registration refused for its access flags takes no pins', async (t) => {
+    const before = (await stats()).pins
+    await t.rejects(rc.server.regMr(pd, 64, Access.REMOTE_WRITE), { code: ErrorCodes.EINVAL }, 'REMOTE_WRITE without LOCAL_WRITE is refused over the control plane')
+    await t.rejects(req('verbs.mr.regFile', { pd, file: name, offset: 0, length: PAGE, access: Access.REMOTE_ATOMIC }), { code: ErrorCodes.EINVAL }, 'for a file MR too')
+    const after = (await stats()).pins
+    t.equal(after.nr_foll_pin_acquired, before.nr_foll_pin_acquired, 'no pin taken')
+    t.equal(after.pinned_frames, before.pinned_frames)
   })
 
   await t.test('pins - a killed client process loses its MRs and pins', async (t) => {

@@ -1,15 +1,19 @@
 import t, { type Test } from 'tap'
-import { startRdmaCluster, connect, ALL_ACCESS } from './helpers/rdma-cluster.ts'
+import { startEnginePair } from './helpers/engine-pair.ts'
+import { connect, ALL_ACCESS } from './helpers/rdma-connect.ts'
 import { Access, QpState, SendFlags, WcStatus, WrOpcode } from '../src/verbs/constants.ts'
 import { ErrorCodes } from '../src/errors.ts'
 
 // The pyverbs-style error cases: the remote side refuses what the rkey, the
 // MR's rights, the QP's rights or alignment do not allow, and the requester
 // sees the matching completion status; API misuse is an EINVAL-coded error.
+// (Moved from the multi-process rc-access-errors test: the "server" is the
+// second host of an in-process pair, driven the same way, with RemoteVerbs
+// over the control plane, and connected through the CM.)
 const S = SendFlags.SIGNALED
 
-t.test('rc - access and request errors', async (t) => {
-  const rc = await startRdmaCluster(t)
+t.test('engine - access and request errors', async (t) => {
+  const rc = await startEnginePair(t)
   const dev = rc.local.device
 
   const fresh = async (o: Parameters<typeof connect>[1] = {}) => {
@@ -133,8 +137,8 @@ t.test('rc - access and request errors', async (t) => {
   })
 })
 
-t.test('rc - SEND longer than the posted receive', async (t) => {
-  const rc = await startRdmaCluster(t)
+t.test('engine - SEND longer than the posted receive', async (t) => {
+  const rc = await startEnginePair(t)
   const c = await connect(rc)
   const local = rc.local.device.regMr(c.pd, 4096, ALL_ACCESS)
   await rc.server.postRecv(c.remoteQpn, [{ wrId: 7, sgList: [{ stag: c.serverMr.stag, offset: 0, length: 16 }] }])
