@@ -9,7 +9,7 @@ import { QpState, SendFlags, WcStatus, WrOpcode } from '../src/verbs/constants.t
 // once a receive shows up in time. (Moved from the multi-process
 // qp-rnr-retry test: same assertions, plus the NAKs on the wire.) The RNR
 // wait alone drives these retries: no ACK timer (timeout 0), whose race with
-// an RNR NAK hangs the QP (the todo test at the end).
+// an RNR NAK once hung the QP (the test at the end).
 const S = SendFlags.SIGNALED
 const RNR_NAK = 0x20 // AETH bits 6:5 = 01, the timer in bits 4:0
 const isSend = (opcode: number) => opcode >= Op.SEND_FIRST && opcode <= Op.SEND_ONLY_WITH_IMMEDIATE
@@ -83,13 +83,14 @@ t.test('engine - rnr retry', async (t) => {
   })
 })
 
-// Engine bug (reported, not fixed here): when the ACK timer fires while an
+// A former engine bug: when the ACK timer fires while an
 // RNR NAK is on its way (a busy event loop, or an RNR NAK slower than the
 // timeout), the timeout rewinds the requester to the head WQE, the RNR NAK
 // then pauses it, and when the RNR timer ends, rewindTo() finds no sent WQE
-// to rewind to and kicks nobody: the WQE is never sent again, no timer is
-// left, and the WR never completes (no error either).
-t.test('engine - an ACK timeout racing an RNR NAK does not stall the QP', { todo: 'engine: the RNR timer does not restart a requester a timeout already rewound' }, async (t) => {
+// to rewind to and kicked nobody: the WQE was never sent again, no timer was
+// left, and the WR never completed (no error either). The RNR timer now
+// restarts the requester whatever the rewind found.
+t.test('engine - an ACK timeout racing an RNR NAK does not stall the QP', async (t) => {
   let stalled = false
   const pair = await startEnginePair(t, {
     // b is busy for 10 ms as it sends its first RNR NAK, past a's 6.7 ms ACK

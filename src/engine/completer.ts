@@ -217,6 +217,9 @@ function onAck(qp: EngineQp, pkt: Packet): void {
       qp.req.rnrWait = false
       if (qp.state !== QpState.RTS && qp.state !== QpState.SQD) return
       qp.rewindRequester(psn)
+      // An ACK timeout may have rewound the requester to `psn` already, so the
+      // rewind above found nothing to do: restart the requester regardless.
+      qp.host.kickLater(qp)
       armRetransmitTimer(qp)
     }, Math.max(1, ms))
     return

@@ -164,6 +164,10 @@ export function runRequester(qp: EngineQp): boolean {
       ackReq = ++req.noackPkts >= Params.ackReqInterval
     }
     if (ackReq) req.noackPkts = 0
+    // The oldest unacknowledged packet leaves (first send, or a go-back-N
+    // resend): the ACK timeout period starts now, whatever an idle QP's
+    // still-armed timer last saw (rxe re-arms its timer on each such send).
+    if (req.idx === qp.sq.base && (w.kind === WqeKind.READ || k === head.done)) qp.comp.lastProgress = performance.now()
     // Encoded straight into the outgoing train: the payload is copied once, memory to wire.
     qp.host.emit(qp.attr.destNode, buildPacket(qp, w, w.kind === WqeKind.READ ? w.done + k : k, ackReq))
     if (w.kind === WqeKind.READ || k === w.npkts - 1 || resource) {
