@@ -5,12 +5,14 @@
  * ERR_BAD_MESSAGE naming the field, never reaches the handler, and so never
  * surfaces as an internal error.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import * as v from 'valibot'
 import { EmuError, ErrorCodes } from '../src/errors.ts'
 
+/** A body schema (valibot). */
+export type BodySchema = v.GenericSchema
+
 /** A request/response command: body schema, reply type (type-level only). */
-export interface Command<S extends TSchema = TSchema, R = unknown> {
+export interface Command<S extends BodySchema = BodySchema, R = unknown> {
   readonly kind: 'command'
   readonly body: S
   /** Never set: carries the reply type. */
@@ -18,7 +20,7 @@ export interface Command<S extends TSchema = TSchema, R = unknown> {
 }
 
 /** A one-way notification: body schema, no reply. */
-export interface Notice<S extends TSchema = TSchema> {
+export interface Notice<S extends BodySchema = BodySchema> {
   readonly kind: 'notice'
   readonly body: S
 }
@@ -29,19 +31,19 @@ export type MessageTable = Record<string, MessageSpec>
 /** `command<Reply>()(bodySchema)`: a command whose reply is `Reply`. */
 export const command =
   <R>() =>
-  <S extends TSchema>(body: S): Command<S, R> => ({ kind: 'command', body })
+  <S extends BodySchema>(body: S): Command<S, R> => ({ kind: 'command', body })
 
 /** A one-way notification with this body. */
-export const notice = <S extends TSchema>(body: S): Notice<S> => ({ kind: 'notice', body })
+export const notice = <S extends BodySchema>(body: S): Notice<S> => ({ kind: 'notice', body })
 
 /** Message types of a table that are requests (commands), and those that are notices. */
 export type CommandType<M extends MessageTable> = { [K in keyof M & string]: M[K] extends Command ? K : never }[keyof M & string]
 export type NoticeType<M extends MessageTable> = { [K in keyof M & string]: M[K] extends Notice ? K : never }[keyof M & string]
 
 /** The body type of message `K`. */
-export type BodyOf<M extends MessageTable, K extends keyof M> = Static<M[K]['body']>
+export type BodyOf<M extends MessageTable, K extends keyof M> = v.InferInput<M[K]['body']>
 /** The reply type of command `K`. */
-export type ReplyOf<M extends MessageTable, K extends keyof M> = M[K] extends Command<TSchema, infer R> ? R : never
+export type ReplyOf<M extends MessageTable, K extends keyof M> = M[K] extends Command<BodySchema, infer R> ? R : never
 
 /** Arguments after the type: the body may be left out when the schema accepts undefined. */
 export type BodyArgs<M extends MessageTable, K extends keyof M, Rest extends unknown[] = []> = undefined extends BodyOf<M, K> ? [body?: BodyOf<M, K>, ...Rest] : [body: BodyOf<M, K>, ...Rest]
@@ -49,64 +51,51 @@ export type BodyArgs<M extends MessageTable, K extends keyof M, Rest extends unk
 // ---- schema pieces shared by the tables ----
 
 /** A body that carries nothing (absent, null or an empty object). */
-export const NoBody = Type.Unknown()
+export const NoBody = v.unknown()
 /** A non-negative safe integer (offsets, lengths, counts, handles, QP numbers). */
-export const UInt = Type.Integer({ minimum: 0 })
+export const UInt = v.pipe(v.number(), v.safeInteger(), v.minValue(0))
+/** An integer at least `min`. */
+export const IntFrom = (min: number) => v.pipe(v.number(), v.safeInteger(), v.minValue(min))
 /** A duration or deadline in milliseconds (fractions allowed: callers compute them from performance.now()). */
-export const Ms = Type.Number({ minimum: 0 })
+export const Ms = v.pipe(v.number(), v.minValue(0))
 /** A 32-bit unsigned key (STag, rkey, lkey). */
-export const Key = Type.Integer({ minimum: 0, maximum: 0xffffffff })
+export const Key = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffffffff))
 /** A non-empty string (names, node ids). */
-export const Name = Type.String({ minLength: 1 })
+export const Name = v.pipe(v.string(), v.minLength(1))
 /** Raw bytes (msgpackr bin: a Buffer or Uint8Array). */
-export const Bytes = Type.Uint8Array()
+export const Bytes: v.GenericSchema<Uint8Array> = v.instance(Uint8Array)
 /** A 64-bit atomic operand: a bigint (msgpackr carries bigints as 64-bit integers both ways). */
-export const U64 = Type.BigInt()
+export const U64 = v.bigint()
 
 /**
- * Validators compiled once per message type, on first use. `check` throws
- * ERR_BAD_MESSAGE naming the first field that does not match.
+ * Checks a body against its message type's schema. `check` throws
+ * ERR_BAD_MESSAGE naming the first field that does not match; types the
+ * table does not know pass unchecked (they have no handler either).
  */
 export class BodyChecker {
-  private readonly compiled = new Map<string, TypeCheck<TSchema> | null>()
   constructor(private readonly table: MessageTable) {}
 
   check(type: string, body: unknown): void {
-    let c = this.compiled.get(type)
-    if (c === undefined) {
-      const spec = this.table[type]
-      c = spec ? TypeCompiler.Compile(spec.body) : null
-      this.compiled.set(type, c)
-    }
-    if (c === null || c.Check(body)) return
-    const e = c.Errors(body).First()
-    const field = fieldName(e?.path ?? '')
-    const got = e ? describe(e.value) : describe(body)
-    throw new EmuError(ErrorCodes.BAD_MESSAGE, `"${type}": ${field}: ${e ? expected(e.schema, e.message) : 'does not match'}, got ${got}`, { type, field })
+    const spec = Object.hasOwn(this.table, type) ? this.table[type] : undefined
+    if (!spec) return
+    const r = v.safeParse(spec.body, body, { abortEarly: true })
+    if (r.success) return
+    const issue = r.issues[0]
+    const field = fieldName(issue.path?.map((p) => p.key) ?? [])
+    throw new EmuError(ErrorCodes.BAD_MESSAGE, `"${type}": ${field}: ${wanted(issue)}`, { type, field })
   }
 }
 
-/** '/wrs/0/opcode' → 'wrs[0].opcode'; '' → 'body'. */
-function fieldName(path: string): string {
-  if (path === '') return 'body'
-  return path
-    .slice(1)
-    .split('/')
-    .map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`))
-    .join('')
+/** ['wrs', 0, 'opcode'] → 'wrs[0].opcode'; [] → 'body'. */
+function fieldName(path: unknown[]): string {
+  if (path.length === 0) return 'body'
+  return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('')
 }
 
-/** What the schema wanted, in words: a choice of literals is listed. */
-function expected(schema: TSchema, message: string): string {
-  const choices = (schema as { anyOf?: Array<{ const?: unknown }> }).anyOf
-  if (choices?.length && choices.every((c) => c.const !== undefined)) return `expected one of ${choices.map((c) => JSON.stringify(c.const)).join(', ')}`
-  return message.charAt(0).toLowerCase() + message.slice(1)
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing'
-  if (v instanceof Uint8Array) return `${v.length} bytes`
-  if (typeof v === 'bigint') return `${v}n`
-  const s = JSON.stringify(v)
-  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s
+/** What the schema wanted and what came, in words. */
+function wanted(issue: v.BaseIssue<unknown>): string {
+  if (issue.type === 'object' && issue.received === 'undefined' && issue.path?.length) return 'required, got nothing'
+  if (issue.type === 'integer' || issue.type === 'safe_integer') return `expected an integer, got ${issue.received}`
+  if (issue.expected === null) return issue.message
+  return `expected ${issue.expected}, got ${issue.received}`
 }

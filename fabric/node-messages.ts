@@ -10,113 +10,113 @@
  * server's memory (fs.*, mem.*, verbs.mr.regFile/advise, test.*); the raw
  * ZeroMQ baseline (baseline.*).
  */
-import { Type as T } from '@sinclair/typebox'
+import * as v from 'valibot'
 import type { Extent, FsyncResult, LeaseInfo, OdpQuery, Stat } from '../src/memory/index.ts'
 import type { Wc } from '../src/verbs/cq.ts'
 import type { QpAttr } from '../src/verbs/qp.ts'
 import type { WorkloadResult } from '../src/verbs/workload.ts'
 import type { FaultCounters } from './faults.ts'
-import { Bytes, command, Key, Ms, Name, NoBody, notice, U64, UInt, type BodyOf, type CommandType, type MessageTable, type ReplyOf } from './message-schema.ts'
+import { Bytes, command, IntFrom, Key, Ms, Name, NoBody, notice, U64, UInt, type BodyOf, type CommandType, type MessageTable, type ReplyOf } from './message-schema.ts'
 import type * as W from './node-message-types.ts'
 
-const Opt = T.Optional
+const Opt = v.optional
 /** The reply of a command that answers with nothing but success. */
 type Empty = Record<string, never>
 
-const Sge = T.Object({ stag: Key, offset: UInt, length: UInt })
-const QpCap = T.Object({ maxSendWr: Opt(UInt), maxRecvWr: Opt(UInt), maxSendSge: Opt(UInt), maxRecvSge: Opt(UInt) })
-const QpAttrChange = T.Object({
-  qpState: Opt(T.Union([T.Literal(0), T.Literal(1), T.Literal(2), T.Literal(3), T.Literal(4), T.Literal(5), T.Literal(6)])), pathMtu: Opt(UInt), destQpNum: Opt(UInt), destNode: Opt(T.String()), rqPsn: Opt(UInt), sqPsn: Opt(UInt),
+const Sge = v.object({ stag: Key, offset: UInt, length: UInt })
+const QpCap = v.object({ maxSendWr: Opt(UInt), maxRecvWr: Opt(UInt), maxSendSge: Opt(UInt), maxRecvSge: Opt(UInt) })
+const QpAttrChange = v.object({
+  qpState: Opt(v.picklist([0, 1, 2, 3, 4, 5, 6])), pathMtu: Opt(UInt), destQpNum: Opt(UInt), destNode: Opt(v.string()), rqPsn: Opt(UInt), sqPsn: Opt(UInt),
   timeout: Opt(UInt), retryCnt: Opt(UInt), rnrRetry: Opt(UInt), minRnrTimer: Opt(UInt), maxRdAtomic: Opt(UInt), maxDestRdAtomic: Opt(UInt),
   qpAccessFlags: Opt(UInt), pkeyIndex: Opt(UInt),
 })
 /** rdma_conn_param and the QP attributes of the active side. */
-export const ConnectOptionsSchema = T.Object({
+export const ConnectOptionsSchema = v.object({
   mtu: Opt(UInt), initiatorDepth: Opt(UInt), responderResources: Opt(UInt),
   timeout: Opt(UInt), retryCnt: Opt(UInt), rnrRetry: Opt(UInt), minRnrTimer: Opt(UInt), qpAccessFlags: Opt(UInt),
-  privateData: Opt(T.Unknown()),
+  privateData: Opt(v.unknown()),
   /** Control-plane timeout for the exchange (ms). */
   timeoutMs: Opt(Ms),
 })
-const SendWr = T.Object({
-  wrId: Opt(T.Integer()), opcode: UInt, sgList: Opt(T.Array(Sge)), sendFlags: Opt(UInt), imm: Opt(UInt),
+const SendWr = v.object({
+  wrId: Opt(v.pipe(v.number(), v.integer())), opcode: UInt, sgList: Opt(v.array(Sge)), sendFlags: Opt(UInt), imm: Opt(UInt),
   remoteAddr: Opt(UInt), rkey: Opt(Key), compareAdd: Opt(U64), swap: Opt(U64),
-  flush: Opt(T.Object({ length: UInt, sel: Opt(UInt), plt: Opt(UInt) })),
+  flush: Opt(v.object({ length: UInt, sel: Opt(UInt), plt: Opt(UInt) })),
 })
-const RecvWr = T.Object({ wrId: T.Integer(), sgList: T.Array(Sge) })
+const RecvWr = v.object({ wrId: v.pipe(v.number(), v.integer()), sgList: v.array(Sge) })
 /** A closed-loop workload on one QP (src/verbs/workload.ts). */
-const WorkloadSpec = T.Object({
+const WorkloadSpec = v.object({
   opcode: UInt, count: UInt, durationMs: Opt(Ms), window: UInt, size: UInt, remoteAddr: UInt, rkey: Key,
   span: Opt(UInt), compareAdd: Opt(U64), swap: Opt(U64), imm: Opt(UInt),
 })
-const ListenSpec = T.Object({ port: UInt, pd: UInt, cqDepth: Opt(UInt), cap: Opt(QpCap), qpAccessFlags: Opt(UInt) })
-const ConnParam = { qpn: UInt, psn: UInt, mtu: UInt, initiatorDepth: UInt, responderResources: UInt, privateData: Opt(T.Unknown()) }
-const Probability = T.Number({ minimum: 0, maximum: 1 })
-const FaultOptions = T.Object({ drop: Opt(Probability), duplicate: Opt(Probability), reorder: Opt(Probability), seed: Opt(T.Integer()) })
-const File = T.Object({ file: Name })
-const FileRange = T.Object({ file: Name, offset: Opt(UInt), length: Opt(UInt) })
-const Named = T.Object({ name: Name })
-const Stag = T.Object({ stag: Key })
-const Qpn = T.Object({ qpn: UInt })
-const BaselineShape = T.Object({ count: T.Integer({ minimum: 1 }), reqBytes: T.Integer({ minimum: 1 }), respBytes: UInt, respEvery: T.Integer({ minimum: 1 }) })
+const ListenSpec = v.object({ port: UInt, pd: UInt, cqDepth: Opt(UInt), cap: Opt(QpCap), qpAccessFlags: Opt(UInt) })
+const ConnParam = { qpn: UInt, psn: UInt, mtu: UInt, initiatorDepth: UInt, responderResources: UInt, privateData: Opt(v.unknown()) }
+const Probability = v.pipe(v.number(), v.minValue(0), v.maxValue(1))
+const FaultOptions = v.object({ drop: Opt(Probability), duplicate: Opt(Probability), reorder: Opt(Probability), seed: Opt(v.pipe(v.number(), v.integer())) })
+const File = v.object({ file: Name })
+const FileRange = v.object({ file: Name, offset: Opt(UInt), length: Opt(UInt) })
+const Named = v.object({ name: Name })
+const Stag = v.object({ stag: Key })
+const Qpn = v.object({ qpn: UInt })
+const BaselineShape = v.object({ count: IntFrom(1), reqBytes: IntFrom(1), respBytes: UInt, respEvery: IntFrom(1) })
 const FileReg = { pd: UInt, file: Name, offset: UInt, length: UInt, access: UInt, iova: Opt(UInt) }
 
 export const NodeMessages = {
   // ---- launcher protocol (src/launcher/protocol.ts) ----
-  hello: command<W.HelloReply>()(T.Object({ id: Name, role: T.Union([T.Literal('client'), T.Literal('server')]), pid: UInt, endpoint: Name })),
-  ready: command<{ ok: boolean }>()(T.Object({ id: Name, pid: UInt, endpoint: Name })),
+  hello: command<W.HelloReply>()(v.object({ id: Name, role: v.picklist(['client', 'server']), pid: UInt, endpoint: Name })),
+  ready: command<{ ok: boolean }>()(v.object({ id: Name, pid: UInt, endpoint: Name })),
   shutdown: command<{ ok: boolean }>()(NoBody),
   ping: command<unknown>()(NoBody),
-  'ping-peer': command<W.PingPeerReply>()(T.Object({ peer: Name, count: Opt(T.Integer({ minimum: 1 })), warmup: Opt(UInt), size: Opt(UInt) })),
+  'ping-peer': command<W.PingPeerReply>()(v.object({ peer: Name, count: Opt(IntFrom(1)), warmup: Opt(UInt), size: Opt(UInt) })),
   stats: command<W.NodeStatsReply>()(NoBody),
 
   // ---- the RDMA service of every host (src/verbs/remote-verbs-service.ts) ----
   'verbs.pd.alloc': command<{ pd: number }>()(NoBody),
-  'verbs.pd.dealloc': command<Empty>()(T.Object({ pd: UInt })),
-  'verbs.mr.reg': command<W.RemoteMr>()(T.Object({ pd: UInt, length: UInt, access: UInt, iova: Opt(UInt) })),
-  'verbs.mr.rereg': command<W.RemoteMr>()(T.Object({ stag: Key, access: Opt(UInt), pd: Opt(UInt) })),
+  'verbs.pd.dealloc': command<Empty>()(v.object({ pd: UInt })),
+  'verbs.mr.reg': command<W.RemoteMr>()(v.object({ pd: UInt, length: UInt, access: UInt, iova: Opt(UInt) })),
+  'verbs.mr.rereg': command<W.RemoteMr>()(v.object({ stag: Key, access: Opt(UInt), pd: Opt(UInt) })),
   'verbs.mr.dereg': command<Empty>()(Stag),
-  'verbs.mem.write': command<Empty>()(T.Object({ stag: Key, offset: UInt, data: Bytes })),
-  'verbs.mem.read': command<Uint8Array>()(T.Object({ stag: Key, offset: UInt, length: UInt })),
+  'verbs.mem.write': command<Empty>()(v.object({ stag: Key, offset: UInt, data: Bytes })),
+  'verbs.mem.read': command<Uint8Array>()(v.object({ stag: Key, offset: UInt, length: UInt })),
   'verbs.listen': command<Empty>()(ListenSpec),
-  'verbs.unlisten': command<Empty>()(T.Object({ port: UInt })),
-  'verbs.qp.postRecv': command<Empty>()(T.Object({ qpn: UInt, wrs: T.Array(RecvWr) })),
-  'verbs.qp.postSend': command<Empty>()(T.Object({ qpn: UInt, wrs: T.Array(SendWr) })),
+  'verbs.unlisten': command<Empty>()(v.object({ port: UInt })),
+  'verbs.qp.postRecv': command<Empty>()(v.object({ qpn: UInt, wrs: v.array(RecvWr) })),
+  'verbs.qp.postSend': command<Empty>()(v.object({ qpn: UInt, wrs: v.array(SendWr) })),
   'verbs.qp.query': command<QpAttr & { stateName: string }>()(Qpn),
-  'verbs.qp.modify': command<Empty>()(T.Object({ qpn: UInt, attr: QpAttrChange })),
-  'verbs.cq.poll': command<Wc[]>()(T.Object({ qpn: UInt, which: T.Union([T.Literal('send'), T.Literal('recv')]), max: Opt(T.Integer({ minimum: 1 })), min: Opt(UInt), waitMs: Opt(Ms) })),
-  'verbs.connect': command<{ qpn: number; pd: number; remoteQpn: number }>()(T.Object({ node: Name, port: UInt, cqDepth: Opt(UInt), cap: Opt(QpCap), options: Opt(ConnectOptionsSchema) })),
+  'verbs.qp.modify': command<Empty>()(v.object({ qpn: UInt, attr: QpAttrChange })),
+  'verbs.cq.poll': command<Wc[]>()(v.object({ qpn: UInt, which: v.picklist(['send', 'recv']), max: Opt(IntFrom(1)), min: Opt(UInt), waitMs: Opt(Ms) })),
+  'verbs.connect': command<{ qpn: number; pd: number; remoteQpn: number }>()(v.object({ node: Name, port: UInt, cqDepth: Opt(UInt), cap: Opt(QpCap), options: Opt(ConnectOptionsSchema) })),
   'verbs.disconnect': command<Empty>()(Qpn),
-  'verbs.workload': command<WorkloadResult>()(T.Object({ qpn: UInt, localBytes: UInt, spec: WorkloadSpec })),
+  'verbs.workload': command<WorkloadResult>()(v.object({ qpn: UInt, localBytes: UInt, spec: WorkloadSpec })),
   'verbs.workload.stop': command<{ stopped: boolean }>()(Qpn),
-  'verbs.server.lease': command<W.LeaseGrant>()(T.Object({ node: Name, file: Name })),
-  'verbs.server.unlease': command<Empty>()(T.Object({ node: Name, file: Name })),
-  'verbs.server.regFile': command<W.RemoteMr>()(T.Object({ node: Name, ...FileReg })),
-  'verbs.server.deregMr': command<Empty>()(T.Object({ node: Name, stag: Key })),
-  'verbs.lease.mode': command<{ mode: W.LeaseMode }>()(T.Object({ mode: T.Union([T.Literal('comply'), T.Literal('ignore')]) })),
+  'verbs.server.lease': command<W.LeaseGrant>()(v.object({ node: Name, file: Name })),
+  'verbs.server.unlease': command<Empty>()(v.object({ node: Name, file: Name })),
+  'verbs.server.regFile': command<W.RemoteMr>()(v.object({ node: Name, ...FileReg })),
+  'verbs.server.deregMr': command<Empty>()(v.object({ node: Name, stag: Key })),
+  'verbs.lease.mode': command<{ mode: W.LeaseMode }>()(v.object({ mode: v.picklist(['comply', 'ignore']) })),
   'verbs.lease.status': command<W.LeaseStatus>()(NoBody),
   'verbs.qps': command<Array<{ qpn: number; state: number; destNode: string; destQpNum: number; owner?: string }>>()(NoBody),
   'verbs.counters': command<Record<string, number>>()(NoBody),
   // rdma_cm between two hosts' connection managers (src/verbs/cm.ts)
-  'cm.connect': command<W.ConnectReply>()(T.Object({ port: UInt, ...ConnParam })),
+  'cm.connect': command<W.ConnectReply>()(v.object({ port: UInt, ...ConnParam })),
   'cm.disconnect': command<Empty>()(Qpn),
   // seeded fault injection on this host's outgoing packets (fabric/faults.ts)
-  'rdma.faults': command<Empty>()(T.Union([T.Null(), FaultOptions])),
+  'rdma.faults': command<Empty>()(v.nullable(FaultOptions)),
   'rdma.faultCounters': command<FaultCounters | null>()(NoBody),
   // the server's responder data path (src/host/data-path-service.ts)
-  'rdma.dataPath': command<W.DataPathReply>()(T.Object({ mode: T.Union([T.Literal('inline'), T.Literal('workers'), T.Literal('adaptive')]), workers: Opt(T.Integer({ minimum: 1 })), inlineBatchBytes: Opt(UInt) })),
+  'rdma.dataPath': command<W.DataPathReply>()(v.object({ mode: v.picklist(['inline', 'workers', 'adaptive']), workers: Opt(IntFrom(1)), inlineBatchBytes: Opt(UInt) })),
   'rdma.dataPathStats': command<W.DataPathStatsReply>()(NoBody),
   // the server tells a layout-lease holder (src/verbs/remote-verbs-lease.ts)
-  'lease.break': notice(T.Object({ server: Opt(T.String()), file: Name, stags: T.Array(Key), deadlineMs: Ms, op: Opt(T.String()) })),
-  'lease.revoked': notice(T.Object({ server: Opt(T.String()), file: Name, stags: T.Array(Key), qps: UInt })),
+  'lease.break': notice(v.object({ server: Opt(v.string()), file: Name, stags: v.array(Key), deadlineMs: Ms, op: Opt(v.string()) })),
+  'lease.revoked': notice(v.object({ server: Opt(v.string()), file: Name, stags: v.array(Key), qps: UInt })),
 
   // ---- the server's filesystem (a local process on the server host) ----
-  'fs.create': command<{ ino: number }>()(T.Object({ name: Name, dax: Opt(T.Boolean()) })),
-  'fs.write': command<{ written: number }>()(T.Object({ name: Name, offset: UInt, data: Bytes })),
-  'fs.read': command<Uint8Array>()(T.Object({ name: Name, offset: UInt, length: UInt })),
-  'fs.truncate': command<Empty>()(T.Object({ name: Name, size: UInt })),
-  'fs.punch': command<Empty>()(T.Object({ name: Name, offset: UInt, length: UInt })),
-  'fs.fallocate': command<Empty>()(T.Object({ name: Name, mode: Opt(UInt), offset: UInt, length: UInt })),
+  'fs.create': command<{ ino: number }>()(v.object({ name: Name, dax: Opt(v.boolean()) })),
+  'fs.write': command<{ written: number }>()(v.object({ name: Name, offset: UInt, data: Bytes })),
+  'fs.read': command<Uint8Array>()(v.object({ name: Name, offset: UInt, length: UInt })),
+  'fs.truncate': command<Empty>()(v.object({ name: Name, size: UInt })),
+  'fs.punch': command<Empty>()(v.object({ name: Name, offset: UInt, length: UInt })),
+  'fs.fallocate': command<Empty>()(v.object({ name: Name, mode: Opt(UInt), offset: UInt, length: UInt })),
   'fs.fsync': command<FsyncResult>()(Named),
   'fs.unlink': command<Empty>()(Named),
   'fs.stat': command<Stat>()(Named),
@@ -127,23 +127,23 @@ export const NodeMessages = {
   'fs.unlease': command<Empty>()(File),
 
   // ---- the server's memory: file MRs, pins, ODP, inspection ----
-  'verbs.mr.regFile': command<W.RemoteMr>()(T.Object(FileReg)),
-  'verbs.mr.advise': command<{ pages: number; async: boolean }>()(T.Object({ stag: Key, advice: UInt, flags: Opt(UInt), sgList: Opt(T.Array(T.Object({ offset: UInt, length: UInt }))), offset: Opt(UInt), length: Opt(UInt) })),
+  'verbs.mr.regFile': command<W.RemoteMr>()(v.object(FileReg)),
+  'verbs.mr.advise': command<{ pages: number; async: boolean }>()(v.object({ stag: Key, advice: UInt, flags: Opt(UInt), sgList: Opt(v.array(v.object({ offset: UInt, length: UInt }))), offset: Opt(UInt), length: Opt(UInt) })),
   'mem.stats': command<W.MemStatsReply>()(NoBody),
   'mem.pinCounts': command<W.PinCountsReply>()(FileRange),
   'mem.odpQuery': command<OdpQuery & { kind: string; file?: string }>()(Stag),
-  'mem.odpInvalidate': command<{ pages: number; seq: number }>()(T.Object({ stag: Key, offset: Opt(UInt), length: Opt(UInt), how: Opt(T.Union([T.Literal('unmap'), T.Literal('migrate'), T.Literal('dontneed')])) })),
+  'mem.odpInvalidate': command<{ pages: number; seq: number }>()(v.object({ stag: Key, offset: Opt(UInt), length: Opt(UInt), how: Opt(v.picklist(['unmap', 'migrate', 'dontneed'])) })),
   'mem.leases': command<LeaseInfo[]>()(NoBody),
-  'mem.pinPages': command<{ handle: number; frames: number[] }>()(T.Object({ file: Name, offset: UInt, length: UInt, write: Opt(T.Boolean()) })),
-  'mem.unpinPages': command<Empty>()(T.Object({ handle: UInt })),
+  'mem.pinPages': command<{ handle: number; frames: number[] }>()(v.object({ file: Name, offset: UInt, length: UInt, write: Opt(v.boolean()) })),
+  'mem.unpinPages': command<Empty>()(v.object({ handle: UInt })),
   /** TEST ONLY: free a file's blocks behind its MRs' backs (the unsafe case the oracle measures). */
   'test.freeBehindMr': command<{ blocks: number[] }>()(FileRange),
 
   // ---- raw ZeroMQ baseline for bench --baseline (src/host/baseline-service.ts) ----
   'baseline.listen': command<W.BaselineListenReply>()(BaselineShape),
-  'baseline.run': command<W.BaselineRunResult>()(T.Composite([BaselineShape, T.Object({ endpoint: Name, window: T.Integer({ minimum: 1 }), timeoutMs: Opt(Ms) })])),
-  'baseline.received': command<number[]>()(T.Object({ tokens: T.Array(UInt) })),
-  'baseline.close': command<W.BaselineCloseReply>()(T.Object({ token: UInt })),
+  'baseline.run': command<W.BaselineRunResult>()(v.object({ ...BaselineShape.entries, endpoint: Name, window: IntFrom(1), timeoutMs: Opt(Ms) })),
+  'baseline.received': command<number[]>()(v.object({ tokens: v.array(UInt) })),
+  'baseline.close': command<W.BaselineCloseReply>()(v.object({ token: UInt })),
 } satisfies MessageTable
 
 export type NodeMessageTable = typeof NodeMessages

@@ -1,11 +1,11 @@
-import { Type as T } from '@sinclair/typebox'
+import * as v from 'valibot'
 import { ControlPlane, type ControlPlaneOptions } from '../../fabric/control-plane.ts'
 import { command } from '../../fabric/message-schema.ts'
 import type { Transport } from '../../fabric/transport.ts'
 
 /** Any body, any reply: the control plane's own tests exercise the protocol core, not the node's table. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const loose = () => command<any>()(T.Any())
+const loose = () => command<any>()(v.any())
 
 /** The message table of the control plane's own tests. */
 export const TestMessages = {
