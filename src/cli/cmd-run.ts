@@ -9,17 +9,17 @@
  */
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
 import { POLICIES, type Policy } from '../config/defaults.ts'
 import { loadConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes, ExitCode } from '../errors.ts'
 import { defaultRunDir } from '../launcher/run-dir.ts'
+import { packagePath } from '../package-root.ts'
 import { Params } from '../params.ts'
 import { configOption, displayPath, intArg, runDirOption } from './options.ts'
 
 /** Where the shipped scenarios live: `rdma-emu run truncate-race` finds scenarios/truncate-race.json. */
-export const SCENARIOS_DIR = fileURLToPath(new URL('../../scenarios/', import.meta.url))
+export const SCENARIOS_DIR = packagePath('scenarios/')
 
 interface RunCliOpts {
   config: string

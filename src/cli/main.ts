@@ -6,7 +6,6 @@
  * broke), 2 bad input (arguments, configuration).
  */
 import { realpathSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { Command, CommanderError } from 'commander'
 import { ExitCode, exitCodeFor } from '../errors.ts'
 import * as bench from './cmd-bench.ts'
@@ -16,6 +15,7 @@ import * as stats from './cmd-stats.ts'
 import * as tour from './cmd-tour.ts'
 import * as up from './cmd-up.ts'
 import * as validate from './cmd-validate.ts'
+import { packagePath } from '../package-root.ts'
 import { reportError } from './report-error.ts'
 
 export interface CommandModule {
@@ -53,7 +53,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
 /** True when this process was started through the rdma-emu bin (which imports this module). */
 function startedAsProgram(): boolean {
   try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(new URL('../../nodes/rdma-emu.js', import.meta.url)))
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(packagePath('nodes/rdma-emu.js'))
   } catch {
     return false
   }

@@ -10,15 +10,16 @@
  * and all of them are thrown together as EmuError(CONFIG_INVALID).
  */
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { EmuError, ErrorCodes } from '../errors.ts'
+import { packagePath } from '../package-root.ts'
 import { applyDefaults, type ClusterConfig } from './defaults.ts'
 import { locateJsonError } from './json-error.ts'
 import { schemaProblems } from './schema-errors.ts'
 
 export const DEFAULT_CONFIG_PATH = 'cluster.config.json'
-export const SCHEMA_PATH = fileURLToPath(new URL('./cluster.schema.json', import.meta.url))
+/** The schema stays in src/ (the package ships it there, for the configs' `$schema`); the build reads it too. */
+export const SCHEMA_PATH = packagePath('src/config/cluster.schema.json')
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON documents (schemas, parsed output) are untyped until checked
 type Schema = Record<string, any>

@@ -2,10 +2,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { packagePath } from '../package-root.ts'
 
 /** The CLI entry point; nodes are started as `<node> rdma-emu.js node --id X ...`. */
-export const BIN_PATH = fileURLToPath(new URL('../../nodes/rdma-emu.js', import.meta.url))
+export const BIN_PATH = packagePath('nodes/rdma-emu.js')
 
 export interface NodeExit {
   id: string

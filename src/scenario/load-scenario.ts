@@ -12,17 +12,18 @@
  */
 import { readFileSync } from 'node:fs'
 import { resolve as resolvePath } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { POLICIES, type ClusterConfig, type Policy } from '../config/defaults.ts'
 import { locateJsonError } from '../config/json-error.ts'
 import { SCHEMA_PATH as CLUSTER_SCHEMA_PATH } from '../config/load-config.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
+import { packagePath } from '../package-root.ts'
 import { METRICS, type MetricDef } from './metrics.ts'
 import { schemaProblems } from '../config/schema-errors.ts'
 import type { AccessName, Expectation, Scenario, Step } from './types.ts'
 
-export const SCENARIO_SCHEMA_PATH = fileURLToPath(new URL('./scenario.schema.json', import.meta.url))
+/** Read from src/ by the build too (the package ships it there, for the scenarios' `$schema`). */
+export const SCENARIO_SCHEMA_PATH = packagePath('src/scenario/scenario.schema.json')
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON documents (schemas, parsed output) are untyped until checked
 type Schema = Record<string, any>

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { availableParallelism, loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { Piscina } from 'piscina'
+import { FROM_SOURCE } from '../package-root.ts'
 import { Params } from '../params.ts'
 import { encodePacket, type PacketInit } from '../../fabric/codec.ts'
 import { InlineDataPath } from '../engine/data-path.ts'
@@ -118,8 +119,14 @@ function soleBuffer(payloads: Uint8Array[]): ArrayBuffer | undefined {
 
 const NO_RESULT: DataPathResult = { failedAt: -1, faultAt: -1, out: undefined, outAt: undefined, origs: [] }
 
-const BOOTSTRAP = fileURLToPath(new URL('./bootstrap.mjs', import.meta.url))
-const ENTRY = new URL('./data-path-worker.ts', import.meta.url).href
+/**
+ * The worker's entry. The build (what node processes run) loads its compiled
+ * entry directly. From the TypeScript sources (tests that run this data path in
+ * the tap process) a worker cannot load a .ts entry under Node 20's loader
+ * hooks: bootstrap.mjs registers tsx in the worker first, then imports ENTRY.
+ */
+const ENTRY = new URL(FROM_SOURCE ? './data-path-worker.ts' : './data-path-worker.js', import.meta.url)
+const WORKER_FILE = FROM_SOURCE ? fileURLToPath(new URL('./bootstrap.mjs', import.meta.url)) : fileURLToPath(ENTRY)
 
 export class WorkerDataPath implements DataPath {
   /**
@@ -164,14 +171,14 @@ export class WorkerDataPath implements DataPath {
     this.inline = new InlineDataPath(opts.emit)
     if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new RangeError(`workers must be a positive integer, got ${opts.workers}`)
     this.pools = Array.from({ length: opts.workers }, () => new Piscina({
-      filename: BOOTSTRAP,
+      filename: WORKER_FILE,
       minThreads: 1,
       maxThreads: 1,
       concurrentTasksPerWorker: Params.workerInflightBatches,
       idleTimeout: 2 ** 31 - 1,
       // Workers never block in Atomics.wait between tasks (no timers or sockets stall).
       atomics: 'disabled',
-      workerData: { memory, entry: ENTRY },
+      workerData: { memory, entry: ENTRY.href },
     }))
   }
 
