@@ -2,7 +2,7 @@
  * The layering rules `npm run lint` checks (dependency-cruiser). Type-only
  * imports count: a cycle through types is still a cycle in the design.
  */
-const UPPER = '^src/(host|launcher|cli|bench|scenario)/'
+const UPPER = '^src/(host|launcher|cli|bench|scenario|api)/|^src/index[.]ts$'
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -16,7 +16,7 @@ module.exports = {
     },
     {
       name: 'lower-layers-stay-low',
-      comment: 'The fabric, the RC engine, the memory model and the verbs objects never import process plumbing, the launcher, the CLI, bench or scenario.',
+      comment: 'The fabric, the RC engine, the memory model and the verbs objects never import process plumbing, the launcher, the CLI, bench, scenario or the public API (src/api, src/index.ts).',
       severity: 'error',
       from: { path: '^(fabric/|src/(engine|memory|verbs)/)' },
       to: { path: UPPER },

@@ -5,7 +5,8 @@
  * before a handler sees it (fabric/message-schema.ts), and both ends take
  * their types from here.
  *
- * Groups: the launcher protocol (hello, ready, shutdown, ping, stats); the
+ * Groups: the launcher protocol (hello, ready, shutdown, ping, stats,
+ * program.exit) and program messages (program.message); the
  * RDMA service of every host (verbs.*, cm.*, rdma.*, lease notices); the
  * server's memory (fs.*, mem.*, verbs.mr.regFile/advise, test.*); the raw
  * ZeroMQ baseline (baseline.*).
@@ -69,6 +70,10 @@ export const NodeMessages = {
   ping: command<unknown>()(NoBody),
   'ping-peer': command<W.PingPeerReply>()(v.object({ peer: Name, count: Opt(IntFrom(1)), warmup: Opt(UInt), size: Opt(UInt) })),
   stats: command<W.NodeStatsReply>()(NoBody),
+  // a node's program ended (node -> launcher; src/host/program-runner.ts, src/launcher/program-exits.ts)
+  'program.exit': command<{ ok: boolean }>()(v.object({ id: Name, program: Name, code: v.pipe(v.number(), v.safeInteger()), error: Opt(v.string()) })),
+  // one program's message to another host (host.send / host.recv, src/api/mailbox.ts)
+  'program.message': command<Empty>()(v.object({ tag: Opt(v.string()), data: v.unknown() })),
 
   // ---- the RDMA service of every host (src/verbs/remote-verbs-service.ts) ----
   'verbs.pd.alloc': command<{ pd: number }>()(NoBody),

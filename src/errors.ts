@@ -37,6 +37,8 @@ export const ErrorCodes = {
   BAD_PACKET: 'ERR_BAD_PACKET',
   /** A control message whose body does not match the message table (the field is named): never reaches a handler. */
   BAD_MESSAGE: 'ERR_BAD_MESSAGE',
+  /** No listener on the port the connection request named (rdma_cm: REJECTED, ECONNREFUSED). */
+  ECONNREFUSED: 'ERR_ECONNREFUSED',
   /** A peer did not answer in time (control plane). */
   TIMEOUT: 'ERR_TIMEOUT',
   /** A node failed to start or died. */

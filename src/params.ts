@@ -74,6 +74,13 @@ export const Params = {
   /** A workload gives up when no completion came for this long (ms), and a remote one when it has not finished in this long. */
   workloadCompletionTimeoutMs: 30_000,
   workloadTimeoutMs: 120_000,
+  /** The public CM's connect retries a refused connection (no listener yet) for this long (ms), every cmRetryIntervalMs. */
+  cmConnectRetryMs: 5000,
+  cmRetryIntervalMs: 50,
+
+  // --- programs run as hosts (src/host/program-runner.ts) ---
+  /** How long a node waits for the launcher to take note of its program's end (ms). */
+  programExitReportMs: 5000,
 
   // --- server memory model ---
   defaultDeviceBytes: 64 * 1024 * 1024,

@@ -5,7 +5,7 @@
  * cluster whose server runs its data path in worker threads.
  */
 import { spawn } from 'node:child_process'
-import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs'
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { pidsMatching, reapAfter, ROOT, waitGone, type UpNode } from './cluster-helpers.ts'
@@ -64,6 +64,25 @@ t.test('build - node processes and workers run compiled JavaScript', async (t) =
     t.notOk(existsSync(join(pkg, 'dist/src/workers/bootstrap.mjs')), 'no tsx bootstrap for the workers in the build')
     const loaders = jsFiles(pkg).filter((f) => /\bfrom ['"]tsx|import\(['"]tsx|['"]tsx\/esm/.test(readFileSync(f, 'utf8')))
     t.same(loaders, [], 'no shipped JavaScript file imports tsx')
+  })
+
+  t.test('exports and types: a TypeScript program outside the checkout type-checks against the shipped types and loads', async (t) => {
+    writeFileSync(join(app, 'check.ts'), [
+      "import { launchCluster, attachCluster, EmuError, Access } from 'rdma-emu'",
+      'const launch: typeof launchCluster = launchCluster',
+      'const attach: typeof attachCluster = attachCluster',
+      "console.log(typeof launch, typeof attach, EmuError.name, typeof Access)",
+      '',
+    ].join('\n'))
+    writeFileSync(join(app, 'wrong.ts'), "import { launchCluster } from 'rdma-emu'\nexport const n: number = launchCluster\n")
+    // The checkout's tsc (the user's project would have its own); @types/node from the checkout too.
+    // One run over both files: the checkout's tsc (the user's project would have its own), @types/node from the checkout too.
+    const tsc = await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--typeRoots', join(ROOT, 'node_modules/@types'), '--types', 'node', 'check.ts', 'wrong.ts'], { cwd: app, env, timeoutMs: 60000 })
+    const errors = tsc.stdout.split('\n').filter((l) => /error TS\d+/.test(l))
+    t.same(errors.filter((l) => !l.startsWith('wrong.ts')), [], `tsc accepts a program using the library, the shipped .d.ts checked too\n${tsc.stdout}`)
+    t.ok(errors.some((l) => l.startsWith('wrong.ts') && l.includes('TS2322')), `tsc rejects a wrong use: the types are real, not any\n${tsc.stdout}`)
+    const loaded = await run(process.execPath, ['--input-type=module', '-e', "const m = await import('rdma-emu'); console.log(typeof m.launchCluster, typeof m.attachCluster)"], { cwd: app, env, timeoutMs: 15000 })
+    t.equal(loaded.stdout.trim(), 'function function', `import('rdma-emu') loads the built entry\n${loaded.stderr}`)
   })
 
   t.test('the installed CLI: --help and validate', async (t) => {

@@ -1,12 +1,17 @@
 /**
  * rdma-emu up: start the cluster and stay in the foreground. Ctrl-C / SIGTERM
- * stop it (exit 0); a node that dies takes the cluster down (exit 1).
+ * stop it (exit 0); a node that dies takes the cluster down (exit 1). When
+ * nodes run programs, the cluster lives as long as they do
+ * (src/launcher/program-exits.ts): once the client programs have all ended
+ * with 0 it stops and exits 0; a program that fails stops it at once, exit 1,
+ * naming the node and the cause.
  */
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { loadConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes, ExitCode } from '../errors.ts'
 import type { Cluster } from '../launcher/launch-cluster.ts'
+import type { ProgramExit } from '../launcher/program-exits.ts'
 import { Params } from '../params.ts'
 import { configOption, displayPath, intArg, runDirOption } from './options.ts'
 import { formatTable } from '../report/table.ts'
@@ -39,7 +44,6 @@ async function up(opts: UpOpts): Promise<number> {
   const config = loadConfig(opts.config)
   // Loaded on use, so `validate` and `--help` start fast.
   const { launchCluster } = await import('../launcher/launch-cluster.ts')
-  const { describeExit } = await import('../launcher/node-process.ts')
   const out = (line: string) => process.stdout.write(line + '\n')
   const abort = new AbortController()
   let resolveDone!: (r: { code: number; why: string }) => void
@@ -58,18 +62,29 @@ async function up(opts: UpOpts): Promise<number> {
       if (abort.signal.aborted) return ExitCode.OK
       throw err
     }
-    cluster.on('failed', (e) => resolveDone({ code: ExitCode.PROBLEM, why: `node ${e.id} failed (${describeExit(e)})` }))
+    const { programs } = cluster
+    cluster.on('failed', (e) => resolveDone({ code: ExitCode.PROBLEM, why: programs.describeNodeExit(e) }))
     const where = displayPath(cluster.runDir)
+    const programOf = (id: string) => programs.programs.get(id)?.program
     if (opts.json) {
-      out(JSON.stringify({ event: 'up', runDir: cluster.runDir, nodes: cluster.nodes.map(({ id, role, pid, endpoint, logFile }) => ({ id, role, pid, endpoint, logFile })) }))
+      out(JSON.stringify({ event: 'up', runDir: cluster.runDir, nodes: cluster.nodes.map(({ id, role, pid, endpoint, logFile }) => ({ id, role, pid, endpoint, logFile, ...(programOf(id) ? { program: programOf(id) } : {}) })) }))
     } else {
       out(`rdma-emu: cluster "${config.name}" up, ${cluster.nodes.length} nodes (launcher pid ${process.pid})`)
       out('')
-      out(formatTable(['ID', 'ROLE', 'PID', 'ENDPOINT'], cluster.nodes.map((n) => [n.id, n.role, n.pid, n.endpoint]), [2]))
+      const head = ['ID', 'ROLE', 'PID', 'ENDPOINT', ...(programs.hasPrograms ? ['PROGRAM'] : [])]
+      out(formatTable(head, cluster.nodes.map((n) => [n.id, n.role, n.pid, n.endpoint, ...(programs.hasPrograms ? [displayPath(programOf(n.id) ?? '-')] : [])]), [2]))
       out('')
       out(`run directory: ${where}  (node logs: ${where}/<id>.log, launcher: ${where}/launcher.log)`)
-      out('press Ctrl-C to stop')
+      out(programs.hasPrograms ? 'running until the programs end (Ctrl-C stops it sooner)' : 'press Ctrl-C to stop')
     }
+    const tell = (e: ProgramExit) => {
+      if (opts.json) out(JSON.stringify({ event: 'program', node: e.id, program: e.program, code: e.code, ...(e.error ? { error: e.error } : {}) }))
+      else out(`${e.id}: program ${displayPath(e.program)} ${e.code === 0 ? 'ended (exit 0)' : e.error ?? `exited with code ${e.code}`}`)
+    }
+    // Those that ended while the cluster was still starting, then the others as they end.
+    programs.exits.forEach(tell)
+    programs.on('exit', tell)
+    if (programs.hasPrograms) void programs.done.then((o) => resolveDone({ code: o.ok ? ExitCode.OK : ExitCode.PROBLEM, why: o.message }))
     const { code, why } = await done
     if (code !== ExitCode.OK) process.stderr.write(`rdma-emu: ${why}; stopping the cluster\n`)
     else if (!opts.json) out(`\n${why}: stopping the cluster`)

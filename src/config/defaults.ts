@@ -3,6 +3,7 @@
  * (cluster.schema.json) says what is allowed; this file says what an omitted
  * value means. Numeric defaults come from src/params.ts.
  */
+import { isAbsolute, resolve } from 'node:path'
 import { Params } from '../params.ts'
 
 export const POLICIES = ['upstream', 'unsafe-gup', 'deny', 'truncate-extend', 'layout-lease', 'odp'] as const
@@ -41,6 +42,10 @@ interface NodeConfigBase {
   port: number
   /** ipc: socket path (relative = under the run directory). */
   path?: string
+  /** A program this node runs as a host of the cluster (absolute path once defaults are filled). */
+  program?: string
+  /** The program's arguments (host.args); present when `program` is. */
+  args?: string[]
 }
 
 export interface ClientNodeConfig extends NodeConfigBase {
@@ -92,8 +97,13 @@ export const DEFAULTS = {
 } as const
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-/** Fill defaults into a schema-valid raw configuration. */
-export function applyDefaults(raw: any): ClusterConfig {
+/**
+ * Fill defaults into a schema-valid raw configuration. A relative `program`
+ * path resolves against `baseDir` (the configuration file's directory when
+ * the configuration came from a file; default the current directory).
+ */
+export function applyDefaults(raw: any, opts: { baseDir?: string } = {}): ClusterConfig {
+  const baseDir = opts.baseDir ?? process.cwd()
   return {
     name: raw.name ?? DEFAULTS.name,
     logLevel: raw.logLevel ?? DEFAULTS.logLevel,
@@ -109,11 +119,20 @@ export function applyDefaults(raw: any): ClusterConfig {
       }
       if (transport === 'ipc') base.path = n.path ?? `${n.id}.sock`
       else if (n.path !== undefined) base.path = n.path
+      if (typeof n.program === 'string') {
+        base.program = programPath(n.program, baseDir)
+        base.args = [...(n.args ?? [])]
+      }
       return n.role === 'server'
         ? { ...base, role: 'server', server: { ...DEFAULTS.server, ...n.server } }
         : { ...base, role: 'client' }
     }),
   }
+}
+
+/** Where a node's `program` is: absolute, or resolved against `baseDir`. */
+export function programPath(program: string, baseDir: string): string {
+  return isAbsolute(program) ? program : resolve(baseDir, program)
 }
 
 /** A filled configuration as schema-valid JSON (ipc nodes carry no tcp fields), e.g. for the run directory. */

@@ -9,11 +9,12 @@
  *   nodes[1].port: expected integer 0-65535, got "x"
  * and all of them are thrown together as EmuError(CONFIG_INVALID).
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { packagePath } from '../package-root.ts'
-import { applyDefaults, type ClusterConfig } from './defaults.ts'
+import { applyDefaults, programPath, type ClusterConfig } from './defaults.ts'
 import { locateJsonError } from './json-error.ts'
 import { schemaProblems } from './schema-errors.ts'
 
@@ -47,22 +48,42 @@ export function loadConfig(file: string = DEFAULT_CONFIG_PATH): ClusterConfig {
       at ? `${file}: invalid JSON at line ${at.line} column ${at.column}: ${at.reason}` : `${file}: invalid JSON: ${(err as Error).message}`,
     ])
   }
-  return parseConfig(raw, file)
+  // Programs named relative to the configuration resolve against its directory.
+  return parseConfig(raw, file, { baseDir: dirname(resolve(file)) })
+}
+
+export interface ParseOptions {
+  /** Directory relative `program` paths resolve against (default: the current directory). */
+  baseDir?: string
 }
 
 /** Validate an in-memory raw configuration and fill its defaults. */
-export function parseConfig(raw: unknown, label = 'config'): ClusterConfig {
-  const problems = configProblems(raw, label)
+export function parseConfig(raw: unknown, label = 'config', opts: ParseOptions = {}): ClusterConfig {
+  const problems = configProblems(raw, label, opts)
   if (problems.length > 0) throw invalid(problems)
-  return applyDefaults(raw)
+  return applyDefaults(raw, opts)
 }
 
 /** Every problem of a raw configuration, one line each (empty when valid). */
-export function configProblems(raw: unknown, label = 'config'): string[] {
+export function configProblems(raw: unknown, label = 'config', opts: ParseOptions = {}): string[] {
   const lines: string[] = []
   if (!validateSchema(raw)) lines.push(...schemaProblems(validateSchema.errors ?? [], label, resolveRef))
-  lines.push(...semanticProblems(raw))
+  lines.push(...semanticProblems(raw, opts.baseDir ?? process.cwd()))
   return [...new Set(lines)]
+}
+
+/**
+ * Why a node's program cannot run, or undefined when its file is there: a
+ * missing program is bad input, found before any process starts.
+ */
+export function programProblem(program: string, baseDir: string): string | undefined {
+  const file = programPath(program, baseDir)
+  try {
+    if (!statSync(file).isFile()) return `expected a JavaScript file, got a directory: ${file}`
+  } catch {
+    return `program file not found: ${file}`
+  }
+  return undefined
 }
 
 function invalid(lines: string[]): EmuError {
@@ -76,7 +97,7 @@ function resolveRef(ref: string): Schema | undefined {
 
 // ---------------------------------------------------------------- semantic rules
 
-function semanticProblems(raw: unknown): string[] {
+function semanticProblems(raw: unknown, baseDir: string): string[] {
   const lines: string[] = []
   if (!isObject(raw)) return lines
   const fabric = isObject(raw.fabric) ? raw.fabric : {}
@@ -101,6 +122,11 @@ function semanticProblems(raw: unknown): string[] {
       else ids.set(node.id, i)
     }
     if (node.role === 'client' && node.server !== undefined) lines.push(`${at}.server: only allowed when role is "server"`)
+    if (node.args !== undefined && node.program === undefined) lines.push(`${at}.args: only allowed with "program"`)
+    if (typeof node.program === 'string' && node.program !== '') {
+      const why = programProblem(node.program, baseDir)
+      if (why) lines.push(`${at}.program: ${why} (node ${typeof node.id === 'string' ? node.id : `#${i}`})`)
+    }
     const transport = node.transport ?? 'tcp'
     if (transport === 'tcp') {
       if (node.path !== undefined) lines.push(`${at}.path: only allowed when transport is "ipc"`)

@@ -18,7 +18,7 @@ import { LAUNCHER_ID, Msg, type HelloBody, type PingPeerBody, type ReadyBody } f
 import { ControlPlane } from '../../fabric/control-plane.ts'
 import { fileLogger } from './logger.ts'
 import { rttStats } from './rtt-stats.ts'
-import { attachServices, type NodeContext } from './services.ts'
+import { attachServices, type NodeContext, type NodeServices } from './services.ts'
 
 export interface StartNodeOptions {
   config: ClusterConfig
@@ -38,6 +38,8 @@ export interface StartNodeOptions {
 
 export interface NodeHandle {
   ctx: NodeContext
+  /** What the node runs: its RDMA stack, mailbox, and on a server its memory model. */
+  services: NodeServices
   /** Resolves with the exit code once the node has shut down. */
   stopped: Promise<number>
   /** Shut down (idempotent). */
@@ -159,7 +161,7 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
     }, Params.parentCheckIntervalMs)
   }
 
-  await attachServices(ctx)
+  const services = await attachServices(ctx)
 
   if (opts.launcher) {
     transport.connect(LAUNCHER_ID, opts.launcher)
@@ -178,7 +180,7 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
   }
   log.info({ endpoint: transport.endpoint, peers: transport.peers().map((p) => p.id) }, 'ready')
 
-  return { ctx, stopped, stop }
+  return { ctx, services, stopped, stop }
 }
 
 /** A thread that SIGKILLs this process after `ms`, whatever the main thread is doing. */

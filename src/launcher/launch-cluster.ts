@@ -17,6 +17,7 @@ import { ControlPlane } from '../../fabric/control-plane.ts'
 import { fileLogger } from '../host/logger.ts'
 import { Params } from '../params.ts'
 import { describeExit, NodeProcess, within, type NodeExit } from './node-process.ts'
+import { ProgramTracker } from './program-exits.ts'
 import { LAUNCHER_ID, Msg, type HelloBody, type HelloReply, type PeerEndpoint, type ReadyBody } from './protocol.ts'
 import { defaultRunDir, prepareRunDir } from './run-dir.ts'
 
@@ -72,6 +73,8 @@ export interface ClusterEvents {
 
 export class Cluster extends EventEmitter<ClusterEvents> {
   readonly nodes: ClusterNode[]
+  /** The nodes' programs (config `program`): their ends as reported, and when the cluster's work is done. */
+  readonly programs: ProgramTracker
   private stopping: Promise<void> | undefined
 
   constructor(
@@ -84,17 +87,19 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     infos: ClusterNode[],
     private readonly graceMs: number,
     private readonly flushLog: () => void,
+    programs: ProgramTracker,
     private readonly capture?: CapturePlan,
   ) {
     super()
     this.nodes = infos
+    this.programs = programs
     for (const p of procs) {
       // setImmediate: a node that died before the caller got the Cluster is still reported to its listeners.
       void p.exited.then((e) => setImmediate(() => {
         this.log.info({ node: e.id, code: e.code, signal: e.signal }, 'node exited')
         this.emit('exit', e)
         if (!this.stopping) {
-          this.log.error({ node: e.id }, `node failed: ${describeExit(e)}`)
+          this.log.error({ node: e.id }, programs.describeNodeExit(e))
           this.emit('failed', e)
         }
       }))
@@ -185,12 +190,20 @@ export async function launchCluster(opts: LaunchOptions = {}): Promise<Cluster> 
     if (hellos.size === ids.size) resolveAllHello([...hellos.values()].map(({ id, role, endpoint }) => ({ id, role, endpoint })))
     return allHello.then((peers): HelloReply => ({ peers }))
   })
+  // Answered once every node is ready: a node's program starts only when the whole cluster is up.
   control.handle(Msg.READY, (body: ReadyBody, from: string) => {
     if (!ids.has(from)) throw new EmuError(ErrorCodes.EINVAL, `ready from unexpected node "${from}"`)
     readies.set(from, body)
     log.info({ node: from }, 'ready')
     if (readies.size === ids.size) resolveAllReady()
-    return { ok: true }
+    return allReady.then(() => ({ ok: true }))
+  })
+  // Registered before any node starts: a program may end before launchCluster returns.
+  const programs = new ProgramTracker(config)
+  control.handle('program.exit', (body, from) => {
+    if (!programs.programs.has(from)) throw new EmuError(ErrorCodes.EINVAL, `program.exit from "${from}", which runs no program`)
+    log.info({ node: from, program: body.program, code: body.code, error: body.error }, 'program ended')
+    return programs.record(body, from)
   })
 
   const nodeArgs = ['-c', configPath, '--run-dir', runDir, '--launcher', transport.endpoint, '--ready-timeout', String(readyTimeoutMs), ...(opts.nodeArgs ?? [])]
@@ -252,5 +265,5 @@ export async function launchCluster(opts: LaunchOptions = {}): Promise<Cluster> 
   log.info({ nodes: infos.map((n) => ({ id: n.id, pid: n.pid, endpoint: n.endpoint })) }, 'cluster ready')
   // Where each node really listens (ports may have been 0): `rdma-emu stats` reads this.
   writeFileSync(join(runDir, CLUSTER_FILE), JSON.stringify({ nodes: infos.map(({ id, role, pid, endpoint }) => ({ id, role, pid, endpoint })) }, null, 2) + '\n')
-  return new Cluster(config, runDir, control, transport, log, procs, infos, graceMs, flush, capture)
+  return new Cluster(config, runDir, control, transport, log, procs, infos, graceMs, flush, programs, capture)
 }

@@ -17,6 +17,7 @@
  */
 import type { Logger } from 'pino'
 import { LeaseTable, type Lease, type LeaseStanding } from '../memory/index.ts'
+import type { LeaseBreakNotice } from '../../fabric/node-message-types.ts'
 import { MrState } from '../memory/stag.ts'
 import { respondFault } from '../engine/responder-fault.ts'
 import { RespFault } from '../engine/status.ts'
@@ -50,6 +51,8 @@ export interface LeaseRevocationDeps {
 export class LeaseRevocation {
   readonly leases: LeaseTable
   readonly counters: RevocationCounters = { revokedMrs: 0, revokedQps: 0, holdersKilled: 0 }
+  /** Told instead of a fabric notice when the holder is this server itself (a program on this node). */
+  onLocalBreak?: (notice: LeaseBreakNotice) => void
 
   constructor(private readonly deps: LeaseRevocationDeps) {
     this.leases = new LeaseTable({ breakTimeMs: deps.breakTimeMs })
@@ -71,8 +74,13 @@ export class LeaseRevocation {
       notify: (lease) => {
         const stags = registry.leaseMrs(ino, lease.holder).map((e) => e.mr.stag)
         log.info({ file: lease.file, holder: lease.holder, op, stags, breakTimeMs: leases.breakTimeMs }, 'layout lease break')
+        const notice: LeaseBreakNotice = { server, file: lease.file, stags, deadlineMs: leases.breakTimeMs, op }
+        if (lease.holder === server) {
+          this.onLocalBreak?.(notice)
+          return
+        }
         try {
-          control.notify(lease.holder, 'lease.break', { server, file: lease.file, stags, deadlineMs: leases.breakTimeMs, op })
+          control.notify(lease.holder, 'lease.break', notice)
         } catch (err) {
           // The holder is unreachable: the break runs out and revokes.
           log.warn({ err, holder: lease.holder }, 'lease-break notice not sent')

@@ -5,7 +5,8 @@
  * ODP binding, short-term pins, statistics, and the control commands over
  * them:
  *
- *   fs.*                 src/server/fs-commands.ts
+ *   fs.*                 src/server/fs-commands.ts (over ServerFs, src/server/server-fs.ts,
+ *                        which a program on this node uses directly)
  *   verbs.mr.regFile     src/server/mr-commands.ts (also the MR backend behind
  *                        verbs.mr.reg / verbs.mr.dereg: RAM arena, pins)
  *   fs.lease, fs.unlease, mem.leases          src/server/lease-commands.ts
@@ -33,7 +34,8 @@ import { attachOdpCommands } from './odp-commands.ts'
 import { attachPinCommands } from './pin-commands.ts'
 import type { ServerHostHooks, ServerNodeContext, ServerRdma } from './server-context.ts'
 import type { PeerInfo } from '../../fabric/transport.ts'
-import { mrCounts, type MrCounts, type StatsSources } from './server-stats.ts'
+import { memStats, mrCounts, type MemStatsReply, type MrCounts, type StatsSources } from './server-stats.ts'
+import { ServerFs } from './server-fs.ts'
 import { ShortTermPins } from './short-term-pins.ts'
 import { attachStatCommands } from './stat-commands.ts'
 import { attachTestCommands } from './test-commands.ts'
@@ -49,6 +51,10 @@ export interface ServerHost {
   setLayoutGuard(guard: LayoutGuard | null): void
   /** Counts of live MRs by kind. */
   mrCounts(): MrCounts
+  /** The server's files by name, as a local process sees them (what `fs.*` commands do). */
+  files: ServerFs
+  /** What `mem.stats` answers: pins, oracle, filesystem, DAX, ODP, MRs, the policy's counters. */
+  stats(): MemStatsReply
   close(): void
 }
 
@@ -88,12 +94,13 @@ export function attachServer(ctx: ServerNodeContext, rdma: ServerRdma, hooks: Se
   const registration = new MrRegistration({ mem, registry, odp, policy, revocation, nextId })
   const stats: StatsSources = { mem, policy, registry, revocation, deviceMrs: () => device.mrs.size, shortTermPins: () => shortPins.size }
 
+  const files = new ServerFs({ fs, policy, revocation, registry, self: ctx.id })
+
   // The verbs service's verbs.mr.reg / verbs.mr.dereg now serve RAM-arena pages, pinned.
   rdma.verbs.setMrBackend(serverMrBackend(registration, registry))
-  // A lease the unlink did not have to break (no blocks) goes with the file.
-  attachFsCommands(control, fs, (ino) => revocation.leases.end(ino, 'file-gone'))
+  attachFsCommands(control, files)
   attachMrCommands(control, registration)
-  attachLeaseCommands(control, { fs, policy, revocation, registry })
+  attachLeaseCommands(control, { fs: files, revocation })
   attachPinCommands(control, mem, shortPins)
   attachOdpCommands(control, { mem, log, odpEntry: (stag) => registry.odpEntry(stag) })
   attachStatCommands(control, stats)
@@ -118,6 +125,8 @@ export function attachServer(ctx: ServerNodeContext, rdma: ServerRdma, hooks: Se
     policy,
     setLayoutGuard: (g) => guard.set(g),
     mrCounts: () => mrCounts(stats),
+    files,
+    stats: () => memStats(stats),
     close() {
       control.transport.off('peer', onPeer)
       revocation.close()

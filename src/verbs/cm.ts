@@ -73,7 +73,7 @@ export class ConnectionManager {
 
   private async onConnect(req: ConnectRequest, from: string): Promise<ConnectReply> {
     const accept = this.listeners.get(req.port)
-    if (!accept) throw new EmuError(ErrorCodes.ENOENT, `connection refused: no listener on port ${req.port}`)
+    if (!accept) throw new EmuError(ErrorCodes.ECONNREFUSED, `connection refused: no listener on port ${req.port}`)
     const { qp, privateData } = await accept(req, from)
     const mtu = Math.min(req.mtu, qp.attr.pathMtu)
     const psn = randomInt(Params.psnMask + 1)
@@ -86,9 +86,13 @@ export class ConnectionManager {
     return { qpn: qp.qpNum, psn, mtu, initiatorDepth: req.responderResources, responderResources: req.initiatorDepth, privateData }
   }
 
-  /** Connect `qp` (in RESET) to a listener on `node`:`port`; resolves once the QP is in RTS. */
+  /**
+   * Connect `qp` to a listener on `node`:`port`; resolves once the QP is in
+   * RTS. The QP is in RESET, or in INIT with receives already posted (as
+   * after rdma_create_qp); on failure it is back in RESET.
+   */
   async connect(qp: Qp, node: string, port: number, o: ConnectOptions = {}): Promise<ConnectReply> {
-    if (qp.state !== QpState.RESET) throw new EmuError(ErrorCodes.EINVAL, 'connect needs a QP in RESET')
+    if (qp.state !== QpState.RESET && qp.state !== QpState.INIT) throw new EmuError(ErrorCodes.EINVAL, 'connect needs a QP in RESET or INIT')
     const psn = randomInt(Params.psnMask + 1)
     const mtu = o.mtu ?? qp.attr.pathMtu
     const depth = o.initiatorDepth ?? Params.defaultMaxRdAtomic

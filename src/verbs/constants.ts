@@ -15,6 +15,7 @@ export const Access = {
   FLUSH_GLOBAL: 1 << 8,
   FLUSH_PERSISTENT: 1 << 9,
 } as const
+/** Every access flag the emulator accepts (ib_check_mr_access). */
 export const ACCESS_ALL = 0x37f
 
 /** enum ibv_wc_status */
@@ -42,6 +43,7 @@ export const WcStatus = {
   RESP_TIMEOUT_ERR: 20,
   GENERAL_ERR: 21,
 } as const
+/** One ibv_wc_status value. */
 export type WcStatusValue = (typeof WcStatus)[keyof typeof WcStatus]
 
 /** The name of `value` in one of these constant tables, or UNKNOWN(value). */
@@ -50,6 +52,7 @@ function nameOf(table: Record<string, number>, value: number): string {
   return `UNKNOWN(${value})`
 }
 
+/** ibv_wc_status_str: the name of a WC status (SUCCESS, REM_ACCESS_ERR ...). */
 export function wcStatusName(s: number): string {
   return nameOf(WcStatus, s)
 }
@@ -87,6 +90,7 @@ export const WrOpcode = {
   FLUSH: 14,
   ATOMIC_WRITE: 15,
 } as const
+/** One ibv_wr_opcode value. */
 export type WrOpcodeValue = (typeof WrOpcode)[keyof typeof WrOpcode]
 
 /** enum ibv_send_flags */
@@ -107,8 +111,10 @@ export const QpState = {
   SQE: 5,
   ERR: 6,
 } as const
+/** One ibv_qp_state value. */
 export type QpStateValue = (typeof QpState)[keyof typeof QpState]
 
+/** The name of a QP state (RESET, INIT, RTR, RTS, SQD, SQE, ERR). */
 export function qpStateName(s: number): string {
   return nameOf(QpState, s)
 }
