@@ -122,7 +122,10 @@ t.test('program - a server program truncates a file a client program writes thro
     t.equal(r.truncateResult, 'ok', 'truncateResult ok')
     t.equal(r.size, PAGE, 'A.dat shrank to one page')
     t.ok(r.corruptBytes > 0, `the oracle counted ${r.corruptBytes} corrupt bytes`)
-    t.same(r.victims.map((v) => v.file), ['B.dat'], 'one victim file: B.dat, which got the freed blocks')
+    // Writes that land between the truncate and B.dat's allocation hit free blocks: the oracle names those "free".
+    const victims = r.victims.map((v) => v.file)
+    t.ok(victims.includes('B.dat'), `B.dat, which got the freed blocks, is a victim (${victims.join(', ')})`)
+    t.same(victims.filter((v) => v !== 'B.dat' && v !== 'free'), [], 'no other file is a victim')
     t.ok(r.mismatchBytes > 0, `B.dat really changed (${r.mismatchBytes} bytes differ)`)
     t.equal(r.writes.errors, 0, `all ${r.writes.completed} WRITEs succeeded: the NIC never noticed`)
   })
