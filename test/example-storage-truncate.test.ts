@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { pidsMatching } from './cluster-helpers.ts'
 import { runExample, type ExampleRun } from './helpers/examples.ts'
 
@@ -18,8 +18,6 @@ async function race(t: Test, policy: string): Promise<{ r: ExampleRun; server: R
   t.same(pidsMatching(r.runDir), [], 'no process of the run remains')
   return { r, server: r.results.server0 ?? {}, client: r.results.client0 ?? {} }
 }
-
-type Test = Parameters<Parameters<typeof t.test>[1]>[0]
 
 t.test('example - storage-truncate: a server program truncates a file under a client writing through a file-backed STag', async (t) => {
   await t.test('unsafe-gup: truncate ok, the NIC corrupts B.dat, which got the freed blocks', async (t) => {
