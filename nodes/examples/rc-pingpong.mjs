@@ -70,7 +70,8 @@ export default async function (host) {
     maxDestRdAtomic: 1, minRnrTimer: 12,
   })
   qp.modify({ qpState: QpState.RTS, sqPsn: my.psn, timeout: 14, retryCnt: 7, rnrRetry: 7, maxRdAtomic: 1 })
-  // The server only answers after it has our QP in RTR: tell the client we are ready.
+  // The server sends its address only once its QP is in RTS, so the client's
+  // first SEND (which it makes once it has that address) finds it ready.
   if (!isClient) await host.send(rem.node, my, 'pingpong-dest')
 
   // The message of iteration `i` from `who` (0 client, 1 server): every byte

@@ -42,11 +42,11 @@ export default async function (host) {
   console.log(`storage client: ${f.file} (${f.length} bytes on ${server}) as a file-backed MR: ${registration}${mr ? `, rkey 0x${mr.rkey.toString(16)}` : ''}`)
 
   let truncated // what the server said, once it has truncated
-  void host.recv({ from: server, tag: 'truncated' }).then((m) => (truncated = m.data))
+  const truncateDone = host.recv({ from: server, tag: 'truncated' }).then((m) => (truncated = m.data))
   const writes = { posted: 0, completed: 0, errors: 0, firstError: undefined, afterTruncate: 0 }
   if (!mr) {
     await host.send(server, { registration }, 'writing')
-    while (!truncated) await new Promise((r) => setTimeout(r, 10))
+    await truncateDone
   } else {
     const page = conn.pd.regMr(new Uint8Array(PAGE).fill(0xc1), Access.LOCAL_WRITE)
     const pages = f.length / PAGE
