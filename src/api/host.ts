@@ -35,6 +35,13 @@ export interface HostParts {
   log: Logger
 }
 
+/**
+ * A host of the cluster: the process's own RDMA device (`ctx`, as
+ * ibv_open_device gives), its rdma_cm (`cm`), the cluster's nodes, messages to
+ * other hosts (`send` / `recv`) and the server nodes' services (`server(id)`).
+ * Programs get one from their node; `launchCluster` and `attachCluster` give
+ * a script one of its own.
+ */
 export class Host {
   /** This host's fabric id: a node id, or the launcher's / an attached script's own. */
   readonly id: string

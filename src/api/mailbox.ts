@@ -32,6 +32,7 @@ interface Waiter {
   timer?: NodeJS.Timeout
 }
 
+/** A host's incoming messages, queued until a recv() takes them (see the module comment). */
 export class Mailbox {
   private readonly control: ControlPlane
   private readonly queue: HostMessage[] = []

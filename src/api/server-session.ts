@@ -56,6 +56,13 @@ export interface ServerListenOptions {
   qpAccessFlags?: number
 }
 
+/**
+ * A server node's services as this host uses them (`host.server(id)`): server
+ * memory and file ranges registered for RDMA (ibv_alloc_pd / ibv_reg_mr on the
+ * server, the file MR of "an STag for storage"), CM listeners whose QPs land in a
+ * server PD, the server's files and its counters. What this host registers is
+ * its own: the server releases it when this host leaves the fabric.
+ */
 export class ServerSession {
   /** The server's node id. */
   readonly node: string
