@@ -33,24 +33,32 @@ export function writeConfig(dir: string, config: unknown, name = 'cluster.config
   return file
 }
 
-/** Run `rdma-emu ARGS` to completion. */
-export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+/** Run a command to completion, killed (and the promise rejected) after `timeoutMs`. */
+export function runCommand(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
     child.stderr.on('data', (d) => (stderr += d))
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new Error(`rdma-emu ${args.join(' ')}: no exit within ${opts.timeoutMs ?? 30000} ms\n${stdout}\n${stderr}`))
-    }, opts.timeoutMs ?? 30000)
-    child.on('error', reject)
+      reject(new Error(`${cmd} ${args.join(' ')}: no exit within ${opts.timeoutMs} ms\n${stdout}\n${stderr}`))
+    }, opts.timeoutMs)
+    child.on('error', (err) => {
+      clearTimeout(timer)
+      reject(err)
+    })
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       resolve({ code, signal, stdout, stderr })
     })
   })
+}
+
+/** Run `rdma-emu ARGS` to completion. */
+export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return runCommand(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, timeoutMs: opts.timeoutMs ?? 30000 })
 }
 
 /** A live process, not a zombie waiting for its parent to reap it. */

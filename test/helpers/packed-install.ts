@@ -6,11 +6,10 @@
  * dependencies. Everything lives in one temporary directory, removed after
  * the test.
  */
-import { spawn } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Test } from 'tap'
-import { ROOT, tempDir } from '../cluster-helpers.ts'
+import { ROOT, runCommand, tempDir, type CliResult } from '../cluster-helpers.ts'
 
 /** What the copy needs to build and pack: the sources, the build's config and what `files` ships. */
 const COPIED = ['src', 'fabric', 'nodes', 'scenarios', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'cluster.config.json', 'README.md']
@@ -28,12 +27,7 @@ export interface PackedInstall {
   env: NodeJS.ProcessEnv
 }
 
-export interface Run {
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-}
+export type Run = CliResult
 
 /** A user's environment: no NODE_OPTIONS (tap puts its process-info loader there), no npm_* or tap variables. */
 export function userEnv(): NodeJS.ProcessEnv {
@@ -47,25 +41,7 @@ export function userEnv(): NodeJS.ProcessEnv {
 
 /** Run a command to completion, killed after `timeoutMs`. */
 export function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`${cmd} ${args.join(' ')}: no exit within ${opts.timeoutMs} ms\n${stdout}\n${stderr}`))
-    }, opts.timeoutMs)
-    child.on('error', (err) => {
-      clearTimeout(timer)
-      reject(err)
-    })
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr })
-    })
-  })
+  return runCommand(cmd, args, opts)
 }
 
 function check(what: string, r: Run): Run {
