@@ -28,14 +28,6 @@ import type { BaselineCloseReply, BaselineListenReply, BaselineRunResult, Baseli
 
 const HELLO = Buffer.from('baseline-hello')
 
-function checkShape(b: Partial<BaselineShape> | undefined): BaselineShape {
-  const ok = (v: unknown, min: number) => typeof v === 'number' && Number.isSafeInteger(v) && v >= min
-  if (!b || !ok(b.count, 1) || !ok(b.reqBytes, 1) || !ok(b.respBytes, 0) || !ok(b.respEvery, 1)) {
-    throw new EmuError(ErrorCodes.EINVAL, `baseline: expected count >= 1, reqBytes >= 1, respBytes >= 0, respEvery >= 1, got ${JSON.stringify(b)}`)
-  }
-  return b as BaselineShape
-}
-
 function newDealer(): Dealer {
   return new Dealer({ linger: 0, sendHighWaterMark: Params.zmqHighWaterMark, receiveHighWaterMark: Params.zmqHighWaterMark })
 }
@@ -63,7 +55,8 @@ export function attachBaseline(ctx: NodeContext): void {
   }
 
   ctx.control.handle('baseline.listen', async (body): Promise<BaselineListenReply> => {
-    const shape = checkShape(body)
+    // The message table checked the shape (count, reqBytes, respBytes, respEvery).
+    const shape: BaselineShape = body
     const socket = newDealer()
     try {
       await socket.bind(`tcp://${host}:0`)
@@ -81,15 +74,12 @@ export function attachBaseline(ctx: NodeContext): void {
     return { token, endpoint: socket.lastEndpoint! }
   })
 
-  ctx.control.handle('baseline.close', (b) => closeServed(b?.token))
+  ctx.control.handle('baseline.close', (b) => closeServed(b.token))
   // Progress of open streams: requests received so far (for a progress bar).
-  ctx.control.handle('baseline.received', (b) => (b?.tokens ?? []).map((t) => served.get(t)?.received ?? 0))
+  ctx.control.handle('baseline.received', (b) => b.tokens.map((t) => served.get(t)?.received ?? 0))
 
   ctx.control.handle('baseline.run', async (b): Promise<BaselineRunResult> => {
-    const shape = checkShape(b)
-    if (typeof b.endpoint !== 'string' || !Number.isSafeInteger(b.window) || b.window < 1) {
-      throw new EmuError(ErrorCodes.EINVAL, `baseline.run: expected an endpoint and window >= 1, got ${JSON.stringify({ endpoint: b.endpoint, window: b.window })}`)
-    }
+    const shape: BaselineShape = b
     const socket = newDealer()
     driving.add(socket)
     // A stalled exchange ends by closing the socket, which fails the pending receive.

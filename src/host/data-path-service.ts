@@ -44,12 +44,6 @@ export function attachDataPath(ctx: NodeContext, rdma: RdmaService, memory: Serv
   }
   use(mode)
   ctx.control.handle('rdma.dataPath', (b) => {
-    if (b?.mode !== 'inline' && b?.mode !== 'workers' && b?.mode !== 'adaptive') {
-      throw new EmuError(ErrorCodes.EINVAL, `mode must be "inline", "workers" or "adaptive", got ${JSON.stringify(b?.mode)}`)
-    }
-    if (b.inlineBatchBytes !== undefined && !(Number.isInteger(b.inlineBatchBytes) && b.inlineBatchBytes >= 0)) {
-      throw new EmuError(ErrorCodes.EINVAL, `inlineBatchBytes must be a non-negative integer, got ${b.inlineBatchBytes}`)
-    }
     use(b.mode, b.workers ?? (workers || 2), b.inlineBatchBytes ?? inlineBelow)
     return { mode, workers: mode === 'inline' ? 0 : pool!.threads, inlineBatchBytes: inlineBelow }
   })
