@@ -28,6 +28,9 @@ interface RunCliOpts {
   policy?: string
   trafficMs?: number
   readyTimeout: number
+  seed?: number
+  pcap?: string
+  report?: string
 }
 
 export function register(program: Command): void {
@@ -40,6 +43,9 @@ export function register(program: Command): void {
     .option('--json', 'print the results as JSON')
     .option('--policy <list>', 'run only these of the scenario\'s policies (comma-separated)')
     .option('--traffic-ms <ms>', 'replace the durationMs of every traffic step (shorter or longer runs)', intArg(1, 3_600_000))
+    .option('--seed <n>', "the run's seed: every fault and operation mix without a seed of its own derives its seed from it, so the same seed gives the same fault sequence (default: the scenario's seed, else 1)", intArg(0, 4294967295))
+    .option('--pcap <file>', 'capture every data-plane packet to this pcap file (RoCEv2 framing, with the ICRC; one file per policy, named FILE-POLICY.pcap, when the scenario runs several)')
+    .option('--report <dir>', 'write the report (timeline.svg, report.html, series.json, history, fault log) of each policy run into DIR/POLICY/ (default: the run directory)')
     .option('--ready-timeout <ms>', 'how long nodes have to report ready', intArg(1), Params.readyTimeoutMs)
     .action(async (file: string, opts: RunCliOpts) => {
       process.exitCode = await run(file, opts)
@@ -102,6 +108,7 @@ async function run(arg: string, opts: RunCliOpts): Promise<number> {
     let t0 = 0
     const result = await runScenario(sc, {
       config, runDir, policies, trafficMs: opts.trafficMs, readyTimeoutMs: opts.readyTimeout, signal: abort.signal,
+      ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(opts.pcap ? { pcap: resolve(opts.pcap) } : {}), ...(opts.report ? { reportDir: resolve(opts.report) } : {}),
       onRun: ({ policy, index, of, done }) => {
         if (!done) {
           t0 = Date.now()

@@ -20,20 +20,25 @@ import { EmuError, ErrorCodes } from '../errors.ts'
 import { packagePath } from '../package-root.ts'
 import { METRICS, type MetricDef } from './metrics.ts'
 import { schemaProblems } from '../config/schema-errors.ts'
+import { completeFaultStep, type FaultStepContext } from './load-fault-steps.ts'
 import type { AccessName, Expectation, Scenario, Step } from './types.ts'
 
 /** Read from src/ by the build too (the package ships it there, for the scenarios' `$schema`). */
 export const SCENARIO_SCHEMA_PATH = packagePath('src/scenario/scenario.schema.json')
+/** The fault steps' schema, which the scenario schema refers to. */
+export const FAULT_STEPS_SCHEMA_PATH = packagePath('src/scenario/fault-steps.schema.json')
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON documents (schemas, parsed output) are untyped until checked
 type Schema = Record<string, any>
 
 const scenarioSchema: Schema = JSON.parse(readFileSync(SCENARIO_SCHEMA_PATH, 'utf8'))
 const clusterSchema: Schema = JSON.parse(readFileSync(CLUSTER_SCHEMA_PATH, 'utf8'))
+const faultStepsSchema: Schema = JSON.parse(readFileSync(FAULT_STEPS_SCHEMA_PATH, 'utf8'))
 const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true })
 ajv.addSchema(clusterSchema)
+ajv.addSchema(faultStepsSchema)
 const validateSchema = ajv.compile(scenarioSchema)
-const schemasById = new Map<string, Schema>([[scenarioSchema.$id, scenarioSchema], [clusterSchema.$id, clusterSchema]])
+const schemasById = new Map<string, Schema>([[scenarioSchema.$id, scenarioSchema], [clusterSchema.$id, clusterSchema], [faultStepsSchema.$id, faultStepsSchema]])
 
 /** `$ref` (relative to the scenario schema) to the schema it names. */
 function resolveRef(ref: string): Schema | undefined {
@@ -87,18 +92,19 @@ function complete(r: Schema, config: ClusterConfig, file: string, problems: stri
   const firstClient = config.nodes.find((n) => n.role === 'client')
   const roleOf = new Map(config.nodes.map((n) => [n.id, n.role]))
   const used = new Set<string>()
-  const node = (at: string, id: string | undefined, role: 'server' | 'client'): string => {
+  const node = (at: string, id: string | undefined, role: 'server' | 'client' | 'any'): string => {
     const chosen = id ?? (role === 'server' ? firstServer : firstClient)?.id
     if (chosen === undefined) {
       problems.push(`${at}: the configuration has no ${role} node`)
       return ''
     }
     const has = roleOf.get(chosen)
-    if (has === undefined) problems.push(`${at}: unknown node id ${JSON.stringify(chosen)}, expected a ${role} node of the configuration (${idsOf(config, role)})`)
-    else if (has !== role) problems.push(`${at}: node ${JSON.stringify(chosen)} is a ${has} node, expected a ${role} node (${idsOf(config, role)})`)
+    if (has === undefined) problems.push(`${at}: unknown node id ${JSON.stringify(chosen)}, expected ${role === 'any' ? 'a node' : `a ${role} node`} of the configuration (${idsOf(config, role)})`)
+    else if (role !== 'any' && has !== role) problems.push(`${at}: node ${JSON.stringify(chosen)} is a ${has} node, expected a ${role} node (${idsOf(config, role)})`)
     else used.add(chosen)
     return chosen
   }
+  const faultCtx: FaultStepContext = { config, problems, node, faultIds: new Map() }
 
   const cluster = r.cluster ?? {}
   if (cluster.server?.policy !== undefined) problems.push('cluster.server.policy: not allowed here, expected the policies to run under in "policies"')
@@ -131,7 +137,9 @@ function complete(r: Schema, config: ClusterConfig, file: string, problems: stri
   const steps: Step[] = (r.steps as Schema[]).map((s, i): Step => {
     const at = `steps[${i}]`
     kinds.add(s.do)
-    const base = { ...(s.when ? { when: s.when as Policy[] } : {}), ...(s.note ? { note: s.note as string } : {}) }
+    const base = { ...(s.when ? { when: s.when as Policy[] } : {}), ...(s.note ? { note: s.note as string } : {}), ...(s.at !== undefined ? { at: s.at as number } : {}) }
+    const fault = completeFaultStep(s, i, base, faultCtx)
+    if (fault) return fault
     switch (s.do) {
       case 'createFile': {
         const server = node(`${at}.server`, s.server, 'server')
@@ -196,10 +204,23 @@ function complete(r: Schema, config: ClusterConfig, file: string, problems: stri
           const span = s.span ?? m.bytes - offset
           if (offset + Math.max(span, s.size) > m.bytes) problems.push(`${at}: offset ${offset} + ${s.span !== undefined ? `span ${span}` : `size ${s.size}`} is past the end of MR ${JSON.stringify(s.mr)} (${m.bytes} bytes)`)
         }
+        const checked = s.checked ?? (s.op !== 'write' && s.op !== 'read')
+        if (checked && s.size % 8 !== 0) problems.push(`${at}.size: a checked stream writes 8-byte words: expected a multiple of 8, got ${s.size}`)
+        if (s.op === 'mixed' && !s.mix) problems.push(`${at}: op "mixed" needs mix, expected the weights of write, read, fetchAdd and cmpSwap`)
+        if (s.op !== 'mixed' && s.mix) problems.push(`${at}.mix: only for op "mixed", got op ${JSON.stringify(s.op)}`)
+        if (s.flushEvery !== undefined && !checked) problems.push(`${at}.flushEvery: only for a checked stream (set checked)`)
+        if (s.atomicOffset !== undefined && s.atomicOffset % 8 !== 0) problems.push(`${at}.atomicOffset: expected a multiple of 8, got ${s.atomicOffset}`)
+        const atomicWords = s.atomicWords ?? 8
+        if (m?.bytes !== undefined && (s.op === 'mixed' || s.op === 'fetchAdd' || s.op === 'cmpSwap')) {
+          const aOff = s.atomicOffset ?? offset + (s.span ?? 0)
+          if (aOff + atomicWords * 8 > m.bytes) problems.push(`${at}: the atomics' ${atomicWords} words at offset ${aOff} are past the end of MR ${JSON.stringify(s.mr)} (${m.bytes} bytes): set span, atomicOffset or atomicWords`)
+        }
         return {
           ...base, do: 'traffic', id: s.id, client, mr: s.mr, op: s.op, size: s.size, window: s.window ?? 4,
           ...(s.count !== undefined ? { count: s.count } : {}), ...(s.durationMs !== undefined ? { durationMs: s.durationMs } : {}),
           offset, ...(s.span !== undefined ? { span: s.span } : {}), background: s.background === true, ...(s.qp ? { qp: s.qp } : {}),
+          checked, ...(s.mix ? { mix: s.mix } : {}), ...(s.atomicOffset !== undefined ? { atomicOffset: s.atomicOffset } : {}), atomicWords,
+          ...(s.flushEvery !== undefined ? { flushEvery: s.flushEvery } : {}), reconnect: s.reconnect === true, ...(s.seed !== undefined ? { seed: s.seed } : {}),
         }
       }
       case 'wait':
@@ -265,6 +286,9 @@ function complete(r: Schema, config: ClusterConfig, file: string, problems: stri
     steps,
     expect,
     nodes: config.nodes.map((n) => n.id).filter((id) => used.has(id)),
+    seed: r.seed ?? 1,
+    checks: { permitCorruption: r.checks?.permitCorruption ?? ['unsafe-gup'], allowErrors: r.checks?.allowErrors ?? [] },
+    report: { intervalMs: r.report?.intervalMs ?? 50 },
   }
 }
 
@@ -273,7 +297,7 @@ function effective(policies: readonly Policy[], when: readonly Policy[] | undefi
   return when ? policies.filter((p) => when.includes(p)) : [...policies]
 }
 
-function idsOf(config: ClusterConfig, role: 'server' | 'client'): string {
-  const ids = config.nodes.filter((n) => n.role === role).map((n) => n.id)
+function idsOf(config: ClusterConfig, role: 'server' | 'client' | 'any'): string {
+  const ids = config.nodes.filter((n) => role === 'any' || n.role === role).map((n) => n.id)
   return ids.length ? ids.join(', ') : `none`
 }

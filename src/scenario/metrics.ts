@@ -44,6 +44,9 @@ export const METRICS = {
   rdmaFirstError: { type: 'string', what: 'status of the first completion in error (REM_ACCESS_ERR ...), or none', needs: 'traffic' },
   rdmaStopped: { type: 'number', what: 'traffic streams stopped early (a stop step, or a lease break the holder complied with)', needs: 'traffic' },
   bandwidthMiBs: { type: 'number', what: 'bytes moved per second by the traffic steps, summed over streams (MiB/s)', needs: 'traffic' },
+  streamsFailed: { type: 'number', what: 'traffic streams that had a completion in error', needs: 'traffic' },
+  reconnects: { type: 'number', what: 'new QPs reconnecting streams took after their QP failed', needs: 'traffic' },
+  historyOps: { type: 'number', what: 'operations the checked streams recorded in the history', needs: 'traffic' },
   leaseBreaks: { type: 'number', what: 'layout-lease breaks (lease-break notices sent)' },
   leaseBreaksReleased: { type: 'number', what: 'breaks the holder answered in time' },
   leaseRevocations: { type: 'number', what: 'leases revoked after leaseBreakTimeMs' },
@@ -78,12 +81,16 @@ export interface StepMeasures {
   verified: boolean
   faults: FaultCounters
   elapsedMs: number
+  /** Reconnections of streams after a QP failure. */
+  reconnects?: number
+  /** Operations in the history. */
+  historyOps?: number
 }
 
 export interface TrafficReport {
   id: string
   client: string
-  op: 'write' | 'read'
+  op: string
   size: number
   completed: number
   posted: number
@@ -100,6 +107,8 @@ export interface NodeReadings {
   servers: MemStatsReply[]
   counters: Array<Record<string, number>>
   leaseStatus: Array<{ notices: LeaseNoticeRecord[]; revocations: LeaseRevocationRecord[] }>
+  /** QPs left on each server (after the run's clean-up: must be none). */
+  serverQps: Array<{ server: string; qps: number }>
 }
 
 const NON_FILES = new Set(['free', 'orphan', 'anon'])
@@ -159,6 +168,9 @@ export function computeMetrics(m: StepMeasures, r: NodeReadings): Metrics {
     out.rdmaFirstError = m.traffic.find((t) => t.firstError)?.firstError ?? 'none'
     out.rdmaStopped = m.traffic.filter((t) => t.stopped).length
     out.bandwidthMiBs = round1(sum(m.traffic, (t) => t.bandwidthMiBs))
+    out.streamsFailed = m.traffic.filter((t) => t.errors > 0).length
+    out.reconnects = m.reconnects ?? 0
+    out.historyOps = m.historyOps ?? 0
   }
   if (m.faults.seen > 0) {
     out.faultsDropped = m.faults.dropped

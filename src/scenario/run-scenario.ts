@@ -16,7 +16,9 @@ import type { MemStatsReply } from '../../fabric/node-message-types.ts'
 import type { Cluster } from '../launcher/launch-cluster.ts'
 import { checkExpectations, computeMetrics, victimsOf, type ExpectationResult, type Metrics, type NodeReadings, type TrafficReport } from './metrics.ts'
 import { cleanUp, RunContext, runStep, type TimelineEntry } from './steps.ts'
-import type { Scenario } from './types.ts'
+import { endAllFaults, type FaultLogEntry } from './fault-steps.ts'
+import { checkRun, readFinalMemories, writeRunFiles, type CheckResult, type FinalMemories } from './run-checks.ts'
+import type { Scenario, Step } from './types.ts'
 
 export interface RunOptions {
   /** The configuration the runs start from (-c), defaults filled. */
@@ -29,6 +31,12 @@ export interface RunOptions {
   trafficMs?: number
   readyTimeoutMs?: number
   signal?: AbortSignal
+  /** The run's seed (--seed): replaces the scenario's. */
+  seed?: number
+  /** Write each policy run's report into <reportDir>/<policy>/ (default: the policy's run directory). */
+  reportDir?: string
+  /** Capture every data-plane packet of each run to this pcap file (the policy's name is added when there are several). */
+  pcap?: string
   /** Told when a run starts and ends (progress lines). */
   onRun?: (event: { policy: Policy; index: number; of: number; done?: PolicyRun }) => void
 }
@@ -44,6 +52,10 @@ export interface PolicyRun {
   notes: string[]
   /** Invariants that broke, steps that failed, nodes that died: the run's problems (exit 1). */
   problems: string[]
+  /** The checkers' verdicts over the run's history and final state. */
+  checks: CheckResult[]
+  /** Every fault started and ended. */
+  faultLog: FaultLogEntry[]
   expectations: ExpectationResult[]
 }
 
@@ -90,7 +102,7 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<Scenario
   }
   const result: ScenarioResult = {
     scenario: sc.name, file: sc.file, runDir: o.runDir, runs,
-    ok: runs.every((r) => r.problems.length === 0 && r.expectations.every((e) => e.held)),
+    ok: runs.every((r) => r.problems.length === 0 && r.expectations.every((e) => e.held) && r.checks.every((c) => c.ok)),
   }
   writeFileSync(join(o.runDir, 'results.json'), JSON.stringify(result, null, 2) + '\n')
   return result
@@ -100,7 +112,8 @@ async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o:
   const { launchCluster } = await import('../launcher/launch-cluster.ts')
   const { describeExit } = await import('../launcher/node-process.ts')
   const runDir = join(o.runDir, policy)
-  const cluster: Cluster = await launchCluster({ config, runDir, readyTimeoutMs: o.readyTimeoutMs, signal: o.signal })
+  const pcap = o.pcap === undefined ? undefined : (o.policies ?? sc.policies).length > 1 ? o.pcap.replace(/(\.pcap)?$/, `-${policy}.pcap`) : o.pcap
+  const cluster: Cluster = await launchCluster({ config, runDir, readyTimeoutMs: o.readyTimeoutMs, signal: o.signal, ...(pcap ? { pcap } : {}) })
   const problems: string[] = []
   // A node that dies, or an interrupt, ends the run at the next await.
   let isBroken = false
@@ -117,34 +130,48 @@ async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o:
   })
   broken.catch(() => {})
   const guarded = <T>(p: Promise<T>): Promise<T> => Promise.race([p, broken])
-  const ctx = new RunContext(cluster.control, policy, cluster.nodes.map((n) => n.id))
+  const roles = new Map(config.nodes.map((n) => [n.id, n.role]))
+  const ctx = new RunContext(cluster.control, policy, cluster.nodes.map((n) => n.id), { seed: o.seed ?? sc.seed, cluster, roles })
   let readings: NodeReadings | undefined
+  let finals: FinalMemories = new Map()
+  const runOne = async (i: number, step: Step, plannedMs?: number): Promise<void> => {
+    const atMs = ctx.elapsed()
+    const s = step.do === 'traffic' && o.trafficMs !== undefined && step.durationMs !== undefined ? { ...step, durationMs: o.trafficMs } : step
+    let outcome: string
+    try {
+      outcome = await guarded(runStep(ctx, s, i, plannedMs))
+    } catch (err) {
+      ctx.timeline.push({ step: i, do: step.do, atMs: Math.round(atMs), tookMs: Math.round(ctx.elapsed() - atMs), outcome: `failed: ${(err as Error).message}` })
+      throw new EmuError((err as EmuError).code ?? ErrorCodes.INTERNAL, `steps[${i}] (${step.do}): ${(err as Error).message}`)
+    }
+    ctx.timeline.push({ step: i, do: step.do, atMs: Math.round(atMs), tookMs: Math.round(ctx.elapsed() - atMs), outcome })
+  }
   try {
     for (const [i, step] of sc.steps.entries()) {
-      const atMs = ctx.elapsed()
       if (step.when && !step.when.includes(policy)) {
-        ctx.timeline.push({ step: i, do: step.do, atMs: Math.round(atMs), tookMs: 0, outcome: `skipped (only under ${step.when.join(', ')})` })
+        ctx.timeline.push({ step: i, do: step.do, atMs: Math.round(ctx.elapsed()), tookMs: 0, outcome: `skipped (only under ${step.when.join(', ')})` })
         continue
       }
-      const s = step.do === 'traffic' && o.trafficMs !== undefined && step.durationMs !== undefined ? { ...step, durationMs: o.trafficMs } : step
-      let outcome: string
-      try {
-        outcome = await guarded(runStep(ctx, s))
-      } catch (err) {
-        ctx.timeline.push({ step: i, do: step.do, atMs: Math.round(atMs), tookMs: Math.round(ctx.elapsed() - atMs), outcome: `failed: ${(err as Error).message}` })
-        throw new EmuError((err as EmuError).code ?? ErrorCodes.INTERNAL, `steps[${i}] (${step.do}): ${(err as Error).message}`)
-      }
-      ctx.timeline.push({ step: i, do: step.do, atMs: Math.round(atMs), tookMs: Math.round(ctx.elapsed() - atMs), outcome })
+      // A step with `at` runs at its time, beside the steps in order.
+      if (step.at !== undefined) ctx.schedule.at(step.at, `steps[${i}] (${step.do})`, () => runOne(i, step, step.at))
+      else await runOne(i, step)
     }
+    await guarded(ctx.schedule.settle())
+    problems.push(...ctx.schedule.problems)
     ctx.measures.elapsedMs = ctx.elapsed()
   } catch (err) {
     ctx.measures.elapsedMs = ctx.elapsed()
     problems.push((err as Error).message)
   }
+  ctx.schedule.cancel()
+  ctx.timeline.sort((a, b) => a.atMs - b.atMs || a.step - b.step)
   try {
     if (!isBroken) {
+      problems.push(...(await guarded(endAllFaults(ctx))))
+      await guarded(ctx.schedule.settle())
+      finals = await guarded(readFinalMemories(ctx))
       problems.push(...(await guarded(cleanUp(ctx))))
-      readings = await guarded(readNodes(cluster, config))
+      readings = await guarded(readNodes(cluster, config, ctx.faults.down))
     }
   } catch (err) {
     problems.push(`end of run: ${(err as Error).message}`)
@@ -154,8 +181,10 @@ async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o:
   }
   const metrics = readings ? computeMetrics(ctx.measures, readings) : {}
   if (readings && metrics.pinsHeld !== 0) problems.push(`pins do not balance: ${metrics.pinsAcquired} acquired, ${metrics.pinsReleased} released after every MR was deregistered`)
+  const checks = readings ? checkRun(ctx, sc, policy, finals, readings, metrics) : []
+  writeRunFiles(o.reportDir ? join(o.reportDir, policy) : runDir, sc, ctx, checks)
   return {
-    policy, runDir, metrics,
+    policy, runDir, metrics, checks, faultLog: ctx.faults.log,
     victims: readings ? victimsOf(readings) : [],
     traffic: ctx.measures.traffic,
     layoutOps: ctx.measures.layoutOps.map((x) => ({ ...x, ms: Math.round(x.ms * 10) / 10 })),
@@ -164,16 +193,20 @@ async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o:
   }
 }
 
-/** Every node's counters at the end of a run. */
-async function readNodes(cluster: Cluster, config: ClusterConfig): Promise<NodeReadings> {
+/** Every node's counters at the end of a run (nodes a step took down are not asked). */
+async function readNodes(cluster: Cluster, config: ClusterConfig, down: ReadonlySet<string>): Promise<NodeReadings> {
   const c = cluster.control
   const servers: MemStatsReply[] = []
   const counters: Array<Record<string, number>> = []
   const leaseStatus: NodeReadings['leaseStatus'] = []
+  const serverQps: NodeReadings['serverQps'] = []
   for (const n of config.nodes) {
+    if (down.has(n.id)) continue
     counters.push(await c.request(n.id, 'verbs.counters'))
-    if (n.role === 'server') servers.push(await c.request(n.id, 'mem.stats'))
-    else leaseStatus.push(await c.request(n.id, 'verbs.lease.status'))
+    if (n.role === 'server') {
+      servers.push(await c.request(n.id, 'mem.stats'))
+      serverQps.push({ server: n.id, qps: (await c.request(n.id, 'verbs.qps')).length })
+    } else leaseStatus.push(await c.request(n.id, 'verbs.lease.status'))
   }
-  return { servers, counters, leaseStatus }
+  return { servers, counters, leaseStatus, serverQps }
 }

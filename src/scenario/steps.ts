@@ -11,27 +11,26 @@
  * with ETXTBSY or is still waiting) are recorded, not thrown: they are what
  * the run measures. Anything else that fails is a problem of the run.
  */
-import type { NodeBody, NodeCommand, NodeReply } from '../../fabric/node-messages.ts'
+import type { NodeBody } from '../../fabric/node-messages.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
-import type { ControlPlane } from '../../fabric/control-plane.ts'
-import type { Policy } from '../config/defaults.ts'
 import { Access, WrOpcode, wcStatusName } from '../verbs/constants.ts'
-import { RemoteVerbs } from '../verbs/remote-verbs.ts'
-import type { RemoteMr } from '../../fabric/node-message-types.ts'
 import type { WorkloadResult, WorkloadSpec } from '../verbs/workload.ts'
-import { round1, type StepMeasures, type TrafficReport } from './metrics.ts'
+import { startCheckedTraffic } from './checked-traffic.ts'
+import { runFaultStep } from './fault-steps.ts'
+import { round1, type TrafficReport } from './metrics.ts'
+import { SCENARIO_PORT, type MrRecord, type RunContext, type TrafficRecord } from './run-context.ts'
 import type { AccessName, StepOf, Step } from './types.ts'
 
-/** CM port the run's server listens on for traffic connections. */
-export const SCENARIO_PORT = 18600
+export { RunContext, SCENARIO_PORT, type TimelineEntry } from './run-context.ts'
+
 /** Bytes per fs.write / fs.read / mem.write request. */
 const CHUNK = 1 << 20
 /** How long a background traffic step waits for its first packets at the server. */
 const START_WAIT_MS = 5000
 /** A workload's control request may take this long beyond its duration. */
-const WORKLOAD_MARGIN_MS = 300_000
+export const WORKLOAD_MARGIN_MS = 300_000
 /** Operations of a duration-bound traffic step with no count (perftest -D's cap). */
-const DURATION_MAX_OPS = 10_000_000
+export const DURATION_MAX_OPS = 10_000_000
 /** Registration refusals a policy gives (recorded as the outcome, not a failure). */
 const REFUSALS = new Set<string>([ErrorCodes.EOPNOTSUPP, ErrorCodes.EFAULT, ErrorCodes.EACCES, ErrorCodes.EAGAIN])
 
@@ -42,96 +41,37 @@ const ACCESS: Record<AccessName, number> = {
   remoteAtomic: Access.REMOTE_ATOMIC,
 }
 
-interface MrRecord {
-  server: string
-  /** The client host that registered it (file MRs), or none (the launcher's own). */
-  owner?: string
-  mr?: RemoteMr
-  /** Why there is no MR (a refusal without fallback). */
-  absent?: string
-  deregistered: boolean
-}
-
-interface TrafficRecord {
-  id: string
-  client: string
-  qpn: number
-  op: 'write' | 'read'
-  size: number
-  done: Promise<void>
-  settled: boolean
-  result?: WorkloadResult
-  error?: unknown
-  /** Its error already failed the step that ran it. */
-  reported?: boolean
-}
-
-export interface TimelineEntry {
-  step: number
-  do: string
-  atMs: number
-  tookMs: number
-  outcome: string
-}
-
-/** Everything one run's steps set up and measured. */
-export class RunContext {
-  readonly mrs = new Map<string, MrRecord>()
-  readonly traffic = new Map<string, TrafficRecord>()
-  readonly conns: Array<{ client: string; qpn: number }> = []
-  readonly leases: Array<{ client: string; server: string; file: string }> = []
-  readonly timeline: TimelineEntry[] = []
-  readonly notes: string[] = []
-  readonly measures: StepMeasures = {
-    layoutOps: [], traffic: [], mismatchBytes: 0, verified: false,
-    faults: { seen: 0, dropped: 0, duplicated: 0, reordered: 0 }, elapsedMs: 0,
-  }
-  private readonly pds = new Map<string, number>()
-  private readonly t0 = performance.now()
-
-  constructor(
-    readonly control: ControlPlane,
-    readonly policy: Policy,
-    /** Node ids of the run (for faults without `nodes`). */
-    readonly nodes: readonly string[],
-  ) {}
-
-  req<K extends NodeCommand>(node: string, type: K, body?: NodeBody<K>, timeoutMs?: number): Promise<NodeReply<K>> {
-    return (this.control.request as (n: string, t: K, b: unknown, ms?: number) => Promise<NodeReply<K>>)(node, type, body ?? null, timeoutMs)
-  }
-
-  verbs(node: string): RemoteVerbs {
-    return new RemoteVerbs(this.control, node)
-  }
-
-  /** The run's PD on `server`, listened on at SCENARIO_PORT (made on first use). */
-  async serverPd(server: string): Promise<number> {
-    let pd = this.pds.get(server)
-    if (pd === undefined) {
-      const v = this.verbs(server)
-      pd = await v.allocPd()
-      await v.listen({ port: SCENARIO_PORT, pd })
-      this.pds.set(server, pd)
-    }
-    return pd
-  }
-
-  elapsed(): number {
-    return performance.now() - this.t0
-  }
-}
-
 /** ERR_ETXTBSY -> ETXTBSY (what a policy answered). */
 export function errnoOf(err: unknown): string {
   if (err instanceof EmuError) return err.code.replace(/^ERR_/, '')
   return err instanceof Error ? err.message : String(err)
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-/** Run one step; returns a short outcome for the timeline. */
-export async function runStep(ctx: RunContext, step: Step): Promise<string> {
+/** Run one step (steps[i], planned at `plannedMs` when it has `at`); returns a short outcome for the timeline. */
+export async function runStep(ctx: RunContext, step: Step, i = 0, plannedMs?: number): Promise<string> {
   switch (step.do) {
+    case 'netem':
+    case 'partition':
+    case 'dropMessages':
+    case 'heal':
+    case 'kill':
+    case 'pause':
+    case 'resume':
+    case 'restart':
+    case 'stopNode':
+    case 'storageFault':
+      return runFaultStep(ctx, step, i, plannedMs)
+    case 'fsync':
+      try {
+        const r = await ctx.req(step.server, 'fs.fsync', { name: step.file })
+        return `${step.file}: ${r.written} pages written`
+      } catch (err) {
+        if (!(err instanceof EmuError)) throw err
+        ctx.notes.push(`fsync of ${step.file} failed: ${errnoOf(err)}`)
+        return `failed ${errnoOf(err)}`
+      }
     case 'createFile':
       await ctx.req(step.server, 'fs.create', { name: step.file, dax: step.dax })
       await fillFile(ctx, step.server, step.file, 0, step.bytes, step.fill)
@@ -173,7 +113,7 @@ export async function runStep(ctx: RunContext, step: Step): Promise<string> {
       return (await deregister(ctx, m)) ? 'deregistered' : m.mr ? 'already gone' : `nothing to deregister (${m.absent})`
     }
     case 'traffic':
-      return startTraffic(ctx, step)
+      return step.checked ? startCheckedTraffic(ctx, step, i) : startTraffic(ctx, step)
     case 'wait': {
       const which = step.traffic !== undefined ? [ctx.traffic.get(step.traffic)].filter((x) => x !== undefined) : [...ctx.traffic.values()]
       await Promise.all(which.map((t) => t.done))
@@ -227,7 +167,7 @@ async function registerFile(ctx: RunContext, step: StepOf<'registerFile'>): Prom
   const bytes = step.bytes ?? (await ctx.req(step.server, 'fs.stat', { name: step.file })).size - step.offset
   const client = ctx.verbs(step.client)
   const reg = (odp: boolean) => client.regServerFile(step.server, { pd, file: step.file, offset: step.offset, length: bytes, access: accessOf(step.access, odp) })
-  const rec: MrRecord = { server: step.server, owner: step.client, deregistered: false }
+  const rec: MrRecord = { server: step.server, owner: step.client, deregistered: false, file: { name: step.file, offset: step.offset, access: accessOf(step.access, step.odp) } }
   ctx.mrs.set(step.as, rec)
   let outcome: string
   try {
@@ -311,11 +251,11 @@ async function startTraffic(ctx: RunContext, step: StepOf<'traffic'>): Promise<s
   return `running on QP ${qpn} of ${step.client}`
 }
 
-async function packetsIn(ctx: RunContext, server: string): Promise<number> {
+export async function packetsIn(ctx: RunContext, server: string): Promise<number> {
   return (await ctx.verbs(server).counters()).pktsReceived ?? 0
 }
 
-function report(t: TrafficRecord, r: WorkloadResult): TrafficReport {
+export function report(t: TrafficRecord, r: WorkloadResult): TrafficReport {
   const seconds = r.elapsedMs / 1000
   return {
     id: t.id, client: t.client, op: t.op, size: t.size, completed: r.completed, posted: r.posted, errors: r.errors,
@@ -326,7 +266,7 @@ function report(t: TrafficRecord, r: WorkloadResult): TrafficReport {
   }
 }
 
-function trafficOutcome(t: TrafficRecord): string {
+export function trafficOutcome(t: TrafficRecord): string {
   if (t.error) return `${t.id}: failed (${errnoOf(t.error)})`
   const r = t.result
   if (!r) return `${t.id}: running`

@@ -6,11 +6,31 @@
 import type { FabricConfig, LogLevel, Policy, ServerConfig } from '../config/defaults.ts'
 
 /** Fields every step may carry. */
-interface StepBase {
+export interface StepBase {
   /** Run the step only under these policies (default: all). */
   when?: Policy[]
   /** A comment, shown nowhere but the file. */
   note?: string
+  /** Start at this time (ms from the start of the steps), on the timeline, instead of in turn. */
+  at?: number
+}
+
+/** netem's impairments of one direction of a link (fabric/netem.ts has their meaning). */
+export interface NetemSpec {
+  delay?: { ms: number; jitterMs?: number; correlation?: number; distribution?: 'uniform' | 'normal' | 'pareto' | 'paretonormal' }
+  loss?: { probability: number; correlation?: number } | { gemodel: { p: number; r?: number; h?: number; k?: number } }
+  duplicate?: { probability: number; correlation?: number }
+  reorder?: { probability: number; depth?: number }
+  corrupt?: { probability: number }
+  rate?: { bytesPerSec: number }
+}
+
+/** The operations of a mixed traffic stream, by weight. */
+export interface OpMix {
+  write?: number
+  read?: number
+  fetchAdd?: number
+  cmpSwap?: number
 }
 
 export interface ConnectSettings {
@@ -32,13 +52,29 @@ export type Step = StepBase & (
   | { do: 'registerFile'; as: string; client: string; server: string; file: string; offset: number; bytes?: number; access: AccessName[]; odp: boolean; fallback: 'none' | 'odp' }
   | { do: 'registerMemory'; as: string; server: string; bytes: number; fill: number; access: AccessName[]; odp: boolean }
   | { do: 'deregister'; mr: string }
-  | { do: 'traffic'; id: string; client: string; mr: string; op: 'write' | 'read'; size: number; window: number; count?: number; durationMs?: number; offset: number; span?: number; background: boolean; qp?: ConnectSettings }
+  | {
+    do: 'traffic'; id: string; client: string; mr: string; op: 'write' | 'read' | 'mixed' | 'fetchAdd' | 'cmpSwap'; size: number; window: number
+    count?: number; durationMs?: number; offset: number; span?: number; background: boolean; qp?: ConnectSettings
+    /** Record a history and write unique values (mixed and atomic streams always). */
+    checked: boolean; mix?: OpMix; atomicOffset?: number; atomicWords: number; flushEvery?: number; reconnect: boolean; seed?: number
+  }
   | { do: 'wait'; traffic?: string }
   | { do: 'stop'; traffic: string }
   | { do: 'sleep'; ms: number }
   | { do: 'faults'; nodes?: string[]; drop: number; duplicate: number; reorder: number; seed: number }
   | { do: 'verify'; server: string; file?: string; mr?: string; offset: number; length?: number; fill: number }
+  | ({ do: 'netem'; id: string; from?: string[]; to?: string[]; seed?: number; durationMs?: number } & NetemSpec)
+  | { do: 'partition'; id: string; between?: [string[], string[]]; isolate?: string; oneWay: boolean; durationMs?: number }
+  | { do: 'dropMessages'; id: string; messages: string[]; from?: string[]; to?: string[]; probability: number; delayMs?: number; seed?: number; durationMs?: number }
+  | { do: 'heal'; fault?: string }
+  | { do: 'kill' | 'resume' | 'restart' | 'stopNode'; node: string }
+  | { do: 'pause'; id: string; node: string; durationMs?: number }
+  | { do: 'storageFault'; id: string; server: string; fsync?: 'EIO'; flush?: 'EIO'; enospc?: boolean; durationMs?: number }
+  | { do: 'fsync'; server: string; file: string }
 )
+
+/** The steps that start a fault (the fault log's entries; heal ends them). */
+export const FAULT_KINDS = ['netem', 'partition', 'dropMessages', 'kill', 'pause', 'restart', 'stopNode', 'storageFault', 'faults'] as const
 
 export type StepKind = Step['do']
 export type StepOf<K extends StepKind> = Extract<Step, { do: K }>
@@ -77,4 +113,8 @@ export interface Scenario {
   expect: Expectation[]
   /** Node ids the steps name (the runs start only these). */
   nodes: string[]
+  /** The run's seed (faults and mixes without their own derive theirs from it). */
+  seed: number
+  checks: { permitCorruption: Policy[]; allowErrors: string[] }
+  report: { intervalMs: number }
 }
