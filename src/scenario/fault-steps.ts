@@ -15,7 +15,7 @@
  * and its step index, so `--seed` changes every fault and the same seed
  * gives the same faults.
  */
-import type { NodeBody } from '../../fabric/node-messages.ts'
+import type { NodeBody, NodeReply } from '../../fabric/node-messages.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import type { RunContext } from './steps.ts'
 import type { StepOf } from './types.ts'
@@ -57,6 +57,9 @@ export class FaultBook {
   /** Servers restarted, with when (µs from the start). */
   readonly restarts: Array<{ server: string; atUs: number }> = []
 }
+
+/** Decisions per (rule, link) the reproducible fault log keeps. */
+export const REPRODUCIBLE_DECISIONS = 32
 
 /** A 32-bit seed for step `i`, derived from the run's seed. */
 export function deriveSeed(runSeed: number, i: number): number {
@@ -220,4 +223,50 @@ function cluster(ctx: RunContext): NonNullable<RunContext['cluster']> {
 
 function describeNetem(spec: Record<string, unknown>): string {
   return Object.entries(spec).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(', ')
+}
+
+/** What one node's fault rules did, read at the end of the run (fabric.faults.counters). */
+export interface NodeFaultReport {
+  node: string
+  report: NodeReply<'fabric.faults.counters'>
+}
+
+/** Every up node's fault-rule counters and decision logs, and the fabric totals over them. */
+export async function collectFaultReports(ctx: RunContext): Promise<NodeFaultReport[]> {
+  const out: NodeFaultReport[] = []
+  for (const node of ctx.nodes) {
+    if (ctx.faults.down.has(node)) continue
+    out.push({ node, report: await ctx.req(node, 'fabric.faults.counters') })
+  }
+  return out
+}
+
+/** Sums over every rule and link: packets lost, corrupted ... and the receivers' ICRC drops. */
+export function faultTotals(reports: readonly NodeFaultReport[]): Record<'seen' | 'lost' | 'partitioned' | 'duplicated' | 'reordered' | 'corrupted' | 'delayed' | 'controlDropped' | 'controlDelayed' | 'icrcErrors', number> {
+  const t = { seen: 0, lost: 0, partitioned: 0, duplicated: 0, reordered: 0, corrupted: 0, delayed: 0, controlDropped: 0, controlDelayed: 0, icrcErrors: 0 }
+  for (const { report } of reports) {
+    t.icrcErrors += report.icrcErrors
+    for (const r of report.rules) {
+      for (const l of r.links) {
+        for (const k of ['seen', 'lost', 'partitioned', 'duplicated', 'reordered', 'corrupted', 'delayed', 'controlDropped', 'controlDelayed'] as const) t[k] += l.counters[k]
+      }
+    }
+  }
+  return t
+}
+
+/**
+ * The fault log as the same seed must reproduce it: the faults in the
+ * order the scenario started and ended them, their targets, seeds and
+ * specs, with planned (not measured) times; and each (rule, link)'s first
+ * decisions, which depend only on the rule's seed and the link.
+ */
+export function reproducibleLog(ctx: RunContext, reports: readonly NodeFaultReport[]): unknown {
+  const schedule = ctx.faults.log.map(({ atMs: _measured, ...e }) => e)
+  // Links that carried fewer packets than the prefix would differ in length from run to run: left out.
+  const links = reports.flatMap(({ node, report }) => report.rules.flatMap((r) => r.links
+    .filter((l) => l.decisions.length >= REPRODUCIBLE_DECISIONS)
+    .map((l) => ({ node, rule: r.id, from: l.from, to: l.to, decisions: l.decisions.slice(0, REPRODUCIBLE_DECISIONS) }))))
+  links.sort((a, b) => `${a.node} ${a.rule} ${a.from} ${a.to}`.localeCompare(`${b.node} ${b.rule} ${b.from} ${b.to}`))
+  return { seed: ctx.seed, schedule, links }
 }

@@ -66,6 +66,12 @@ export const METRICS = {
   faultsDropped: { type: 'number', what: 'packets the fault injector dropped', needs: 'faults' },
   faultsDuplicated: { type: 'number', what: 'packets the fault injector duplicated', needs: 'faults' },
   faultsReordered: { type: 'number', what: 'packets the fault injector reordered', needs: 'faults' },
+  faultsLost: { type: 'number', what: 'data packets netem rules lost (loss, not partitions)' },
+  faultsPartitioned: { type: 'number', what: 'data packets partitions dropped' },
+  faultsCorrupted: { type: 'number', what: 'data packets netem rules corrupted (a bit flipped)' },
+  faultsDelayed: { type: 'number', what: 'data packets netem rules delayed' },
+  icrcDrops: { type: 'number', what: "packets the receivers' ICRC check dropped (must equal faultsCorrupted)" },
+  controlDropped: { type: 'number', what: 'node-to-node control messages fault rules dropped (dropMessages, partitions)' },
   elapsedMs: { type: 'number', what: 'time the steps took (ms)' },
 } as const satisfies Record<string, MetricDef>
 
@@ -178,6 +184,11 @@ export function computeMetrics(m: StepMeasures, r: NodeReadings): Metrics {
     out.faultsReordered = m.faults.reordered
   }
   return out
+}
+
+/** The fabric fault rules' totals as metrics. */
+export function fabricMetrics(t: { lost: number; partitioned: number; corrupted: number; delayed: number; icrcErrors: number; controlDropped: number }): Metrics {
+  return { faultsLost: t.lost, faultsPartitioned: t.partitioned, faultsCorrupted: t.corrupted, faultsDelayed: t.delayed, icrcDrops: t.icrcErrors, controlDropped: t.controlDropped }
 }
 
 export function round1(x: number): number {

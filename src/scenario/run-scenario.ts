@@ -14,10 +14,11 @@ import { parseConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import type { MemStatsReply } from '../../fabric/node-message-types.ts'
 import type { Cluster } from '../launcher/launch-cluster.ts'
-import { checkExpectations, computeMetrics, victimsOf, type ExpectationResult, type Metrics, type NodeReadings, type TrafficReport } from './metrics.ts'
+import { checkExpectations, computeMetrics, fabricMetrics, victimsOf, type ExpectationResult, type Metrics, type NodeReadings, type TrafficReport } from './metrics.ts'
 import { cleanUp, RunContext, runStep, type TimelineEntry } from './steps.ts'
-import { endAllFaults, type FaultLogEntry } from './fault-steps.ts'
-import { checkRun, readFinalMemories, writeRunFiles, type CheckResult, type FinalMemories } from './run-checks.ts'
+import { collectFaultReports, endAllFaults, faultTotals, type FaultLogEntry, type NodeFaultReport } from './fault-steps.ts'
+import { checkRun, probeNodes, readFinalMemories, writeRunFiles, type CheckResult, type FinalMemories } from './run-checks.ts'
+import type { NodeLiveness } from '../check/index.ts'
 import type { Scenario, Step } from './types.ts'
 
 export interface RunOptions {
@@ -134,6 +135,8 @@ async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o:
   const ctx = new RunContext(cluster.control, policy, cluster.nodes.map((n) => n.id), { seed: o.seed ?? sc.seed, cluster, roles })
   let readings: NodeReadings | undefined
   let finals: FinalMemories = new Map()
+  let faultReports: NodeFaultReport[] = []
+  let liveness: NodeLiveness[] = []
   const runOne = async (i: number, step: Step, plannedMs?: number): Promise<void> => {
     const atMs = ctx.elapsed()
     const s = step.do === 'traffic' && o.trafficMs !== undefined && step.durationMs !== undefined ? { ...step, durationMs: o.trafficMs } : step
@@ -169,6 +172,8 @@ async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o:
     if (!isBroken) {
       problems.push(...(await guarded(endAllFaults(ctx))))
       await guarded(ctx.schedule.settle())
+      faultReports = await guarded(collectFaultReports(ctx))
+      liveness = await guarded(probeNodes(ctx))
       finals = await guarded(readFinalMemories(ctx))
       problems.push(...(await guarded(cleanUp(ctx))))
       readings = await guarded(readNodes(cluster, config, ctx.faults.down))
@@ -179,10 +184,11 @@ async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o:
     if (onAbort) o.signal?.removeEventListener('abort', onAbort)
     await cluster.stop()
   }
-  const metrics = readings ? computeMetrics(ctx.measures, readings) : {}
+  const totals = faultTotals(faultReports)
+  const metrics = readings ? { ...computeMetrics(ctx.measures, readings), ...fabricMetrics(totals) } : {}
   if (readings && metrics.pinsHeld !== 0) problems.push(`pins do not balance: ${metrics.pinsAcquired} acquired, ${metrics.pinsReleased} released after every MR was deregistered`)
-  const checks = readings ? checkRun(ctx, sc, policy, finals, readings, metrics) : []
-  writeRunFiles(o.reportDir ? join(o.reportDir, policy) : runDir, sc, ctx, checks)
+  const checks = readings ? checkRun(ctx, sc, policy, finals, readings, metrics, liveness, totals) : []
+  writeRunFiles(o.reportDir ? join(o.reportDir, policy) : runDir, sc, policy, ctx, checks, faultReports)
   return {
     policy, runDir, metrics, checks, faultLog: ctx.faults.log,
     victims: readings ? victimsOf(readings) : [],

@@ -19,7 +19,7 @@ export interface StepBase {
 export interface NetemSpec {
   delay?: { ms: number; jitterMs?: number; correlation?: number; distribution?: 'uniform' | 'normal' | 'pareto' | 'paretonormal' }
   loss?: { probability: number; correlation?: number } | { gemodel: { p: number; r?: number; h?: number; k?: number } }
-  duplicate?: { probability: number; correlation?: number }
+  duplicate?: { probability: number }
   reorder?: { probability: number; depth?: number }
   corrupt?: { probability: number }
   rate?: { bytesPerSec: number }
