@@ -82,7 +82,7 @@ async function run(arg: string, opts: RunCliOpts): Promise<number> {
   const file = scenarioPath(arg)
   const sc = loadScenario(file, config)
   const policies = parsePolicies(opts.policy, sc.policies)
-  const { runConfig, runScenario } = await import('../scenario/run-scenario.ts')
+  const { resultsJson, runConfig, runScenario } = await import('../scenario/run-scenario.ts')
   // Every run's configuration is checked before the first cluster starts.
   for (const p of policies ?? sc.policies) runConfig(config, sc, p)
   const { formatFindings, formatRuns } = await import('../scenario/format.ts')
@@ -117,7 +117,7 @@ async function run(arg: string, opts: RunCliOpts): Promise<number> {
         out(`  [${index + 1}/${of}] ${policy}: ${done.problems.length ? 'PROBLEM' : 'done'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
       },
     })
-    if (opts.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n')
+    if (opts.json) process.stdout.write(resultsJson(result) + '\n')
     else {
       out('')
       out(formatRuns(sc, result.runs))
@@ -128,9 +128,11 @@ async function run(arg: string, opts: RunCliOpts): Promise<number> {
     if (!result.ok) {
       const broken = result.runs.flatMap((r) => r.expectations.filter((e) => !e.held))
       const problems = result.runs.flatMap((r) => r.problems.map((p) => `${r.policy}: ${p}`))
+      const failedChecks = result.runs.flatMap((r) => r.checks.filter((c) => !c.ok).map((c) => `${r.policy}: ${c.name}: ${c.summary}${c.anomalies[0] ? ` (first: ${c.anomalies[0].kind}: ${c.anomalies[0].message})` : ''}`))
       const { describeExpectation } = await import('../scenario/format.ts')
       process.stderr.write(`rdma-emu: run ${sc.name}: ${[
         ...broken.map((e) => `expectation broke: ${describeExpectation(e)}`),
+        ...failedChecks.map((c) => `checker failed: ${c}`),
         ...problems.map((p) => `problem: ${p}`),
       ].join('\nrdma-emu: run ' + sc.name + ': ')}\n`)
       return ExitCode.PROBLEM

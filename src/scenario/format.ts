@@ -3,6 +3,7 @@
  * scenario's steps make meaningful (a truncate column when it truncates,
  * fault counters when it injects faults ...), then what went wrong.
  */
+import { formatResults } from '../check/index.ts'
 import { formatTable } from '../report/table.ts'
 import type { ExpectationResult, Metrics } from './metrics.ts'
 import type { PolicyRun, ScenarioResult } from './run-scenario.ts'
@@ -54,6 +55,9 @@ function columns(sc: Scenario, runs: readonly PolicyRun[]): Column[] {
     cols.push({ header: 'DROP/DUP/REORD', cell: (_r, m) => `${n(m.faultsDropped)}/${n(m.faultsDuplicated)}/${n(m.faultsReordered)}` })
     cols.push({ header: 'RETRANSMIT', right: true, cell: (_r, m) => n(m.retransmissions) })
   }
+  if (runs.some((r) => r.checks.length > 0)) {
+    cols.push({ header: 'CHECKS', cell: (r) => (r.checks.every((c) => c.ok) ? `ok ${r.checks.length}/${r.checks.length}` : `FAIL ${r.checks.filter((c) => !c.ok).map((c) => c.name).join(',')}`) })
+  }
   if (sc.expect.length > 0 || runs.some((r) => r.problems.length > 0)) {
     cols.push({ header: 'EXPECT', cell: (r) => verdict(r) })
   }
@@ -84,6 +88,11 @@ export function formatFindings(result: ScenarioResult, o: { allExpectations?: bo
   for (const r of result.runs) {
     for (const note of r.notes) lines.push(`note: ${r.policy}: ${note}`)
     for (const p of r.problems) lines.push(`PROBLEM: ${r.policy}: ${p}`)
+  }
+  for (const r of result.runs) {
+    if (r.checks.length === 0) continue
+    lines.push(`checkers (${r.policy}):`)
+    for (const line of formatResults(r.checks).split('\n')) lines.push(`  ${line}`)
   }
   const all = result.runs.flatMap((r) => r.expectations)
   const broken = all.filter((e) => !e.held)

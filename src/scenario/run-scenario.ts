@@ -69,6 +69,11 @@ export interface ScenarioResult {
   ok: boolean
 }
 
+/** The results as JSON (the checkers' bigints as hex strings). */
+export function resultsJson(result: ScenarioResult): string {
+  return JSON.stringify(result, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2)
+}
+
 /** The configuration of one run: `policy` and the overrides on every server, only the nodes the scenario names. */
 export function runConfig(base: ClusterConfig, sc: Scenario, policy: Policy): ClusterConfig {
   const o = sc.cluster
@@ -105,7 +110,7 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<Scenario
     scenario: sc.name, file: sc.file, runDir: o.runDir, runs,
     ok: runs.every((r) => r.problems.length === 0 && r.expectations.every((e) => e.held) && r.checks.every((c) => c.ok)),
   }
-  writeFileSync(join(o.runDir, 'results.json'), JSON.stringify(result, null, 2) + '\n')
+  writeFileSync(join(o.runDir, 'results.json'), resultsJson(result) + '\n')
   return result
 }
 

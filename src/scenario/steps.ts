@@ -340,19 +340,26 @@ export async function cleanUp(ctx: RunContext): Promise<string[]> {
       problems.push(`clean-up: ${what}: ${err instanceof Error ? err.message : String(err)}`)
     }
   }
+  const down = ctx.faults.down
   for (const t of ctx.traffic.values()) {
-    if (!t.settled) await attempt(`stop traffic ${t.id}`, () => ctx.verbs(t.client).stopWorkload(t.qpn))
+    if (!t.settled && !down.has(t.client)) await attempt(`stop traffic ${t.id}`, () => ctx.verbs(t.client).stopWorkload(t.qpn))
     await t.done
-    if (t.error && !t.reported) problems.push(`traffic ${t.id}: ${errnoOf(t.error)}: ${t.error instanceof Error ? t.error.message : ''}`)
+    if (t.error && !t.reported) {
+      // A stream whose client the run killed ends with it: its history went with the process.
+      if (ctx.faults.killed.has(t.client) || down.has(t.client)) ctx.notes.push(`traffic ${t.id}: ended with its client ${t.client} (${errnoOf(t.error)}); its operations were not recorded`)
+      else problems.push(`traffic ${t.id}: ${errnoOf(t.error)}: ${t.error instanceof Error ? t.error.message : ''}`)
+    }
   }
   for (const c of ctx.conns.splice(0)) {
+    if (down.has(c.client)) continue
     try {
       await ctx.verbs(c.client).disconnect(c.qpn)
     } catch {
       // A QP already torn down (revocation, peer gone) has nothing to disconnect.
     }
   }
-  for (const [name, m] of ctx.mrs) await attempt(`deregister ${name}`, () => deregister(ctx, m))
+  // An MR on a server that was killed, or of an owner that was, went with the process.
+  for (const [name, m] of ctx.mrs) if (!m.lost && !down.has(m.server)) await attempt(`deregister ${name}`, () => deregister(ctx, m))
   for (const l of ctx.leases.splice(0)) {
     try {
       await ctx.verbs(l.client).unleaseFile(l.server, l.file)
@@ -360,6 +367,6 @@ export async function cleanUp(ctx: RunContext): Promise<string[]> {
       // Given back already (a complied break) or revoked.
     }
   }
-  for (const node of ctx.nodes) await attempt(`fault counters of ${node}`, () => takeFaultCounters(ctx, node))
+  for (const node of ctx.nodes) if (!down.has(node)) await attempt(`fault counters of ${node}`, () => takeFaultCounters(ctx, node))
   return problems
 }
