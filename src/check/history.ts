@@ -24,6 +24,11 @@ export interface HistoryOp {
   stream: string
   client: string
   qpn: number
+  /**
+   * The QP's incarnation, when a client reconnects and a QP number may be used
+   * again: the QP is (client, qpn, connection). Absent means 0.
+   */
+  connection?: number
   op: OpKind
   /** The target MR (scenario name) and its server. */
   mr: string
@@ -71,6 +76,11 @@ export function decodeWordValue(v: bigint): { opId: number; word: number } | und
 export interface FlushRecord {
   mr: string
   server: string
+  /**
+   * When it was posted, when known. Writes acknowledged before it are certainly
+   * covered; without it the checkers take `completedUs` as the boundary.
+   */
+  postedUs?: number
   /** When it completed successfully. */
   completedUs: number
 }
