@@ -46,7 +46,7 @@ export function checkLostWrites(history: History, memory: FinalMemory[], index: 
     const m = index.mrs.get(key)
     const words = m?.words ?? new Map()
     for (const wo of words.values()) {
-      if (wo.writes.length === 0) continue
+      if (wo.writes.length === 0 && !wo.partial) continue
       if (wo.partial) { counts.partial++; continue }
       if (wo.atomics.length > 0) { counts.mixed++; continue }
       const w = wo.word
