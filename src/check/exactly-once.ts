@@ -47,8 +47,8 @@ export function checkExactlyOnce(history: History, allowed: ErrorAllowance[]): C
     l.push(op)
     byQp.set(qp, l)
     const pending = op.status === PENDING || op.completions === 0
-    if (op.status === SUCCESS) counts.success++
-    else if (pending) counts.pending++
+    if (pending) counts.pending++
+    else if (op.status === SUCCESS) counts.success++
     else counts.errors++
     if (op.completions > 1) {
       anomalies.add({
