@@ -26,7 +26,9 @@
  *   successful swap's value neither ends the word nor was replaced.
  *
  * Words also written by WRITEs, or with both kinds of atomics, are skipped and
- * counted (`mixed`).
+ * counted (`mixed`); so are the atomic words of a server that restarted
+ * (`restarted`: unflushed atomics may be gone, so neither totals nor results
+ * need add up).
  */
 
 import type { FinalMemory, History, HistoryOp } from './history.ts'
@@ -35,7 +37,7 @@ import { acked, finalWord, indexWords, mrKey, type WordIndex } from './word-inde
 
 const M = 1n << 64n
 const HALF = 1n << 63n
-const mod = (x: bigint): bigint => ((x % M) + M) % M
+const mod = (x: bigint): bigint => BigInt.asUintN(64, x)
 /** Achievable indeterminate subsets enumerated up to this many sums. */
 const ENUMERATE_LIMIT = 100_000
 
@@ -43,7 +45,7 @@ const ENUMERATE_LIMIT = 100_000
 export function checkAtomics(history: History, memory: FinalMemory[], index: WordIndex = indexWords(history)): CheckResult {
   const anomalies = new AnomalyList()
   const mems = new Map(memory.map((m) => [mrKey(m.server, m.mr), m]))
-  const counts = { words: 0, fetchAdds: 0, cmpSwaps: 0, indeterminate: 0, mixed: 0, noFinal: 0, undecided: 0 }
+  const counts = { words: 0, fetchAdds: 0, cmpSwaps: 0, indeterminate: 0, mixed: 0, restarted: 0, noFinal: 0, undecided: 0 }
   for (const [key, m] of index.mrs) {
     const mem = mems.get(key)
     for (const wo of m.words.values()) {
@@ -51,6 +53,8 @@ export function checkAtomics(history: History, memory: FinalMemory[], index: Wor
       const fas = wo.atomics.filter((o) => o.op === 'fetchAdd')
       const css = wo.atomics.filter((o) => o.op === 'cmpSwap')
       if (wo.writes.length > 0 || wo.partial || (fas.length > 0 && css.length > 0)) { counts.mixed++; continue }
+      // A restart may take unflushed atomics back: totals and results no longer add up.
+      if (index.durability.restarted(m.server)) { counts.restarted++; continue }
       counts.words++
       counts.fetchAdds += fas.length
       counts.cmpSwaps += css.length
@@ -67,6 +71,7 @@ export function checkAtomics(history: History, memory: FinalMemory[], index: Wor
   const extra = [
     counts.indeterminate ? `${num(counts.indeterminate)} indeterminate` : '',
     counts.mixed ? `${num(counts.mixed)} mixed words skipped` : '',
+    counts.restarted ? `${num(counts.restarted)} words on restarted servers skipped` : '',
   ].filter(Boolean)
   const what = `${num(counts.words)} words, ${num(counts.fetchAdds)} FETCH_ADD, ${num(counts.cmpSwaps)} CMP_SWAP${extra.length ? ` (${extra.join(', ')})` : ''}`
   return makeResult('atomics', what, anomalies, counts)

@@ -40,12 +40,15 @@ function explained(op: HistoryOp, allowed: ErrorAllowance[]): boolean {
 export function checkExactlyOnce(history: History, allowed: ErrorAllowance[]): CheckResult {
   const anomalies = new AnomalyList()
   const counts = { wrs: history.ops.length, success: 0, errors: 0, pending: 0, qps: 0 }
-  const byQp = new Map<string, HistoryOp[]>()
+  // client -> (connection * 2^24 + qpn) -> its WRs
+  const byClient = new Map<string, Map<number, HistoryOp[]>>()
   for (const op of history.ops) {
-    const qp = `${op.client}/${op.qpn}/${op.connection ?? 0}`
-    const l = byQp.get(qp) ?? []
-    l.push(op)
-    byQp.set(qp, l)
+    let qps = byClient.get(op.client)
+    if (!qps) byClient.set(op.client, (qps = new Map()))
+    const qp = (op.connection ?? 0) * 0x1000000 + op.qpn
+    const l = qps.get(qp)
+    if (l) l.push(op)
+    else qps.set(qp, [op])
     const pending = op.status === PENDING || op.completions === 0
     if (pending) counts.pending++
     else if (op.status === SUCCESS) counts.success++
@@ -71,8 +74,9 @@ export function checkExactlyOnce(history: History, allowed: ErrorAllowance[]): C
       })
     }
   }
-  counts.qps = byQp.size
-  for (const ops of byQp.values()) {
+  const byQp = [...byClient.values()].flatMap((qps) => [...qps.values()])
+  counts.qps = byQp.length
+  for (const ops of byQp) {
     ops.sort((a, b) => a.postedUs - b.postedUs || a.id - b.id)
     let first: HistoryOp | undefined
     for (const op of ops) {

@@ -28,13 +28,13 @@
 
 import { wordValue, type FinalMemory, type History, type HistoryOp } from './history.ts'
 import { AnomalyList, makeResult, num, type CheckResult } from './result.ts'
-import { acked, Durability, finalWord, finishedUs, indexWords, meaning, mrKey, type WordIndex } from './word-index.ts'
+import { acked, finalWord, finishedUs, indexWords, meaning, mrKey, type WordIndex } from './word-index.ts'
 
 /** Check the final memory against the acknowledged writes of the history. */
 export function checkLostWrites(history: History, memory: FinalMemory[], index: WordIndex = indexWords(history)): CheckResult {
   const anomalies = new AnomalyList()
   const notes = new AnomalyList()
-  const durability = new Durability(history)
+  const durability = index.durability
   const noted = new Set<number>()
   const counts = { words: 0, writes: 0, partial: 0, mixed: 0, unchecked: 0, pastEnd: 0, unflushed: 0, unflushedLostWords: 0 }
   const writeIds = new Set<number>()

@@ -59,43 +59,59 @@ export interface WordIndex {
   byId: Map<number, HistoryOp>
   /** READs that could not be indexed by word (offset not 8-aligned, words missing). */
   unalignedReads: number
-}
-
-function wordOps(index: WordIndex, op: HistoryOp, word: number): WordOps {
-  const key = mrKey(op.server, op.mr)
-  let m = index.mrs.get(key)
-  if (!m) index.mrs.set(key, (m = { server: op.server, mr: op.mr, words: new Map() }))
-  let w = m.words.get(word)
-  if (!w) m.words.set(word, (w = { word, writes: [], partial: false, atomics: [], reads: [] }))
-  return w
+  /** Successful READs indexed by word. */
+  readOps: number
+  /** What restarts and FLUSHes did to the acknowledged writes. */
+  durability: Durability
 }
 
 /** Index every WRITE, atomic and successful READ of the history by MR and word. */
 export function indexWords(history: History): WordIndex {
-  const index: WordIndex = { mrs: new Map(), byId: new Map(), unalignedReads: 0 }
+  const mrs: WordIndex['mrs'] = new Map()
+  const byId = new Map<number, HistoryOp>()
+  const flushOps: HistoryOp[] = []
+  let unalignedReads = 0
+  let readOps = 0
+  let lastKey = ''
+  let words = new Map<number, WordOps>()
+  const at = (w: number): WordOps => {
+    let wo = words.get(w)
+    if (!wo) words.set(w, (wo = { word: w, writes: [], partial: false, atomics: [], reads: [] }))
+    return wo
+  }
   for (const op of history.ops) {
-    index.byId.set(op.id, op)
+    byId.set(op.id, op)
+    if (op.op === 'flush') { flushOps.push(op); continue }
+    if (op.op === 'send') continue
+    const key = mrKey(op.server, op.mr)
+    if (key !== lastKey) {
+      let m = mrs.get(key)
+      if (!m) mrs.set(key, (m = { server: op.server, mr: op.mr, words: new Map() }))
+      words = m.words
+      lastKey = key
+    }
     if (op.op === 'write') {
       const t = touchedWords(op.offset, op.length)
       const f = fullWords(op.offset, op.length)
       for (let w = t.first; w <= t.last; w++) {
-        const wo = wordOps(index, op, w)
+        const wo = at(w)
         if (w >= f.first && w <= f.last) wo.writes.push(op)
         else wo.partial = true
       }
     } else if (op.op === 'fetchAdd' || op.op === 'cmpSwap') {
-      wordOps(index, op, Math.floor(op.offset / 8)).atomics.push(op)
+      at(Math.floor(op.offset / 8)).atomics.push(op)
     } else if (op.op === 'read' && acked(op)) {
       if (op.offset % 8 !== 0 || !op.words) {
-        index.unalignedReads++
+        unalignedReads++
         continue
       }
+      readOps++
       const first = op.offset / 8
       const n = Math.min(op.words.length, Math.floor(op.length / 8))
-      for (let i = 0; i < n; i++) wordOps(index, op, first + i).reads.push({ op, i })
+      for (let i = 0; i < n; i++) at(first + i).reads.push({ op, i })
     }
   }
-  return index
+  return { mrs, byId, unalignedReads, readOps, durability: new Durability(history, flushOps) }
 }
 
 /** What a word's value is: a WRITE's value for this word, the initial value, or neither. */
@@ -109,8 +125,7 @@ export type WordMeaning =
 
 /** Whether WRITE `op` covers word `word` of its MR fully. */
 function covers(op: HistoryOp, word: number): boolean {
-  const f = fullWords(op.offset, op.length)
-  return word >= f.first && word <= f.last
+  return word * 8 >= op.offset && word * 8 + 8 <= op.offset + op.length
 }
 
 /** Decode value `v` found in word `word` of MR (server, mr). */
@@ -180,7 +195,11 @@ export class Durability {
   /** Successful flushes per MR: [boundary, completedUs]. */
   private readonly flushes = new Map<string, Array<[number, number]>>()
 
-  constructor(history: History) {
+  /**
+   * `flushOps`: the history's 'flush' operations, when the caller already
+   * picked them out (else the history's operations are scanned for them).
+   */
+  constructor(history: Pick<History, 'ops' | 'flushes' | 'restarts'>, flushOps: HistoryOp[] = history.ops) {
     for (const r of history.restarts) {
       const l = this.restarts.get(r.server) ?? []
       l.push(r.atUs)
@@ -194,7 +213,7 @@ export class Durability {
       this.flushes.set(k, l)
     }
     for (const f of history.flushes) addFlush(f.server, f.mr, f.postedUs ?? f.completedUs, f.completedUs)
-    for (const op of history.ops) {
+    for (const op of flushOps) {
       if (op.op === 'flush' && acked(op) && op.completedUs !== undefined) addFlush(op.server, op.mr, op.postedUs, op.completedUs)
     }
   }
