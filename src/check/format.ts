@@ -46,8 +46,8 @@ export function formatOp(op: HistoryOp, word?: number): string {
 }
 
 /** The lines of one anomaly: kind and message, values, then its operations. */
-export function formatAnomaly(a: Anomaly, indent = '  '): string[] {
-  const lines = [`${indent}${a.kind}${a.word !== undefined ? ` (word ${a.word}${a.mr ? ` of ${a.mr}` : ''})` : ''}: ${a.message}`]
+export function formatAnomaly(a: Anomaly, indent = '  ', label = ''): string[] {
+  const lines = [`${indent}${label}${a.kind}${a.word !== undefined ? ` (word ${a.word}${a.mr ? ` of ${a.mr}` : ''})` : ''}: ${a.message}`]
   if (a.values && Object.keys(a.values).length) {
     lines.push(`${indent}  values: ${Object.entries(a.values).map(([k, v]) => `${k}=${hex(v)}`).join(' ')}`)
   }
@@ -63,7 +63,12 @@ export function formatResults(results: CheckResult[]): string {
     for (const a of r.anomalies) lines.push(...formatAnomaly(a))
     const total = r.counts?.anomalies ?? r.anomalies.length
     if (total > r.anomalies.length) lines.push(`  … and ${num(total - r.anomalies.length)} more anomalies`)
-    for (const n of r.notes ?? []) lines.push(...formatAnomaly(n, '  note: '))
+    const notes = r.notes ?? []
+    for (const n of notes) lines.push(...formatAnomaly(n, '  ', 'note '))
+    // A note kind's total is in counts under its name ('unflushed'), when the checker counts it.
+    const kinds = new Set(notes.map((n) => n.kind))
+    const totalNotes = [...kinds].reduce((sum, k) => sum + (r.counts?.[k] ?? notes.filter((n) => n.kind === k).length), 0)
+    if (totalNotes > notes.length) lines.push(`  … and ${num(totalNotes - notes.length)} more notes`)
   }
   return lines.join('\n')
 }
