@@ -24,6 +24,11 @@ export interface HistoryOp {
   stream: string
   client: string
   qpn: number
+  /**
+   * The QP's incarnation, when a client reconnects and a QP number may be used
+   * again: the QP is (client, qpn, connection). Absent means 0.
+   */
+  connection?: number
   op: OpKind
   /** The target MR (scenario name) and its server. */
   mr: string
@@ -50,8 +55,8 @@ export interface HistoryOp {
 
 /** Marker in the top bits of every WRITE word value. */
 const WRITE_TAG = 0xe5n << 56n
+const TAG_HI = 0xe5 * 2 ** 24
 const WORD_BITS = 24n
-const OP_BITS = 32n
 
 /**
  * The value operation `opId` writes into word `word` (the word's index in its
@@ -63,14 +68,22 @@ export function wordValue(opId: number, word: number): bigint {
 
 /** The (op id, word index) a value encodes, or undefined when it is no WRITE value. */
 export function decodeWordValue(v: bigint): { opId: number; word: number } | undefined {
-  if ((v & (0xffn << 56n)) !== WRITE_TAG) return undefined
-  return { opId: Number((v >> WORD_BITS) & ((1n << OP_BITS) - 1n)), word: Number(v & 0xffffffn) }
+  // Two BigInt operations, then plain numbers: checkers decode every word they see.
+  const hi = Number(v >> 32n)
+  if (hi < TAG_HI || hi > TAG_HI + 0xffffff) return undefined
+  const lo = Number(BigInt.asUintN(32, v))
+  return { opId: (hi & 0xffffff) * 256 + (lo >>> 24), word: lo & 0xffffff }
 }
 
 /** A completed RDMA FLUSH (or fsync) that made everything before it durable. */
 export interface FlushRecord {
   mr: string
   server: string
+  /**
+   * When it was posted, when known. Writes acknowledged before it are certainly
+   * covered; without it the checkers take `completedUs` as the boundary.
+   */
+  postedUs?: number
   /** When it completed successfully. */
   completedUs: number
 }
