@@ -257,7 +257,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       writeClusterFile(this.runDir, this.nodes)
       this.log.info({ node: id, pid: p.pid, endpoint: ready.endpoint }, 'node restarted')
       this.emit('restarted', { ...info })
-      return info
+      return { ...info }
     } catch (err) {
       back.abandon(err as Error)
       if (p.running) {
