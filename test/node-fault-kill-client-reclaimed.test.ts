@@ -2,6 +2,7 @@ import t from 'tap'
 import { startRdmaCluster, ALL_ACCESS } from './helpers/rdma-cluster.ts'
 import { serverReq } from './helpers/odp.ts'
 import { isAlive } from './cluster-helpers.ts'
+import { stopLeavesNothing, trackPids } from './helpers/node-faults.ts'
 import { RemoteVerbs } from '../src/verbs/remote-verbs.ts'
 import type { FaultExit } from '../src/launcher/node-faults.ts'
 
@@ -13,6 +14,7 @@ const FABRIC = { heartbeatIntervalMs: 250, heartbeatTimeoutMs: 2000 }
 
 t.test('node fault - kill -9 of a client: the server reclaims its MRs, pins, leases and QPs at once', async (t) => {
   const rc = await startRdmaCluster(t, { clients: 1, fabric: FABRIC, server: { policy: 'layout-lease' } })
+  const pids = trackPids(rc)
   const req = serverReq(rc)
   const client = new RemoteVerbs(rc.cluster.control, 'client0')
   const name = 'held.dat'
@@ -63,4 +65,5 @@ t.test('node fault - kill -9 of a client: the server reclaims its MRs, pins, lea
   t.same(failed, [], "no 'failed' event: the exit was the fault's")
   t.match(faults, [{ id: 'client0', fault: 'kill', signal: 'SIGKILL', pid }], "'faultExit' names the fault")
   t.notOk(rc.cluster.isRunning('client0'), 'the cluster knows the node is gone')
+  await stopLeavesNothing(t, rc, pids)
 })

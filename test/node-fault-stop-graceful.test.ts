@@ -53,5 +53,17 @@ t.test('node fault - stopNode is graceful and the stopped node can come back', a
   await t.rejects(Promise.all([rc.cluster.restartNode('client0'), rc.cluster.restartNode('client0')]), { code: ErrorCodes.EBUSY }, 'one restart at a time')
   t.same(failed, [], "still no 'failed' event")
 
+  // A paused node can be killed (SIGKILL ends a stopped process) and stopped (SIGCONT first).
+  await rc.cluster.whenRestarted('client0')
+  rc.cluster.pauseNode('client0')
+  const killed = await rc.cluster.killNode('client0')
+  t.equal(killed.signal, 'SIGKILL', 'a paused node dies of kill -9')
+  t.notOk(rc.cluster.isPaused('client0'), 'and is no longer paused')
+  await rc.cluster.restartNode('client0')
+  rc.cluster.pauseNode('client0')
+  const stopped = await rc.cluster.stopNode('client0')
+  t.equal(stopped.code, 0, 'a paused node stopped gracefully is resumed first and exits 0')
+  t.same(failed, [], "no 'failed' event at all")
+
   await stopLeavesNothing(t, rc, pids)
 })

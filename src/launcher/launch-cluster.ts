@@ -213,7 +213,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    * what its old process owned on them was released when it died. Rejects
    * with EmuError(NODE_FAILED) when the new process exits or does not report
    * ready within the ready timeout (it is then killed), EBUSY while a restart
-   * of the node is under way.
+   * of the node is under way. The node returned is a snapshot; `nodes` holds
+   * the live entry (pid updated), and cluster.json in the run directory is rewritten.
    */
   restartNode(id: string): Promise<ClusterNode> {
     const slot = this.active(id, 'restartNode')
@@ -221,6 +222,12 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const node = this.doRestart(slot)
     slot.restarting = node.then(() => undefined, () => undefined).finally(() => (slot.restarting = undefined))
     return node
+  }
+
+  /** Resolves once no restart of node `id` is under way (whatever its outcome). */
+  async whenRestarted(id: string): Promise<void> {
+    const slot = this.slot(id)
+    while (slot.restarting) await slot.restarting
   }
 
   private async doRestart(slot: NodeSlot): Promise<ClusterNode> {
