@@ -5,7 +5,7 @@
  * before a handler sees it (fabric/message-schema.ts), and both ends take
  * their types from here.
  *
- * Groups: the launcher protocol (hello, ready, shutdown, ping, stats,
+ * Groups: the launcher protocol (hello, ready, shutdown, peer.gone, ping, stats,
  * program.exit) and program messages (program.message); the
  * RDMA service of every host (verbs.*, cm.*, rdma.*, lease notices); the
  * server's memory (fs.*, mem.*, verbs.mr.regFile/advise, test.*); the raw

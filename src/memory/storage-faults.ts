@@ -9,7 +9,9 @@
  *   every file description open at the time, then marks the pages clean (the
  *   data is lost). Here every fsync fails while the fault is set, writes
  *   nothing back and leaves the dirty pages dirty, so the first fsync after
- *   the fault is cleared succeeds and persists them.
+ *   the fault is cleared succeeds and persists them. syncfs fails the same
+ *   way, so a server stopped gracefully while fsync fails loses its dirty
+ *   page-cache pages (DAX writes and FLUSHed bytes are on the device already).
  * - ENOSPC refuses block allocation only (writes into holes or past EOF,
  *   fallocate, GUP of holes at registration, as ext4/xfs do); blocks already
  *   allocated stay writable, and metadata commits still succeed.
