@@ -5,7 +5,7 @@
  * not from each other's implementation. Types owned by a lower layer (file
  * stat, ODP query, work completions) are imported from that layer.
  */
-import type { LeaseCounters, PolicyCounters, ServerMemoryStats } from '../src/memory/index.ts'
+import type { LeaseCounters, PolicyCounters, ServerMemoryStats, StorageFaultStats } from '../src/memory/index.ts'
 import type { Policy, Role } from '../src/config/defaults.ts'
 import type { PeerInfo } from './transport.ts'
 
@@ -196,6 +196,18 @@ export interface MemStatsReply extends ServerMemoryStats {
   odp: ServerMemoryStats['odp'] & { mrs: number }
   /** The pin policy and what it did. */
   policy: PolicyStats
+}
+
+/** `fs.faults`: the storage faults now in force, and how often each has struck since the server started. */
+export type FsFaultsReply = StorageFaultStats
+
+/** `peer.gone` (launcher -> every running node): node `id` is a process that is gone. */
+export interface PeerGoneNotice {
+  id: string
+  /** The pid that exited. */
+  pid?: number
+  /** What ended it: kill, stop, restart, or crash (an exit nobody asked for). */
+  cause?: string
 }
 
 /** `mem.pinCounts`: per page of a file range, its frame, pin count and refcount. */

@@ -5,7 +5,7 @@
  * before a handler sees it (fabric/message-schema.ts), and both ends take
  * their types from here.
  *
- * Groups: the launcher protocol (hello, ready, shutdown, ping, stats,
+ * Groups: the launcher protocol (hello, ready, shutdown, peer.gone, ping, stats,
  * program.exit) and program messages (program.message); the
  * RDMA service of every host (verbs.*, cm.*, rdma.*, lease notices); the
  * server's memory (fs.*, mem.*, verbs.mr.regFile/advise, test.*); the raw
@@ -60,6 +60,12 @@ const Named = v.object({ name: Name })
 const Stag = v.object({ stag: Key })
 const Qpn = v.object({ qpn: UInt })
 const BaselineShape = v.object({ count: IntFrom(1), reqBytes: IntFrom(1), respBytes: UInt, respEvery: IntFrom(1) })
+/** `fs.faults`: the storage faults in force (src/memory/storage-faults.ts); unknown fields are refused. */
+const StorageFaultsBody = v.nullable(v.strictObject({
+  fsync: Opt(v.nullable(v.picklist(['EIO']))),
+  flush: Opt(v.nullable(v.picklist(['EIO']))),
+  enospc: Opt(v.boolean()),
+}))
 const FileReg = { pd: UInt, file: Name, offset: UInt, length: UInt, access: UInt, iova: Opt(UInt) }
 
 export const NodeMessages = {
@@ -70,6 +76,8 @@ export const NodeMessages = {
   ping: command<unknown>()(NoBody),
   'ping-peer': command<W.PingPeerReply>()(v.object({ peer: Name, count: Opt(IntFrom(1)), warmup: Opt(UInt), size: Opt(UInt) })),
   stats: command<W.NodeStatsReply>()(NoBody),
+  // the launcher: a node process is gone (killed, crashed, stopped), the authoritative death signal (src/host/node-host.ts)
+  'peer.gone': notice(v.object({ id: Name, pid: Opt(UInt), cause: Opt(v.string()) })),
   // a node's program ended (node -> launcher; src/host/program-runner.ts, src/launcher/program-exits.ts)
   'program.exit': command<{ ok: boolean }>()(v.object({ id: Name, program: Name, code: v.pipe(v.number(), v.safeInteger()), error: Opt(v.string()) })),
   // one program's message to another host (host.send / host.recv, src/api/mailbox.ts)
@@ -127,6 +135,8 @@ export const NodeMessages = {
   'fs.stat': command<Stat>()(Named),
   'fs.extents': command<Extent[]>()(Named),
   'fs.list': command<string[]>()(NoBody),
+  // storage faults on the server's device: fsync EIO, RDMA FLUSH EIO, ENOSPC (src/server/storage-fault-commands.ts)
+  'fs.faults': command<W.FsFaultsReply>()(StorageFaultsBody),
   // layout leases, F_SETLEASE(F_LAYOUT) / F_UNLCK, held by the node that asks
   'fs.lease': command<W.LeaseGrant>()(File),
   'fs.unlease': command<Empty>()(File),

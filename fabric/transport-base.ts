@@ -162,8 +162,12 @@ export abstract class TransportBase implements Transport {
     }
   }
 
-  /** Mark a peer down at once (e.g. the loopback hub saw it close). */
-  protected markDown(peerId: string): void {
+  /**
+   * Mark a peer down at once, without waiting for the heartbeat timeout: the
+   * loopback hub saw it close, or the launcher said its process is gone
+   * (`peer.gone`). Its next frame brings it up again (a restarted node).
+   */
+  markDown(peerId: string): void {
     const entry = this.peerTable.get(peerId)
     if (entry && entry.info.state !== 'down') this.setState(entry.info, 'down')
   }

@@ -31,6 +31,8 @@ export const ErrorCodes = {
   EEXIST: 'ERR_EEXIST',
   /** No space left on the DAX device: ENOSPC. */
   ENOSPC: 'ERR_ENOSPC',
+  /** I/O error from the storage device (an injected fsync fault): EIO. */
+  EIO: 'ERR_EIO',
   /** Permission denied (missing lease, access flag): EACCES. */
   EACCES: 'ERR_EACCES',
   /** Malformed packet or frame (codec). Never thrown past the fabric: counted and dropped. */

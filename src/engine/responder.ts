@@ -302,6 +302,9 @@ function flushOrAtomicWrite(qp: EngineQp, pkt: Packet, mask: number): void {
     const need = (plt & 1 ? Access.FLUSH_GLOBAL : 0) | (plt & 2 ? Access.FLUSH_PERSISTENT : 0)
     const r = qp.host.mrs.lookup(reth.rkey, qp.pd, need, va, reth.len)
     if (!mrChecked(qp, pkt.psn, r, 'FLUSH')) return
+    // The persistence domain failed the write-back (an injected EIO): checked
+    // here, on the responder's thread, so the inline and worker paths agree.
+    if (r.mr!.memory.flushFails?.()) return respondFault(qp, pkt.psn, RespFault.REMOTE_OPERATIONAL, 'responder: FLUSH failed (storage I/O error)')
     qp.host.dataPath.flush(qp, r.mr!, r.offset, reth.len, pkt.psn)
   }
   const resp = qp.resp

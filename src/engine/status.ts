@@ -39,8 +39,9 @@ const RULES: Readonly<Record<RespFaultError, FaultRule>> = {
   // rxe RESPST_ERR_RKEY_VIOLATION: class C. Also an MR invalidated or an ODP page
   // that cannot be mapped under checked work (the data paths, lease revocation).
   [RespFault.REMOTE_ACCESS]: { name: 'REMOTE_ACCESS', syndrome: Aeth.NAK_REMOTE_ACCESS_ERROR, wcStatus: WcStatus.REM_ACCESS_ERR, qpState: QpState.ERR },
-  // rxe RESPST_ERR_MALFORMED_WQE: class A. No responder case raises it yet (a
-  // failed worker still answers REMOTE_ACCESS, as it always has).
+  // rxe RESPST_ERR_MALFORMED_WQE: class A. Raised by a FLUSH whose write-back to
+  // the persistence domain fails (an injected storage fault, src/memory/storage-faults.ts);
+  // a failed worker still answers REMOTE_ACCESS, as it always has.
   [RespFault.REMOTE_OPERATIONAL]: { name: 'REMOTE_OPERATIONAL', syndrome: Aeth.NAK_REMOTE_OPERATIONAL_ERROR, wcStatus: WcStatus.REM_OP_ERR, qpState: QpState.ERR },
 }
 

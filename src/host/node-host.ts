@@ -128,6 +128,15 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
     transport: { ...transport.counters },
     rssBytes: process.memoryUsage().rss,
   }))
+  // The launcher saw a node process exit: the authoritative death signal.
+  // Marking the peer down at once runs every 'peer down' listener (QPs to
+  // ERR, its MRs, pins and leases released) without waiting for the
+  // heartbeat timeout, which stays the fallback for nodes no launcher watches.
+  control.handle(Msg.PEER_GONE, (body, from) => {
+    if (from !== LAUNCHER_ID || body.id === id) return
+    log.info({ peer: body.id, pid: body.pid, cause: body.cause }, 'peer gone (launcher)')
+    transport.markDown(body.id)
+  })
   control.handle(Msg.SHUTDOWN, (_body: unknown, from: string) => {
     // Reply first, then stop on the next turn so the reply leaves.
     setTimeout(() => void stop(0, `shutdown requested by ${from}`), 20)

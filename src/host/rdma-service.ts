@@ -10,6 +10,20 @@ import type { ControlPlane } from '../../fabric/control-plane.ts'
  * One host's RDMA stack on the fabric: the device (data plane on DATA
  * frames), the connection manager and the remote-verbs service (control
  * plane). A peer that goes down takes its QPs and MRs with it.
+ *
+ * "Down" means a process that is gone: the launcher's `peer.gone` notice
+ * (src/host/node-host.ts marks the peer down at once), or, for nodes no
+ * launcher watches, the heartbeat timeout as the fallback. What happens here
+ * then, on every surviving host:
+ * - every QP whose remote end is that peer goes to ERR (device.peerLost):
+ *   its outstanding WRs complete with WR_FLUSH_ERR, as when an RC connection
+ *   breaks; the application reconnects with a new QP (rdma_cm) if it wants;
+ * - what the peer owned here (QPs it created or that were accepted for it,
+ *   MRs it registered, listeners) is destroyed or deregistered
+ *   (verbs.releaseOwner); on a server the MR registry, short-term pins and
+ *   layout leases follow (src/server/server-host.ts);
+ * - a peer that comes back (a restarted node) is a new peer: nothing of its
+ *   old process is left to find, and connecting to it again works.
  */
 export interface RdmaService {
   device: RdmaDevice

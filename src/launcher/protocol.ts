@@ -10,6 +10,11 @@
  *    connection to each peer, so every node sends over its own connection),
  *    pings each one over the fabric, then requests `ready`.
  * 4. Later the launcher sends `shutdown` (notify) to stop a node.
+ * 5. Whenever a node process exits (killed, crashed, stopped), the launcher
+ *    tells every other running node `peer.gone { id }` (notify): the
+ *    authoritative death signal; the heartbeat timeout is the fallback.
+ * 6. A node the launcher restarts (Cluster.restartNode) says hello and ready
+ *    again; both are answered at once, with the peers running then.
  */
 
 /** The launcher's fabric id; '@' cannot start a node id, so it never clashes. */
@@ -19,6 +24,7 @@ export const Msg = {
   HELLO: 'hello',
   READY: 'ready',
   SHUTDOWN: 'shutdown',
+  PEER_GONE: 'peer.gone',
   PING: 'ping',
   PING_PEER: 'ping-peer',
   STATS: 'stats',

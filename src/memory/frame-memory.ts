@@ -30,12 +30,15 @@ import { OdpRegion, OdpStatus, type OdpDesc, type OdpStatusValue } from './odp.t
 import type { DmaKind, Oracle } from './oracle.ts'
 import { PageFlags, type PhysMem } from './phys.ts'
 import type { RegionMemory } from './region-memory.ts'
+import type { StorageFaults } from './storage-faults.ts'
 
 /** What FrameMemory needs: ServerMemory (main thread) or ServerMemoryView (worker) both fit. */
 export interface FrameMemoryHost {
   readonly phys: PhysMem
   readonly dax: DaxDevice
   readonly oracle: Oracle
+  /** Injected storage faults (main thread only: the responder asks before it hands a FLUSH to a data path). */
+  readonly faults?: StorageFaults
 }
 
 /** Structured-clone safe description of a region (frames over a SharedArrayBuffer). */
@@ -61,6 +64,7 @@ export class FrameMemory implements RegionMemory {
   private readonly phys: PhysMem
   private readonly dax: DaxDevice
   private readonly oracle: Oracle
+  private readonly faults: StorageFaults | undefined
   private readonly pageSize: number
   private readonly deviceFrames: number
   private deviceWords: BigInt64Array | undefined
@@ -72,6 +76,7 @@ export class FrameMemory implements RegionMemory {
     this.phys = host.phys
     this.dax = host.dax
     this.oracle = host.oracle
+    this.faults = host.faults
     this.pageSize = host.phys.pageSize
     this.deviceFrames = host.phys.deviceFrames
     const { offset, length, expectedIno } = desc
@@ -327,6 +332,11 @@ export class FrameMemory implements RegionMemory {
       return
     }
     this.writeWord(off, value, 'atomic')
+  }
+
+  /** An injected FLUSH fault (fs.faults flush: 'EIO') is in force: this FLUSH fails (counted). */
+  flushFails(): boolean {
+    return this.faults?.flushFails() ?? false
   }
 
   /**

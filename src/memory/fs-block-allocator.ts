@@ -37,6 +37,8 @@ export class BlockAllocator {
   }
 
   alloc(inode: Inode, cause: string): number {
+    // Injected ENOSPC: every new block is refused; blocks already allocated stay writable.
+    this.ctx.faults.checkAlloc()
     const b = this.freeStack.pop()
     if (b === undefined) throw new EmuError(ErrorCodes.ENOSPC, 'no free blocks on the DAX device')
     const ps = this.ctx.pageSize

@@ -7,6 +7,7 @@ import type { DaxDevice } from './dax.ts'
 import type { MmuEvent } from './fs-hooks.ts'
 import type { PhysMem } from './phys.ts'
 import type { PinTable } from './pins.ts'
+import type { StorageFaults } from './storage-faults.ts'
 
 export interface FsCounters {
   blocksAllocated: number
@@ -38,6 +39,8 @@ export interface FsContext {
   readonly pins: PinTable | null
   readonly clock: () => number
   readonly counters: FsCounters
+  /** Injected storage faults: the allocator refuses new blocks under ENOSPC. */
+  readonly faults: StorageFaults
   /** A block or frame changed owner (inode number, OWNER_FREE or OWNER_ORPHAN). */
   emit(frame: number, owner: number, name: string | null, cause: string): void
   /** The MMU notifier, if one is installed: synchronously, before frames are freed or cleaned. */

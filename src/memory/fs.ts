@@ -20,6 +20,7 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import type { DaxDevice } from './dax.ts'
+import { StorageFaults } from './storage-faults.ts'
 import { BlockAllocator } from './fs-block-allocator.ts'
 import { newFsCounters, type FsContext, type FsCounters } from './fs-context.ts'
 import { FileData } from './fs-file-data.ts'
@@ -54,6 +55,8 @@ export interface FsOptions {
   clock?: () => number
   /** Block/frame ownership changes (wire to Oracle.setOwner). Also called for every block on load. */
   onOwnerChange?: (ev: OwnerEvent) => void
+  /** Injected storage faults (fsync EIO, ENOSPC); default none. */
+  faults?: StorageFaults
 }
 
 export interface CreateOptions {
@@ -83,6 +86,8 @@ export class FileSystem {
   readonly writebackMode: WritebackMode
   private readonly clock: () => number
   private readonly counters: FsCounters = newFsCounters()
+  /** Injected storage faults (fs.faults): fsync EIO, ENOSPC. */
+  readonly faults: StorageFaults
   private readonly ns = new Namespace()
   private readonly blocks: BlockAllocator
   private readonly cache: PageCache
@@ -95,6 +100,7 @@ export class FileSystem {
 
   constructor(opts: FsOptions) {
     this.dataDir = opts.dataDir
+    this.faults = opts.faults ?? new StorageFaults()
     this.dax = opts.dax
     this.phys = opts.phys
     this.pins = opts.pins ?? null
@@ -116,6 +122,7 @@ export class FileSystem {
       pins: this.pins,
       clock: this.clock,
       counters: this.counters,
+      faults: this.faults,
       emit: (frame, owner, name, cause) => ownerHook({ frame, owner, name, cause }),
       notify: (ino, start, end, event) => this.notifier?.(ino, start, end, event),
     }
@@ -309,6 +316,8 @@ export class FileSystem {
    */
   fsync(ino: number): FsyncResult {
     const inode = this.ns.get(ino)
+    // EIO (storage fault): nothing written back, the dirty pages stay dirty.
+    this.faults.checkFsync(inode.name ?? `inode ${ino}`)
     const out = emptyFsyncResult()
     this.flusher.syncInode(inode, out)
     this.journal.commit()
@@ -319,6 +328,7 @@ export class FileSystem {
 
   /** syncfs: every file, then one commit. */
   syncAll(): FsyncResult {
+    this.faults.checkFsync('(syncfs)')
     const out = emptyFsyncResult()
     for (const inode of this.ns.all()) this.flusher.syncInode(inode, out)
     this.journal.commit()

@@ -10,6 +10,7 @@ import { Oracle, OWNER_ANON, OWNER_FREE, type OracleDesc, type OracleReport } fr
 import { PageFlags, PhysMem, type PhysMemDesc } from './phys.ts'
 import { PinTable, type PinsDesc, type PinStats } from './pins.ts'
 import { newOdpCounters, odpStats, type OdpStats } from './odp.ts'
+import { StorageFaults, type StorageFaultStats } from './storage-faults.ts'
 
 export * from './phys.ts'
 export * from './dax.ts'
@@ -19,6 +20,7 @@ export * from './oracle.ts'
 export * from './odp.ts'
 export * from './leases.ts'
 export * from './policy.ts'
+export * from './storage-faults.ts'
 
 export interface ServerMemoryOptions {
   dataDir: string
@@ -48,6 +50,8 @@ export interface ServerMemoryStats {
   /** On-demand paging: faults, invalidations, prefetches (src/memory/odp.ts). */
   odp: OdpStats
   freeRamFrames: number
+  /** Injected storage faults in force (fs.faults) and how often each struck. */
+  storageFaults: StorageFaultStats
 }
 
 export class ServerMemory {
@@ -58,6 +62,8 @@ export class ServerMemory {
   readonly fs: FileSystem
   /** Node-wide ODP counters, shared with every ODP region (and so with the workers). */
   readonly odpCounters = newOdpCounters()
+  /** Injected storage faults (fs.faults): fsync EIO, RDMA FLUSH EIO, ENOSPC. */
+  readonly faults = new StorageFaults()
 
   constructor(opts: ServerMemoryOptions) {
     const pageSize = opts.pageSize ?? Params.defaultPageSize
@@ -80,6 +86,7 @@ export class ServerMemory {
         writebackMode: opts.writebackMode ?? 'keep-dirty',
         writebackIntervalMs: opts.writebackIntervalMs ?? 0,
         clock,
+        faults: this.faults,
         onOwnerChange: (ev) => oracle.setOwner(ev.frame, ev.owner, ev.cause, ev.name ?? undefined),
       })
     } catch (err) {
@@ -118,7 +125,7 @@ export class ServerMemory {
   }
 
   stats(): ServerMemoryStats {
-    return { pins: this.pins.stats(), oracle: this.oracle.report(), fs: this.fs.stats(), dax: this.dax.stats(), odp: odpStats(this.odpCounters), freeRamFrames: this.phys.freeRamFrames() }
+    return { pins: this.pins.stats(), oracle: this.oracle.report(), fs: this.fs.stats(), dax: this.dax.stats(), odp: odpStats(this.odpCounters), freeRamFrames: this.phys.freeRamFrames(), storageFaults: this.faults.stats() }
   }
 
   /** Stop timers and close the image. Persists nothing: fs.syncAll() first for a clean shutdown. */

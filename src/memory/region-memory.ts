@@ -21,6 +21,12 @@ export interface RegionMemory {
   /** Make [off, off+len) persistent (RDMA FLUSH). Anonymous memory has nothing to do. */
   flush(off: number, len: number): void
   /**
+   * True when a FLUSH to this memory must fail now (an injected storage
+   * fault on the server's device): the responder NAKs it with a remote
+   * operational error. Absent: FLUSH never fails.
+   */
+  flushFails?(): boolean
+  /**
    * On-demand paging (src/memory/odp.ts): fault [off, off+len) in and hold off
    * invalidation until unlock(off, len); returns an OdpStatus (0 = OK, and only
    * then is anything held). Absent: the memory is always there.

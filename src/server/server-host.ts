@@ -13,6 +13,7 @@
  *   mem.pinPages, mem.unpinPages, mem.pinCounts  src/server/pin-commands.ts
  *   verbs.mr.advise, mem.odpQuery, mem.odpInvalidate  src/server/odp-commands.ts
  *   mem.stats            src/server/stat-commands.ts
+ *   fs.faults            src/server/storage-fault-commands.ts (fsync EIO, FLUSH EIO, ENOSPC)
  *   test.freeBehindMr    src/server/test-commands.ts (TEST ONLY)
  *
  * The pin policy (config `server.policy`, src/memory/policy.ts) decides what
@@ -38,6 +39,7 @@ import { memStats, mrCounts, type MemStatsReply, type MrCounts, type StatsSource
 import { ServerFs } from './server-fs.ts'
 import { ShortTermPins } from './short-term-pins.ts'
 import { attachStatCommands } from './stat-commands.ts'
+import { attachStorageFaultCommands } from './storage-fault-commands.ts'
 import { attachTestCommands } from './test-commands.ts'
 
 export interface ServerHost {
@@ -105,6 +107,7 @@ export function attachServer(ctx: ServerNodeContext, rdma: ServerRdma, hooks: Se
   attachOdpCommands(control, { mem, log, odpEntry: (stag) => registry.odpEntry(stag) })
   attachStatCommands(control, stats)
   attachTestCommands(control, fs, guard)
+  attachStorageFaultCommands(control, mem.faults, log)
 
   // A peer that goes down loses its MRs, pins and leases. The RDMA service
   // (attached first, so its listener runs first) deregisters its MRs, which
