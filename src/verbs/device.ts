@@ -315,6 +315,11 @@ export class RdmaDevice implements QpHost {
     }
   }
 
+  /** True while packets delayed or held back by the fault rules wait to be sent. */
+  get faultQueuePending(): boolean {
+    return this.netem.pending
+  }
+
   /** Send packets that went through the fault rules (fabric/netem.ts) as one train. */
   private sendImpaired(node: string, pkts: WirePacket[]): void {
     const c = this.counters
