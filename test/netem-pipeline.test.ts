@@ -116,7 +116,8 @@ t.test('netem - rate: packets leave one serialisation time apart', async (t) => 
   const times = sent.flatMap((s) => s.packets.map(() => s.at - t0))
   t.equal(times.length, 12, 'every packet sent')
   const spacing = (times[11]! - times[0]!) / 11
-  t.ok(spacing > 9 && spacing < 12, `spacing ${spacing.toFixed(2)} ms = 1000 B / 100,000 B/s`)
+  t.ok(spacing > 8 && spacing < 12.5, `spacing ${spacing.toFixed(2)} ms = 1000 B / 100,000 B/s`)
+  t.ok(times[11]! >= 119.5 && times[11]! < 160, `the last leaves after 12 serialisation times (${times[11]!.toFixed(1)} ms), never before`)
   t.ok(times[0]! >= 9, `the first waits its own serialisation time (${times[0]!.toFixed(1)} ms)`)
   t.equal(rules.report().rules[0]!.links[0]!.counters.rateQueued, 11, 'eleven waited behind an earlier packet')
 })
