@@ -35,6 +35,14 @@ export interface DelaySpec {
   correlation?: number
   /** Jitter distribution; default 'uniform' (the kernel's tabledist without a table). */
   distribution?: Distribution
+  /**
+   * Draw the delay of every packet of a train on its own (default false: the
+   * packets of one train share the delay drawn for its first packet, as
+   * netem delays a GSO super-packet, one skb, as a whole). Per-packet jitter
+   * reorders the packets inside every train, which go-back-N RC turns into a
+   * retransmission storm; per-train jitter reorders trains.
+   */
+  perPacket?: boolean
 }
 
 /**
@@ -103,7 +111,7 @@ export const FaultRuleSchema = v.strictObject({
   seed: v.pipe(v.number(), v.safeInteger()),
   from: Opt(Nodes),
   to: Opt(Nodes),
-  delay: Opt(v.strictObject({ ms: NonNegative, jitterMs: Opt(NonNegative), correlation: Opt(Probability), distribution: Opt(v.picklist(DISTRIBUTIONS)) })),
+  delay: Opt(v.strictObject({ ms: NonNegative, jitterMs: Opt(NonNegative), correlation: Opt(Probability), distribution: Opt(v.picklist(DISTRIBUTIONS)), perPacket: Opt(v.boolean()) })),
   loss: Opt(v.union([
     v.strictObject({ probability: Probability, correlation: Opt(Probability) }),
     v.strictObject({ gemodel: v.strictObject({ p: Probability, r: Opt(Probability), h: Opt(Probability), k: Opt(Probability) }) }),
@@ -141,7 +149,7 @@ export interface DecisionLogEntry {
   k: number
   /** Some of 'partition', 'loss', 'duplicate', 'corrupt', 'reorder', 'delay'; empty: passed untouched. */
   actions: string[]
-  /** Drawn delay in µs (0 when lost). */
+  /** Delay drawn for the packet, µs (0 when lost; a train takes its first packet's unless `delay.perPacket`). */
   delayUs: number
 }
 

@@ -15,7 +15,10 @@
  *   (FECN/BECN), so every corrupted packet is caught;
  * - delay: time_to_send = now + delay, the delay drawn from the distribution
  *   (fabric/netem-random.ts). Packets wait in a per-link queue ordered by
- *   time_to_send, as netem's tfifo, so jitter reorders them;
+ *   time_to_send, as netem's tfifo, so jitter reorders them. A train (one
+ *   doorbell batch, our TSO) is delayed as one unit, with the delay drawn
+ *   for its first packet, as netem delays a GSO super-packet as one skb;
+ *   `delay.perPacket` draws each packet's own;
  * - rate: a serialisation queue, as netem's rate: a packet starts after the
  *   previous one has finished, time_to_send = max(now + delay, free) +
  *   frame bytes / rate, counting the packet's RoCEv2 frame (Ethernet, IPv4,
@@ -108,6 +111,8 @@ export class NetemPipeline {
     let link = this.links.get(peer)
     if (!link) this.links.set(peer, (link = new LinkQueue()))
     const now = performance.now()
+    // Per rule: the delay of this train (drawn for its first packet).
+    const trainDelay = new Map<object, number>()
     for (const bytes of packets) {
       let copies: Queued[] = [{ bytes, at: now, seq: 0, icrc: icrc ? fabricIcrc(bytes) : undefined }]
       let reorder = 0
@@ -124,7 +129,13 @@ export class NetemPipeline {
             p.original ??= p.bytes
             p.bytes = flipped
           }
-          p.at += f.delayMs
+          let delay = f.delayMs
+          if (!rl.rule.delay?.perPacket) {
+            const first = trainDelay.get(rl)
+            if (first === undefined) trainDelay.set(rl, delay)
+            else delay = first
+          }
+          p.at += delay
           if (p === copies[0]) reorder = Math.max(reorder, f.reorderDepth)
           const out = dup ? [p, dup] : [p]
           const rate = rl.rule.rate

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { FaultRuleSet, type FaultRule } from '../fabric/fault-rules.ts'
 import { fabricIcrc } from '../fabric/icrc.ts'
 import { NetemPipeline, REORDER_HOLD_MS, type WirePacket } from '../fabric/netem.ts'
@@ -24,7 +24,7 @@ function pipeline(t: Test, ...rules: FaultRule[]): { rules: FaultRuleSet; netem:
   t.teardown(() => netem.close())
   return { rules: set, netem, sent, ids: () => sent.flatMap((s) => s.packets.map(idOf)) }
 }
-type Test = Parameters<Parameters<typeof t.test>[1]>[0]
+
 
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
