@@ -112,17 +112,21 @@ export const FaultRuleSchema = v.strictObject({
   from: Opt(Nodes),
   to: Opt(Nodes),
   delay: Opt(v.strictObject({ ms: NonNegative, jitterMs: Opt(NonNegative), correlation: Opt(Probability), distribution: Opt(v.picklist(DISTRIBUTIONS)), perPacket: Opt(v.boolean()) })),
-  loss: Opt(v.union([
-    v.strictObject({ probability: Probability, correlation: Opt(Probability) }),
-    v.strictObject({ gemodel: v.strictObject({ p: Probability, r: Opt(Probability), h: Opt(Probability), k: Opt(Probability) }) }),
-  ])),
+  loss: Opt(v.pipe(
+    v.strictObject({
+      probability: Opt(Probability), correlation: Opt(Probability),
+      gemodel: Opt(v.strictObject({ p: Probability, r: Opt(Probability), h: Opt(Probability), k: Opt(Probability) })),
+    }),
+    v.check((l) => (l.probability === undefined) !== (l.gemodel === undefined), 'give either probability (and correlation) or gemodel'),
+    v.check((l) => l.gemodel === undefined || l.correlation === undefined, 'correlation goes with probability, not gemodel'),
+  )),
   duplicate: Opt(v.strictObject({ probability: Probability })),
   corrupt: Opt(v.strictObject({ probability: Probability })),
   reorder: Opt(v.strictObject({ probability: Probability, depth: Opt(v.pipe(v.number(), v.safeInteger(), v.minValue(1), v.maxValue(1024))) })),
   rate: Opt(v.strictObject({ bytesPerSec: v.pipe(v.number(), v.gtValue(0)) })),
   partition: Opt(v.boolean()),
   control: Opt(v.strictObject({ messages: v.pipe(v.array(Name), v.minLength(1)), drop: Opt(Probability), delayMs: Opt(NonNegative) })),
-}) satisfies v.GenericSchema<FaultRule>
+})
 
 // ---- per (rule, link) state ----
 
@@ -192,7 +196,7 @@ export class RuleLink {
     this.rand = seededRandom(linkSeed(rule.seed, from, to))
     this.controlRand = seededRandom(linkSeed(rule.seed, from, to, 'control'))
     const loss = rule.loss
-    this.lossCor = new Correlated(loss && 'probability' in loss ? (loss.correlation ?? 0) : 0)
+    this.lossCor = new Correlated(loss && !geModelOf(loss) ? ((loss as { correlation?: number }).correlation ?? 0) : 0)
     this.delayCor = new Correlated(rule.delay?.correlation ?? 0)
   }
 
@@ -275,9 +279,9 @@ export class RuleLink {
   private lose(uLoss: number, uGe: number): boolean {
     const loss = this.rule.loss
     if (!loss) return false
-    if ('probability' in loss) return this.lossCor.next(uLoss) < loss.probability
+    const g = geModelOf(loss)
+    if (!g) return this.lossCor.next(uLoss) < (loss as { probability: number }).probability
     // Gilbert-Elliott: lose (or not) in the current state, then move.
-    const g = loss.gemodel
     const lost = this.geBad ? uLoss >= (g.h ?? 0) : uLoss >= (g.k ?? 1)
     if (this.geBad) {
       if (uGe < (g.r ?? 1)) this.geBad = false
@@ -293,6 +297,10 @@ export class RuleLink {
     const x = distributionValue(d.distribution ?? 'uniform', this.delayCor.next(u))
     return Math.max(0, d.ms + sigma * x)
   }
+}
+
+function geModelOf(loss: LossSpec): GeModel | undefined {
+  return (loss as { gemodel?: GeModel }).gemodel
 }
 
 // ---- the rules of one node ----
