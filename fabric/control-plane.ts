@@ -13,6 +13,7 @@ import { TrainLedger } from './train-ledger.ts'
 import type { FramePart, Transport } from './transport.ts'
 import { EmuError, ErrorCodes, type ErrorCode } from '../src/errors.ts'
 import { Params } from '../src/params.ts'
+import type { FaultRuleSet } from './fault-rules.ts'
 import { BodyChecker, type BodyArgs, type BodyOf, type Command, type CommandType, type MessageTable, type ReplyOf } from './message-schema.ts'
 import { NodeMessages, type NodeMessageTable } from './node-messages.ts'
 
@@ -29,7 +30,8 @@ export interface ControlMessage {
 export type HandlerResult<M extends MessageTable, K extends keyof M> = M[K] extends Command ? ReplyOf<M, K> : void
 export type ControlHandler<M extends MessageTable = NodeMessageTable, K extends keyof M = keyof M> = (body: BodyOf<M, K>, from: string) => HandlerResult<M, K> | Promise<HandlerResult<M, K>>
 type AnyHandler = (body: unknown, from: string) => unknown
-export type DataListener = (from: string, packets: Uint8Array[]) => void
+/** Receives a DATA frame's packets; `icrc`: each ends in its 4-byte ICRC (a DATA_ICRC frame, fabric/frame.ts). */
+export type DataListener = (from: string, packets: Uint8Array[], icrc: boolean) => void
 
 export interface ControlPlaneOptions {
   log?: Logger
@@ -99,6 +101,16 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
   private timerAt = Infinity
   private timerRefed = false
   private readonly sweep = (): void => this.expire()
+  /**
+   * The node's fault rules (fabric/fault-rules.ts), applied to the control
+   * frames it sends to other nodes: requests and notices whose type a rule
+   * names are dropped or delayed; a partition drops every control frame of
+   * the link, replies included (a request then times out, as it would).
+   * Heartbeats never pass here, and '@' peers (the launcher) are never matched.
+   */
+  faults?: FaultRuleSet
+  /** Control frames held back by a delay rule, sent when their timer fires. */
+  private readonly delayed = new Set<NodeJS.Timeout>()
 
   constructor(transport: Transport, opts: ControlPlaneOptions = {}) {
     this.transport = transport
@@ -147,7 +159,7 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
       const msg: ControlMessage = { t: type, id }
       if (body !== undefined) msg.body = body
       try {
-        this.transport.send(peer, controlFrame(msg))
+        this.sendControl(peer, msg, type)
         this.counters.requestsSent++
       } catch (err) {
         this.settled(id)
@@ -161,7 +173,7 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
     const [body] = args as [unknown]
     const msg: ControlMessage = { t: type }
     if (body !== undefined) msg.body = body
-    this.transport.send(peer, controlFrame(msg))
+    this.sendControl(peer, msg, type)
     this.counters.notifySent++
   }
 
@@ -175,9 +187,9 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
     this.sendTrain(peer, buildTrain(packets))
   }
 
-  /** Send a train laid out by buildTrain() in one DATA frame. */
-  sendTrain(peer: string, train: Uint8Array): void {
-    this.transport.send(peer, trainFrame(train, this.trains.echoFor(peer)))
+  /** Send a train laid out by buildTrain() (or buildIcrcTrain(), with `icrc`) in one DATA frame. */
+  sendTrain(peer: string, train: Uint8Array, icrc = false): void {
+    this.transport.send(peer, trainFrame(train, this.trains.echoFor(peer), icrc))
     this.trains.sent(peer, train)
     this.counters.dataFramesOut++
   }
@@ -192,6 +204,35 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
     this.timer = undefined
     this.timerAt = Infinity
     this.timerRefed = false
+    for (const t of this.delayed) clearTimeout(t)
+    this.delayed.clear()
+  }
+
+  /**
+   * Send a control frame through the fault rules: `type` for a request or
+   * notice (matched against the rules' `control.messages`), undefined for a
+   * reply (only a partition stops it). A dropped frame is silently gone.
+   */
+  private sendControl(peer: string, msg: ControlMessage, type: string | undefined): void {
+    const rules = this.faults
+    if (rules && rules.size > 0) {
+      const fate = rules.controlFate(peer, type)
+      if (fate === 'drop') return
+      if (fate > 0) {
+        const frame = controlFrame(msg)
+        const timer = setTimeout(() => {
+          this.delayed.delete(timer)
+          try {
+            this.transport.send(peer, frame)
+          } catch (err) {
+            this.log?.debug({ peer, type: msg.t, err: (err as Error).message }, 'delayed control frame not sent')
+          }
+        }, fate)
+        this.delayed.add(timer)
+        return
+      }
+    }
+    this.transport.send(peer, controlFrame(msg))
   }
 
   private armTimer(at: number): void {
@@ -243,7 +284,7 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
       this.trains.arrived(from, frame.echo)
       for (const listener of this.dataListeners) {
         try {
-          listener(from, frame.packets)
+          listener(from, frame.packets, frame.icrc)
         } catch (err) {
           this.log?.error({ from, err }, 'data listener failed')
         }
@@ -333,7 +374,7 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
       : { t: msg.t, re: msg.id! }
     if (!err && body !== undefined) reply.body = body
     try {
-      this.transport.send(from, controlFrame(reply))
+      this.sendControl(from, reply, undefined)
       this.counters.repliesSent++
     } catch (e) {
       this.log?.warn({ from, type: msg.t, err: (e as Error).message }, 'reply not sent')

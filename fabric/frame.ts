@@ -11,6 +11,12 @@
  *                                      (u32 big-endian, modulo 2^32), which
  *                                      tells the destination which of its
  *                                      trains have arrived (fabric/train-pool.ts)
+ * - DATA_ICRC: [header, train]         a DATA frame whose packets each end in
+ *                                      a 4-byte ICRC (fabric/icrc.ts fabricIcrc,
+ *                                      little-endian as rxe stores it), computed
+ *                                      before any fault-injected bit flip, for
+ *                                      the receiver to check (fabric/netem.ts);
+ *                                      same 5-byte header as DATA
  * - HEARTBEAT: [header]                no body; consumed by the transport
  *
  * Malformed frames throw EmuError(BAD_PACKET); callers count and drop them.
@@ -25,13 +31,14 @@ export const FrameKind = {
   CONTROL: 0x01,
   DATA: 0x02,
   HEARTBEAT: 0x03,
+  DATA_ICRC: 0x04,
 } as const
 
 export type FrameKindValue = (typeof FrameKind)[keyof typeof FrameKind]
 
 export type ParsedFrame =
   | { kind: 'control'; msg: unknown }
-  | { kind: 'data'; packets: Uint8Array[]; echo: number }
+  | { kind: 'data'; packets: Uint8Array[]; echo: number; /** Each packet ends in its ICRC (DATA_ICRC). */ icrc: boolean }
   | { kind: 'heartbeat' }
 
 /**
@@ -71,15 +78,15 @@ export function dataFrame(packets: Uint8Array[], echo = 0): FramePart[] {
 }
 
 /** A DATA frame around a train already laid out by buildTrain(). */
-export function trainFrame(train: Uint8Array, echo = 0): FramePart[] {
+export function trainFrame(train: Uint8Array, echo = 0, icrc = false): FramePart[] {
   if (train.length === 0) throw new EmuError(ErrorCodes.BAD_PACKET, 'data frame: empty packet train')
-  return [dataHeader(echo), train]
+  return [dataHeader(echo, icrc), train]
 }
 
-/** A DATA frame header (5 bytes, so ZeroMQ copies it: never shared between frames). */
-export function dataHeader(echo: number): Uint8Array {
+/** A DATA (or DATA_ICRC) frame header (5 bytes, so ZeroMQ copies it: never shared between frames). */
+export function dataHeader(echo: number, icrc = false): Uint8Array {
   const h = new Uint8Array(DATA_HEADER_BYTES)
-  h[0] = FrameKind.DATA
+  h[0] = icrc ? FrameKind.DATA_ICRC : FrameKind.DATA
   h[1] = echo >>> 24
   h[2] = echo >>> 16
   h[3] = echo >>> 8
@@ -115,6 +122,30 @@ export function buildTrain(items: Array<Uint8Array | PacketInit>, each?: (pkt: U
   return train
 }
 
+/**
+ * Lay out a DATA_ICRC train: each packet followed by its 4-byte ICRC
+ * (little-endian). `icrcs[i]` is packet i's ICRC.
+ */
+export function buildIcrcTrain(packets: Uint8Array[], icrcs: number[]): Uint8Array {
+  let bytes = 0
+  for (const p of packets) bytes += 8 + p.length
+  const train = trainPool.take(bytes)
+  let at = 0
+  for (let i = 0; i < packets.length; i++) {
+    const p = packets[i]!
+    const v = icrcs[i]!
+    train.writeUInt32BE(p.length + 4, at)
+    train.set(p, at + 4)
+    at += 4 + p.length
+    train[at] = v
+    train[at + 1] = v >>> 8
+    train[at + 2] = v >>> 16
+    train[at + 3] = v >>> 24
+    at += 4
+  }
+  return train
+}
+
 /** Split a train into its packets: views into the received buffer, no copy. */
 function splitTrain(train: Uint8Array): Uint8Array[] {
   const packets: Uint8Array[] = []
@@ -146,7 +177,7 @@ export function parseFrame(parts: FramePart[]): ParsedFrame {
   if (parts.length === 0) throw new EmuError(ErrorCodes.BAD_PACKET, 'frame: no parts')
   const header = parts[0]!
   const kind = header[0]
-  const headerBytes = kind === FrameKind.DATA ? DATA_HEADER_BYTES : 1
+  const headerBytes = kind === FrameKind.DATA || kind === FrameKind.DATA_ICRC ? DATA_HEADER_BYTES : 1
   if (header.length !== headerBytes) throw new EmuError(ErrorCodes.BAD_PACKET, `frame: header is ${header.length} bytes, expected ${headerBytes}`)
   switch (kind) {
     case FrameKind.CONTROL: {
@@ -159,10 +190,11 @@ export function parseFrame(parts: FramePart[]): ParsedFrame {
       }
       return { kind: 'control', msg }
     }
-    case FrameKind.DATA: {
+    case FrameKind.DATA:
+    case FrameKind.DATA_ICRC: {
       if (parts.length !== 2) throw new EmuError(ErrorCodes.BAD_PACKET, `data frame: ${parts.length} parts, expected 2`)
       const echo = ((header[1]! << 24) | (header[2]! << 16) | (header[3]! << 8) | header[4]!) >>> 0
-      return { kind: 'data', packets: splitTrain(parts[1]!), echo }
+      return { kind: 'data', packets: splitTrain(parts[1]!), echo, icrc: kind === FrameKind.DATA_ICRC }
     }
     case FrameKind.HEARTBEAT:
       if (parts.length !== 1) throw new EmuError(ErrorCodes.BAD_PACKET, `heartbeat frame: ${parts.length} parts, expected 1`)

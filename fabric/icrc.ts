@@ -103,3 +103,28 @@ export function writeIcrc(out: Uint8Array, offset: number, icrc: number): void {
 export function readIcrc(buf: Uint8Array, offset: number): number {
   return (buf[offset] | (buf[offset + 1] << 8) | (buf[offset + 2] << 16) | (buf[offset + 3] << 24)) >>> 0
 }
+
+// The IPv4 + UDP header the fabric's ICRC is computed under (fabricIcrc).
+const fabricHeader = new Uint8Array(IPV4_UDP_BYTES)
+fabricHeader[0] = 0x45
+fabricHeader[6] = 0x40 // DF
+fabricHeader[8] = 64 // TTL
+fabricHeader[9] = 17 // UDP
+fabricHeader[22] = 4791 >>> 8 // UDP destination port (RoCEv2)
+fabricHeader[23] = 4791 & 0xff
+
+/**
+ * The ICRC an emulated packet carries on the fabric when its link corrupts
+ * packets (fabric/netem.ts): the packet's RoCEv2 ICRC under a fixed IPv4 +
+ * UDP header (addresses 0.0.0.0, port 4791, the lengths of this packet),
+ * since the fabric has no IP addresses. The receiver recomputes it the same
+ * way; captures compute the real one under their own headers (fabric/pcap.ts).
+ */
+export function fabricIcrc(iba: Uint8Array): number {
+  const ipLen = IPV4_UDP_BYTES + iba.length + ICRC_SIZE
+  fabricHeader[2] = ipLen >>> 8
+  fabricHeader[3] = ipLen
+  fabricHeader[24] = (ipLen - 20) >>> 8
+  fabricHeader[25] = ipLen - 20
+  return icrcOf(fabricHeader, iba)
+}

@@ -94,7 +94,9 @@ function fieldName(path: unknown[]): string {
 
 /** What the schema wanted and what came, in words. */
 function wanted(issue: v.BaseIssue<unknown>): string {
-  if (issue.type === 'object' && issue.received === 'undefined' && issue.path?.length) return 'required, got nothing'
+  const objectIssue = issue.type === 'object' || issue.type === 'strict_object'
+  if (objectIssue && issue.received === 'undefined' && issue.path?.length) return 'required, got nothing'
+  if (issue.type === 'strict_object' && issue.expected === 'never') return 'unknown field'
   if (issue.type === 'integer' || issue.type === 'safe_integer') return `expected an integer, got ${issue.received}`
   if (issue.expected === null) return issue.message
   return `expected ${issue.expected}, got ${issue.received}`

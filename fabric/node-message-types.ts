@@ -8,6 +8,7 @@
 import type { LeaseCounters, PolicyCounters, ServerMemoryStats, StorageFaultStats } from '../src/memory/index.ts'
 import type { Policy, Role } from '../src/config/defaults.ts'
 import type { PeerInfo } from './transport.ts'
+import type { FaultRulesReport } from './fault-rules.ts'
 
 // ---- cluster start-up and node inspection (launcher protocol) ----
 
@@ -279,3 +280,12 @@ export interface BaselineCloseReply {
   /** Requests whose size was not reqBytes. */
   badSize: number
 }
+
+// ---- netem-style fault rules of a node (fabric/fault-rules.ts, src/host/fabric-faults-service.ts) ----
+
+/**
+ * fabric.faults.counters: per rule (in force, or removed since the last
+ * clear), per link it touched, its counters and its first decisions; and
+ * the ICRC drops of the node's device (packets it received corrupted).
+ */
+export type FabricFaultCountersReply = FaultRulesReport & { icrcErrors: number }

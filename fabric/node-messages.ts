@@ -8,7 +8,8 @@
  * Groups: the launcher protocol (hello, ready, shutdown, peer.gone, ping, stats,
  * program.exit) and program messages (program.message); the
  * RDMA service of every host (verbs.*, cm.*, rdma.*, lease notices); the
- * server's memory (fs.*, mem.*, verbs.mr.regFile/advise, test.*); the raw
+ * server's memory (fs.*, mem.*, verbs.mr.regFile/advise, test.*); a node's
+ * fault rules (fabric.faults.*); the raw
  * ZeroMQ baseline (baseline.*).
  */
 import * as v from 'valibot'
@@ -17,6 +18,7 @@ import type { Wc } from '../src/verbs/cq.ts'
 import type { QpAttr } from '../src/verbs/qp.ts'
 import type { WorkloadResult } from '../src/verbs/workload.ts'
 import type { FaultCounters } from './faults.ts'
+import { FaultRuleSchema } from './fault-rules.ts'
 import { Bytes, command, IntFrom, Key, Ms, Name, NoBody, notice, U64, UInt, type BodyOf, type CommandType, type MessageTable, type ReplyOf } from './message-schema.ts'
 import type * as W from './node-message-types.ts'
 
@@ -116,6 +118,11 @@ export const NodeMessages = {
   // seeded fault injection on this host's outgoing packets (fabric/faults.ts)
   'rdma.faults': command<Empty>()(v.nullable(FaultOptions)),
   'rdma.faultCounters': command<FaultCounters | null>()(NoBody),
+  // netem-style fault rules on this node's outgoing frames (fabric/fault-rules.ts, src/host/fabric-faults-service.ts)
+  'fabric.faults.add': command<Empty>()(v.object({ rule: FaultRuleSchema })),
+  'fabric.faults.remove': command<Empty>()(v.object({ id: Name })),
+  'fabric.faults.clear': command<Empty>()(NoBody),
+  'fabric.faults.counters': command<W.FabricFaultCountersReply>()(NoBody),
   // the server's responder data path (src/host/data-path-service.ts)
   'rdma.dataPath': command<W.DataPathReply>()(v.object({ mode: v.picklist(['inline', 'workers', 'adaptive']), workers: Opt(IntFrom(1)), inlineBatchBytes: Opt(UInt) })),
   'rdma.dataPathStats': command<W.DataPathStatsReply>()(NoBody),

@@ -92,9 +92,12 @@ export class PcapWriter {
   /**
    * Append one IBA packet (BTH .. pad, no ICRC) sent from node `src` to node
    * `dst`. `tsMs` is a wall-clock time in ms (fractions kept to the
-   * microsecond); default now. Writes after close() are ignored.
+   * microsecond); default now. `original`: the packet as it was before a
+   * fault flipped a bit in it (same length): the record then holds the
+   * corrupted bytes with the original's ICRC, as the frame went on the wire,
+   * so a reader's ICRC check flags it. Writes after close() are ignored.
    */
-  write(packet: Uint8Array, src: number, dst: number, tsMs?: number): void {
+  write(packet: Uint8Array, src: number, dst: number, tsMs?: number, original?: Uint8Array): void {
     if (this.closed) return
     const frameLen = ROCE_V2_OVERHEAD + packet.length
     const recLen = PCAP_RECORD_HEADER_BYTES + frameLen
@@ -147,10 +150,12 @@ export class PcapWriter {
     putBe16(b, o + 6, 0)
     o += UDP_BYTES
 
-    b.set(packet, o)
+    const iba = o
+    b.set(original && original.length === packet.length ? original : packet, o)
     o += packet.length
     // A packet too short to hold a BTH (fault injection) gets a zero ICRC.
     writeIcrc(b, o, packet.length >= BTH_BYTES ? icrcIpv4(b, ip, packet.length) : 0)
+    if (original) b.set(packet, iba)
     o += ICRC_SIZE
 
     // Snap length is far above any frame we make; truncate defensively anyway.

@@ -11,6 +11,8 @@ export function newEngineCounters() {
     bytesReceived: 0,
     trainsSent: 0,
     trainsReceived: 0,
+    /** Packets whose ICRC did not match (a corrupted packet on a link that carries ICRCs): dropped, as a NIC does. */
+    icrcErrors: 0,
     /** Packets the codec refused (short header, unknown opcode ...). */
     badPackets: 0,
     /** Packets for a QP that does not exist or is not ours to talk to. */

@@ -11,7 +11,7 @@ import { PcapWriter } from '../../fabric/pcap.ts'
 import type { NodeContext } from './node-context.ts'
 
 export interface Capture {
-  onPacket: (dir: 'out' | 'in', peer: string, pkt: Uint8Array) => void
+  onPacket: (dir: 'out' | 'in', peer: string, pkt: Uint8Array, original?: Uint8Array) => void
   close(): Promise<void>
 }
 
@@ -31,8 +31,8 @@ export function openCapture(ctx: NodeContext): Capture {
   const self = numberOf(ctx.id)
   ctx.log.info({ pcap: ctx.pcap }, 'capturing sent data-plane packets')
   return {
-    onPacket: (dir, peer, pkt) => {
-      if (dir === 'out') writer.write(pkt, self, numberOf(peer))
+    onPacket: (dir, peer, pkt, original) => {
+      if (dir === 'out') writer.write(pkt, self, numberOf(peer), undefined, original)
     },
     close: async () => {
       await writer.close()

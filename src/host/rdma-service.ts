@@ -4,6 +4,7 @@ import { trainPool } from '../../fabric/train-pool.ts'
 import { ConnectionManager } from '../verbs/cm.ts'
 import { RdmaDevice, type DeviceOptions } from '../verbs/device.ts'
 import { RemoteVerbsService } from '../verbs/remote-verbs-service.ts'
+import { attachFabricFaults } from './fabric-faults-service.ts'
 import type { ControlPlane } from '../../fabric/control-plane.ts'
 
 /**
@@ -33,10 +34,11 @@ export interface RdmaService {
 }
 
 export function attachRdma(control: ControlPlane, opts: DeviceOptions & { log?: Logger } = {}): RdmaService {
-  const device = new RdmaDevice(control, opts)
+  const device = new RdmaDevice(control, { nodeId: control.transport.id, ...opts })
   const cm = new ConnectionManager(device, control)
   const verbs = new RemoteVerbsService(device, cm, control)
-  control.onData((from, packets) => device.receiveTrain(from, packets))
+  control.onData((from, packets, icrc) => device.receiveTrain(from, packets, icrc))
+  const detachFaults = attachFabricFaults(control, device)
   device.onQpError = (qp, reason) => opts.log?.debug({ qpn: qp.qpNum, reason }, 'QP to ERR')
   cm.onDisconnect = (qp) => {
     if (qp.owner) device.destroyQp(qp)
@@ -59,6 +61,7 @@ export function attachRdma(control: ControlPlane, opts: DeviceOptions & { log?: 
     verbs,
     close() {
       control.transport.off('peer', onPeer)
+      detachFaults()
       // The run's data-plane totals and the process's CPU time, for whoever reads the node's log afterwards.
       const pool = { lent: trainPool.lent, returned: trainPool.returned, fallbacks: trainPool.fallbacks }
       opts.log?.info({ counters: { ...device.counters }, trainPool: pool, cpu: process.cpuUsage() }, 'data-plane counters at close')

@@ -1,8 +1,11 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
-import { decodePacket, type PacketInit } from '../../fabric/codec.ts'
-import { buildTrain } from '../../fabric/frame.ts'
+import { decodePacket, encodePacket, type PacketInit } from '../../fabric/codec.ts'
+import { buildIcrcTrain, buildTrain } from '../../fabric/frame.ts'
 import type { FaultInjector } from '../../fabric/faults.ts'
+import { FaultRuleSet } from '../../fabric/fault-rules.ts'
+import { fabricIcrc, ICRC_SIZE, readIcrc } from '../../fabric/icrc.ts'
+import { NetemPipeline, type WirePacket } from '../../fabric/netem.ts'
 import { newEngineCounters, type EngineCounters } from '../engine/counters.ts'
 import { completerReceive } from '../engine/completer.ts'
 import { Mask, opInfo } from '../engine/opcodes.ts'
@@ -18,17 +21,28 @@ import { Qp, type QpCap, type QpHost } from './qp.ts'
 
 /** Where a device's packet trains go: the fabric (or a test loop). */
 export interface PacketWire {
-  /** Send a train laid out by buildTrain(). */
-  sendTrain(peer: string, train: Uint8Array): void
+  /** Send a train laid out by buildTrain(), or by buildIcrcTrain() when `icrc`. */
+  sendTrain(peer: string, train: Uint8Array, icrc?: boolean): void
 }
+
+/**
+ * Observer of every data-plane packet. `original` is set on an outgoing
+ * packet a fault rule corrupted: the packet before the bit flip (captures
+ * record the corrupted bytes with the original's ICRC).
+ */
+export type PacketObserver = (dir: 'out' | 'in', peer: string, pkt: Uint8Array, original?: Uint8Array) => void
 
 export interface DeviceOptions {
   /** Multiplier on transport timers (retransmit, RNR), from the cluster config. */
   timeScale?: number
-  /** Data-plane fault injection on outgoing trains. */
+  /** Data-plane fault injection on outgoing trains (the legacy rdma.faults injector). */
   faults?: FaultInjector
+  /** This host's node id: what fault rules match their `from` against. */
+  nodeId?: string
+  /** The node's fault rules (shared with its control plane); a fresh empty set when absent. */
+  rules?: FaultRuleSet
   /** Observer for every data-plane packet (captures). */
-  onPacket?: (dir: 'out' | 'in', peer: string, pkt: Uint8Array) => void
+  onPacket?: PacketObserver
 }
 
 export interface CreateQpOptions {
@@ -54,7 +68,10 @@ export class RdmaDevice implements QpHost {
   private readonly wire: PacketWire
   /** Fault injection on outgoing trains (settable at run time by fault commands). */
   faults?: FaultInjector
-  private readonly onPacket?: DeviceOptions['onPacket']
+  /** The node's netem-style fault rules (fabric/fault-rules.ts), applied per link to outgoing packets. */
+  readonly rules: FaultRuleSet
+  private readonly netem: NetemPipeline
+  private readonly onPacket?: PacketObserver
   private readonly qps = new Map<number, Qp>()
   private readonly pds = new Set<number>()
   private nextPd = 1
@@ -77,6 +94,8 @@ export class RdmaDevice implements QpHost {
     if (!(this.timeScale > 0)) throw new EmuError(ErrorCodes.EINVAL, `timeScale must be > 0, got ${this.timeScale}`)
     this.faults = opts.faults
     this.onPacket = opts.onPacket
+    this.rules = opts.rules ?? new FaultRuleSet(opts.nodeId ?? '')
+    this.netem = new NetemPipeline(this.rules, (peer, pkts) => this.sendImpaired(peer, pkts))
   }
 
   // ---- objects ----
@@ -159,13 +178,29 @@ export class RdmaDevice implements QpHost {
 
   // ---- data plane ----
 
-  /** A train of packets arrived from `from`. Never throws: bad packets are counted and dropped. */
-  receiveTrain(from: string, packets: Uint8Array[]): void {
+  /**
+   * A train of packets arrived from `from`. Never throws: bad packets are
+   * counted and dropped. With `icrc` each packet ends in its ICRC, checked
+   * as a NIC checks it: a mismatch is dropped and counted (icrcErrors).
+   */
+  receiveTrain(from: string, packets: Uint8Array[], icrc = false): void {
     const c = this.counters
     c.trainsReceived++
     const touched = new Set<Qp>()
-    for (const raw of packets) {
+    for (let raw of packets) {
       c.pktsReceived++
+      if (icrc) {
+        if (raw.length < ICRC_SIZE) {
+          c.badPackets++
+          continue
+        }
+        const body = raw.subarray(0, raw.length - ICRC_SIZE)
+        if (readIcrc(raw, body.length) !== fabricIcrc(body)) {
+          c.icrcErrors++
+          continue
+        }
+        raw = body
+      }
       c.bytesReceived += raw.length
       this.onPacket?.('in', from, raw)
       let pkt
@@ -266,6 +301,11 @@ export class RdmaDevice implements QpHost {
       this.out.delete(node)
       const items = this.faults ? this.faults.apply(node, pkts) : pkts
       if (items.length === 0) continue
+      if (this.rules.size > 0 && this.netem.applies(node)) {
+        // Encoded now: a delayed packet carries the memory as it was when sent.
+        this.netem.submit(node, items.map((it) => (it instanceof Uint8Array ? Uint8Array.from(it) : encodePacket(it))))
+        continue
+      }
       const onPacket = this.onPacket
       const train = buildTrain(items, onPacket && ((p) => onPacket('out', node, p)))
       c.pktsSent += items.length
@@ -275,6 +315,29 @@ export class RdmaDevice implements QpHost {
     }
   }
 
+  /** True while packets delayed or held back by the fault rules wait to be sent. */
+  get faultQueuePending(): boolean {
+    return this.netem.pending
+  }
+
+  /** Send packets that went through the fault rules (fabric/netem.ts) as one train. */
+  private sendImpaired(node: string, pkts: WirePacket[]): void {
+    const c = this.counters
+    const onPacket = this.onPacket
+    let bytes = 0
+    for (const p of pkts) {
+      bytes += p.bytes.length
+      onPacket?.('out', node, p.bytes, p.original)
+    }
+    const icrc = pkts.some((p) => p.icrc !== undefined)
+    const packets = pkts.map((p) => p.bytes)
+    const train = icrc ? buildIcrcTrain(packets, pkts.map((p) => p.icrc ?? fabricIcrc(p.original ?? p.bytes))) : buildTrain(packets)
+    c.pktsSent += pkts.length
+    c.bytesSent += bytes
+    c.trainsSent++
+    this.wire.sendTrain(node, train, icrc)
+  }
+
   /** Move every QP talking to `node` to ERR (the peer is gone). */
   peerLost(node: string): void {
     for (const qp of this.qps.values()) if (qp.attr.destNode === node && qp.state !== QpState.RESET) qp.toError(`peer ${node} lost`)
@@ -282,6 +345,7 @@ export class RdmaDevice implements QpHost {
 
   close(): void {
     this.closed = true
+    this.netem.close()
     for (const qp of this.qps.values()) qp.stopTimers()
     void this.dataPath.close()
   }

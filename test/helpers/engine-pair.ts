@@ -15,6 +15,9 @@
  * FaultInjector on that host's outgoing data plane (a -> b requests, b -> a
  * responses); set them with `faults()`. Every packet a host sends (after the
  * injector) or receives is recorded when `capture` is on; `sent()` decodes them.
+ * Netem-style fault rules (fabric/fault-rules.ts) go on a host's rule set
+ * (`pair.a.device.rules`, shared with its control plane) with `addRule()`
+ * or the `rules` option.
  *
  * close() (also the test's teardown) stops both devices and transports and
  * fails the teardown if a referenced timer or immediate is left behind.
@@ -22,6 +25,7 @@
 import type { Test } from 'tap'
 import { decodePacket, type Packet } from '../../fabric/codec.ts'
 import { FaultInjector, type FaultOptions } from '../../fabric/faults.ts'
+import type { FaultRule } from '../../fabric/fault-rules.ts'
 import { LoopbackHub, type LoopbackTransport } from '../../fabric/loopback-transport.ts'
 import { ControlPlane } from '../../fabric/control-plane.ts'
 import { attachRdma, type RdmaService } from '../../src/host/rdma-service.ts'
@@ -61,8 +65,13 @@ export interface EnginePairOptions {
   capture?: boolean
   /** Seeded fault injection on a's (requests) and b's (responses) outgoing packets. */
   faults?: { a?: FaultOptions; b?: FaultOptions }
-  /** Called for every packet a host sends (after fault injection) or receives, as it goes. */
-  onPacket?: (host: string, dir: 'out' | 'in', pkt: Uint8Array) => void
+  /** Netem-style fault rules on a's and b's outgoing frames. */
+  rules?: { a?: FaultRule[]; b?: FaultRule[] }
+  /** Heartbeat interval of both transports (default 0: none); heartbeatTimeoutMs with it. */
+  heartbeatIntervalMs?: number
+  heartbeatTimeoutMs?: number
+  /** Called for every packet a host sends (after fault injection) or receives, as it goes; `original` on a corrupted one. */
+  onPacket?: (host: string, dir: 'out' | 'in', pkt: Uint8Array, original?: Uint8Array) => void
 }
 
 export const DEFAULT_TIME_SCALE = 0.1
@@ -78,15 +87,15 @@ export async function startEnginePair(t: Test, o: EnginePairOptions = {}): Promi
   const host = async (id: string): Promise<Host> => {
     // No heartbeats: a host stalled by a loaded machine must not be declared
     // down (and its QPs flushed) in the middle of an engine test.
-    const transport = hub.create(id, { heartbeatIntervalMs: 0 })
+    const transport = hub.create(id, { heartbeatIntervalMs: o.heartbeatIntervalMs ?? 0, heartbeatTimeoutMs: o.heartbeatTimeoutMs })
     await transport.start()
     const control = new ControlPlane(transport)
     const wire = { out: [] as Uint8Array[], in: [] as Uint8Array[] }
     // Copies: the packet is a view into a train buffer the pool recycles.
     const onPacket = o.capture || o.onPacket
-      ? (dir: 'out' | 'in', _peer: string, pkt: Uint8Array) => {
+      ? (dir: 'out' | 'in', _peer: string, pkt: Uint8Array, original?: Uint8Array) => {
           if (o.capture) wire[dir].push(Uint8Array.from(pkt))
-          o.onPacket?.(id, dir, pkt)
+          o.onPacket?.(id, dir, pkt, original)
         }
       : undefined
     const rdma = attachRdma(control, { timeScale: o.timeScale ?? DEFAULT_TIME_SCALE, onPacket })
@@ -98,6 +107,8 @@ export async function startEnginePair(t: Test, o: EnginePairOptions = {}): Promi
   b.transport.connect(a.id, a.transport.endpoint)
   if (o.faults?.a) faults(a, o.faults.a)
   if (o.faults?.b) faults(b, o.faults.b)
+  for (const r of o.rules?.a ?? []) addRule(a, r)
+  for (const r of o.rules?.b ?? []) addRule(b, r)
   let closed: Promise<void> | undefined
   const close = (): Promise<void> =>
     (closed ??= (async () => {
@@ -119,6 +130,17 @@ export async function startEnginePair(t: Test, o: EnginePairOptions = {}): Promi
 export function faults(h: Host, opts: FaultOptions | null): FaultInjector | undefined {
   h.device.faults = opts ? new FaultInjector(opts) : undefined
   return h.device.faults
+}
+
+/** Add a netem-style fault rule to a host's outgoing frames (data packets and control messages). */
+export function addRule(h: Host, rule: FaultRule): void {
+  h.device.rules.add(rule)
+}
+
+/** Resolve once no packet waits in either host's fault queues (delayed or held back), and the frames sent are delivered. */
+export async function faultQueuesDrained(pair: EnginePair, ms = 5000): Promise<void> {
+  await until('fault queues drained', () => !pair.a.device.faultQueuePending && !pair.b.device.faultQueuePending, ms)
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r))
 }
 
 /** The packets a host sent (after fault injection), decoded. */

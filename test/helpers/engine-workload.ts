@@ -2,7 +2,9 @@
  * A closed-loop workload of mixed RC operations between the two hosts of an
  * engine pair, with its own oracle: what b's memory must hold after the
  * WRITEs, what every READ must return, which originals the FETCH_ADDs must
- * see, what every SEND must deliver. Used by the tests that run it over a
+ * see, what every CMP_SWAP must return (the responder executes atomics in
+ * posting order, so a model word predicts each one: every other one is
+ * meant to match), what every SEND must deliver. Used by the tests that run it over a
  * lossy fabric: every operation must complete exactly once, in order, with
  * the right bytes.
  */
@@ -13,7 +15,7 @@ import type { SendWr } from '../../src/engine/wqe.ts'
 import { connectQps, type EnginePair } from './engine-pair.ts'
 import { ALL_ACCESS, pattern } from './rdma-connect.ts'
 
-export type OpKind = 'write' | 'read' | 'fadd' | 'send'
+export type OpKind = 'write' | 'read' | 'fadd' | 'send' | 'cswap'
 
 export interface WorkloadSpec {
   ops: number
@@ -46,6 +48,10 @@ export async function runWorkload(t: Test, pair: EnginePair, spec: WorkloadSpec)
   const { a, b } = connectQps(pair, { mtu: spec.mtu, timeout: spec.timeout, retryCnt: 7, capB: { maxRecvWr: Math.max(1, nSend) }, mrBytes: SLOTS * SLOT })
   const recvArea = pair.b.device.regMr(b.pd, Math.max(1, nSend) * RECV, ALL_ACCESS)
   const counter = pair.b.device.regMr(b.pd, 8, ALL_ACCESS)
+  const swapWord = pair.b.device.regMr(b.pd, 8, ALL_ACCESS)
+  let swapModel = 0n
+  let swapsMatched = 0
+  const swapExpect = new Map<number, bigint>()
   const area = recvArea.memory.view(0, recvArea.length)!
   for (let j = 0; j < nSend; j++) b.qp.postRecv({ wrId: j, sgList: [{ addr: recvArea.iova + j * RECV, length: RECV, lkey: recvArea.stag }] })
 
@@ -88,6 +94,16 @@ export async function runWorkload(t: Test, pair: EnginePair, spec: WorkloadSpec)
       readSlot.set(i, slot)
       readsInFlight.set(slot, (readsInFlight.get(slot) ?? 0) + 1)
       wr = { wrId: i, opcode: WrOpcode.RDMA_READ, sgList: [{ addr: dst.iova + w * SLOT, length: size, lkey: dst.stag }], remoteAddr: b.mr.iova + slot * SLOT, rkey: b.mr.stag }
+    } else if (kind === 'cswap') {
+      // Executed in posting order: the model knows what the word holds when this one runs.
+      const compare = i % 2 === 0 ? swapModel : swapModel + 1n
+      const swap = BigInt(i + 1) * 0x1_0000_0001n
+      swapExpect.set(i, swapModel)
+      if (compare === swapModel) {
+        swapModel = swap
+        swapsMatched++
+      }
+      wr = { wrId: i, opcode: WrOpcode.ATOMIC_CMP_AND_SWP, sgList: [{ addr: dst.iova + w * SLOT, length: 8, lkey: dst.stag }], remoteAddr: swapWord.iova, rkey: swapWord.stag, compareAdd: compare, swap }
     } else {
       wr = { wrId: i, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, sgList: [{ addr: dst.iova + w * SLOT, length: 8, lkey: dst.stag }], remoteAddr: counter.iova, rkey: counter.stag, compareAdd: 1n }
     }
@@ -123,6 +139,13 @@ export async function runWorkload(t: Test, pair: EnginePair, spec: WorkloadSpec)
       readsInFlight.set(slot, readsInFlight.get(slot)! - 1)
     } else if (kinds[i] === 'fadd') {
       faddResults.push(new DataView(dstBuf.buffer, dstBuf.byteOffset + w * SLOT, 8).getBigUint64(0, true))
+    } else if (kinds[i] === 'cswap') {
+      const original = new DataView(dstBuf.buffer, dstBuf.byteOffset + w * SLOT, 8).getBigUint64(0, true)
+      if (original !== swapExpect.get(i)) {
+        failed++
+        t.comment(`cmp_swap ${i} returned ${original}, expected ${swapExpect.get(i)}`)
+      }
+      swapExpect.delete(i)
     }
     nextDone++
     if (failed || wrongOrder) break
@@ -138,6 +161,10 @@ export async function runWorkload(t: Test, pair: EnginePair, spec: WorkloadSpec)
   t.ok(sorted.every((v, k) => v === BigInt(k)), 'each FETCH_ADD executed exactly once (originals are 0..n-1)')
   t.equal(new DataView(counter.memory.view(0, 8)!.buffer, counter.memory.view(0, 8)!.byteOffset, 8).getBigUint64(0, true), BigInt(count('fadd')), 'the counter holds the number of FETCH_ADDs')
   t.ok(Buffer.compare(Buffer.from(b.buf), Buffer.from(image)) === 0, "b's memory holds exactly the writes, in order")
+  if (count('cswap') > 0) {
+    const word = swapWord.memory.view(0, 8)!
+    t.equal(new DataView(word.buffer, word.byteOffset, 8).getBigUint64(0, true), swapModel, `the CMP_SWAP word holds the last successful swap (${swapsMatched} of ${count('cswap')} matched)`)
+  }
 
   const recvs = b.cq.poll(nSend + 1)
   t.equal(recvs.length, nSend, 'one receive completion per SEND')
@@ -145,5 +172,5 @@ export async function runWorkload(t: Test, pair: EnginePair, spec: WorkloadSpec)
   t.ok(sent.every((d, k) => Buffer.compare(Buffer.from(area.subarray(k * RECV, k * RECV + d.length)), Buffer.from(d)) === 0), 'every SEND payload arrived intact')
   const c = pair.a.device.counters
   t.comment(`retries: timeout ${c.timeoutRetries}, nak ${c.nakRetries}; duplicate NAKs ignored ${c.duplicateNaks}`)
-  return { write: count('write'), read: count('read'), fadd: count('fadd'), send: nSend }
+  return { write: count('write'), read: count('read'), fadd: count('fadd'), send: nSend, cswap: count('cswap') }
 }
