@@ -9,7 +9,7 @@ import type { ConnectionManager } from './cm.ts'
 import type { Wc } from './cq.ts'
 import type { RdmaDevice } from './device.ts'
 import type { Qp } from './qp.ts'
-import { runWorkload } from './workload.ts'
+import { localBytesFor, runWorkload } from './workload.ts'
 import { Access } from './constants.ts'
 import { LeaseAgent, type RunningWorkload } from './remote-verbs-lease.ts'
 
@@ -189,7 +189,7 @@ export class RemoteVerbsService {
       if (this.workloads.has(qp.qpNum)) throw new EmuError(ErrorCodes.EBUSY, `a workload already runs on QP ${qp.qpNum}`)
       this.lease.checkPost(qp, [b.spec])
       // The workload's own buffer: local only (READ and atomic results land in it).
-      const local = device.regMr(qp.pd, b.localBytes, Access.LOCAL_WRITE, { owner: from })
+      const local = device.regMr(qp.pd, Math.max(b.localBytes, localBytesFor(b.spec)), Access.LOCAL_WRITE, { owner: from })
       const ctl = new AbortController()
       const run: RunningWorkload = { qp, rkey: b.spec.rkey >>> 0, stop: (why) => ctl.abort(why), done: Promise.resolve() }
       try {

@@ -5,6 +5,12 @@ import { SendFlags, WcStatus, WrOpcode } from './constants.ts'
 import type { Cq } from './cq.ts'
 import type { Qp } from './qp.ts'
 import type { SendWr } from '../engine/wqe.ts'
+import type { HistoryOp } from '../check/history.ts'
+import { runChecked } from './workload-checked.ts'
+import type { WorkloadHistorySpec, WorkloadMixEntry, WorkloadSample } from './workload-plan.ts'
+
+export type { WorkloadHistorySpec, WorkloadMixEntry, WorkloadSample } from './workload-plan.ts'
+export { swapValue } from './workload-plan.ts'
 
 /**
  * A closed-loop workload on one QP (the perftest loop): keep `window` WRs
@@ -19,6 +25,11 @@ import type { SendWr } from '../engine/wqe.ts'
  * layout-lease break on the MR the workload targets) no new operation is
  * posted; the loop returns once the outstanding ones have completed, with
  * `stopped` set and how far it got (`posted`, `completed`).
+ *
+ * Checked mode (`history` set; src/verbs/workload-checked.ts): a seeded mix
+ * of operations, every WR recorded as a HistoryOp, FLUSHes every
+ * `flushEvery` operations, counter samples every `sampleMs`; an error stops
+ * posting and the loop drains the rest (it does not stop at the first error).
  */
 export interface WorkloadSpec {
   opcode: number
@@ -37,6 +48,34 @@ export interface WorkloadSpec {
   compareAdd?: bigint
   swap?: bigint
   imm?: number
+
+  // ---- checked mode (history set) ----
+  /** Record every WR as a HistoryOp: where the records belong, and the run's clock. Turns checked mode on. */
+  history?: WorkloadHistorySpec
+  /** Operations drawn per operation by weight (default: the one of `opcode`). */
+  mix?: WorkloadMixEntry[]
+  /** Seed of the PRNG that draws operations and addresses (default 1). */
+  seed?: number
+  /** Bytes of each READ (multiple of 8; default size). WRITEs are `size` bytes (multiple of 8). */
+  readSize?: number
+  /** The FETCH_ADD words: `atomicSpan` (default 1) words at MR offset `atomicOffset` (8-aligned, outside the write/read range). */
+  atomicOffset?: number
+  atomicSpan?: number
+  /** The CMP_SWAP words (default: the FETCH_ADD words). */
+  casOffset?: number
+  casSpan?: number
+  /** FETCH_ADD addend (default 1). */
+  addend?: bigint
+  /** What the atomic words hold before the run (the first CMP_SWAP compare; default 0). */
+  atomicInitial?: bigint
+  /** Post an RDMA FLUSH over the range the workload touches after every N operations (default 0: none). */
+  flushEvery?: number
+  /** Its placement type: 1 global visibility, 2 persistence, 3 both (default 3; the MR needs the matching FLUSH rights). */
+  flushPlt?: number
+  /** Once posting stops, wait this long (ms) for the outstanding WRs (default 10000); the rest stay PENDING. */
+  drainMs?: number
+  /** Sample the device's requester counters every this many ms (default 50; 0: none). */
+  sampleMs?: number
 }
 
 export interface WorkloadResult {
@@ -53,6 +92,22 @@ export interface WorkloadResult {
   latenciesUs: number[]
   /** Atomic results (original values), when the opcode is an atomic. */
   atomicResults?: bigint[]
+
+  // ---- checked mode ----
+  /** Every WR posted, in posting order (wrId = index). */
+  history?: HistoryOp[]
+  samples?: WorkloadSample[]
+  /** FLUSHes that completed successfully. */
+  flushes?: number
+  /** WRs posted that never completed within the drain time (status PENDING). */
+  pending?: number
+  /** Every posted WR completed (pending 0). */
+  drained?: boolean
+  /** Why posting ended: 'count reached', 'duration reached', the first error, 'stopped: ...', a post failure or a stall. */
+  endReason?: string
+  /** Completions beyond the first of a WR, and completions for no WR of this workload. */
+  duplicateCompletions?: number
+  strayCompletions?: number
 }
 
 export interface WorkloadOptions {
@@ -60,11 +115,22 @@ export interface WorkloadOptions {
   signal?: AbortSignal
 }
 
+/** Bytes of local buffer a workload needs (the verbs.workload service registers at least this much). */
+export function localBytesFor(spec: WorkloadSpec): number {
+  const slots = Math.max(1, Math.min(spec.window, spec.count))
+  if (spec.history === undefined) return slots * spec.size
+  const read = spec.mix ? spec.mix.some((m) => m.op === 'read') : spec.opcode === WrOpcode.RDMA_READ
+  const write = spec.mix ? spec.mix.some((m) => m.op === 'write') : spec.opcode === WrOpcode.RDMA_WRITE
+  return slots * Math.max(8, write ? spec.size : 0, read ? spec.readSize ?? spec.size : 0)
+}
+
 export async function runWorkload(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, opts: WorkloadOptions = {}): Promise<WorkloadResult> {
   const { count, window, size } = spec
   if (!Number.isInteger(count) || count < 0) throw new EmuError(ErrorCodes.EINVAL, `count must be a non-negative integer, got ${count}`)
   if (!Number.isInteger(window) || window < 1) throw new EmuError(ErrorCodes.EINVAL, `window must be a positive integer, got ${window}`)
   if (spec.durationMs !== undefined && !(spec.durationMs >= 0)) throw new EmuError(ErrorCodes.EINVAL, `durationMs must be >= 0, got ${spec.durationMs}`)
+  if (spec.history !== undefined) return runChecked(qp, cq, local, spec, opts)
+  if (spec.mix !== undefined) throw new EmuError(ErrorCodes.EINVAL, 'spec.mix needs spec.history (checked mode)', { field: 'spec.mix' })
   const atomic = spec.opcode === WrOpcode.ATOMIC_CMP_AND_SWP || spec.opcode === WrOpcode.ATOMIC_FETCH_AND_ADD
   const slots = Math.min(window, count)
   if (local.length < slots * size) throw new EmuError(ErrorCodes.EINVAL, `local MR of ${local.length} bytes is too small for ${slots} x ${size}`)
