@@ -193,6 +193,32 @@ t.test('checked: a stop with WRs that cannot complete leaves them PENDING after 
   a.cq.poll(1 << 20)
 })
 
+t.test('checked: SENDs into receives the receiver hook posts on the peer', async (t) => {
+  const pair = await startEnginePair(t)
+  const { a, b } = connectQps(pair)
+  const inbox = pair.b.device.regMr(b.pd, 64, Access.LOCAL_WRITE)
+  const inboxBuf = inbox.memory.view(0, 64)!
+  let posted = 0
+  const receiver = {
+    post: async (n: number) => {
+      b.qp.postRecv(Array.from({ length: n }, () => ({ wrId: posted++, sgList: [{ addr: inbox.iova, length: 64, lkey: inbox.stag }] })))
+    },
+    poll: async () => b.cq.poll(4096).filter((w) => w.status === WcStatus.SUCCESS).length,
+  }
+  const spec = mixedSpec(b, { count: 2000, sendSize: 48, mix: [{ op: 'write', weight: 1 }, { op: 'send', weight: 1 }], flushEvery: 0 })
+  const r = await runWorkload(a.qp, a.cq, localFor(pair, a), spec, { receiver })
+  const sends = r.history!.filter((op) => op.op === 'send')
+  t.equal(r.errors, 0)
+  t.equal(r.sends, sends.length)
+  t.ok(sends.length > 800, `${sends.length} SENDs`)
+  t.equal(r.sendsReceived, sends.length, 'every SEND received once')
+  t.ok(sends.every((op) => op.status === 'SUCCESS' && op.completions === 1 && op.length === 48 && op.offset === 0), 'SEND records')
+  const lastSend = sends.at(-1)!
+  t.same([0, 1, 5].map((k) => decodeWordValue(u64(inboxBuf, 8 * k))), [0, 1, 5].map((k) => ({ opId: lastSend.id, word: k })), 'the last receive holds the last SEND: wordValue(opId, k)')
+  await t.rejects(runWorkload(a.qp, a.cq, localFor(pair, a), spec), { code: 'ERR_EINVAL', details: { field: 'spec.recv' } }, 'send without a receiver')
+  t.ok(posted - sends.length <= 512 + 256, `receives kept ${posted - sends.length} ahead`)
+})
+
 t.test('checked: bad specs are refused naming the field', async (t) => {
   const pair = await startEnginePair(t)
   const { a, b } = connectQps(pair)

@@ -17,13 +17,15 @@ t.test('verbs.workload checked mode on real nodes', async (t) => {
   const rc = await startRdmaCluster(t, { clients: 1 })
   const pd = await rc.server.allocPd()
   const mr = await rc.server.regMr(pd, 16384, ALL_ACCESS)
+  const inbox = await rc.server.regMr(pd, 64, ALL_ACCESS)
   await rc.server.listen({ port: 4000, pd })
   const client = new RemoteVerbs(rc.cluster.control, 'client0')
   const { qpn } = await client.connect('server0', 4000)
   const t0EpochMs = performance.timeOrigin + performance.now()
   const spec: WorkloadSpec = {
     opcode: 0, count: N, window: 16, size: 32, readSize: 16, remoteAddr: mr.iova, rkey: mr.stag, span: 2048,
-    mix: [{ op: 'write', weight: 3 }, { op: 'read', weight: 3 }, { op: 'fetchAdd', weight: 2 }, { op: 'cmpSwap', weight: 2 }],
+    mix: [{ op: 'write', weight: 3 }, { op: 'read', weight: 3 }, { op: 'fetchAdd', weight: 2 }, { op: 'cmpSwap', weight: 2 }, { op: 'send', weight: 1 }],
+    sendSize: 16, recv: { stag: inbox.stag, offset: 0, length: 64 },
     seed: 42, atomicOffset: 8192, atomicSpan: 2, casOffset: 8192 + 64, casSpan: 2, addend: 5n, atomicInitial: 0n, flushEvery: 1000, sampleMs: 20,
     history: { stream: 'traffic1', mr: 'm', server: 'server0', client: 'client0', firstOpId: 1, t0EpochMs, mrIova: mr.iova },
   }
@@ -63,6 +65,8 @@ t.test('verbs.workload checked mode on real nodes', async (t) => {
     if (last.has(w) ? d?.opId !== last.get(w) || d?.word !== w : v !== 0n) wrong++
   }
   t.equal(wrong, 0, 'the server memory holds the last WRITE of every word')
+  const sends = h.filter((op) => op.op === 'send')
+  t.ok(sends.length > 0 && r.sends === sends.length && r.sendsReceived === sends.length, `${sends.length} SENDs, each received on the server`)
   t.ok(r.samples!.length >= 2 && r.samples!.every((s) => typeof s.retransmissions === 'number'), `${r.samples!.length} samples`)
 })
 

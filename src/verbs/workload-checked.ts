@@ -42,7 +42,9 @@ function statusName(s: number): string {
 /** Longest single wait for a completion before the loop looks at its stop conditions again (ms). */
 const WAIT_SLICE_MS = 50
 
-const KIND: readonly OpKind[] = ['write', 'read', 'fetchAdd', 'cmpSwap', 'flush']
+/** Receives posted per batch on the peer, and how far ahead of the SENDs they are kept. */
+const RECV_BATCH = 256
+const RECV_AHEAD = 256
 
 export async function runChecked(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, opts: WorkloadOptions): Promise<WorkloadResult> {
   const plan = new CheckedPlan(spec)
@@ -57,8 +59,6 @@ export async function runChecked(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, 
   const clockBase = performance.timeOrigin - h.t0EpochMs
   const nowUs = (): number => (clockBase + performance.now()) * 1000
   const ops: HistoryOp[] = []
-  /** Per WR (index = wrId): its op code, and its local slot's offset. */
-  const codes = new Uint8Array(total)
   const known = new Map<number, bigint>()
   const latenciesUs: number[] = []
   const counters = qp.host.counters
@@ -125,6 +125,12 @@ export async function runChecked(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, 
           for (let j = 0; j < plan.size / 8; j++) dv.setBigUint64(slotOff + 8 * j, tag | BigInt(w0 + j), true)
           wr = { wrId: i, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [{ addr: local.iova + slotOff, length: plan.size, lkey: local.stag }], remoteAddr, rkey: spec.rkey }
           rec = record(id, 'write', off, plan.size)
+        } else if (code === OpCode.send) {
+          const tag = wordValue(id, 0)
+          for (let j = 0; j < plan.sendSize / 8; j++) dv.setBigUint64(slotOff + 8 * j, tag | BigInt(j), true)
+          wr = { wrId: i, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: plan.sendSize ? [{ addr: local.iova + slotOff, length: plan.sendSize, lkey: local.stag }] : [] }
+          rec = record(id, 'send', 0, plan.sendSize)
+          sends++
         } else if (code === OpCode.read) {
           wr = { wrId: i, opcode: WrOpcode.RDMA_READ, sendFlags: SendFlags.SIGNALED, sgList: [{ addr: local.iova + slotOff, length: plan.readSize, lkey: local.stag }], remoteAddr, rkey: spec.rkey }
           rec = record(id, 'read', off, plan.readSize)
@@ -144,7 +150,6 @@ export async function runChecked(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, 
           }
         }
       }
-      codes[i] = code
       wrs.push(wr)
       recs.push(rec)
     }
@@ -161,6 +166,27 @@ export async function runChecked(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, 
       ops.push(r)
     }
     posted += wrs.length
+    topUpReceives()
+  }
+  // SENDs: receives on the peer QP, RECV_AHEAD ahead of the SENDs posted, topped up in batches.
+  const hasSend = spec.mix?.some((m) => m.op === 'send' && m.weight > 0) ?? false
+  const receiver = hasSend ? opts.receiver : undefined
+  if (hasSend && !receiver) throw new EmuError(ErrorCodes.EINVAL, 'spec.recv is needed for send in the mix (receives on the peer)', { field: 'spec.recv' })
+  let sends = 0
+  let recvPosted = 0
+  let sendsReceived = 0
+  let topUp: Promise<void> | undefined
+  const refill = async (): Promise<void> => {
+    sendsReceived += await receiver!.poll()
+    await receiver!.post(RECV_BATCH)
+    recvPosted += RECV_BATCH
+  }
+  const topUpReceives = (): void => {
+    if (!receiver || topUp || stopWhy !== undefined || recvPosted - sends >= RECV_AHEAD) return
+    topUp = refill().then(
+      () => { topUp = undefined },
+      (err: Error) => stop(`posting receives failed: ${err.message}`),
+    )
   }
   const record = (id: number, op: OpKind, offset: number, length: number): HistoryOp => ({
     id, stream: h.stream, client: h.client, qpn: qp.qpNum, op, mr: h.mr, server: h.server, offset, length, postedUs: 0, status: PENDING, completions: 0,
@@ -184,30 +210,30 @@ export async function runChecked(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, 
     if (w.status !== WcStatus.SUCCESS) {
       errors++
       firstError ??= w.status
-      stop(`${rec.status} on ${KIND[codes[i]!]} ${rec.id}`)
+      stop(`${rec.status} on ${rec.op} ${rec.id}`)
       return
     }
     const slotOff = (i % slots) * slotBytes
-    switch (codes[i]) {
-      case OpCode.read: {
+    switch (rec.op) {
+      case 'read': {
         const words: bigint[] = new Array(rec.length / 8)
         for (let j = 0; j < words.length; j++) words[j] = dv.getBigUint64(slotOff + 8 * j, true)
         rec.words = words
         break
       }
-      case OpCode.fetchAdd: {
+      case 'fetchAdd': {
         const r = dv.getBigUint64(slotOff, true)
         rec.result = r
         known.set(rec.offset, add64(r, plan.addend))
         break
       }
-      case OpCode.cmpSwap: {
+      case 'cmpSwap': {
         const r = dv.getBigUint64(slotOff, true)
         rec.result = r
         known.set(rec.offset, r === rec.compare ? rec.value! : r)
         break
       }
-      case OpCode.flush:
+      case 'flush':
         flushes++
     }
   }
@@ -219,6 +245,7 @@ export async function runChecked(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, 
     timer.unref()
   }
   try {
+    if (receiver) await refill()
     post(slots)
     // Waits are sliced so a stop, the end of the duration or the drain time
     // is noticed while no completion comes (a partition, a dead responder).
@@ -248,6 +275,10 @@ export async function runChecked(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, 
     // Late or duplicate completions already in the CQ count too.
     const now = nowUs()
     for (const w of cq.poll(Math.max(64, posted))) complete(w, now)
+    if (receiver) {
+      await topUp
+      sendsReceived += await receiver.poll().catch(() => 0)
+    }
   } finally {
     if (timer) clearInterval(timer)
   }
@@ -257,6 +288,6 @@ export async function runChecked(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, 
   return {
     completed, posted, stopped, stopReason: stopped ? String(signal.reason ?? 'stopped') : undefined, errors, firstError,
     elapsedMs: performance.now() - t0, latenciesUs, history: ops, samples, flushes, pending, drained: pending === 0, endReason: stopWhy ?? 'count reached',
-    duplicateCompletions, strayCompletions,
+    duplicateCompletions, strayCompletions, ...(receiver ? { sends, sendsReceived } : {}),
   }
 }

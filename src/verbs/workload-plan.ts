@@ -12,10 +12,11 @@ import { WrOpcode } from './constants.ts'
  *   base = remoteAddr - mrIova (the registers);
  * - fetchAdd: one 8-byte word of the `atomicSpan` words at `atomicOffset` (the counters);
  * - cmpSwap: one word of the `casSpan` words at `casOffset` (default: the fetchAdd words).
+ * - send: no remote address (offset 0); the payload's word k is wordValue(opId, k).
  * The register range and the atomic ranges must not overlap.
  */
 
-export type MixOp = 'write' | 'read' | 'fetchAdd' | 'cmpSwap'
+export type MixOp = 'write' | 'read' | 'fetchAdd' | 'cmpSwap' | 'send'
 
 export interface WorkloadMixEntry {
   op: MixOp
@@ -53,8 +54,8 @@ export interface WorkloadSample {
   errors: number
 }
 
-export const OpCode = { write: 0, read: 1, fetchAdd: 2, cmpSwap: 3, flush: 4 } as const
-const MIX_OPS: readonly MixOp[] = ['write', 'read', 'fetchAdd', 'cmpSwap']
+export const OpCode = { write: 0, read: 1, fetchAdd: 2, cmpSwap: 3, flush: 4, send: 5 } as const
+const MIX_OPS: readonly MixOp[] = ['write', 'read', 'fetchAdd', 'cmpSwap', 'send']
 
 /** Marker of CMP_SWAP swap values (WRITE values carry 0xe5, src/check/history.ts). */
 const SWAP_TAG = 0xc5n << 56n
@@ -81,6 +82,7 @@ export interface CheckedFields {
   seed?: number
   history?: WorkloadHistorySpec
   readSize?: number
+  sendSize?: number
   atomicOffset?: number
   atomicSpan?: number
   casOffset?: number
@@ -115,6 +117,8 @@ export class CheckedPlan {
   /** Bytes of each WRITE and READ. */
   readonly size: number
   readonly readSize: number
+  /** Bytes of each SEND (0 when the mix has none). */
+  readonly sendSize: number
   /** Register range (MR offsets) and the number of 8-aligned positions of a write / read in it. */
   readonly base: number
   private readonly writeSlots: number
@@ -224,7 +228,12 @@ export class CheckedPlan {
     if (typeof this.drainMs !== 'number' || !(this.drainMs >= 0)) bad('drainMs', `must be >= 0, got ${spec.drainMs}`)
     this.sampleMs = spec.sampleMs ?? 50
     if (typeof this.sampleMs !== 'number' || !(this.sampleMs >= 0)) bad('sampleMs', `must be >= 0 (0: no samples), got ${spec.sampleMs}`)
-    this.slotBytes = Math.max(8, used.has('write') ? this.size : 0, used.has('read') ? this.readSize : 0)
+    this.sendSize = 0
+    if (used.has('send')) {
+      this.sendSize = spec.sendSize ?? spec.size
+      if (!isUInt(this.sendSize) || this.sendSize % 8) bad('sendSize', `must be a multiple of 8, got ${this.sendSize}`)
+    }
+    this.slotBytes = Math.max(8, used.has('write') ? this.size : 0, used.has('read') ? this.readSize : 0, this.sendSize)
     const total = this.totalWrs(spec.count)
     if (h.firstOpId + total - 1 > MAX_OP_ID) bad('history.firstOpId', `+ ${total} operations pass op id ${MAX_OP_ID} (WRITE values hold a 32-bit op id)`)
   }
@@ -245,6 +254,7 @@ export class CheckedPlan {
     switch (code) {
       case OpCode.write: this.offset = this.base + 8 * Math.floor(pos * this.writeSlots); break
       case OpCode.read: this.offset = this.base + 8 * Math.floor(pos * this.readSlots); break
+      case OpCode.send: this.offset = 0; break
       case OpCode.fetchAdd: this.offset = 8 * (this.atomicWord0 + Math.floor(pos * this.atomicSpan)); break
       default: this.offset = 8 * (this.casWord0 + Math.floor(pos * this.casSpan))
     }

@@ -58,6 +58,14 @@ export interface WorkloadSpec {
   seed?: number
   /** Bytes of each READ (multiple of 8; default size). WRITEs are `size` bytes (multiple of 8). */
   readSize?: number
+  /** Bytes of each SEND (multiple of 8; default size). */
+  sendSize?: number
+  /**
+   * Where the server's receives land, for `send` in the mix: an SGE of a
+   * server MR (not the target range). The verbs.workload service posts
+   * receives on the peer QP ahead of the SENDs and polls their completions.
+   */
+  recv?: { stag: number; offset: number; length: number }
   /** The FETCH_ADD words: `atomicSpan` (default 1) words at MR offset `atomicOffset` (8-aligned, outside the write/read range). */
   atomicOffset?: number
   atomicSpan?: number
@@ -108,11 +116,21 @@ export interface WorkloadResult {
   /** Completions beyond the first of a WR, and completions for no WR of this workload. */
   duplicateCompletions?: number
   strayCompletions?: number
+  /** SENDs posted, and receive completions the peer's QP gave (successful ones) by the end. */
+  sends?: number
+  sendsReceived?: number
 }
 
 export interface WorkloadOptions {
   /** Abort to stop posting; the outstanding operations still complete. */
   signal?: AbortSignal
+  /** Checked mode with `send` in the mix: posts `n` receives on the peer QP, and polls its receive CQ (returns the successful receive completions). */
+  receiver?: WorkloadReceiver
+}
+
+export interface WorkloadReceiver {
+  post(n: number): Promise<void>
+  poll(): Promise<number>
 }
 
 /** Bytes of local buffer a workload needs (the verbs.workload service registers at least this much). */
@@ -121,7 +139,8 @@ export function localBytesFor(spec: WorkloadSpec): number {
   if (spec.history === undefined) return slots * spec.size
   const read = spec.mix ? spec.mix.some((m) => m.op === 'read') : spec.opcode === WrOpcode.RDMA_READ
   const write = spec.mix ? spec.mix.some((m) => m.op === 'write') : spec.opcode === WrOpcode.RDMA_WRITE
-  return slots * Math.max(8, write ? spec.size : 0, read ? spec.readSize ?? spec.size : 0)
+  const send = spec.mix?.some((m) => m.op === 'send') ?? false
+  return slots * Math.max(8, write ? spec.size : 0, read ? spec.readSize ?? spec.size : 0, send ? spec.sendSize ?? spec.size : 0)
 }
 
 export async function runWorkload(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, opts: WorkloadOptions = {}): Promise<WorkloadResult> {
