@@ -6,8 +6,8 @@ import type { SendWr } from '../engine/wqe.ts'
 import { SendFlags, WcStatus, wcStatusName, WrOpcode } from './constants.ts'
 import type { Cq, Wc } from './cq.ts'
 import type { Qp } from './qp.ts'
-import { add64, CheckedPlan, OpCode, swapValue, type WorkloadSample } from './workload-plan.ts'
-import type { WorkloadOptions, WorkloadResult, WorkloadSpec } from './workload.ts'
+import { add64, CheckedPlan, OpCode, swapValue } from './workload-plan.ts'
+import type { WorkloadOptions, WorkloadResult, WorkloadSample, WorkloadSpec } from './workload-types.ts'
 
 /**
  * The checked mode of runWorkload (spec.history set): a closed loop of a
@@ -105,16 +105,14 @@ export async function runChecked(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, 
       const i = posted + k
       const id = h.firstOpId + i
       const slotOff = (i % slots) * slotBytes
-      let code: number
       let wr: SendWr
       let rec: HistoryOp
       if (plan.flushEvery && sinceFlush >= plan.flushEvery) {
-        code = OpCode.flush
         sinceFlush = 0
         wr = { wrId: i, opcode: WrOpcode.FLUSH, sendFlags: SendFlags.SIGNALED, remoteAddr: h.mrIova + plan.flushOffset, rkey: spec.rkey, flush: { length: plan.flushLength, sel: 0, plt: plan.flushPlt } }
         rec = record(id, 'flush', plan.flushOffset, plan.flushLength)
       } else {
-        code = plan.next()
+        const code = plan.next()
         opsPosted++
         sinceFlush++
         const off = plan.offset

@@ -1,6 +1,7 @@
 import { seededRandom } from '../../fabric/faults.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { WrOpcode } from './constants.ts'
+import type { MixOp, WorkloadHistorySpec, WorkloadSpec } from './workload-types.ts'
 
 /**
  * The plan of a checked workload (src/verbs/workload-checked.ts): which
@@ -16,44 +17,6 @@ import { WrOpcode } from './constants.ts'
  * The register range and the atomic ranges must not overlap.
  */
 
-export type MixOp = 'write' | 'read' | 'fetchAdd' | 'cmpSwap' | 'send'
-
-export interface WorkloadMixEntry {
-  op: MixOp
-  /** Relative weight (>= 0); each operation is drawn with probability weight / sum. */
-  weight: number
-}
-
-/** Where a checked workload's records belong (HistoryOp fields), and the run's clock. */
-export interface WorkloadHistorySpec {
-  stream: string
-  mr: string
-  server: string
-  client: string
-  /** Id of the first operation (>= 1); operation i has id firstOpId + i (flushes included). */
-  firstOpId: number
-  /** The run's start, epoch ms (performance.timeOrigin + performance.now() of the process that started it). */
-  t0EpochMs: number
-  /** Base address (iova) of the target MR: offsets in the records are remoteAddr - mrIova. */
-  mrIova: number
-}
-
-/** One sample of the client device's requester counters, cumulative since the workload started. */
-export interface WorkloadSample {
-  /** µs since the run start (t0EpochMs). */
-  tUs: number
-  /** Retransmission episodes: timeoutRetries + nakRetries (go-back-N restarts, not packets). */
-  retransmissions: number
-  timeoutRetries: number
-  nakRetries: number
-  rnrRetries: number
-  /** Sequence NAKs the requester acted on or ignored (nakRetries + duplicateNaks). */
-  naks: number
-  /** WRs of this workload completed (first completions) and completed in error, so far. */
-  completed: number
-  errors: number
-}
-
 export const OpCode = { write: 0, read: 1, fetchAdd: 2, cmpSwap: 3, flush: 4, send: 5 } as const
 const MIX_OPS: readonly MixOp[] = ['write', 'read', 'fetchAdd', 'cmpSwap', 'send']
 
@@ -68,32 +31,6 @@ export function swapValue(opId: number, word: number): bigint {
 const MAX_WORD = 0xffffff
 const MAX_OP_ID = 0xffffffff
 const U64_MASK = (1n << 64n) - 1n
-
-/** The checked-mode fields of a WorkloadSpec (see workload.ts). */
-export interface CheckedFields {
-  opcode: number
-  count: number
-  window: number
-  size: number
-  remoteAddr: number
-  rkey: number
-  span?: number
-  mix?: WorkloadMixEntry[]
-  seed?: number
-  history?: WorkloadHistorySpec
-  readSize?: number
-  sendSize?: number
-  atomicOffset?: number
-  atomicSpan?: number
-  casOffset?: number
-  casSpan?: number
-  addend?: bigint
-  atomicInitial?: bigint
-  flushEvery?: number
-  flushPlt?: number
-  drainMs?: number
-  sampleMs?: number
-}
 
 function bad(field: string, why: string): never {
   throw new EmuError(ErrorCodes.EINVAL, `spec.${field} ${why}`, { field: `spec.${field}` })
@@ -144,7 +81,7 @@ export class CheckedPlan {
   /** Set by next(): the MR offset of the drawn operation. */
   offset = 0
 
-  constructor(spec: CheckedFields) {
+  constructor(spec: WorkloadSpec) {
     const h = spec.history
     if (!h || typeof h !== 'object') bad('history', 'is required in checked mode')
     for (const f of ['stream', 'mr', 'server', 'client'] as const) if (typeof h[f] !== 'string' || !h[f]) bad(`history.${f}`, 'must be a non-empty string')

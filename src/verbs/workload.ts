@@ -5,133 +5,11 @@ import { SendFlags, WcStatus, WrOpcode } from './constants.ts'
 import type { Cq } from './cq.ts'
 import type { Qp } from './qp.ts'
 import type { SendWr } from '../engine/wqe.ts'
-import type { HistoryOp } from '../check/history.ts'
 import { runChecked } from './workload-checked.ts'
-import type { WorkloadHistorySpec, WorkloadMixEntry, WorkloadSample } from './workload-plan.ts'
+import type { WorkloadOptions, WorkloadResult, WorkloadSpec } from './workload-types.ts'
 
-export type { WorkloadHistorySpec, WorkloadMixEntry, WorkloadSample } from './workload-plan.ts'
+export type { MixOp, WorkloadHistorySpec, WorkloadMixEntry, WorkloadOptions, WorkloadReceiver, WorkloadResult, WorkloadSample, WorkloadSpec } from './workload-types.ts'
 export { swapValue } from './workload-plan.ts'
-
-/**
- * A closed-loop workload on one QP (the perftest loop): keep `window` WRs
- * outstanding until `count` have completed, every one signaled, and report
- * completion counts and per-operation latencies. With `durationMs` (perftest
- * -D) the loop stops posting once that much time has passed (or `count`
- * operations were posted, whichever comes first) and returns when the
- * outstanding ones have completed. Used by the remote `verbs.workload`
- * command, so a client host process can drive load itself.
- *
- * Early stop: when `opts.signal` is aborted (verbs.workload.stop, or a
- * layout-lease break on the MR the workload targets) no new operation is
- * posted; the loop returns once the outstanding ones have completed, with
- * `stopped` set and how far it got (`posted`, `completed`).
- *
- * Checked mode (`history` set; src/verbs/workload-checked.ts): a seeded mix
- * of operations, every WR recorded as a HistoryOp, FLUSHes every
- * `flushEvery` operations, counter samples every `sampleMs`; an error stops
- * posting and the loop drains the rest (it does not stop at the first error).
- */
-export interface WorkloadSpec {
-  opcode: number
-  /** Operations to run; with `durationMs`, the most to run. */
-  count: number
-  /** Run for this long (ms) instead of until `count` operations completed. */
-  durationMs?: number
-  /** Outstanding WRs (perftest -t tx depth). */
-  window: number
-  /** Bytes per operation (8 for atomics). */
-  size: number
-  remoteAddr: number
-  rkey: number
-  /** Remote bytes the operations may spread over (each op at remoteAddr + (i*size) % span); default size. */
-  span?: number
-  compareAdd?: bigint
-  swap?: bigint
-  imm?: number
-
-  // ---- checked mode (history set) ----
-  /** Record every WR as a HistoryOp: where the records belong, and the run's clock. Turns checked mode on. */
-  history?: WorkloadHistorySpec
-  /** Operations drawn per operation by weight (default: the one of `opcode`). */
-  mix?: WorkloadMixEntry[]
-  /** Seed of the PRNG that draws operations and addresses (default 1). */
-  seed?: number
-  /** Bytes of each READ (multiple of 8; default size). WRITEs are `size` bytes (multiple of 8). */
-  readSize?: number
-  /** Bytes of each SEND (multiple of 8; default size). */
-  sendSize?: number
-  /**
-   * Where the server's receives land, for `send` in the mix: an SGE of a
-   * server MR (not the target range). The verbs.workload service posts
-   * receives on the peer QP ahead of the SENDs and polls their completions.
-   */
-  recv?: { stag: number; offset: number; length: number }
-  /** The FETCH_ADD words: `atomicSpan` (default 1) words at MR offset `atomicOffset` (8-aligned, outside the write/read range). */
-  atomicOffset?: number
-  atomicSpan?: number
-  /** The CMP_SWAP words (default: the FETCH_ADD words). */
-  casOffset?: number
-  casSpan?: number
-  /** FETCH_ADD addend (default 1). */
-  addend?: bigint
-  /** What the atomic words hold before the run (the first CMP_SWAP compare; default 0). */
-  atomicInitial?: bigint
-  /** Post an RDMA FLUSH over the range the workload touches after every N operations (default 0: none). */
-  flushEvery?: number
-  /** Its placement type: 1 global visibility, 2 persistence, 3 both (default 3; the MR needs the matching FLUSH rights). */
-  flushPlt?: number
-  /** Once posting stops, wait this long (ms) for the outstanding WRs (default 10000); the rest stay PENDING. */
-  drainMs?: number
-  /** Sample the device's requester counters every this many ms (default 50; 0: none). */
-  sampleMs?: number
-}
-
-export interface WorkloadResult {
-  completed: number
-  /** Operations posted (== completed unless the loop ended on an error). */
-  posted: number
-  /** Stopped early through the abort signal (its reason in stopReason). */
-  stopped: boolean
-  stopReason?: string
-  errors: number
-  firstError?: number
-  elapsedMs: number
-  /** Post-to-completion time of every operation, in microseconds. */
-  latenciesUs: number[]
-  /** Atomic results (original values), when the opcode is an atomic. */
-  atomicResults?: bigint[]
-
-  // ---- checked mode ----
-  /** Every WR posted, in posting order (wrId = index). */
-  history?: HistoryOp[]
-  samples?: WorkloadSample[]
-  /** FLUSHes that completed successfully. */
-  flushes?: number
-  /** WRs posted that never completed within the drain time (status PENDING). */
-  pending?: number
-  /** Every posted WR completed (pending 0). */
-  drained?: boolean
-  /** Why posting ended: 'count reached', 'duration reached', the first error, 'stopped: ...', a post failure or a stall. */
-  endReason?: string
-  /** Completions beyond the first of a WR, and completions for no WR of this workload. */
-  duplicateCompletions?: number
-  strayCompletions?: number
-  /** SENDs posted, and receive completions the peer's QP gave (successful ones) by the end. */
-  sends?: number
-  sendsReceived?: number
-}
-
-export interface WorkloadOptions {
-  /** Abort to stop posting; the outstanding operations still complete. */
-  signal?: AbortSignal
-  /** Checked mode with `send` in the mix: posts `n` receives on the peer QP, and polls its receive CQ (returns the successful receive completions). */
-  receiver?: WorkloadReceiver
-}
-
-export interface WorkloadReceiver {
-  post(n: number): Promise<void>
-  poll(): Promise<number>
-}
 
 /** Bytes of local buffer a workload needs (the verbs.workload service registers at least this much). */
 export function localBytesFor(spec: WorkloadSpec): number {
@@ -143,6 +21,11 @@ export function localBytesFor(spec: WorkloadSpec): number {
   return slots * Math.max(8, write ? spec.size : 0, read ? spec.readSize ?? spec.size : 0, send ? spec.sendSize ?? spec.size : 0)
 }
 
+/**
+ * Run a closed-loop workload on `qp` (completions on `cq`, local buffers in
+ * `local`): the perftest loop, or the checked mode when `spec.history` is
+ * set. The spec and result are described in ./workload-types.ts.
+ */
 export async function runWorkload(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, opts: WorkloadOptions = {}): Promise<WorkloadResult> {
   const { count, window, size } = spec
   if (!Number.isInteger(count) || count < 0) throw new EmuError(ErrorCodes.EINVAL, `count must be a non-negative integer, got ${count}`)
