@@ -151,18 +151,27 @@ function checkFailure(t: Test, r: WorkloadResult, firstStatus: string): void {
 
 t.test('checked: the remote MR deregistered mid-run gives one REM_ACCESS_ERR, the rest WR_FLUSH_ERR', async (t) => {
   const pair = await startEnginePair(t)
-  const { a, b } = connectQps(pair)
+  // A long ACK timeout (107 ms scaled): no spurious retransmission on a loaded
+  // machine. (After one, a duplicate READ of the deregistered MR is not
+  // answered and the requester retries without end: an engine issue, reported.)
+  const { a, b } = connectQps(pair, { timeout: 18 })
   const p = runWorkload(a.qp, a.cq, localFor(pair, a), mixedSpec(b, { count: 5000, flushEvery: 0 }))
   await until('traffic', () => pair.b.device.counters.pktsReceived > 300)
   pair.b.device.deregMr(b.mr)
   const r = await p
+  if (!r.drained) {
+    const h = r.history!
+    const firstBad = h.findIndex((op) => op.status !== 'SUCCESS')
+    t.comment(`${r.endReason}: posted ${r.posted} completed ${r.completed} first bad ${firstBad}: ${h.slice(Math.max(0, firstBad - 2), firstBad + 4).map((o) => `${o.id} ${o.op} ${o.status}`).join('; ')}`)
+    t.comment(`a ${a.qp.state} sq ${a.qp.sq.length} b ${b.qp.state} a ${JSON.stringify(pair.a.device.counters)} b ${JSON.stringify(pair.b.device.counters)}`)
+  }
   checkFailure(t, r, 'REM_ACCESS_ERR')
   t.equal(r.firstError, WcStatus.REM_ACCESS_ERR)
 })
 
 t.test('checked: the responder QP in ERR gives RETRY_EXC_ERR, then WR_FLUSH_ERR', async (t) => {
   const pair = await startEnginePair(t)
-  const { a, b } = connectQps(pair, { retryCnt: 2, timeout: 10 })
+  const { a, b } = connectQps(pair, { retryCnt: 2, timeout: 16 })
   const p = runWorkload(a.qp, a.cq, localFor(pair, a), mixedSpec(b, { count: 5000 }))
   await until('traffic', () => pair.b.device.counters.pktsReceived > 300)
   b.qp.modify({ qpState: QpState.ERR })
@@ -188,9 +197,23 @@ t.test('checked: a stop with WRs that cannot complete leaves them PENDING after 
   t.equal(r.samples!.length, 0, 'sampleMs 0: no samples')
   t.ok(pend.every((op) => op.completions === 0 && op.completedUs === undefined), 'pending ones have no completion')
   t.ok(r.history!.slice(0, r.history!.length - pend.length).every((op) => op.status === 'SUCCESS'), 'the rest succeeded')
-  // Flush them so no retransmit timer outlives the test.
+  // Their flush completions, left on the CQ, belong to no WR of the next workload on it.
   a.qp.modify({ qpState: QpState.ERR })
-  a.cq.poll(1 << 20)
+  const next = await runWorkload(a.qp, a.cq, localFor(pair, a), mixedSpec(b, { count: 10, history: { ...mixedSpec(b).history!, firstOpId: 500_000 } }))
+  t.equal(next.strayCompletions, pend.length, 'the leftover completions are strays')
+  t.ok(next.history!.length === 10 && next.history!.every((op) => op.status === 'WR_FLUSH_ERR' && op.completions === 1), 'posts on a QP in ERR flush, each once')
+  t.equal(next.drained, true)
+})
+
+t.test('checked: durationMs ends posting; the outstanding WRs complete', async (t) => {
+  const pair = await startEnginePair(t)
+  const { a, b } = connectQps(pair)
+  const r = await runWorkload(a.qp, a.cq, localFor(pair, a), mixedSpec(b, { count: 10_000_000, durationMs: 100, sampleMs: 10 }))
+  t.equal(r.endReason, 'duration reached')
+  t.equal(r.drained, true)
+  t.equal(r.errors, 0)
+  t.ok(r.posted > 100 && r.posted === r.history!.length, `${r.posted} WRs in 100 ms`)
+  t.ok(r.samples!.length >= 5, `${r.samples!.length} samples`)
 })
 
 t.test('checked: SENDs into receives the receiver hook posts on the peer', async (t) => {

@@ -109,7 +109,7 @@ export async function runChecked(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, 
       let rec: HistoryOp
       if (plan.flushEvery && sinceFlush >= plan.flushEvery) {
         sinceFlush = 0
-        wr = { wrId: i, opcode: WrOpcode.FLUSH, sendFlags: SendFlags.SIGNALED, remoteAddr: h.mrIova + plan.flushOffset, rkey: spec.rkey, flush: { length: plan.flushLength, sel: 0, plt: plan.flushPlt } }
+        wr = { wrId: id, opcode: WrOpcode.FLUSH, sendFlags: SendFlags.SIGNALED, remoteAddr: h.mrIova + plan.flushOffset, rkey: spec.rkey, flush: { length: plan.flushLength, sel: 0, plt: plan.flushPlt } }
         rec = record(id, 'flush', plan.flushOffset, plan.flushLength)
       } else {
         const code = plan.next()
@@ -121,27 +121,27 @@ export async function runChecked(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, 
           const w0 = off / 8
           const tag = wordValue(id, 0)
           for (let j = 0; j < plan.size / 8; j++) dv.setBigUint64(slotOff + 8 * j, tag | BigInt(w0 + j), true)
-          wr = { wrId: i, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [{ addr: local.iova + slotOff, length: plan.size, lkey: local.stag }], remoteAddr, rkey: spec.rkey }
+          wr = { wrId: id, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [{ addr: local.iova + slotOff, length: plan.size, lkey: local.stag }], remoteAddr, rkey: spec.rkey }
           rec = record(id, 'write', off, plan.size)
         } else if (code === OpCode.send) {
           const tag = wordValue(id, 0)
           for (let j = 0; j < plan.sendSize / 8; j++) dv.setBigUint64(slotOff + 8 * j, tag | BigInt(j), true)
-          wr = { wrId: i, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: plan.sendSize ? [{ addr: local.iova + slotOff, length: plan.sendSize, lkey: local.stag }] : [] }
+          wr = { wrId: id, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: plan.sendSize ? [{ addr: local.iova + slotOff, length: plan.sendSize, lkey: local.stag }] : [] }
           rec = record(id, 'send', 0, plan.sendSize)
           sends++
         } else if (code === OpCode.read) {
-          wr = { wrId: i, opcode: WrOpcode.RDMA_READ, sendFlags: SendFlags.SIGNALED, sgList: [{ addr: local.iova + slotOff, length: plan.readSize, lkey: local.stag }], remoteAddr, rkey: spec.rkey }
+          wr = { wrId: id, opcode: WrOpcode.RDMA_READ, sendFlags: SendFlags.SIGNALED, sgList: [{ addr: local.iova + slotOff, length: plan.readSize, lkey: local.stag }], remoteAddr, rkey: spec.rkey }
           rec = record(id, 'read', off, plan.readSize)
         } else {
           const sge = [{ addr: local.iova + slotOff, length: 8, lkey: local.stag }]
           if (code === OpCode.fetchAdd) {
-            wr = { wrId: i, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, sendFlags: SendFlags.SIGNALED, sgList: sge, remoteAddr, rkey: spec.rkey, compareAdd: plan.addend }
+            wr = { wrId: id, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, sendFlags: SendFlags.SIGNALED, sgList: sge, remoteAddr, rkey: spec.rkey, compareAdd: plan.addend }
             rec = record(id, 'fetchAdd', off, 8)
             rec.value = plan.addend
           } else {
             const compare = known.get(off) ?? plan.initial
             const swap = swapValue(id, off / 8)
-            wr = { wrId: i, opcode: WrOpcode.ATOMIC_CMP_AND_SWP, sendFlags: SendFlags.SIGNALED, sgList: sge, remoteAddr, rkey: spec.rkey, compareAdd: compare, swap }
+            wr = { wrId: id, opcode: WrOpcode.ATOMIC_CMP_AND_SWP, sendFlags: SendFlags.SIGNALED, sgList: sge, remoteAddr, rkey: spec.rkey, compareAdd: compare, swap }
             rec = record(id, 'cmpSwap', off, 8)
             rec.value = swap
             rec.compare = compare
@@ -191,9 +191,10 @@ export async function runChecked(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, 
   })
 
   const complete = (w: Wc, now: number): void => {
-    const i = w.wrId
+    // wrId = op id: a completion of another workload's WR (left over on this CQ) matches none.
+    const i = w.wrId - h.firstOpId
     const rec = ops[i]
-    if (rec === undefined) {
+    if (rec === undefined || rec.id !== w.wrId) {
       strayCompletions++
       return
     }

@@ -130,7 +130,7 @@ export interface WorkloadResult {
   atomicResults?: bigint[]
 
   // ---- checked mode ----
-  /** Every WR posted, in posting order (wrId = index). */
+  /** Every WR posted, in posting order (wrId = op id = history.firstOpId + index). */
   history?: HistoryOp[]
   samples?: WorkloadSample[]
   /** FLUSHes that completed successfully. */
