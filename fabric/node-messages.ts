@@ -48,9 +48,15 @@ const SendWr = v.object({
 })
 const RecvWr = v.object({ wrId: v.pipe(v.number(), v.integer()), sgList: v.array(Sge) })
 /** A closed-loop workload on one QP (src/verbs/workload.ts). */
+const WorkloadHistory = v.object({ stream: Name, mr: Name, server: Name, client: Name, firstOpId: IntFrom(1), t0EpochMs: Ms, mrIova: UInt })
+const WorkloadMix = v.array(v.object({ op: v.picklist(['write', 'read', 'fetchAdd', 'cmpSwap', 'send']), weight: v.pipe(v.number(), v.finite(), v.minValue(0)) }))
 const WorkloadSpec = v.object({
   opcode: UInt, count: UInt, durationMs: Opt(Ms), window: UInt, size: UInt, remoteAddr: UInt, rkey: Key,
   span: Opt(UInt), compareAdd: Opt(U64), swap: Opt(U64), imm: Opt(UInt),
+  // checked mode (src/verbs/workload-checked.ts)
+  history: Opt(WorkloadHistory), mix: Opt(WorkloadMix), seed: Opt(v.pipe(v.number(), v.safeInteger())), readSize: Opt(UInt), sendSize: Opt(UInt), recv: Opt(Sge),
+  atomicOffset: Opt(UInt), atomicSpan: Opt(IntFrom(1)), casOffset: Opt(UInt), casSpan: Opt(IntFrom(1)), addend: Opt(U64), atomicInitial: Opt(U64),
+  flushEvery: Opt(UInt), flushPlt: Opt(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(3))), drainMs: Opt(Ms), sampleMs: Opt(Ms),
 })
 const ListenSpec = v.object({ port: UInt, pd: UInt, cqDepth: Opt(UInt), cap: Opt(QpCap), qpAccessFlags: Opt(UInt) })
 const ConnParam = { qpn: UInt, psn: UInt, mtu: UInt, initiatorDepth: UInt, responderResources: UInt, privateData: Opt(v.unknown()) }

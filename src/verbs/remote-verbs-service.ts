@@ -9,7 +9,7 @@ import type { ConnectionManager } from './cm.ts'
 import type { Wc } from './cq.ts'
 import type { RdmaDevice } from './device.ts'
 import type { Qp } from './qp.ts'
-import { runWorkload } from './workload.ts'
+import { localBytesFor, runWorkload, type WorkloadReceiver } from './workload.ts'
 import { Access } from './constants.ts'
 import { LeaseAgent, type RunningWorkload } from './remote-verbs-lease.ts'
 
@@ -189,11 +189,11 @@ export class RemoteVerbsService {
       if (this.workloads.has(qp.qpNum)) throw new EmuError(ErrorCodes.EBUSY, `a workload already runs on QP ${qp.qpNum}`)
       this.lease.checkPost(qp, [b.spec])
       // The workload's own buffer: local only (READ and atomic results land in it).
-      const local = device.regMr(qp.pd, b.localBytes, Access.LOCAL_WRITE, { owner: from })
+      const local = device.regMr(qp.pd, Math.max(b.localBytes, localBytesFor(b.spec)), Access.LOCAL_WRITE, { owner: from })
       const ctl = new AbortController()
       const run: RunningWorkload = { qp, rkey: b.spec.rkey >>> 0, stop: (why) => ctl.abort(why), done: Promise.resolve() }
       try {
-        const p = runWorkload(qp, qp.sendCq, local, b.spec, { signal: ctl.signal })
+        const p = runWorkload(qp, qp.sendCq, local, b.spec, { signal: ctl.signal, receiver: b.spec.recv && this.peerReceiver(control, qp, b.spec.recv) })
         run.done = p
         this.workloads.set(qp.qpNum, run)
         return await p
@@ -227,6 +227,21 @@ export class RemoteVerbsService {
     h('lease.status', () => this.lease.status())
     h('qps', () => [...device.allQps()].map((q) => ({ qpn: q.qpNum, state: q.state, destNode: q.attr.destNode, destQpNum: q.attr.destQpNum, owner: q.owner })))
     h('counters', () => ({ ...device.counters, mrs: device.mrs.size }))
+  }
+
+  /**
+   * A checked workload's SENDs land in receives on the peer's QP: posted
+   * there (all into `sge`, a buffer of the peer's) and polled over the control plane.
+   */
+  private peerReceiver(control: ControlPlane, qp: Qp, sge: RemoteSge): WorkloadReceiver {
+    const peer = qp.attr.destNode
+    const qpn = qp.attr.destQpNum
+    return {
+      post: async (n) => {
+        await control.request(peer, 'verbs.qp.postRecv', { qpn, wrs: Array.from({ length: n }, () => ({ wrId: 0, sgList: [sge] })) })
+      },
+      poll: async () => (await control.request(peer, 'verbs.cq.poll', { qpn, which: 'recv', max: 4096 })).filter((w) => w.status === 0).length,
+    }
   }
 
   /**

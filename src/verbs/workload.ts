@@ -5,66 +5,34 @@ import { SendFlags, WcStatus, WrOpcode } from './constants.ts'
 import type { Cq } from './cq.ts'
 import type { Qp } from './qp.ts'
 import type { SendWr } from '../engine/wqe.ts'
+import { runChecked } from './workload-checked.ts'
+import type { WorkloadOptions, WorkloadResult, WorkloadSpec } from './workload-types.ts'
+
+export type { MixOp, WorkloadHistorySpec, WorkloadMixEntry, WorkloadOptions, WorkloadReceiver, WorkloadResult, WorkloadSample, WorkloadSpec } from './workload-types.ts'
+export { swapValue } from './workload-plan.ts'
+
+/** Bytes of local buffer a workload needs (the verbs.workload service registers at least this much). */
+export function localBytesFor(spec: WorkloadSpec): number {
+  const slots = Math.max(1, Math.min(spec.window, spec.count))
+  if (spec.history === undefined) return slots * spec.size
+  const read = spec.mix ? spec.mix.some((m) => m.op === 'read') : spec.opcode === WrOpcode.RDMA_READ
+  const write = spec.mix ? spec.mix.some((m) => m.op === 'write') : spec.opcode === WrOpcode.RDMA_WRITE
+  const send = spec.mix?.some((m) => m.op === 'send') ?? false
+  return slots * Math.max(8, write ? spec.size : 0, read ? spec.readSize ?? spec.size : 0, send ? spec.sendSize ?? spec.size : 0)
+}
 
 /**
- * A closed-loop workload on one QP (the perftest loop): keep `window` WRs
- * outstanding until `count` have completed, every one signaled, and report
- * completion counts and per-operation latencies. With `durationMs` (perftest
- * -D) the loop stops posting once that much time has passed (or `count`
- * operations were posted, whichever comes first) and returns when the
- * outstanding ones have completed. Used by the remote `verbs.workload`
- * command, so a client host process can drive load itself.
- *
- * Early stop: when `opts.signal` is aborted (verbs.workload.stop, or a
- * layout-lease break on the MR the workload targets) no new operation is
- * posted; the loop returns once the outstanding ones have completed, with
- * `stopped` set and how far it got (`posted`, `completed`).
+ * Run a closed-loop workload on `qp` (completions on `cq`, local buffers in
+ * `local`): the perftest loop, or the checked mode when `spec.history` is
+ * set. The spec and result are described in ./workload-types.ts.
  */
-export interface WorkloadSpec {
-  opcode: number
-  /** Operations to run; with `durationMs`, the most to run. */
-  count: number
-  /** Run for this long (ms) instead of until `count` operations completed. */
-  durationMs?: number
-  /** Outstanding WRs (perftest -t tx depth). */
-  window: number
-  /** Bytes per operation (8 for atomics). */
-  size: number
-  remoteAddr: number
-  rkey: number
-  /** Remote bytes the operations may spread over (each op at remoteAddr + (i*size) % span); default size. */
-  span?: number
-  compareAdd?: bigint
-  swap?: bigint
-  imm?: number
-}
-
-export interface WorkloadResult {
-  completed: number
-  /** Operations posted (== completed unless the loop ended on an error). */
-  posted: number
-  /** Stopped early through the abort signal (its reason in stopReason). */
-  stopped: boolean
-  stopReason?: string
-  errors: number
-  firstError?: number
-  elapsedMs: number
-  /** Post-to-completion time of every operation, in microseconds. */
-  latenciesUs: number[]
-  /** Atomic results (original values), when the opcode is an atomic. */
-  atomicResults?: bigint[]
-}
-
-export interface WorkloadOptions {
-  /** Abort to stop posting; the outstanding operations still complete. */
-  signal?: AbortSignal
-}
-
 export async function runWorkload(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec, opts: WorkloadOptions = {}): Promise<WorkloadResult> {
   const { count, window, size } = spec
   if (!Number.isInteger(count) || count < 0) throw new EmuError(ErrorCodes.EINVAL, `count must be a non-negative integer, got ${count}`)
   if (!Number.isInteger(window) || window < 1) throw new EmuError(ErrorCodes.EINVAL, `window must be a positive integer, got ${window}`)
   if (spec.durationMs !== undefined && !(spec.durationMs >= 0)) throw new EmuError(ErrorCodes.EINVAL, `durationMs must be >= 0, got ${spec.durationMs}`)
+  if (spec.history !== undefined) return runChecked(qp, cq, local, spec, opts)
+  if (spec.mix !== undefined) throw new EmuError(ErrorCodes.EINVAL, 'spec.mix needs spec.history (checked mode)', { field: 'spec.mix' })
   const atomic = spec.opcode === WrOpcode.ATOMIC_CMP_AND_SWP || spec.opcode === WrOpcode.ATOMIC_FETCH_AND_ADD
   const slots = Math.min(window, count)
   if (local.length < slots * size) throw new EmuError(ErrorCodes.EINVAL, `local MR of ${local.length} bytes is too small for ${slots} x ${size}`)
