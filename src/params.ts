@@ -77,6 +77,10 @@ export const Params = {
   /** The public CM's connect retries a refused connection (no listener yet) for this long (ms), every cmRetryIntervalMs. */
   cmConnectRetryMs: 5000,
   cmRetryIntervalMs: 50,
+  /** A disconnect request (the CM's DREQ) that gets no answer is sent again this often (ms) ... */
+  cmDreqTimeoutMs: 1000,
+  /** ... this many times in all (IB CM's max_cm_retries is 15), then the peer's QP is left to it. */
+  cmDreqTries: 15,
 
   // --- programs run as hosts (src/host/program-runner.ts) ---
   /** How long a node waits for the launcher to take note of its program's end (ms). */

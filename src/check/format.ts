@@ -38,8 +38,8 @@ function opValues(op: HistoryOp, word: number | undefined): string {
 
 /** One evidence line: `op 17 c1 qp 0x11 write mr0@s1+0x40 (64 B) 120→340 µs SUCCESS wrote[8]=0x…`. */
 export function formatOp(op: HistoryOp, word?: number): string {
-  const done = op.completedUs === undefined ? '…' : String(op.completedUs)
-  const times = `${op.postedUs}→${done} µs`
+  const done = op.completedUs === undefined ? '…' : String(Math.round(op.completedUs))
+  const times = `${Math.round(op.postedUs)}→${done} µs`
   const twice = op.completions > 1 ? ` ×${op.completions}` : ''
   const vals = opValues(op, word)
   return `op ${op.id} ${op.client} qp 0x${op.qpn.toString(16)} ${op.op} ${op.mr}@${op.server}+0x${op.offset.toString(16)} (${num(op.length)} B) ${times} ${op.status}${twice}${vals ? ` ${vals}` : ''}`

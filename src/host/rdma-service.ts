@@ -62,6 +62,7 @@ export function attachRdma(control: ControlPlane, opts: DeviceOptions & { log?: 
     close() {
       control.transport.off('peer', onPeer)
       detachFaults()
+      cm.close()
       // The run's data-plane totals and the process's CPU time, for whoever reads the node's log afterwards.
       const pool = { lent: trainPool.lent, returned: trainPool.returned, fallbacks: trainPool.fallbacks }
       opts.log?.info({ counters: { ...device.counters }, trainPool: pool, cpu: process.cpuUsage() }, 'data-plane counters at close')

@@ -13,8 +13,7 @@
  */
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { wcStatusName, WcStatus, WrOpcode } from '../verbs/constants.ts'
-import type { WorkloadResult, WorkloadSpec } from '../verbs/workload.ts'
-import type { HistoryOp } from '../check/history.ts'
+import type { WorkloadMixEntry, WorkloadResult, WorkloadSpec } from '../verbs/workload-types.ts'
 import type { MrRecord, RunContext, TrafficRecord } from './run-context.ts'
 import { SCENARIO_PORT } from './run-context.ts'
 import { deriveSeed } from './fault-steps.ts'
@@ -26,6 +25,8 @@ const STREAM_IDS = 2 ** 22
 /** How long a reconnecting stream waits for its server to come back (ms). */
 const RECONNECT_WAIT_MS = 20_000
 const START_WAIT_MS = 5000
+/** Each reconnect attempt's CM exchange may take this long (ms). */
+const RECONNECT_TRY_MS = 500
 const CHUNK = 1 << 20
 
 type TrafficStep = StepOf<'traffic'>
@@ -82,10 +83,17 @@ export async function startCheckedTraffic(ctx: RunContext, step: TrafficStep, i:
   return `running (checked) on ${step.client}`
 }
 
-/** The operations' opcode for the workload's own bookkeeping (the mix decides per operation). */
-function mixOf(step: TrafficStep): Record<string, number> {
-  if (step.op === 'mixed') return { ...step.mix }
-  return { [step.op]: 1 }
+/** The stream's operations by weight, in the workload's form. */
+function mixOf(step: TrafficStep): WorkloadMixEntry[] {
+  const weights: Record<string, number> = step.op === 'mixed' ? { ...step.mix } : { [step.op]: 1 }
+  return Object.entries(weights).filter(([, w]) => w > 0).map(([op, weight]) => ({ op: op as WorkloadMixEntry['op'], weight }))
+}
+
+/** Where the atomics go: FETCH_ADD words first, CMP_SWAP words after them (so each word's total is checkable). */
+export function atomicLayout(step: TrafficStep, span: number): { atomicOffset: number; atomicSpan: number; casOffset: number; casSpan: number } {
+  const atomicOffset = step.atomicOffset ?? step.offset + span
+  const both = step.op === 'mixed' && (step.mix?.fetchAdd ?? 0) > 0 && (step.mix?.cmpSwap ?? 0) > 0
+  return { atomicOffset, atomicSpan: step.atomicWords, casOffset: both ? atomicOffset + step.atomicWords * 8 : atomicOffset, casSpan: step.atomicWords }
 }
 
 async function runStream(ctx: RunContext, step: TrafficStep, i: number, m: MrRecord, rec: TrafficRecord, firstOpId: number): Promise<WorkloadResult> {
@@ -105,23 +113,21 @@ async function runStream(ctx: RunContext, step: TrafficStep, i: number, m: MrRec
     rec.qpn = qpn
     ctx.conns.push({ client: step.client, qpn })
     const span = step.span ?? m.mr!.length - step.offset
-    const spec = {
+    const spec: WorkloadSpec = {
       opcode: WrOpcode.RDMA_WRITE, count: remaining, window: step.window, size: step.size, remoteAddr: m.mr!.iova + step.offset, rkey: m.mr!.stag, span,
       ...(deadline !== Infinity ? { durationMs: Math.max(1, Math.round(deadline - ctx.elapsed())) } : {}),
-      mix: mixOf(step), seed: (seed + round) >>> 0,
-      atomicOffset: step.atomicOffset ?? step.offset + span, atomicSpan: step.atomicWords,
+      mix: mixOf(step), seed: (seed + round) >>> 0, ...atomicLayout(step, span),
       ...(step.flushEvery !== undefined ? { flushEvery: step.flushEvery } : {}),
       history: { stream: step.id, mr: step.mr, server: m.server, client: step.client, firstOpId: nextId, t0EpochMs: ctx.t0EpochMs, mrIova: m.mr!.iova },
-    } as unknown as WorkloadSpec
+    }
     const r = await client.workload(qpn, step.window * Math.max(step.size, 8), spec, WORKLOAD_MARGIN_MS + (step.durationMs ?? 0))
-    const ops = (r as WorkloadResult & { history?: HistoryOp[] }).history ?? []
+    const ops = r.history ?? []
     ctx.measures.historyOps = (ctx.measures.historyOps ?? 0) + ops.length
     for (const op of ops) {
       ctx.history.push(op)
       if (op.op === 'flush' && op.status === 'SUCCESS' && op.completedUs !== undefined) ctx.flushes.push({ mr: op.mr, server: op.server, completedUs: op.completedUs })
     }
-    const samples = (r as WorkloadResult & { samples?: Array<{ tUs: number; retransmissions: number }> }).samples
-    if (samples) ctx.samples.push({ stream: step.id, samples })
+    if (r.samples) ctx.samples.push({ stream: step.id, samples: r.samples.map((x) => ({ tUs: x.tUs, retransmissions: x.retransmissions })) })
     total.completed += r.completed
     total.posted += r.posted
     total.errors += r.errors
@@ -152,7 +158,9 @@ async function connect(ctx: RunContext, step: TrafficStep, m: MrRecord, deadline
       try {
         await ctx.serverPd(m.server)
         if (m.lost) await registerAgain(ctx, m)
-        const { qpn } = await client.connect(m.server, SCENARIO_PORT, step.qp ? { options: step.qp } : {})
+        // Again after a failure: short tries, so the stream is back soon after the fault ends.
+        const options = again ? { ...step.qp, timeoutMs: RECONNECT_TRY_MS } : step.qp
+        const { qpn } = await client.connect(m.server, SCENARIO_PORT, options ? { options } : {})
         return qpn
       } catch (err) {
         if (!again) throw err

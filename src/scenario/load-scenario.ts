@@ -34,7 +34,8 @@ type Schema = Record<string, any>
 const scenarioSchema: Schema = JSON.parse(readFileSync(SCENARIO_SCHEMA_PATH, 'utf8'))
 const clusterSchema: Schema = JSON.parse(readFileSync(CLUSTER_SCHEMA_PATH, 'utf8'))
 const faultStepsSchema: Schema = JSON.parse(readFileSync(FAULT_STEPS_SCHEMA_PATH, 'utf8'))
-const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true })
+// strictRequired off: the fault steps say "at least one of these" with anyOf of required lists.
+const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true })
 ajv.addSchema(clusterSchema)
 ajv.addSchema(faultStepsSchema)
 const validateSchema = ajv.compile(scenarioSchema)
@@ -211,10 +212,16 @@ function complete(r: Schema, config: ClusterConfig, file: string, problems: stri
         if (s.flushEvery !== undefined && !checked) problems.push(`${at}.flushEvery: only for a checked stream (set checked)`)
         if (s.atomicOffset !== undefined && s.atomicOffset % 8 !== 0) problems.push(`${at}.atomicOffset: expected a multiple of 8, got ${s.atomicOffset}`)
         const atomicWords = s.atomicWords ?? 8
-        if (m?.bytes !== undefined && (s.op === 'mixed' || s.op === 'fetchAdd' || s.op === 'cmpSwap')) {
+        const fa = s.op === 'fetchAdd' || (s.op === 'mixed' && (s.mix?.fetchAdd ?? 0) > 0)
+        const cas = s.op === 'cmpSwap' || (s.op === 'mixed' && (s.mix?.cmpSwap ?? 0) > 0)
+        if ((fa || cas) && s.span === undefined && s.atomicOffset === undefined) problems.push(`${at}: a stream with atomics needs span or atomicOffset, expected where the atomics' words go (after the span by default)`)
+        if (m?.bytes !== undefined && (fa || cas)) {
+          // FETCH_ADD words, then CMP_SWAP words after them when the stream has both.
           const aOff = s.atomicOffset ?? offset + (s.span ?? 0)
-          if (aOff + atomicWords * 8 > m.bytes) problems.push(`${at}: the atomics' ${atomicWords} words at offset ${aOff} are past the end of MR ${JSON.stringify(s.mr)} (${m.bytes} bytes): set span, atomicOffset or atomicWords`)
+          const words = atomicWords * (fa && cas ? 2 : 1)
+          if (aOff + words * 8 > m.bytes) problems.push(`${at}: the atomics' ${words} words at offset ${aOff} are past the end of MR ${JSON.stringify(s.mr)} (${m.bytes} bytes): set span, atomicOffset or atomicWords`)
         }
+        if (s.checked === false && s.op !== 'write' && s.op !== 'read') problems.push(`${at}.checked: a ${s.op} stream is always checked`)
         return {
           ...base, do: 'traffic', id: s.id, client, mr: s.mr, op: s.op, size: s.size, window: s.window ?? 4,
           ...(s.count !== undefined ? { count: s.count } : {}), ...(s.durationMs !== undefined ? { durationMs: s.durationMs } : {}),

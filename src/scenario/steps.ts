@@ -39,6 +39,8 @@ const ACCESS: Record<AccessName, number> = {
   remoteWrite: Access.REMOTE_WRITE,
   remoteRead: Access.REMOTE_READ,
   remoteAtomic: Access.REMOTE_ATOMIC,
+  flushGlobal: Access.FLUSH_GLOBAL,
+  flushPersistent: Access.FLUSH_PERSISTENT,
 }
 
 /** ERR_ETXTBSY -> ETXTBSY (what a policy answered). */

@@ -79,7 +79,7 @@ export const FAULT_KINDS = ['netem', 'partition', 'dropMessages', 'kill', 'pause
 export type StepKind = Step['do']
 export type StepOf<K extends StepKind> = Extract<Step, { do: K }>
 
-export type AccessName = 'localWrite' | 'remoteWrite' | 'remoteRead' | 'remoteAtomic'
+export type AccessName = 'localWrite' | 'remoteWrite' | 'remoteRead' | 'remoteAtomic' | 'flushGlobal' | 'flushPersistent'
 
 export type CompareOp = '==' | '!=' | '>' | '>=' | '<' | '<='
 

@@ -45,6 +45,8 @@ export class ConnectionManager {
   private readonly device: RdmaDevice
   private readonly control: ControlPlane
   private readonly listeners = new Map<number, AcceptFn>()
+  private readonly dreqTimers = new Set<NodeJS.Timeout>()
+  private closed = false
   /** Called when a peer disconnects one of our QPs. */
   onDisconnect?: (qp: Qp, from: string) => void
 
@@ -117,11 +119,47 @@ export class ConnectionManager {
     return rep
   }
 
-  /** rdma_disconnect: both QPs go to ERR (outstanding WRs flush). */
+  /**
+   * rdma_disconnect: both QPs go to ERR (outstanding WRs flush). The request
+   * to the peer (the CM's DREQ) is waited for once; when it gets no answer
+   * (a partition, a paused peer) it is sent again in the background, every
+   * cmDreqTimeoutMs up to cmDreqTries times, as the IB CM retries a DREQ, so
+   * the peer's QP is torn down once it can be reached.
+   */
   async disconnect(qp: Qp, timeoutMs?: number): Promise<void> {
     const node = qp.attr.destNode
     const qpn = qp.attr.destQpNum
     qp.toError('disconnected')
-    if (node) await this.control.request(node, 'cm.disconnect', { qpn }, timeoutMs).catch(() => undefined)
+    if (!node) return
+    if (await this.sendDreq(node, qpn, timeoutMs ?? Params.cmDreqTimeoutMs)) return
+    let tries = 1
+    const again = (): void => {
+      const t = setTimeout(() => {
+        this.dreqTimers.delete(t)
+        void this.sendDreq(node, qpn, Params.cmDreqTimeoutMs).then((answered) => {
+          if (!answered && ++tries < Params.cmDreqTries && !this.closed) again()
+        })
+      }, Params.cmDreqTimeoutMs)
+      t.unref()
+      this.dreqTimers.add(t)
+    }
+    again()
+  }
+
+  /** Send one DREQ; true when the peer answered (done, or it has no such QP any more). */
+  private async sendDreq(node: string, qpn: number, timeoutMs: number): Promise<boolean> {
+    try {
+      await this.control.request(node, 'cm.disconnect', { qpn }, timeoutMs)
+      return true
+    } catch (err) {
+      return !(err instanceof EmuError && err.code === ErrorCodes.TIMEOUT)
+    }
+  }
+
+  /** Stop retrying disconnect requests (the host is closing). */
+  close(): void {
+    this.closed = true
+    for (const t of this.dreqTimers) clearTimeout(t)
+    this.dreqTimers.clear()
   }
 }
