@@ -21,6 +21,8 @@
  * big-endian u32 and does not verify it.
  */
 
+import * as zlib from 'node:zlib'
+
 /** rxe's ICRC seed: crc32_le(0xffffffff, 8 x 0xff). */
 export const ICRC_SEED = 0xdebb20e3
 /** ICRC size in bytes (RXE_ICRC_SIZE). */
@@ -113,12 +115,19 @@ fabricHeader[9] = 17 // UDP
 fabricHeader[22] = 4791 >>> 8 // UDP destination port (RoCEv2)
 fabricHeader[23] = 4791 & 0xff
 
+/** zlib's CRC-32 (Node >= 20.15), when there: native, many times faster than the table loop. */
+const zlibCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32
+// 8 x 0xff then the masked IPv4 + UDP + BTH: the prefix whose plain CRC-32 continues into the packet.
+const zlibPrefix = new Uint8Array(8 + IPV4_UDP_BYTES + BTH_BYTES).fill(0xff, 0, 8)
+
 /**
  * The ICRC an emulated packet carries on the fabric when its link corrupts
  * packets (fabric/netem.ts): the packet's RoCEv2 ICRC under a fixed IPv4 +
  * UDP header (addresses 0.0.0.0, port 4791, the lengths of this packet),
  * since the fabric has no IP addresses. The receiver recomputes it the same
  * way; captures compute the real one under their own headers (fabric/pcap.ts).
+ * With zlib.crc32 it is the plain CRC-32 of (8 x 0xff | masked headers |
+ * rest), see the file comment; the same value as icrcOf.
  */
 export function fabricIcrc(iba: Uint8Array): number {
   const ipLen = IPV4_UDP_BYTES + iba.length + ICRC_SIZE
@@ -126,5 +135,16 @@ export function fabricIcrc(iba: Uint8Array): number {
   fabricHeader[3] = ipLen
   fabricHeader[24] = (ipLen - 20) >>> 8
   fabricHeader[25] = ipLen - 20
-  return icrcOf(fabricHeader, iba)
+  if (!zlibCrc32 || iba.length < BTH_BYTES) return icrcOf(fabricHeader, iba)
+  zlibPrefix.set(fabricHeader, 8)
+  zlibPrefix.set(iba.subarray(0, BTH_BYTES), 8 + IPV4_UDP_BYTES)
+  const h = 8
+  zlibPrefix[h + 1] = 0xff // IPv4 TOS
+  zlibPrefix[h + 8] = 0xff // TTL
+  zlibPrefix[h + 10] = 0xff // header checksum
+  zlibPrefix[h + 11] = 0xff
+  zlibPrefix[h + 26] = 0xff // UDP checksum
+  zlibPrefix[h + 27] = 0xff
+  zlibPrefix[h + IPV4_UDP_BYTES + 4] = 0xff // BTH resv8a
+  return zlibCrc32(iba.subarray(BTH_BYTES), zlibCrc32(zlibPrefix)) >>> 0
 }

@@ -121,3 +121,36 @@ t.test('netem - rate: packets leave one serialisation time apart', async (t) => 
   t.ok(times[0]! >= 9, `the first waits its own serialisation time (${times[0]!.toFixed(1)} ms)`)
   t.equal(rules.report().rules[0]!.links[0]!.counters.rateQueued, 11, 'eleven waited behind an earlier packet')
 })
+
+t.test('netem - rules compose in order and match their links', async (t) => {
+  const { rules, netem, ids } = pipeline(t,
+    { id: 'first', seed: 1, loss: { probability: 0.5 } },
+    { id: 'second', seed: 2, duplicate: { probability: 1 } },
+    { id: 'not-from-a', seed: 3, from: ['x'], partition: true },
+    { id: 'only-to-c', seed: 4, to: ['c'], partition: true },
+  )
+  for (let i = 0; i < 1000; i++) netem.submit('b', [pkt(i)])
+  const report = rules.report().rules
+  const first = report[0]!.links[0]!.counters
+  const second = report[1]!.links[0]!.counters
+  t.equal(first.seen, 1000, 'the first rule sees every packet')
+  t.equal(second.seen, 1000 - first.lost, 'the second sees what the first let through')
+  t.equal(ids().length, 2 * second.seen, 'and doubles each')
+  t.same(report.slice(2).map((r) => r.links.length), [0, 0], 'rules for other senders or receivers never touch the link a -> b')
+})
+
+t.test('netem - close drops waiting packets and leaves no timer behind', async (t) => {
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+  const before = timers()
+  const set = new FaultRuleSet('a')
+  set.add({ id: 'slow', seed: 1, delay: { ms: 10_000 }, reorder: { probability: 0.5 } })
+  const sent: WirePacket[] = []
+  const netem = new NetemPipeline(set, (_peer, packets) => sent.push(...packets))
+  for (let i = 0; i < 20; i++) netem.submit(i % 2 ? 'b' : 'c', [pkt(i)])
+  t.ok(netem.pending && timers() > before, 'packets wait, timers armed')
+  netem.close()
+  t.equal(timers(), before, 'no timer left')
+  t.notOk(netem.pending, 'nothing waits')
+  netem.submit('b', [pkt(99)])
+  t.same(sent, [], 'nothing sent, before or after close')
+})
