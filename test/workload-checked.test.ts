@@ -205,6 +205,22 @@ t.test('checked: a stop with WRs that cannot complete leaves them PENDING after 
   t.equal(next.drained, true)
 })
 
+t.test('checked over a lossy fabric: every WR succeeds once, samples show the retransmissions', async (t) => {
+  const f = { drop: 0.02, duplicate: 0.01, reorder: 0.05 }
+  const pair = await startEnginePair(t, { faults: { a: { ...f, seed: 11 }, b: { ...f, seed: 12 } } })
+  const { a, b } = connectQps(pair)
+  const r = await runWorkload(a.qp, a.cq, localFor(pair, a), mixedSpec(b, { count: 2000 }))
+  t.equal(r.errors, 0)
+  t.equal(r.drained, true)
+  t.ok(r.history!.every((op) => op.status === 'SUCCESS' && op.completions === 1), 'every WR completed once, successfully')
+  const last = r.samples!.at(-1)!
+  t.ok(last.retransmissions > 0, `${last.retransmissions} retransmissions (${last.timeoutRetries} by timer, ${last.nakRetries} by NAK)`)
+  const adds = r.history!.filter((op) => op.op === 'fetchAdd')
+  let total = 0n
+  for (let k = 0; k < 4; k++) total += u64(b.buf, ATOMIC_OFF + 8 * k)
+  t.equal(total, 3n * BigInt(adds.length), 'the counters add up despite duplicates and retries')
+})
+
 t.test('checked: durationMs ends posting; the outstanding WRs complete', async (t) => {
   const pair = await startEnginePair(t)
   const { a, b } = connectQps(pair)
