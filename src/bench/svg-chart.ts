@@ -4,6 +4,9 @@
  * unit, one polyline (with point markers) per series, and a legend.
  * The x axis is linear or log2 (message sizes); the y axis is linear from 0.
  */
+import { COLORS, formatNumber, niceTicks, xmlEscape } from '../report/svg-kit.ts'
+
+export { xmlEscape }
 
 export interface ChartSeries {
   name: string
@@ -27,38 +30,11 @@ const H = 500
 const M = { left: 90, top: 56, bottom: 70 }
 /** Rough width of one legend character at font-size 12. */
 const CHAR_W = 7
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf']
-
-/** Text escaped for XML content and attribute values. */
-export function xmlEscape(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;')
-}
-
 /** 2, 4 ... 512, 1K ... 512K, 1M ... as perftest users read sizes. */
 export function formatBytes(n: number): string {
   if (n >= 2 ** 20 && n % 2 ** 20 === 0) return `${n / 2 ** 20}M`
   if (n >= 1024 && n % 1024 === 0) return `${n / 1024}K`
   return String(n)
-}
-
-function formatNumber(v: number): string {
-  if (v === 0) return '0'
-  const a = Math.abs(v)
-  if (a >= 1e6) return `${+(v / 1e6).toPrecision(3)}M`
-  if (a >= 1e4) return `${+(v / 1e3).toPrecision(3)}k`
-  return String(+v.toPrecision(3))
-}
-
-/** About `count` round tick values covering [0, max]. */
-function niceTicks(max: number, count = 6): number[] {
-  if (!(max > 0)) return [0, 1]
-  const raw = max / count
-  const mag = 10 ** Math.floor(Math.log10(raw))
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw)!
-  const ticks: number[] = []
-  for (let v = 0; v <= max + step * 1e-9; v += step) ticks.push(+v.toPrecision(12))
-  if (ticks[ticks.length - 1]! < max) ticks.push(+(ticks[ticks.length - 1]! + step).toPrecision(12))
-  return ticks
 }
 
 function linearTicks(min: number, max: number): number[] {
