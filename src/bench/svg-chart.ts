@@ -4,7 +4,7 @@
  * unit, one polyline (with point markers) per series, and a legend.
  * The x axis is linear or log2 (message sizes); the y axis is linear from 0.
  */
-import { COLORS, formatNumber, niceTicks, xmlEscape } from '../report/svg-kit.ts'
+import { COLORS, formatNumber, niceTicks, svgOpen, xmlEscape, yAxisSvg } from '../report/svg-kit.ts'
 
 export { xmlEscape }
 
@@ -68,25 +68,10 @@ export function renderSvg(chart: LineChart): string {
   const r = (v: number) => v.toFixed(1)
 
   const out: string[] = []
-  out.push('<?xml version="1.0" encoding="UTF-8"?>')
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`)
-  out.push(`<title>${xmlEscape(chart.title)}</title>`)
-  out.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`)
+  out.push(...svgOpen(W, H, chart.title))
   out.push(`<text x="${r(M.left + pw / 2)}" y="28" text-anchor="middle" font-size="16" font-weight="bold">${xmlEscape(chart.title)}</text>`)
 
-  // Grid and y ticks.
-  out.push('<g class="y-axis">')
-  for (const v of yTicks) {
-    const y = r(py(v))
-    out.push(`<line x1="${M.left}" y1="${y}" x2="${M.left + pw}" y2="${y}" stroke="#e0e0e0"/>`)
-    out.push(`<line x1="${M.left - 5}" y1="${y}" x2="${M.left}" y2="${y}" stroke="#000000"/>`)
-    out.push(`<text x="${M.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle">${xmlEscape(formatNumber(v))}</text>`)
-  }
-  out.push(`<line x1="${M.left}" y1="${M.top}" x2="${M.left}" y2="${M.top + ph}" stroke="#000000"/>`)
-  out.push(
-    `<text class="axis-title" x="${r(M.left - 62)}" y="${r(M.top + ph / 2)}" text-anchor="middle" transform="rotate(-90 ${r(M.left - 62)} ${r(M.top + ph / 2)})">${xmlEscape(chart.yTitle)}</text>`,
-  )
-  out.push('</g>')
+  out.push(...yAxisSvg({ left: M.left, top: M.top, width: pw, height: ph }, yTicks, chart.yTitle))
 
   // x ticks: every power of two (thinned to at most 12 labels) or round linear values.
   out.push('<g class="x-axis">')

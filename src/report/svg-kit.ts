@@ -38,3 +38,49 @@ export function niceTicks(max: number, count = 6): number[] {
   if (ticks[ticks.length - 1]! < max) ticks.push(+(ticks[ticks.length - 1]! + step).toPrecision(12))
   return ticks
 }
+
+/** A coordinate as SVG text (one decimal). */
+export function px1(v: number): string {
+  return v.toFixed(1)
+}
+
+/** The XML declaration, the opening `<svg>` tag of a W×H document, its title and a white background. */
+export function svgOpen(width: number, height: number, title: string): string[] {
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<title>${xmlEscape(title)}</title>`,
+    `<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`,
+  ]
+}
+
+/** Where a plot sits in its document (px). */
+export interface PlotBox {
+  left: number
+  top: number
+  width: number
+  height: number
+}
+
+/**
+ * A linear y axis from 0 at the plot's left edge: a grid line, a tick and a
+ * label per tick value (the last one is the top), the axis line and its
+ * title, rotated.
+ */
+export function yAxisSvg(box: PlotBox, ticks: number[], title: string): string[] {
+  const max = ticks[ticks.length - 1]!
+  const right = box.left + box.width
+  const out = ['<g class="y-axis">']
+  for (const v of ticks) {
+    const y = px1(box.top + box.height - (v / max) * box.height)
+    out.push(`<line x1="${box.left}" y1="${y}" x2="${right}" y2="${y}" stroke="#e0e0e0"/>`)
+    out.push(`<line x1="${box.left - 5}" y1="${y}" x2="${box.left}" y2="${y}" stroke="#000000"/>`)
+    out.push(`<text x="${box.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle">${xmlEscape(formatNumber(v))}</text>`)
+  }
+  out.push(`<line x1="${box.left}" y1="${box.top}" x2="${box.left}" y2="${box.top + box.height}" stroke="#000000"/>`)
+  const tx = px1(box.left - 62)
+  const ty = px1(box.top + box.height / 2)
+  out.push(`<text class="axis-title" x="${tx}" y="${ty}" text-anchor="middle" transform="rotate(-90 ${tx} ${ty})">${xmlEscape(title)}</text>`)
+  out.push('</g>')
+  return out
+}

@@ -7,7 +7,7 @@
  * naming every stream, every fault band and every kind of event.
  */
 import { throughput, throughputTitle, type RunSeries, type ThroughputUnit } from './series.ts'
-import { COLORS, formatNumber, niceStep, niceTicks, xmlEscape } from './svg-kit.ts'
+import { COLORS, formatNumber, niceStep, niceTicks, svgOpen, xmlEscape, yAxisSvg } from './svg-kit.ts'
 
 /** Band colours by fault kind (drawn translucent). */
 const FAULT_COLORS: Record<string, string> = {
@@ -94,10 +94,7 @@ export function renderTimelineSvg(series: RunSeries, opts: TimelineOptions = {})
   const base = top + PLOT_H
 
   const out: string[] = []
-  out.push('<?xml version="1.0" encoding="UTF-8"?>')
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`)
-  out.push(`<title>${xmlEscape(title)}</title>`)
-  out.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`)
+  out.push(...svgOpen(W, H, title))
   out.push(`<text x="${r(LEFT + PLOT_W / 2)}" y="26" text-anchor="middle" font-size="16" font-weight="bold">${xmlEscape(title)}</text>`)
 
   // Fault bands first, under everything else; labels above the plot.
@@ -117,18 +114,7 @@ export function renderTimelineSvg(series: RunSeries, opts: TimelineOptions = {})
   })
   out.push('</g>')
 
-  // Grid and y axis.
-  out.push('<g class="y-axis">')
-  for (const v of yTicks) {
-    const y = r(py(v))
-    out.push(`<line x1="${LEFT}" y1="${y}" x2="${LEFT + PLOT_W}" y2="${y}" stroke="#e0e0e0"/>`)
-    out.push(`<line x1="${LEFT - 5}" y1="${y}" x2="${LEFT}" y2="${y}" stroke="#000000"/>`)
-    out.push(`<text x="${LEFT - 8}" y="${y}" text-anchor="end" dominant-baseline="middle">${xmlEscape(formatNumber(v))}</text>`)
-  }
-  out.push(`<line x1="${LEFT}" y1="${top}" x2="${LEFT}" y2="${base}" stroke="#000000"/>`)
-  const yt = { x: r(LEFT - 62), y: r(top + PLOT_H / 2) }
-  out.push(`<text class="axis-title" x="${yt.x}" y="${yt.y}" text-anchor="middle" transform="rotate(-90 ${yt.x} ${yt.y})">${xmlEscape(throughputTitle(unit))}</text>`)
-  out.push('</g>')
+  out.push(...yAxisSvg({ left: LEFT, top, width: PLOT_W, height: PLOT_H }, yTicks, throughputTitle(unit)))
 
   // x axis: seconds since the run's start.
   out.push('<g class="x-axis">')
