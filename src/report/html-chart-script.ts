@@ -1,15 +1,18 @@
 /**
- * The script the HTML report runs in the browser: it reads the series JSON
- * and the chart settings embedded in the page and draws the timeline with
- * uPlot (inlined beside it): one line per stream, the faults as translucent
- * bands with labels (drawn under the lines), the events as dashed vertical
- * marks with labels. Once the chart has drawn it records so in the DOM:
+ * The script the HTML report runs in the browser. It reads the series JSON
+ * and the chart settings embedded in the page and draws two charts with
+ * uPlot (inlined beside it), their cursors in step:
+ * - throughput: one line per stream;
+ * - errors (solid) and retransmissions (dashed) per interval, per stream;
+ * both with the faults as translucent labelled bands under the lines and the
+ * events as dashed labelled vertical marks. Once both have drawn it records
+ * so in the DOM, for a headless browser to see:
  *
- *     <body data-chart="drawn" data-series="N" data-bands="F" data-events="E">
+ *     <body data-chart="drawn" data-series="N" data-detail-series="2N" data-bands="F" data-events="E">
  *
- * (`data-chart` is "pending" before, "unavailable" without uPlot, "error"
- * with `data-chart-error` when the script failed), so a headless browser
- * can tell, and a person sees the static SVG figure regardless.
+ * `data-chart` is "pending" before, "unavailable" without uPlot (the static
+ * SVG figure is there regardless), "error" (with `data-chart-error`) when
+ * the script failed.
  *
  * Plain ES2017 in a string: it runs in the browser, never in Node. It must
  * contain neither `]]>` nor a closing script tag (it sits in a CDATA
@@ -27,7 +30,6 @@ export const CHART_SCRIPT = String.raw`
   try {
     var series = JSON.parse(document.getElementById('series-data').textContent);
     var cfg = JSON.parse(document.getElementById('chart-config').textContent);
-    var el = document.getElementById('chart');
     if (typeof uPlot !== 'function') {
       body.setAttribute('data-chart', 'unavailable');
       return;
@@ -90,31 +92,52 @@ export const CHART_SCRIPT = String.raw`
       });
       ctx.restore();
     }
-    function markDrawn(u) {
-      body.setAttribute('data-chart', 'drawn');
-      body.setAttribute('data-series', String(u.series.length - 1));
-      body.setAttribute('data-bands', String(series.faults.length));
-      body.setAttribute('data-events', String(series.events.length));
+    var drawn = {};
+    function markDrawn(name) {
+      return function (u) {
+        drawn[name] = u.series.length - 1;
+        if (drawn.throughput === undefined || drawn.faults === undefined) return;
+        body.setAttribute('data-chart', 'drawn');
+        body.setAttribute('data-series', String(drawn.throughput));
+        body.setAttribute('data-detail-series', String(drawn.faults));
+        body.setAttribute('data-bands', String(series.faults.length));
+        body.setAttribute('data-events', String(series.events.length));
+      };
     }
-    function width() {
+    function width(el) {
       return Math.max(480, (el.clientWidth || 960) - 10);
     }
-    var opts = {
-      title: cfg.title,
-      width: width(),
-      height: 380,
-      scales: { x: { time: false, range: [t0, t1] }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.05 : 1]; } } },
-      axes: [
-        { label: cfg.xTitle },
-        { label: cfg.yTitle, size: 70 }
-      ],
-      series: [{ label: 'time (s)' }].concat(series.streams.map(function (s, i) {
-        return { label: s.id, stroke: cfg.streamColors[i], width: 1.5, points: { show: false } };
-      })),
-      hooks: { drawClear: [drawBands], draw: [drawEvents, markDrawn] }
-    };
-    var chart = new uPlot(opts, data, el);
-    window.addEventListener('resize', function () { chart.setSize({ width: width(), height: 380 }); });
+    var charts = [];
+    function chart(name, el, title, yTitle, lines, values, height) {
+      var opts = {
+        title: title,
+        width: width(el),
+        height: height,
+        cursor: { sync: { key: 'run' } },
+        scales: { x: { time: false, range: [t0, t1] }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.05 : 1]; } } },
+        axes: [{ label: cfg.xTitle }, { label: yTitle, size: 70 }],
+        series: [{ label: 'time (s)' }].concat(lines),
+        hooks: { drawClear: [drawBands], draw: [drawEvents, markDrawn(name)] }
+      };
+      var u = new uPlot(opts, [xs].concat(values), el);
+      charts.push({ u: u, el: el, height: height });
+    }
+    var el = document.getElementById('chart');
+    chart('throughput', el, cfg.title, cfg.yTitle, series.streams.map(function (s, i) {
+      return { label: s.id, stroke: cfg.streamColors[i], width: 1.5, points: { show: false } };
+    }), data.slice(1), 380);
+    var lines = [];
+    var values = [];
+    series.streams.forEach(function (s, i) {
+      lines.push({ label: s.id + ' errors', stroke: cfg.streamColors[i], width: 1.5, points: { show: false } });
+      values.push(s.points.map(function (p) { return p.errors; }));
+      lines.push({ label: s.id + ' retransmissions', stroke: cfg.streamColors[i], width: 1.5, dash: [6, 4], points: { show: false } });
+      values.push(s.points.map(function (p) { return p.retransmissions; }));
+    });
+    chart('faults', document.getElementById('chart-errors'), 'Errors and retransmissions per stream', 'Count per ' + iv + ' ms interval', lines, values, 260);
+    window.addEventListener('resize', function () {
+      charts.forEach(function (c) { c.u.setSize({ width: width(c.el), height: c.height }); });
+    });
   } catch (err) {
     fail(err && err.message ? err.message : err);
   }

@@ -78,6 +78,7 @@ ul.evidence { margin: 0.3em 0; font-family: monospace; white-space: pre-wrap; }
 .swatch { display: inline-block; width: 1.6em; height: 0.9em; margin-right: 0.4em; vertical-align: middle; border: 1px solid; }
 .mark { display: inline-block; width: 1.6em; margin-right: 0.4em; vertical-align: middle; border-top: 2px dashed; }
 ul.chart-legend { list-style: none; padding: 0; }
+.chart { margin-bottom: 1.2em; }
 figure { margin: 1em 0; }
 figure svg { max-width: 100%; height: auto; }
 `
@@ -130,6 +131,7 @@ export function renderHtmlReport(input: RunReportInput, series: RunSeries, svg: 
 
   out.push('<h2>Timeline</h2>')
   out.push('<div id="chart" class="chart"></div>')
+  out.push('<div id="chart-errors" class="chart"></div>')
   out.push('<ul class="chart-legend">')
   for (const f of series.faults) {
     const c = faultColor(f.kind)
