@@ -4,6 +4,9 @@
  * unit, one polyline (with point markers) per series, and a legend.
  * The x axis is linear or log2 (message sizes); the y axis is linear from 0.
  */
+import { COLORS, formatNumber, niceTicks, svgOpen, xmlEscape, yAxisSvg } from '../report/svg-kit.ts'
+
+export { xmlEscape }
 
 export interface ChartSeries {
   name: string
@@ -27,38 +30,11 @@ const H = 500
 const M = { left: 90, top: 56, bottom: 70 }
 /** Rough width of one legend character at font-size 12. */
 const CHAR_W = 7
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf']
-
-/** Text escaped for XML content and attribute values. */
-export function xmlEscape(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;')
-}
-
 /** 2, 4 ... 512, 1K ... 512K, 1M ... as perftest users read sizes. */
 export function formatBytes(n: number): string {
   if (n >= 2 ** 20 && n % 2 ** 20 === 0) return `${n / 2 ** 20}M`
   if (n >= 1024 && n % 1024 === 0) return `${n / 1024}K`
   return String(n)
-}
-
-function formatNumber(v: number): string {
-  if (v === 0) return '0'
-  const a = Math.abs(v)
-  if (a >= 1e6) return `${+(v / 1e6).toPrecision(3)}M`
-  if (a >= 1e4) return `${+(v / 1e3).toPrecision(3)}k`
-  return String(+v.toPrecision(3))
-}
-
-/** About `count` round tick values covering [0, max]. */
-function niceTicks(max: number, count = 6): number[] {
-  if (!(max > 0)) return [0, 1]
-  const raw = max / count
-  const mag = 10 ** Math.floor(Math.log10(raw))
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw)!
-  const ticks: number[] = []
-  for (let v = 0; v <= max + step * 1e-9; v += step) ticks.push(+v.toPrecision(12))
-  if (ticks[ticks.length - 1]! < max) ticks.push(+(ticks[ticks.length - 1]! + step).toPrecision(12))
-  return ticks
 }
 
 function linearTicks(min: number, max: number): number[] {
@@ -92,25 +68,10 @@ export function renderSvg(chart: LineChart): string {
   const r = (v: number) => v.toFixed(1)
 
   const out: string[] = []
-  out.push('<?xml version="1.0" encoding="UTF-8"?>')
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`)
-  out.push(`<title>${xmlEscape(chart.title)}</title>`)
-  out.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`)
+  out.push(...svgOpen(W, H, chart.title))
   out.push(`<text x="${r(M.left + pw / 2)}" y="28" text-anchor="middle" font-size="16" font-weight="bold">${xmlEscape(chart.title)}</text>`)
 
-  // Grid and y ticks.
-  out.push('<g class="y-axis">')
-  for (const v of yTicks) {
-    const y = r(py(v))
-    out.push(`<line x1="${M.left}" y1="${y}" x2="${M.left + pw}" y2="${y}" stroke="#e0e0e0"/>`)
-    out.push(`<line x1="${M.left - 5}" y1="${y}" x2="${M.left}" y2="${y}" stroke="#000000"/>`)
-    out.push(`<text x="${M.left - 8}" y="${y}" text-anchor="end" dominant-baseline="middle">${xmlEscape(formatNumber(v))}</text>`)
-  }
-  out.push(`<line x1="${M.left}" y1="${M.top}" x2="${M.left}" y2="${M.top + ph}" stroke="#000000"/>`)
-  out.push(
-    `<text class="axis-title" x="${r(M.left - 62)}" y="${r(M.top + ph / 2)}" text-anchor="middle" transform="rotate(-90 ${r(M.left - 62)} ${r(M.top + ph / 2)})">${xmlEscape(chart.yTitle)}</text>`,
-  )
-  out.push('</g>')
+  out.push(...yAxisSvg({ left: M.left, top: M.top, width: pw, height: ph }, yTicks, chart.yTitle))
 
   // x ticks: every power of two (thinned to at most 12 labels) or round linear values.
   out.push('<g class="x-axis">')
