@@ -128,3 +128,20 @@ t.test('words written by WRITEs too, or with both atomics, are skipped', async (
   t.equal(r.counts?.mixed, 1)
   t.equal(check([fa(1, 0, 10, 1n, 0n), cas(2, 20, 30, 0n, 1n, 1n)], 77n).counts?.mixed, 1)
 })
+
+t.test('CMP_SWAP as a lock (0 -> 1 -> 0 ...): values repeat; many operations check fast', async (t) => {
+  const ops: HistoryOp[] = []
+  let v = 0n
+  for (let i = 0; i < 20_000; i++) {
+    const want = v === 0n ? 1n : 0n
+    ops.push(cas(i + 1, i * 10, i * 10 + 5, v, want, v))
+    v = want
+  }
+  const start = performance.now()
+  const r = check(ops, v)
+  t.ok(r.ok, formatResults([r]))
+  t.ok(performance.now() - start < 1000, 'no quadratic scan of the repeated values')
+  t.equal(check(ops, 7n).anomalies[0]?.kind, 'wrong-final')
+  // A result from the future: the only op storing 5 is posted after op 1 completed.
+  t.match(check([cas(1, 0, 10, 0n, 1n, 5n), cas(2, 20, 30, 0n, 5n, 0n)], 5n).anomalies[0]?.message ?? '', /from the future/)
+})

@@ -192,12 +192,16 @@ function cmpSwaps(ops: HistoryOp[], initial: bigint, final: bigint | undefined, 
   const ok = ops.filter((o) => acked(o) && o.result !== undefined)
   const unknown = ops.filter((o) => !acked(o))
   const swapped = ok.filter((o) => o.result === o.compare)
-  const storedBy = new Map<bigint, HistoryOp[]>()
+  // value -> the operations that stored it (or may have): how many, and the two posted first.
+  const storedBy = new Map<bigint, { n: number; first: HistoryOp; second?: HistoryOp }>()
   for (const o of [...swapped, ...unknown]) {
     if (o.value === undefined) continue
-    const l = storedBy.get(o.value) ?? []
-    l.push(o)
-    storedBy.set(o.value, l)
+    const e = storedBy.get(o.value)
+    if (!e) storedBy.set(o.value, { n: 1, first: o })
+    else {
+      e.n++
+      if (o.postedUs < e.first.postedUs) { e.second = e.first; e.first = o } else if (!e.second || o.postedUs < e.second.postedUs) e.second = o
+    }
   }
   // Unique swap values (none the initial, none swapping a value for itself): the values form one chain.
   const values = ops.map((o) => o.value)
@@ -215,8 +219,12 @@ function cmpSwaps(ops: HistoryOp[], initial: bigint, final: bigint | undefined, 
     const done = c.completedUs ?? Infinity
     const values = { result: r, initial, compare: c.compare ?? 0n }
     if (r !== initial) {
-      const storers = (storedBy.get(r) ?? []).filter((o) => o !== c)
-      if (storers.length === 0) {
+      // The storers of r other than c itself (c's result is the value before c).
+      const e = storedBy.get(r)
+      const self = c.result === c.compare && c.value === r
+      const others = e ? e.n - (self ? 1 : 0) : 0
+      const earliest = e && (e.first !== c ? e.first : e.second)
+      if (others === 0 || !earliest) {
         anomalies.add({
           kind: 'impossible-result', word: at.word, mr: at.mr, values,
           message: `CMP_SWAP ${c.id} on ${at.where} returned ${hex(r)}, neither the initial value nor a value any swapping CMP_SWAP stored`,
@@ -224,11 +232,11 @@ function cmpSwaps(ops: HistoryOp[], initial: bigint, final: bigint | undefined, 
         })
         continue
       }
-      if (storers.every((o) => o.postedUs > done)) {
+      if (earliest.postedUs > done) {
         anomalies.add({
           kind: 'impossible-result', word: at.word, mr: at.mr, values,
-          message: `CMP_SWAP ${c.id} on ${at.where} returned ${hex(r)}, stored only by CMP_SWAP ${storers[0].id}, posted ${storers[0].postedUs} µs, after ${c.id} completed at ${done} µs: from the future`,
-          ops: [c, ...storers],
+          message: `CMP_SWAP ${c.id} on ${at.where} returned ${hex(r)}, stored only by CMP_SWAP ${earliest.id}${others > 1 ? ' and later ones' : ''}, posted ${earliest.postedUs} µs, after ${c.id} completed at ${done} µs: from the future`,
+          ops: [c, earliest],
         })
         continue
       }
@@ -271,7 +279,7 @@ function cmpSwaps(ops: HistoryOp[], initial: bigint, final: bigint | undefined, 
     anomalies.add({
       kind: 'wrong-final', word: at.word, mr: at.mr, values: { final, initial },
       message: `${at.where} ends at ${hex(final)}, which CMP_SWAP ${replacer[0].id} had replaced: the last swap was lost`,
-      ops: [...(storedBy.get(final) ?? []), ...replacer],
+      ops: [storedBy.get(final)?.first, ...replacer].filter((o): o is HistoryOp => o !== undefined),
     })
   }
   const unknownCompares = new Set(unknown.map((o) => o.compare))
