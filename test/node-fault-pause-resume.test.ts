@@ -27,11 +27,11 @@ t.test('node fault - pause 500 ms and resume: no peer-gone, the QP still works; 
   rc.cluster.pauseNode('client0')
   t.ok(rc.cluster.isPaused('client0'), 'paused')
   const state = () => procState(pid)
-  t.equal(state(), 'T', 'the process is stopped (state T)')
+  t.equal(await settled(state, (x) => x === 'T'), 'T', 'the process is stopped (state T)')
   await new Promise((r) => setTimeout(r, 500))
   rc.cluster.resumeNode('client0')
   t.notOk(rc.cluster.isPaused('client0'), 'resumed')
-  t.not(state(), 'T', 'the process runs again')
+  t.not(await settled(state, (x) => x !== 'T'), 'T', 'the process runs again')
 
   const data = pattern(8192, 2)
   t.equal((await clientWrite(q, 4096, data)).status, WcStatus.SUCCESS, 'the same QP moves data after the resume')
@@ -44,10 +44,24 @@ t.test('node fault - pause 500 ms and resume: no peer-gone, the QP still works; 
 
   // Paused again, then the whole cluster is stopped: SIGCONT first, then the usual shutdown.
   rc.cluster.pauseNode('client0')
-  t.equal(state(), 'T', 'paused again')
+  t.equal(await settled(state, (x) => x === 'T'), 'T', 'paused again')
   await stopLeavesNothing(t, rc, pids)
   t.notOk(isAlive(pid), 'the paused node was stopped too')
 })
+
+/**
+ * The process state once `want` accepts it, or what it is after 1 s: a signal
+ * that stops or continues a multi-threaded process takes effect a little later.
+ */
+async function settled(state: () => string, want: (s: string) => boolean): Promise<string> {
+  const deadline = Date.now() + 1000
+  let s = state()
+  while (!want(s) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5))
+    s = state()
+  }
+  return s
+}
 
 /** Field 3 of /proc/PID/stat: R, S, T (stopped) ... */
 function procState(pid: number): string {
