@@ -120,7 +120,10 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
     transport.on('frame', (from, parts) => this.onFrame(from, parts))
     transport.on('error', (err) => this.log?.debug({ err }, 'transport error'))
     transport.on('peer', (info) => {
-      if (info.state === 'down') this.trains.forget(info.id)
+      if (info.state !== 'down') return
+      this.trains.forget(info.id)
+      // A peer that is gone will not answer: its requests fail now, not at their timeout.
+      this.cancelPeer(info.id, 'peer down')
     })
   }
 
@@ -195,6 +198,15 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
   }
 
   /** Reject every pending request (the transport is going away). */
+  /** Fail every request still waiting for a reply from `peer` (EmuError(TRANSPORT)). */
+  cancelPeer(peer: string, reason: string): void {
+    for (const [id, p] of this.pending) {
+      if (p.peer !== peer) continue
+      this.pending.delete(id)
+      p.reject(new EmuError(ErrorCodes.TRANSPORT, `${p.peer}: "${p.type}" cancelled: ${reason}`))
+    }
+  }
+
   cancelAll(reason = 'control plane closed'): void {
     for (const [id, p] of this.pending) {
       this.pending.delete(id)

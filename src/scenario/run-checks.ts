@@ -9,6 +9,8 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkAlive, checkAtomics, checkExactlyOnce, checkLeftovers, checkLostWrites, checkOracle, checkRegisters, indexWords, resultsToJSON, WR_FLUSH_ERR, type CheckResult, type ErrorAllowance, type FinalMemory, type History, type NodeLiveness, type ServerLeftovers } from '../check/index.ts'
 import type { Policy } from '../config/defaults.ts'
+import type { FaultBand, RunEvent as ReportEvent } from '../report/run-report-types.ts'
+import { writeRunReport } from '../report/run-report.ts'
 import { readMr } from './checked-traffic.ts'
 import { reproducibleLog, type NodeFaultReport } from './fault-steps.ts'
 import type { Metrics, NodeReadings } from './metrics.ts'
@@ -120,12 +122,38 @@ function wordsOf(bytes: Uint8Array): (word: number) => bigint {
 
 const bigintJson = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v)
 
-/** The run's files for people and scripts: history, fault log, checks, events and series, and the report. */
-export function writeRunFiles(dir: string, sc: Scenario, policy: Policy, ctx: RunContext, checks: CheckResult[], reports: readonly NodeFaultReport[]): void {
+/** The run's files for people and scripts: history, fault log, checks, and the report (timeline.svg, report.html, series.json). */
+export async function writeRunFiles(dir: string, sc: Scenario, policy: Policy, ctx: RunContext, checks: CheckResult[], reports: readonly NodeFaultReport[]): Promise<void> {
   mkdirSync(dir, { recursive: true })
   if (ctx.history.length > 0) writeFileSync(join(dir, 'history.jsonl'), ctx.history.map((op) => JSON.stringify(op, bigintJson)).join('\n') + '\n')
   writeFileSync(join(dir, 'faults.json'), JSON.stringify({ log: ctx.faults.log, reproducible: reproducibleLog(ctx, reports), nodes: reports }, bigintJson, 2) + '\n')
   writeFileSync(join(dir, 'checks.json'), JSON.stringify(resultsToJSON(checks), null, 2) + '\n')
-  void sc
-  void policy
+  await writeRunReport(dir, {
+    title: `${sc.name} under ${policy}`, scenario: sc.name, policy, seed: ctx.seed,
+    ops: ctx.history, samples: ctx.samples, faults: faultBands(ctx), events: runEvents(ctx), checkers: checks,
+    intervalMs: sc.report.intervalMs, startUs: 0, endUs: Math.round(ctx.measures.elapsedMs * 1000),
+  })
+}
+
+/** The fault log as bands: each fault from its start to its end (a kill until the node's restart, or the end of the run). */
+export function faultBands(ctx: RunContext): FaultBand[] {
+  const endUs = Math.round(ctx.measures.elapsedMs * 1000)
+  const bands: FaultBand[] = []
+  const log = ctx.faults.log
+  for (const [k, e] of log.entries()) {
+    if (e.action !== 'start' || e.kind === 'restart') continue
+    const endOf = e.kind === 'kill' || e.kind === 'stopNode'
+      ? log.slice(k + 1).find((x) => x.kind === 'restart' && x.targets[0] === e.targets[0])
+      : log.slice(k + 1).find((x) => x.action === 'end' && x.fault === e.fault)
+    bands.push({ id: e.fault, kind: e.kind, label: `${e.kind} ${e.targets.join(',')}`, startUs: e.atMs * 1000, endUs: endOf ? endOf.atMs * 1000 : endUs })
+  }
+  return bands
+}
+
+/** Marks for the report: layout changes and the run's own events (restarts, reconnects ...). */
+function runEvents(ctx: RunContext): ReportEvent[] {
+  const layout = ctx.timeline.filter((e) => e.do === 'truncate' || e.do === 'punch' || e.do === 'unlink')
+    .map((e) => ({ atUs: e.atMs * 1000, kind: 'layout-change', label: `${e.do}: ${e.outcome}` }))
+  const own = ctx.events.filter((e) => e.kind !== 'fault')
+  return [...layout, ...own].sort((a, b) => a.atUs - b.atUs)
 }

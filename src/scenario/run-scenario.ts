@@ -193,7 +193,15 @@ async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o:
   const metrics = readings ? { ...computeMetrics(ctx.measures, readings), ...fabricMetrics(totals) } : {}
   if (readings && metrics.pinsHeld !== 0) problems.push(`pins do not balance: ${metrics.pinsAcquired} acquired, ${metrics.pinsReleased} released after every MR was deregistered`)
   const checks = readings ? checkRun(ctx, sc, policy, finals, readings, metrics, liveness, totals) : []
-  writeRunFiles(o.reportDir ? join(o.reportDir, policy) : runDir, sc, policy, ctx, checks, faultReports)
+  try {
+    try {
+    await writeRunFiles(o.reportDir ? join(o.reportDir, policy) : runDir, sc, policy, ctx, checks, faultReports)
+  } catch (err) {
+    problems.push(`writing the run's report: ${(err as Error).message}`)
+  }
+  } catch (err) {
+    problems.push(`writing the run's report: ${(err as Error).message}`)
+  }
   return {
     policy, runDir, metrics, checks, faultLog: ctx.faults.log,
     victims: readings ? victimsOf(readings) : [],
