@@ -53,6 +53,9 @@ export function checkAlive(nodes: NodeLiveness[]): CheckResult {
 export interface PolicyCorruption {
   policy: string
   corruptBytes: number
+  /** DMA operations that wrote them, and the files whose blocks they landed in (the evidence). */
+  corruptEvents?: number
+  victims?: Array<{ file: string; bytes: number }>
 }
 
 /** The policies under which the oracle may find corruption. */
@@ -69,7 +72,9 @@ export function checkOracle(runs: PolicyCorruption[], permitted: string[] = CORR
     if (!allow.has(r.policy)) {
       anomalies.add({
         kind: 'forbidden-corruption',
-        message: `the oracle found ${num(r.corruptBytes)} corrupt bytes under policy ${r.policy}, which does not permit corruption (permitted: ${permitted.join(', ') || 'none'})`,
+        message: `the oracle found ${num(r.corruptBytes)} corrupt bytes under policy ${r.policy}, which does not permit corruption (permitted: ${permitted.join(', ') || 'none'})` +
+          (r.corruptEvents !== undefined ? `; ${num(r.corruptEvents)} RDMA writes landed in blocks their MR's file no longer owned` : '') +
+          (r.victims?.length ? `; victims: ${r.victims.map((v) => `${v.file} (${num(v.bytes)} bytes)`).join(', ')}` : ''),
         ops: [],
       })
     }

@@ -13,7 +13,7 @@ import type { FaultBand, RunEvent as ReportEvent } from '../report/run-report-ty
 import { writeRunReport } from '../report/run-report.ts'
 import { readMr } from './checked-traffic.ts'
 import { reproducibleLog, type NodeFaultReport } from './fault-steps.ts'
-import type { Metrics, NodeReadings } from './metrics.ts'
+import { victimsOf, type Metrics, type NodeReadings } from './metrics.ts'
 import type { RunContext } from './run-context.ts'
 import type { Scenario } from './types.ts'
 
@@ -99,7 +99,7 @@ export function checkRun(ctx: RunContext, sc: Scenario, policy: Policy, finals: 
     results.push(checkExactlyOnce(history, allowedErrors(sc, ctx, metrics)))
   }
   results.push(checkLeftovers(leftovers), checkAlive(liveness))
-  results.push(checkOracle([{ policy, corruptBytes: Number(metrics.corruptBytes ?? 0) }], sc.checks.permitCorruption))
+  results.push(checkOracle([{ policy, corruptBytes: Number(metrics.corruptBytes ?? 0), corruptEvents: Number(metrics.corruptEvents ?? 0), victims: victimsOf(readings) }], sc.checks.permitCorruption))
   if (faultTotals && (faultTotals.corrupted > 0 || faultTotals.icrcErrors > 0)) results.push(checkIcrc(faultTotals))
   return results
 }
