@@ -14,7 +14,7 @@ const cases: Array<{ what: string; scenario: object; lines: RegExp[] }> = [
   { what: 'a duration out of range', scenario: base([{ do: 'partition', isolate: 'client0', durationMs: 0 }]), lines: [/^steps\[1\]\.durationMs: expected integer 1-600000, got 0$/m] },
   { what: 'an unknown node', scenario: base([{ do: 'pause', node: 'client9' }]), lines: [/^steps\[1\]\.node: unknown node id "client9", expected a node of the configuration \(server0, client0\)$/m] },
   { what: 'an unknown node in a partition', scenario: base([{ do: 'partition', between: [['server0'], ['clientX']] }]), lines: [/^steps\[1\]\.between\[1\]\[0\]: unknown node id "clientX"/m] },
-  { what: 'a partition naming no nodes', scenario: base([{ do: 'partition', between: [[], ['client0']] }]), lines: [/^steps\[1\]\.between\[0\]: expected at least 1 item/m] },
+  { what: 'a partition naming no nodes', scenario: base([{ do: 'partition', between: [[], ['client0']] }]), lines: [/^steps\[1\]\.between\[0\]: expected array of at least 1 item\(s\), got an empty array$/m] },
   { what: 'a partition with a node on both sides', scenario: base([{ do: 'partition', between: [['server0', 'client0'], ['client0']] }]), lines: [/^steps\[1\]\.between: client0 is on both sides, expected two disjoint sets of nodes$/m] },
   { what: 'a probability above 1', scenario: base([{ do: 'netem', loss: 1.5 }]), lines: [/^steps\[1\]\.loss: /m] },
   { what: 'a netem step with no impairment', scenario: base([{ do: 'netem', from: ['client0'] }]), lines: [/^steps\[1\]: /m] },

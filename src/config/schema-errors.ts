@@ -117,7 +117,7 @@ export function describe(s: Schema | undefined): string {
 }
 
 export function show(v: unknown): string {
-  if (Array.isArray(v)) return 'an array'
+  if (Array.isArray(v)) return v.length === 0 ? 'an empty array' : `an array of ${v.length} item${v.length === 1 ? '' : 's'}`
   if (v !== null && typeof v === 'object') return 'an object'
   const s = JSON.stringify(v) ?? String(v)
   return s.length > 60 ? `${s.slice(0, 57)}...` : s
