@@ -16,8 +16,8 @@ import { wcStatusName, WcStatus, WrOpcode } from '../verbs/constants.ts'
 import type { WorkloadMixEntry, WorkloadResult, WorkloadSpec } from '../verbs/workload-types.ts'
 import type { MrRecord, RunContext, TrafficRecord } from './run-context.ts'
 import { SCENARIO_PORT } from './run-context.ts'
-import { deriveSeed } from './fault-steps.ts'
-import { DURATION_MAX_OPS, packetsIn, report, sleep, trafficOutcome, WORKLOAD_MARGIN_MS } from './steps.ts'
+import { deriveSeed } from './fault-book.ts'
+import { DURATION_MAX_OPS, packetsIn, report, sleep, trafficOutcome, WORKLOAD_MARGIN_MS } from './traffic-common.ts'
 import type { StepOf } from './types.ts'
 
 /** Operation ids per stream: stream k uses [k * STREAM_IDS + 1, (k + 1) * STREAM_IDS). */

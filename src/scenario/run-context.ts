@@ -11,7 +11,7 @@ import type { Policy, Role } from '../config/defaults.ts'
 import type { Cluster } from '../launcher/launch-cluster.ts'
 import { RemoteVerbs } from '../verbs/remote-verbs.ts'
 import type { WorkloadResult } from '../verbs/workload.ts'
-import { FaultBook } from './fault-steps.ts'
+import { FaultBook } from './fault-book.ts'
 import type { StepMeasures } from './metrics.ts'
 import { Timeline } from './timeline.ts'
 

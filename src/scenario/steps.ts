@@ -13,24 +13,22 @@
  */
 import type { NodeBody } from '../../fabric/node-messages.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
-import { Access, WrOpcode, wcStatusName } from '../verbs/constants.ts'
-import type { WorkloadResult, WorkloadSpec } from '../verbs/workload.ts'
+import { Access, WrOpcode } from '../verbs/constants.ts'
+import type { WorkloadSpec } from '../verbs/workload.ts'
 import { startCheckedTraffic } from './checked-traffic.ts'
 import { runFaultStep } from './fault-steps.ts'
-import { round1, type TrafficReport } from './metrics.ts'
+import { round1 } from './metrics.ts'
+import { DURATION_MAX_OPS, errnoOf, packetsIn, report, sleep, trafficOutcome, WORKLOAD_MARGIN_MS } from './traffic-common.ts'
 import { SCENARIO_PORT, type MrRecord, type RunContext, type TrafficRecord } from './run-context.ts'
 import type { AccessName, StepOf, Step } from './types.ts'
 
 export { RunContext, SCENARIO_PORT, type TimelineEntry } from './run-context.ts'
+export { errnoOf } from './traffic-common.ts'
 
 /** Bytes per fs.write / fs.read / mem.write request. */
 const CHUNK = 1 << 20
 /** How long a background traffic step waits for its first packets at the server. */
 const START_WAIT_MS = 5000
-/** A workload's control request may take this long beyond its duration. */
-export const WORKLOAD_MARGIN_MS = 300_000
-/** Operations of a duration-bound traffic step with no count (perftest -D's cap). */
-export const DURATION_MAX_OPS = 10_000_000
 /** Registration refusals a policy gives (recorded as the outcome, not a failure). */
 const REFUSALS = new Set<string>([ErrorCodes.EOPNOTSUPP, ErrorCodes.EFAULT, ErrorCodes.EACCES, ErrorCodes.EAGAIN])
 
@@ -42,14 +40,6 @@ const ACCESS: Record<AccessName, number> = {
   flushGlobal: Access.FLUSH_GLOBAL,
   flushPersistent: Access.FLUSH_PERSISTENT,
 }
-
-/** ERR_ETXTBSY -> ETXTBSY (what a policy answered). */
-export function errnoOf(err: unknown): string {
-  if (err instanceof EmuError) return err.code.replace(/^ERR_/, '')
-  return err instanceof Error ? err.message : String(err)
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** Run one step (steps[i], planned at `plannedMs` when it has `at`); returns a short outcome for the timeline. */
 export async function runStep(ctx: RunContext, step: Step, i = 0, plannedMs?: number): Promise<string> {
@@ -251,29 +241,6 @@ async function startTraffic(ctx: RunContext, step: StepOf<'traffic'>): Promise<s
   const deadline = Date.now() + START_WAIT_MS
   while (!rec.settled && Date.now() < deadline && (await packetsIn(ctx, m.server)) === before) await sleep(5)
   return `running on QP ${qpn} of ${step.client}`
-}
-
-export async function packetsIn(ctx: RunContext, server: string): Promise<number> {
-  return (await ctx.verbs(server).counters()).pktsReceived ?? 0
-}
-
-export function report(t: TrafficRecord, r: WorkloadResult): TrafficReport {
-  const seconds = r.elapsedMs / 1000
-  return {
-    id: t.id, client: t.client, op: t.op, size: t.size, completed: r.completed, posted: r.posted, errors: r.errors,
-    ...(r.firstError !== undefined ? { firstError: wcStatusName(r.firstError) } : {}),
-    stopped: r.stopped, ...(r.stopReason ? { stopReason: r.stopReason } : {}),
-    elapsedMs: round1(r.elapsedMs),
-    bandwidthMiBs: seconds > 0 ? round1((r.completed - r.errors) * t.size / seconds / 2 ** 20) : 0,
-  }
-}
-
-export function trafficOutcome(t: TrafficRecord): string {
-  if (t.error) return `${t.id}: failed (${errnoOf(t.error)})`
-  const r = t.result
-  if (!r) return `${t.id}: running`
-  const end = r.errors ? `, ${r.errors} in error (${wcStatusName(r.firstError ?? -1)})` : r.stopped ? `, stopped (${r.stopReason})` : ''
-  return `${t.id}: ${r.completed} completed${end}`
 }
 
 /** Fold a node's current fault counters into the run's before they are replaced. */
