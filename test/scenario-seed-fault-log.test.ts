@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { runScenario } from './helpers/scenario-run.ts'
@@ -20,14 +21,16 @@ const scenario = {
 }
 
 t.test('same seed, same fault log; another seed, another', async (t) => {
+  const reportDir = join(t.testdir({}), 'report')
   const [a, b, c] = await Promise.all([
     runScenario(t, scenario, ['--seed', '7'], { config: TWO_CLIENT_CONFIG }),
     runScenario(t, scenario, ['--seed', '7'], { config: TWO_CLIENT_CONFIG }),
-    runScenario(t, scenario, ['--seed', '8'], { config: TWO_CLIENT_CONFIG }),
+    runScenario(t, scenario, ['--seed', '8', '--report', reportDir], { config: TWO_CLIENT_CONFIG }),
   ])
   for (const r of [a, b, c]) t.equal(r.code, 0, `exit 0 ${r.stderr}`)
-  const log = (r: typeof a) => readJson(join(r.runDir, 'deny', 'faults.json')).reproducible
-  const [la, lb, lc] = [log(a), log(b), log(c)]
+  const log = (dir: string) => readJson(join(dir, 'deny', 'faults.json')).reproducible
+  const [la, lb, lc] = [log(a.runDir), log(b.runDir), log(reportDir)]
+  for (const f of ['faults.json', 'checks.json', 'history.jsonl', 'timeline.svg', 'report.html', 'series.json']) t.ok(existsSync(join(reportDir, 'deny', f)), `--report: ${f} in DIR/POLICY/`)
   t.equal(la.seed, 7)
   t.ok(la.links.length >= 2, `decision logs of ${la.links.length} links (both directions of the client's link)`)
   t.ok(la.links.some((l: { decisions: Array<{ actions: string[] }> }) => l.decisions.some((d) => d.actions.length > 0)), 'the decisions include real faults')

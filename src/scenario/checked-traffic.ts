@@ -12,7 +12,7 @@
  * posts the operations it had left, with fresh operation ids.
  */
 import { EmuError, ErrorCodes } from '../errors.ts'
-import { wcStatusName, WcStatus, WrOpcode } from '../verbs/constants.ts'
+import { Access, wcStatusName, WcStatus, WrOpcode } from '../verbs/constants.ts'
 import type { WorkloadMixEntry, WorkloadResult, WorkloadSpec } from '../verbs/workload-types.ts'
 import type { MrRecord, RunContext, TrafficRecord } from './run-context.ts'
 import { SCENARIO_PORT } from './run-context.ts'
@@ -113,11 +113,13 @@ async function runStream(ctx: RunContext, step: TrafficStep, i: number, m: MrRec
     rec.qpn = qpn
     ctx.conns.push({ client: step.client, qpn })
     const span = step.span ?? m.mr!.length - step.offset
+    const recv = (step.mix?.send ?? 0) > 0 ? await recvBuffer(ctx, step, m) : undefined
     const spec: WorkloadSpec = {
       opcode: WrOpcode.RDMA_WRITE, count: remaining, window: step.window, size: step.size, remoteAddr: m.mr!.iova + step.offset, rkey: m.mr!.stag, span,
       ...(deadline !== Infinity ? { durationMs: Math.max(1, Math.round(deadline - ctx.elapsed())) } : {}),
       mix: mixOf(step), seed: (seed + round) >>> 0, ...atomicLayout(step, span),
       ...(step.flushEvery !== undefined ? { flushEvery: step.flushEvery } : {}),
+      ...(recv ? { recv } : {}),
       history: { stream: step.id, mr: step.mr, server: m.server, client: step.client, firstOpId: nextId, t0EpochMs: ctx.t0EpochMs, mrIova: m.mr!.iova },
     }
     const r = await client.workload(qpn, step.window * Math.max(step.size, 8), spec, WORKLOAD_MARGIN_MS + (step.durationMs ?? 0))
@@ -171,6 +173,19 @@ async function connect(ctx: RunContext, step: TrafficStep, m: MrRecord, deadline
   } while (ctx.elapsed() < give)
   if (lastErr) ctx.notes.push(`traffic ${step.id}: last connect attempt: ${(lastErr as Error).message}`)
   return undefined
+}
+
+/** Where the server's receives land for a stream with SENDs: an MR of the run's PD on the server (made once, again after a restart). */
+async function recvBuffer(ctx: RunContext, step: TrafficStep, m: MrRecord): Promise<{ stag: number; offset: number; length: number }> {
+  const name = `${step.id}.recv`
+  let rec = ctx.mrs.get(name)
+  if (!rec?.mr || rec.lost) {
+    const pd = await ctx.serverPd(m.server)
+    const mr = await ctx.verbs(m.server).regMr(pd, step.size, Access.LOCAL_WRITE)
+    rec = { server: m.server, mr, deregistered: false }
+    ctx.mrs.set(name, rec)
+  }
+  return { stag: rec.mr!.stag, offset: 0, length: step.size }
 }
 
 /** The MR's server lost it (killed, restarted): register the same file range again, as its owner. */

@@ -123,14 +123,14 @@ function wordsOf(bytes: Uint8Array): (word: number) => bigint {
 const bigintJson = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v)
 
 /** The run's files for people and scripts: history, fault log, checks, and the report (timeline.svg, report.html, series.json). */
-export async function writeRunFiles(dir: string, sc: Scenario, policy: Policy, ctx: RunContext, checks: CheckResult[], reports: readonly NodeFaultReport[]): Promise<void> {
+export async function writeRunFiles(dir: string, sc: Scenario, policy: Policy, ctx: RunContext, checks: CheckResult[], reports: readonly NodeFaultReport[], readings?: NodeReadings): Promise<void> {
   mkdirSync(dir, { recursive: true })
   if (ctx.history.length > 0) writeFileSync(join(dir, 'history.jsonl'), ctx.history.map((op) => JSON.stringify(op, bigintJson)).join('\n') + '\n')
   writeFileSync(join(dir, 'faults.json'), JSON.stringify({ log: ctx.faults.log, reproducible: reproducibleLog(ctx, reports), nodes: reports }, bigintJson, 2) + '\n')
   writeFileSync(join(dir, 'checks.json'), JSON.stringify(resultsToJSON(checks), null, 2) + '\n')
   await writeRunReport(dir, {
     title: `${sc.name} under ${policy}`, scenario: sc.name, policy, seed: ctx.seed,
-    ops: ctx.history, samples: ctx.samples, faults: faultBands(ctx), events: runEvents(ctx), checkers: checks,
+    ops: ctx.history, samples: ctx.samples, faults: faultBands(ctx), events: runEvents(ctx, readings), checkers: checks,
     intervalMs: sc.report.intervalMs, startUs: 0, endUs: Math.round(ctx.measures.elapsedMs * 1000),
   })
 }
@@ -150,10 +150,16 @@ export function faultBands(ctx: RunContext): FaultBand[] {
   return bands
 }
 
-/** Marks for the report: layout changes and the run's own events (restarts, reconnects ...). */
-function runEvents(ctx: RunContext): ReportEvent[] {
+/** Marks for the report: layout changes, lease breaks and revocations the clients saw, and the run's own events (restarts, reconnects ...). */
+function runEvents(ctx: RunContext, readings?: NodeReadings): ReportEvent[] {
   const layout = ctx.timeline.filter((e) => e.do === 'truncate' || e.do === 'punch' || e.do === 'unlink')
     .map((e) => ({ atUs: e.atMs * 1000, kind: 'layout-change', label: `${e.do}: ${e.outcome}` }))
+  // The clients stamp what they receive with the wall clock (ms since the epoch).
+  const us = (epochMs: number): number => Math.round((epochMs - ctx.t0EpochMs) * 1000)
+  const leases = (readings?.leaseStatus ?? []).flatMap((l) => [
+    ...l.notices.map((n) => ({ atUs: us(n.receivedAt), kind: 'lease-break', label: `lease break: ${n.file} (${n.state})` })),
+    ...l.revocations.map((r) => ({ atUs: us(r.receivedAt), kind: 'revocation', label: `lease revoked: ${r.file}` })),
+  ])
   const own = ctx.events.filter((e) => e.kind !== 'fault')
-  return [...layout, ...own].sort((a, b) => a.atUs - b.atUs)
+  return [...layout, ...leases, ...own].sort((a, b) => a.atUs - b.atUs)
 }

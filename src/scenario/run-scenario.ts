@@ -195,7 +195,7 @@ async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o:
   const checks = readings ? checkRun(ctx, sc, policy, finals, readings, metrics, liveness, totals) : []
   try {
     try {
-    await writeRunFiles(o.reportDir ? join(o.reportDir, policy) : runDir, sc, policy, ctx, checks, faultReports)
+    await writeRunFiles(o.reportDir ? join(o.reportDir, policy) : runDir, sc, policy, ctx, checks, faultReports, readings)
   } catch (err) {
     problems.push(`writing the run's report: ${(err as Error).message}`)
   }

@@ -31,6 +31,7 @@ export interface OpMix {
   read?: number
   fetchAdd?: number
   cmpSwap?: number
+  send?: number
 }
 
 export interface ConnectSettings {
