@@ -1,3 +1,4 @@
+import { seededRandom } from '../fabric/faults.ts'
 /** Builders of crafted histories and final memories for the checker tests. */
 
 import { wordValue, type FinalMemory, type History, type HistoryOp } from '../src/check/history.ts'
@@ -43,14 +44,5 @@ export function memory(words: Record<number, bigint>, n = 16, initial = 0n, mr =
   return { mr, server, initial: () => initial, bytes }
 }
 
-/** mulberry32: a small seeded PRNG in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** mulberry32, the fabric's seeded PRNG in [0, 1). */
+export const prng = seededRandom

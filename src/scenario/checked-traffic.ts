@@ -17,14 +17,13 @@ import type { WorkloadMixEntry, WorkloadResult, WorkloadSpec } from '../verbs/wo
 import type { MrRecord, RunContext, TrafficRecord } from './run-context.ts'
 import { SCENARIO_PORT } from './run-context.ts'
 import { deriveSeed } from './fault-book.ts'
-import { DURATION_MAX_OPS, packetsIn, report, sleep, trafficOutcome, WORKLOAD_MARGIN_MS } from './traffic-common.ts'
+import { DURATION_MAX_OPS, followTraffic, packetsIn, sleep, WORKLOAD_MARGIN_MS } from './traffic-common.ts'
 import type { StepOf } from './types.ts'
 
 /** Operation ids per stream: stream k uses [k * STREAM_IDS + 1, (k + 1) * STREAM_IDS). */
 const STREAM_IDS = 2 ** 22
 /** How long a reconnecting stream waits for its server to come back (ms). */
 const RECONNECT_WAIT_MS = 20_000
-const START_WAIT_MS = 5000
 /** Each reconnect attempt's CM exchange may take this long (ms). */
 const RECONNECT_TRY_MS = 500
 const CHUNK = 1 << 20
@@ -58,29 +57,7 @@ export async function startCheckedTraffic(ctx: RunContext, step: TrafficStep, i:
   const firstOpId = ++ctx.streams * STREAM_IDS + 1
   const rec: TrafficRecord = { id: step.id, client: step.client, qpn: -1, op: step.op, size: step.size, done: Promise.resolve(), settled: false }
   const before = await packetsIn(ctx, m.server)
-  rec.done = runStream(ctx, step, i, m, rec, firstOpId).then(
-    (r) => {
-      rec.result = r
-      rec.settled = true
-      ctx.measures.traffic.push(report(rec, r))
-    },
-    (err: unknown) => {
-      rec.error = err
-      rec.settled = true
-    },
-  )
-  ctx.traffic.set(step.id, rec)
-  if (!step.background) {
-    await rec.done
-    if (rec.error) {
-      rec.reported = true
-      throw rec.error
-    }
-    return trafficOutcome(rec)
-  }
-  const deadline = Date.now() + START_WAIT_MS
-  while (!rec.settled && Date.now() < deadline && (await packetsIn(ctx, m.server)) === before) await sleep(5)
-  return `running (checked) on ${step.client}`
+  return followTraffic(ctx, rec, runStream(ctx, step, i, m, rec, firstOpId), { background: step.background, server: m.server, before, running: `running (checked) on ${step.client}` })
 }
 
 /** The stream's operations by weight, in the workload's form. */

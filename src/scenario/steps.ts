@@ -18,7 +18,7 @@ import type { WorkloadSpec } from '../verbs/workload.ts'
 import { startCheckedTraffic } from './checked-traffic.ts'
 import { runFaultStep } from './fault-steps.ts'
 import { round1 } from './metrics.ts'
-import { DURATION_MAX_OPS, errnoOf, packetsIn, report, sleep, trafficOutcome, WORKLOAD_MARGIN_MS } from './traffic-common.ts'
+import { DURATION_MAX_OPS, errnoOf, followTraffic, packetsIn, sleep, trafficOutcome, WORKLOAD_MARGIN_MS } from './traffic-common.ts'
 import { SCENARIO_PORT, type MrRecord, type RunContext, type TrafficRecord } from './run-context.ts'
 import type { AccessName, StepOf, Step } from './types.ts'
 
@@ -27,8 +27,6 @@ export { errnoOf } from './traffic-common.ts'
 
 /** Bytes per fs.write / fs.read / mem.write request. */
 const CHUNK = 1 << 20
-/** How long a background traffic step waits for its first packets at the server. */
-const START_WAIT_MS = 5000
 /** Registration refusals a policy gives (recorded as the outcome, not a failure). */
 const REFUSALS = new Set<string>([ErrorCodes.EOPNOTSUPP, ErrorCodes.EFAULT, ErrorCodes.EACCES, ErrorCodes.EAGAIN])
 
@@ -217,30 +215,9 @@ async function startTraffic(ctx: RunContext, step: StepOf<'traffic'>): Promise<s
   }
   const before = await packetsIn(ctx, m.server)
   const rec: TrafficRecord = { id: step.id, client: step.client, qpn, op: step.op, size: step.size, done: Promise.resolve(), settled: false }
-  rec.done = client.workload(qpn, Math.min(step.window, count) * step.size, spec, WORKLOAD_MARGIN_MS + (step.durationMs ?? 0)).then(
-    (r) => {
-      rec.result = r
-      rec.settled = true
-      ctx.measures.traffic.push(report(rec, r))
-    },
-    (err) => {
-      rec.error = err
-      rec.settled = true
-    },
-  )
-  ctx.traffic.set(step.id, rec)
-  if (!step.background) {
-    await rec.done
-    if (rec.error) {
-      rec.reported = true
-      throw rec.error
-    }
-    return trafficOutcome(rec)
-  }
-  // Background: go on once the server sees the stream, so a following sleep is time under load.
-  const deadline = Date.now() + START_WAIT_MS
-  while (!rec.settled && Date.now() < deadline && (await packetsIn(ctx, m.server)) === before) await sleep(5)
-  return `running on QP ${qpn} of ${step.client}`
+  return followTraffic(ctx, rec, client.workload(qpn, Math.min(step.window, count) * step.size, spec, WORKLOAD_MARGIN_MS + (step.durationMs ?? 0)), {
+    background: step.background, server: m.server, before, running: `running on QP ${qpn} of ${step.client}`,
+  })
 }
 
 /** Fold a node's current fault counters into the run's before they are replaced. */

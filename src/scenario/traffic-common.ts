@@ -44,3 +44,38 @@ export function trafficOutcome(t: TrafficRecord): string {
   return `${t.id}: ${r.completed} completed${end}`
 }
 
+
+/** How long a background traffic step waits for its first packets at the server. */
+const START_WAIT_MS = 5000
+
+/**
+ * Follow a stream's workload in `rec` (its result or error, its report row)
+ * and register it. In the foreground, wait for it (its error fails the step);
+ * in the background, go on once the server sees its packets, so a following
+ * sleep is time under load. Returns the step's outcome.
+ */
+export async function followTraffic(ctx: RunContext, rec: TrafficRecord, work: Promise<WorkloadResult>, o: { background: boolean; server: string; before: number; running: string }): Promise<string> {
+  rec.done = work.then(
+    (r) => {
+      rec.result = r
+      rec.settled = true
+      ctx.measures.traffic.push(report(rec, r))
+    },
+    (err: unknown) => {
+      rec.error = err
+      rec.settled = true
+    },
+  )
+  ctx.traffic.set(rec.id, rec)
+  if (!o.background) {
+    await rec.done
+    if (rec.error) {
+      rec.reported = true
+      throw rec.error
+    }
+    return trafficOutcome(rec)
+  }
+  const deadline = Date.now() + START_WAIT_MS
+  while (!rec.settled && Date.now() < deadline && (await packetsIn(ctx, o.server)) === o.before) await sleep(5)
+  return o.running
+}

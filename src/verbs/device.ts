@@ -16,6 +16,7 @@ import { InlineDataPath, type DataPath } from '../engine/data-path.ts'
 import { ContiguousMemory, type RegionMemory } from '../memory/region-memory.ts'
 import { MrTable, type DeregCause, type Mr } from '../memory/stag.ts'
 import { QpState } from './constants.ts'
+import { AsyncEventQueue } from './async-events.ts'
 import { Cq } from './cq.ts'
 import { Qp, type QpCap, type QpHost } from './qp.ts'
 
@@ -64,6 +65,8 @@ export interface CreateQpOptions {
 export class RdmaDevice implements QpHost {
   readonly mrs = new MrTable()
   readonly counters: EngineCounters = newEngineCounters()
+  /** Asynchronous events (ibv_get_async_event): QP_FATAL, CQ_ERR, SQ_DRAINED ... */
+  readonly asyncEvents = new AsyncEventQueue()
   readonly timeScale: number
   private readonly wire: PacketWire
   /** Fault injection on outgoing trains (settable at run time by fault commands). */
