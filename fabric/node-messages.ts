@@ -31,7 +31,7 @@ const QpCap = v.object({ maxSendWr: Opt(UInt), maxRecvWr: Opt(UInt), maxSendSge:
 const QpAttrChange = v.object({
   qpState: Opt(v.picklist([0, 1, 2, 3, 4, 5, 6])), pathMtu: Opt(UInt), destQpNum: Opt(UInt), destNode: Opt(v.string()), rqPsn: Opt(UInt), sqPsn: Opt(UInt),
   timeout: Opt(UInt), retryCnt: Opt(UInt), rnrRetry: Opt(UInt), minRnrTimer: Opt(UInt), maxRdAtomic: Opt(UInt), maxDestRdAtomic: Opt(UInt),
-  qpAccessFlags: Opt(UInt), pkeyIndex: Opt(UInt),
+  qpAccessFlags: Opt(UInt), pkeyIndex: Opt(UInt), portNum: Opt(UInt), enSqdAsyncNotify: Opt(v.boolean()),
 })
 /** rdma_conn_param and the QP attributes of the active side. */
 export const ConnectOptionsSchema = v.object({

@@ -2,6 +2,15 @@
  * All limits and tunables in one place (the rxe_param.h model). Config values
  * override the defaults named here; nothing else in the tree hard-codes them.
  */
+/**
+ * Which device the RC engine behaves as where rxe and the IBTA (hardware)
+ * differ: `ibta` (the default: retry_cnt 7 is seven retries; SQ_DRAINED only
+ * when en_sqd_async_notify asked for it) or `rxe` (soft-RoCE's quirks:
+ * retry_cnt 7 retries forever; SQ_DRAINED always).
+ */
+export type DeviceModel = 'ibta' | 'rxe'
+export const DEVICE_MODELS: readonly DeviceModel[] = ['ibta', 'rxe']
+
 export const Params = {
   // --- processes and fabric ---
   /** Fabric heartbeat: how often a node tells each peer it is alive (ms). */
@@ -40,15 +49,23 @@ export const Params = {
   psnMask: 0xffffff,
   /** AckReq at least every this many packets. */
   ackReqInterval: 64,
-  /** Most packets one QP sends ahead of the oldest unacknowledged one. */
-  packetWindow: 4096,
+  /**
+   * Go-back-N window: most PSNs one QP sends ahead of the oldest
+   * unacknowledged one (rxe's RXE_MAX_UNACKED_PSNS; the requester waits while
+   * next PSN > oldest + this, as rxe_requester's psn_compare does).
+   */
+  packetWindow: 128,
   /** Most packets one requester run produces before yielding to the event loop. */
   packetsPerRun: 64,
   /** Local ACK timeout base: 4.096 us * 2^timeout. */
   ackTimeoutBaseUs: 4.096,
   /** Default ibv_qp_attr.timeout (IBTA 5 bit). */
   defaultTimeout: 14,
-  /** retry_cnt / rnr_retry are 3 bits; 7 means infinite. */
+  /**
+   * retry_cnt / rnr_retry are 3 bits. rnr_retry 7 means infinite (IBTA);
+   * retry_cnt 7 means seven retries, except on the `rxe` device model, which
+   * keeps rxe_completer's quirk of treating it as infinite too.
+   */
   defaultRetryCnt: 7,
   defaultRnrRetry: 7,
   infiniteRetry: 7,
@@ -56,6 +73,10 @@ export const Params = {
   defaultMinRnrTimer: 12,
   /** Default max_dest_rd_atomic / max_rd_atomic (rxe allows 128). */
   defaultMaxRdAtomic: 128,
+  /** Largest max_rd_atomic a QP accepts (rxe's RXE_MAX_QP_RD_ATOM, its max_qp_rd_atom); larger is EINVAL. */
+  maxQpRdAtomic: 128,
+  /** The device's only port (rdma_is_port_valid: port_num 1). */
+  portNum: 1,
   /** Largest message (2^31 as IBTA). */
   maxMessageSize: 0x80000000,
 

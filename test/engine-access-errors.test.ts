@@ -118,9 +118,9 @@ t.test('engine - access and request errors', async (t) => {
     const wr = { wrId: 1, opcode: WrOpcode.SEND, sgList: [] }
     t.throws(() => qp.postSend(wr), { code: ErrorCodes.EINVAL }, 'RESET')
     t.throws(() => qp.postRecv({ wrId: 1 }), { code: ErrorCodes.EINVAL }, 'post_recv in RESET')
-    qp.modify({ qpState: QpState.INIT })
+    qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: 1, qpAccessFlags: 0 })
     t.throws(() => qp.postSend(wr), { code: ErrorCodes.EINVAL }, 'INIT')
-    qp.modify({ qpState: QpState.RTR, destNode: rc.serverId, destQpNum: 1, rqPsn: 0 })
+    qp.modify({ qpState: QpState.RTR, destNode: rc.serverId, destQpNum: 1, rqPsn: 0, pathMtu: 4096, maxDestRdAtomic: 1, minRnrTimer: 12 })
     t.throws(() => qp.postSend(wr), { code: ErrorCodes.EINVAL }, 'RTR')
     t.throws(() => qp.modify({ qpState: QpState.SQD }), { code: ErrorCodes.EINVAL }, 'RTR -> SQD is not a legal transition')
     dev.destroyQp(qp)

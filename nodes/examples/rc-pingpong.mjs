@@ -47,7 +47,7 @@ export default async function (host) {
 
   // RESET -> INIT, and post the first receive (rc_pingpong pre-posts rx_depth
   // of them; one ahead is enough for a strict ping-pong).
-  qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, qpAccessFlags: 0 })
+  qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: 1, qpAccessFlags: 0 })
   const postRecv = () => qp.postRecv({ wrId: RECV_WRID, sgList: [recvMr.sge()] })
   postRecv()
 

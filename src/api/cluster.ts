@@ -30,7 +30,7 @@ export class LaunchedCluster {
 
   constructor(cluster: Cluster) {
     this.raw = cluster
-    this.rdma = attachRdma(cluster.control, { timeScale: cluster.config.timeScale })
+    this.rdma = attachRdma(cluster.control, { timeScale: cluster.config.timeScale, deviceModel: cluster.config.deviceModel })
     this.host = new Host({
       id: LAUNCHER_ID,
       nodes: cluster.nodes.map(({ id, role }) => ({ id, role })),

@@ -250,7 +250,7 @@ export class ConnectionManager {
 
   private async toInit(qp: QP, o: QpChoice): Promise<void> {
     if (qp.state === QpState.INIT) return
-    qp.modify({ qpState: QpState.INIT, qpAccessFlags: o.qpAccessFlags ?? CM_QP_ACCESS })
+    qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: Params.portNum, qpAccessFlags: o.qpAccessFlags ?? CM_QP_ACCESS })
     await o.prepare?.(qp)
   }
 }

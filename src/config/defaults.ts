@@ -4,7 +4,7 @@
  * value means. Numeric defaults come from src/params.ts.
  */
 import { isAbsolute, resolve } from 'node:path'
-import { Params } from '../params.ts'
+import { Params, type DeviceModel } from '../params.ts'
 
 export const POLICIES = ['upstream', 'unsafe-gup', 'deny', 'truncate-extend', 'layout-lease', 'odp'] as const
 export type Policy = (typeof POLICIES)[number]
@@ -65,6 +65,8 @@ export interface ClusterConfig {
   logLevel: LogLevel
   /** RC transport timer multiplier. */
   timeScale: number
+  /** Device model of every node's RDMA device: 'ibta' (hardware) or 'rxe' (soft-RoCE quirks). */
+  deviceModel: DeviceModel
   fabric: FabricConfig
   nodes: NodeConfig[]
 }
@@ -73,6 +75,7 @@ export const DEFAULTS = {
   name: 'rdma-emu',
   logLevel: 'info' as LogLevel,
   timeScale: 1,
+  deviceModel: 'ibta' as DeviceModel,
   fabric: {
     heartbeatIntervalMs: Params.heartbeatIntervalMs,
     heartbeatTimeoutMs: Params.heartbeatTimeoutMs,
@@ -108,6 +111,7 @@ export function applyDefaults(raw: any, opts: { baseDir?: string } = {}): Cluste
     name: raw.name ?? DEFAULTS.name,
     logLevel: raw.logLevel ?? DEFAULTS.logLevel,
     timeScale: raw.timeScale ?? DEFAULTS.timeScale,
+    deviceModel: raw.deviceModel ?? DEFAULTS.deviceModel,
     fabric: { ...DEFAULTS.fabric, ...raw.fabric },
     nodes: (raw.nodes as any[]).map((n): NodeConfig => {
       const transport = n.transport ?? DEFAULTS.node.transport

@@ -24,6 +24,7 @@ export function completeHead(qp: EngineQp, status: number): void {
   }
   if (expectsResponse(w.kind) && qp.req.rdInflight > 0) qp.req.rdInflight--
   if (status !== WcStatus.SUCCESS || w.signaled) {
+    // A full CQ fails the post (rxe_cq_post): the device raises CQ_ERR and moves this QP to ERR.
     qp.sendCq.push({
       wrId: w.wrId,
       status,
@@ -34,6 +35,7 @@ export function completeHead(qp: EngineQp, status: number): void {
       wcFlags: 0,
     })
   }
+  if (qp.state === QpState.SQD) qp.checkSqDrained()
 }
 
 /** Fail the oldest WQE with `status` and move the QP to ERR (flushing the rest). */
@@ -91,7 +93,8 @@ function retry(qp: EngineQp, why: 'timeout' | 'nak', psn?: number): void {
     failHead(qp, WcStatus.RETRY_EXC_ERR, `transport retry counter exceeded (${why})`)
     return
   }
-  if (qp.comp.retryLeft !== Params.infiniteRetry) qp.comp.retryLeft--
+  // IBTA: retry_cnt 7 is seven retries. rxe_completer keeps 7 forever (the `rxe` model).
+  if (qp.host.model !== 'rxe' || qp.comp.retryLeft !== Params.infiniteRetry) qp.comp.retryLeft--
   if (why === 'timeout') {
     qp.host.counters.timeoutRetries++
     qp.comp.nakRetryPsn = -1
@@ -206,6 +209,7 @@ function onAck(qp: EngineQp, pkt: Packet): void {
       failHead(qp, WcStatus.RNR_RETRY_EXC_ERR, 'RNR retry counter exceeded')
       return
     }
+    // rnr_retry 7 is infinite in IBTA and rxe alike.
     if (qp.comp.rnrLeft !== Params.infiniteRetry) qp.comp.rnrLeft--
     if (qp.comp.timer) clearTimeout(qp.comp.timer)
     qp.comp.timer = undefined

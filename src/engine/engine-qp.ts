@@ -1,5 +1,7 @@
 import type { PacketInit } from '../../fabric/codec.ts'
 import type { Mr, MrTable } from '../memory/stag.ts'
+import type { DeviceModel } from '../params.ts'
+import type { AsyncEventQueue } from '../verbs/async-events.ts'
 import type { QpStateValue } from '../verbs/constants.ts'
 import type { Cq } from '../verbs/cq.ts'
 import type { EngineCounters } from './counters.ts'
@@ -30,6 +32,8 @@ export interface EngineQp {
   readonly rdAtomicLimit: number
   /** Enter ERR: flush the remaining WQEs with WR_FLUSH_ERR, stop the timers. */
   toError(reason: string): void
+  /** Completer -> QP: a send WQE completed; in SQD, see whether the drain is done (SQ_DRAINED). */
+  checkSqDrained(): void
 
   // Where the requester and completer meet (rxe: the QP's retransmit timer and
   // the two tasks): each reaches the other only through these.
@@ -47,6 +51,10 @@ export interface QpHost {
   readonly counters: EngineCounters
   /** Multiplier applied to every transport timer (retransmit, RNR). */
   readonly timeScale: number
+  /** 'ibta' or 'rxe': where the two differ (retry_cnt 7, SQ_DRAINED), which one the engine follows. */
+  readonly model: DeviceModel
+  /** The device's async event queue (SQ_DRAINED, CQ_ERR ...). */
+  readonly asyncEvents: AsyncEventQueue
   /** Queue one packet for a node, encoded or to be encoded into the next train. */
   emit(node: string, pkt: Uint8Array | PacketInit): void
   /** Where the responder's memory work runs (inline, or worker threads). */
@@ -121,6 +129,10 @@ export interface QpAttr {
   maxDestRdAtomic: number
   qpAccessFlags: number
   pkeyIndex: number
+  /** ibv_qp_attr.port_num (IB_QP_PORT): the device has port 1 only. */
+  portNum: number
+  /** ibv_qp_attr.en_sqd_async_notify (RTS -> SQD): raise SQ_DRAINED when the drain is done. */
+  enSqdAsyncNotify: boolean
 }
 
 /** A READ/atomic/FLUSH/ATOMIC_WRITE the responder executed, kept for replay of duplicates. */
@@ -145,6 +157,12 @@ export interface RequesterState {
   rdInflight: number
   /** Requester paused until an RNR timer fires. */
   rnrWait: boolean
+  /**
+   * SQD: absolute SQ index the drain ends at. WQEs before it (already
+   * started when the QP entered SQD) may still be sent and resent; none from
+   * it on. -1 outside SQD.
+   */
+  drainEnd: number
 }
 
 export interface CompleterState {

@@ -16,7 +16,7 @@ import { gather } from './sge.ts'
  * when the completer asks for a retry (go-back-N).
  */
 
-/** ibv_post_send */
+/** ibv_post_send. In SQD the WRs are queued and wait for the return to RTS. */
 export function postSend(qp: EngineQp, wrs: SendWr[]): void {
   const st = qp.state
   if (st === QpState.RESET || st === QpState.INIT || st === QpState.RTR) {
@@ -134,10 +134,13 @@ function buildPacket(qp: EngineQp, w: SendWqe, k: number, ackReq: boolean): Pack
  * its per-run budget (the caller should run it again soon).
  */
 export function runRequester(qp: EngineQp): boolean {
-  if (qp.state !== QpState.RTS || qp.req.rnrWait) return false
+  const sqd = qp.state === QpState.SQD
+  if ((qp.state !== QpState.RTS && !sqd) || qp.req.rnrWait) return false
   const req = qp.req
   let budget = Params.packetsPerRun
   for (;;) {
+    // SQD (rxe's req_next_wqe): only WQEs started before the drain go out (and are resent).
+    if (sqd && req.idx >= req.drainEnd) return false
     const w = qp.sq.at(req.idx)
     if (!w) return false
     if (w.localError !== WcStatus.SUCCESS) {
@@ -149,7 +152,8 @@ export function runRequester(qp: EngineQp): boolean {
     }
     const head = qp.sq.peek()!
     const oldestPsn = psnAdd(head.firstPsn, head.done)
-    if (psnDiff(psnAdd(w.firstPsn, req.pkt), oldestPsn) >= Params.packetWindow) return false
+    // Go-back-N window (rxe_requester: wait while psn > comp.psn + RXE_MAX_UNACKED_PSNS).
+    if (psnDiff(psnAdd(w.firstPsn, req.pkt), oldestPsn) > Params.packetWindow) return false
     const resource = expectsResponse(w.kind)
     if (resource && req.pkt === 0 && req.rdInflight >= qp.rdAtomicLimit) return false
     // IBV_SEND_FENCE: wait until every earlier READ/atomic has completed, so a

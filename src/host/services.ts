@@ -27,7 +27,7 @@ export interface NodeServices {
 export async function attachServices(ctx: NodeContext): Promise<NodeServices> {
   // Every host, client or server, has an RDMA device on the fabric.
   const capture = ctx.pcap ? openCapture(ctx) : undefined
-  const rdma = attachRdma(ctx.control, { timeScale: ctx.cluster.timeScale, log: ctx.log, onPacket: capture?.onPacket })
+  const rdma = attachRdma(ctx.control, { timeScale: ctx.cluster.timeScale, deviceModel: ctx.cluster.deviceModel, log: ctx.log, onPacket: capture?.onPacket })
   ctx.onShutdown(() => rdma.close())
   if (capture) ctx.onShutdown(() => capture.close())
   // Raw ZeroMQ messaging for `bench --baseline`, on every node.

@@ -133,7 +133,7 @@ export async function attachCluster(cluster: ClusterFile, opts: { name?: string;
   const transport = new ZmqTransport(id, { bind: 'tcp://127.0.0.1:0', ...config.fabric })
   await transport.start()
   const control = new ControlPlane(transport)
-  const local = attachRdma(control, { timeScale: config.timeScale })
+  const local = attachRdma(control, { timeScale: config.timeScale, deviceModel: config.deviceModel })
   let pidTimer: NodeJS.Timeout | undefined
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {

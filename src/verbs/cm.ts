@@ -79,12 +79,15 @@ export class ConnectionManager {
     const { qp, privateData } = await accept(req, from)
     const mtu = Math.min(req.mtu, qp.attr.pathMtu)
     const psn = randomInt(Params.psnMask + 1)
-    qp.modify({ qpState: QpState.INIT, qpAccessFlags: qp.attr.qpAccessFlags || CM_QP_ACCESS })
+    qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: Params.portNum, qpAccessFlags: qp.attr.qpAccessFlags || CM_QP_ACCESS })
     qp.modify({
       qpState: QpState.RTR, destNode: from, destQpNum: req.qpn, rqPsn: req.psn, pathMtu: mtu,
-      maxDestRdAtomic: req.initiatorDepth,
+      maxDestRdAtomic: req.initiatorDepth, minRnrTimer: qp.attr.minRnrTimer,
     })
-    qp.modify({ qpState: QpState.RTS, sqPsn: psn, maxRdAtomic: req.responderResources })
+    qp.modify({
+      qpState: QpState.RTS, sqPsn: psn, maxRdAtomic: Math.min(req.responderResources, Params.maxQpRdAtomic),
+      timeout: qp.attr.timeout, retryCnt: qp.attr.retryCnt, rnrRetry: qp.attr.rnrRetry,
+    })
     return { qpn: qp.qpNum, psn, mtu, initiatorDepth: req.responderResources, responderResources: req.initiatorDepth, privateData }
   }
 
@@ -97,9 +100,10 @@ export class ConnectionManager {
     if (qp.state !== QpState.RESET && qp.state !== QpState.INIT) throw new EmuError(ErrorCodes.EINVAL, 'connect needs a QP in RESET or INIT')
     const psn = randomInt(Params.psnMask + 1)
     const mtu = o.mtu ?? qp.attr.pathMtu
+    if (!(Params.mtus as readonly number[]).includes(mtu)) throw new EmuError(ErrorCodes.EINVAL, `mtu must be one of ${Params.mtus.join(', ')}, got ${mtu}`)
     const depth = o.initiatorDepth ?? Params.defaultMaxRdAtomic
     const resources = o.responderResources ?? Params.defaultMaxRdAtomic
-    qp.modify({ qpState: QpState.INIT, qpAccessFlags: o.qpAccessFlags ?? CM_QP_ACCESS, pathMtu: mtu })
+    qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: Params.portNum, qpAccessFlags: o.qpAccessFlags ?? CM_QP_ACCESS })
     const req: ConnectRequest = { port, qpn: qp.qpNum, psn, mtu, initiatorDepth: depth, responderResources: resources, privateData: o.privateData }
     let rep: ConnectReply
     try {
@@ -113,7 +117,7 @@ export class ConnectionManager {
       maxDestRdAtomic: resources, minRnrTimer: o.minRnrTimer ?? qp.attr.minRnrTimer,
     })
     qp.modify({
-      qpState: QpState.RTS, sqPsn: psn, maxRdAtomic: Math.min(depth, rep.responderResources),
+      qpState: QpState.RTS, sqPsn: psn, maxRdAtomic: Math.min(depth, rep.responderResources, Params.maxQpRdAtomic),
       timeout: o.timeout ?? qp.attr.timeout, retryCnt: o.retryCnt ?? qp.attr.retryCnt, rnrRetry: o.rnrRetry ?? qp.attr.rnrRetry,
     })
     return rep

@@ -30,8 +30,15 @@ export class Cq {
   private readonly waiters: Array<{ resolve: (wc: Wc) => void; reject: (err: Error) => void; deadline: number; timeoutMs: number }> = []
   private timer: NodeJS.Timeout | undefined
   private timerDeadline = 0
-  /** Completions lost because the CQ was full (IBV_EVENT_CQ_ERR in verbs). */
+  /** Completions lost because the CQ was full (each raised IBV_EVENT_CQ_ERR). */
   overflows = 0
+  /** The device's handle for this CQ (the `cqn` of its async events). */
+  cqn = 0
+  /**
+   * Called with a completion the CQ had no room for (rxe_cq_post's full
+   * queue): the device raises CQ_ERR and moves the completion's QP to ERR.
+   */
+  onOverrun?: (wc: Wc) => void
 
   constructor(depth: number) {
     if (!Number.isInteger(depth) || depth < 1) throw new EmuError(ErrorCodes.EINVAL, `CQ depth must be a positive integer, got ${depth}`)
@@ -42,19 +49,24 @@ export class Cq {
     return this.entries.length - this.head
   }
 
-  /** Called by the engine. */
-  push(wc: Wc): void {
+  /**
+   * Called by the engine. False when the CQ is full (rxe_cq_post's -EBUSY):
+   * the completion is lost, counted, and reported through onOverrun.
+   */
+  push(wc: Wc): boolean {
     const w = this.waiters.shift()
     if (w) {
       if (this.waiters.length === 0) this.timer?.unref()
       w.resolve(wc)
-      return
+      return true
     }
     if (this.count >= this.depth) {
       this.overflows++
-      return
+      this.onOverrun?.(wc)
+      return false
     }
     this.entries.push(wc)
+    return true
   }
 
   /** Up to `max` completions, oldest first. */

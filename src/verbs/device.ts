@@ -1,5 +1,5 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
-import { Params } from '../params.ts'
+import { DEVICE_MODELS, Params, type DeviceModel } from '../params.ts'
 import { decodePacket, encodePacket, type PacketInit } from '../../fabric/codec.ts'
 import { buildIcrcTrain, buildTrain } from '../../fabric/frame.ts'
 import type { FaultInjector } from '../../fabric/faults.ts'
@@ -16,7 +16,7 @@ import { InlineDataPath, type DataPath } from '../engine/data-path.ts'
 import { ContiguousMemory, type RegionMemory } from '../memory/region-memory.ts'
 import { MrTable, type DeregCause, type Mr } from '../memory/stag.ts'
 import { QpState } from './constants.ts'
-import { AsyncEventQueue } from './async-events.ts'
+import { AsyncEventQueue, AsyncEventType } from './async-events.ts'
 import { Cq } from './cq.ts'
 import { Qp, type QpCap, type QpHost } from './qp.ts'
 
@@ -36,6 +36,8 @@ export type PacketObserver = (dir: 'out' | 'in', peer: string, pkt: Uint8Array, 
 export interface DeviceOptions {
   /** Multiplier on transport timers (retransmit, RNR), from the cluster config. */
   timeScale?: number
+  /** Where rxe and the IBTA differ, which one this device follows (the cluster config's `deviceModel`; default 'ibta'). */
+  deviceModel?: DeviceModel
   /** Data-plane fault injection on outgoing trains (the legacy rdma.faults injector). */
   faults?: FaultInjector
   /** This host's node id: what fault rules match their `from` against. */
@@ -68,6 +70,8 @@ export class RdmaDevice implements QpHost {
   /** Asynchronous events (ibv_get_async_event): QP_FATAL, CQ_ERR, SQ_DRAINED ... */
   readonly asyncEvents = new AsyncEventQueue()
   readonly timeScale: number
+  /** 'ibta' (hardware) or 'rxe' (soft-RoCE's quirks): see DeviceModel in src/params.ts. */
+  readonly model: DeviceModel
   private readonly wire: PacketWire
   /** Fault injection on outgoing trains (settable at run time by fault commands). */
   faults?: FaultInjector
@@ -78,6 +82,7 @@ export class RdmaDevice implements QpHost {
   private readonly qps = new Map<number, Qp>()
   private readonly pds = new Set<number>()
   private nextPd = 1
+  private nextCqn = 1
   private nextQpn: number = Params.firstQpn
   /** Per peer: packets waiting for the next train (encoded, or to encode into it). */
   private readonly out = new Map<string, Array<Uint8Array | PacketInit>>()
@@ -95,6 +100,8 @@ export class RdmaDevice implements QpHost {
     this.wire = wire
     this.timeScale = opts.timeScale ?? 1
     if (!(this.timeScale > 0)) throw new EmuError(ErrorCodes.EINVAL, `timeScale must be > 0, got ${this.timeScale}`)
+    this.model = opts.deviceModel ?? 'ibta'
+    if (!DEVICE_MODELS.includes(this.model)) throw new EmuError(ErrorCodes.EINVAL, `deviceModel must be one of ${DEVICE_MODELS.join(', ')}, got ${String(this.model)}`)
     this.faults = opts.faults
     this.onPacket = opts.onPacket
     this.rules = opts.rules ?? new FaultRuleSet(opts.nodeId ?? '')
@@ -143,8 +150,19 @@ export class RdmaDevice implements QpHost {
     this.mrs.deregister(mr, cause)
   }
 
+  /**
+   * ibv_create_cq. A completion the CQ has no room for fails as in
+   * rxe_cq_post: CQ_ERR is raised on the async event queue and the QP whose
+   * completion it was goes to ERR.
+   */
   createCq(depth: number = Params.defaultCqDepth): Cq {
-    return new Cq(depth)
+    const cq = new Cq(depth)
+    cq.cqn = this.nextCqn++
+    cq.onOverrun = (wc) => {
+      this.asyncEvents.push({ type: AsyncEventType.CQ_ERR, cqn: cq.cqn, qpn: wc.qpNum, reason: `CQ ${cq.cqn} overrun (depth ${cq.depth})` })
+      this.qps.get(wc.qpNum)?.toError(`CQ ${cq.cqn} overrun`)
+    }
+    return cq
   }
 
   createQp(o: CreateQpOptions): Qp {

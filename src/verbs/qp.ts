@@ -7,27 +7,24 @@ import { postSend, rewindTo } from '../engine/requester.ts'
 import { postRecv } from '../engine/responder.ts'
 import { QpState, qpStateName, type QpStateValue, WcOpcode, WcStatus } from './constants.ts'
 import type { Cq } from './cq.ts'
+import { AsyncEventType } from './async-events.ts'
+import { checkModify } from './qp-state-table.ts'
 
 export type { CompleterState, QpAttr, QpCap, QpHost, RequesterState, RespResource, ResponderState } from '../engine/engine-qp.ts'
-
-const VALID_TRANSITIONS: Record<number, readonly number[]> = {
-  [QpState.RESET]: [QpState.RESET, QpState.INIT, QpState.ERR],
-  [QpState.INIT]: [QpState.RESET, QpState.INIT, QpState.RTR, QpState.ERR],
-  [QpState.RTR]: [QpState.RESET, QpState.RTS, QpState.ERR],
-  [QpState.RTS]: [QpState.RESET, QpState.RTS, QpState.SQD, QpState.ERR],
-  [QpState.SQD]: [QpState.RESET, QpState.RTS, QpState.SQD, QpState.ERR],
-  [QpState.SQE]: [QpState.RESET, QpState.RTS, QpState.ERR],
-  [QpState.ERR]: [QpState.RESET, QpState.ERR],
-}
 
 function checkRange(name: string, v: number | undefined, lo: number, hi: number): void {
   if (v === undefined) return
   if (!Number.isInteger(v) || v < lo || v > hi) throw new EmuError(ErrorCodes.EINVAL, `${name} must be an integer ${lo}-${hi}, got ${v}`)
 }
 
+/** roundup_pow_of_two, with rxe's 0 kept as 0 (rxe_qp_from_attr). */
+function roundUpPow2(n: number): number {
+  return n === 0 ? 0 : 2 ** Math.ceil(Math.log2(n))
+}
+
 /**
- * An RC queue pair: attributes, the RESET -> INIT -> RTR -> RTS state
- * machine (ib_modify_qp_is_ok), and the per-engine state the requester,
+ * An RC queue pair: attributes, the state machine of qp_state_table
+ * (ib_modify_qp_is_ok, ./qp-state-table.ts), and the per-engine state the requester,
  * responder and completer modules work on (EngineQp). Like rxe_qp.c, it
  * wires the engine's roles together.
  */
@@ -78,8 +75,10 @@ export class Qp implements EngineQp {
       maxDestRdAtomic: Params.defaultMaxRdAtomic,
       qpAccessFlags: 0,
       pkeyIndex: 0,
+      portNum: Params.portNum,
+      enSqdAsyncNotify: false,
     }
-    this.req = { idx: 0, pkt: 0, nextPsn: 0, noackPkts: 0, rdInflight: 0, rnrWait: false }
+    this.req = { idx: 0, pkt: 0, nextPsn: 0, noackPkts: 0, rdInflight: 0, rnrWait: false, drainEnd: -1 }
     this.comp = { retryLeft: 0, rnrLeft: 0, timer: undefined, rnrTimer: undefined, lastProgress: 0, nakRetryPsn: -1 }
     this.resp = {
       epsn: 0, msn: 0, nakSent: false, recv: undefined, recvOff: 0,
@@ -96,36 +95,43 @@ export class Qp implements EngineQp {
     return { ...this.attr, cap: { ...this.cap }, stateName: qpStateName(this.attr.qpState) }
   }
 
-  /** ibv_modify_qp: apply `change`; a state change must be a legal transition. */
+  /**
+   * ibv_modify_qp: apply `change`, whose fields are the attribute mask. The
+   * transition and the mask must be legal for it (qp_state_table), the
+   * values in range (rxe_qp_chk_attr); EINVAL otherwise, and nothing changes.
+   * max_rd_atomic and max_dest_rd_atomic are rounded up to a power of two
+   * (rxe_qp_from_attr). RTS -> SQD drains the send queue (rxe_qp_sqd).
+   */
   modify(change: Partial<QpAttr>): void {
     const cur = this.attr.qpState
     const next = change.qpState ?? cur
-    if (!VALID_TRANSITIONS[cur]!.includes(next)) {
-      throw new EmuError(ErrorCodes.EINVAL, `illegal QP transition ${qpStateName(cur)} -> ${qpStateName(next)}`)
+    if (!Object.values(QpState).includes(next)) throw new EmuError(ErrorCodes.EINVAL, `bad qpState ${String(next)}`)
+    checkModify(cur, next, change)
+    // __qp_chk_state: a QP still draining its send queue may only go to ERR.
+    if (change.qpState !== undefined && cur === QpState.SQD && this.sqDraining && next !== QpState.ERR) {
+      throw new EmuError(ErrorCodes.EINVAL, `${qpStateName(cur)} -> ${qpStateName(next)} while the send queue is still draining`)
     }
     if (change.pathMtu !== undefined && !(Params.mtus as readonly number[]).includes(change.pathMtu)) {
       throw new EmuError(ErrorCodes.EINVAL, `pathMtu must be one of ${Params.mtus.join(', ')}, got ${change.pathMtu}`)
+    }
+    if (change.portNum !== undefined && change.portNum !== Params.portNum) {
+      throw new EmuError(ErrorCodes.EINVAL, `portNum must be ${Params.portNum} (the device's only port), got ${change.portNum}`)
     }
     checkRange('timeout', change.timeout, 0, 31)
     checkRange('retryCnt', change.retryCnt, 0, 7)
     checkRange('rnrRetry', change.rnrRetry, 0, 7)
     checkRange('minRnrTimer', change.minRnrTimer, 0, 31)
-    checkRange('maxRdAtomic', change.maxRdAtomic, 0, 255)
+    checkRange('maxRdAtomic', change.maxRdAtomic, 0, Params.maxQpRdAtomic)
     checkRange('maxDestRdAtomic', change.maxDestRdAtomic, 0, 255)
+    checkRange('pkeyIndex', change.pkeyIndex, 0, 0)
     checkRange('rqPsn', change.rqPsn, 0, Params.psnMask)
     checkRange('sqPsn', change.sqPsn, 0, Params.psnMask)
     checkRange('destQpNum', change.destQpNum, 0, 0xffffff)
-    if (cur === QpState.INIT && next === QpState.RTR) {
-      const destNode = change.destNode ?? this.attr.destNode
-      if (!destNode || change.destQpNum === undefined || change.rqPsn === undefined) {
-        throw new EmuError(ErrorCodes.EINVAL, 'INIT -> RTR needs destNode, destQpNum and rqPsn')
-      }
-    }
-    if (cur === QpState.RTR && next === QpState.RTS && change.sqPsn === undefined) {
-      throw new EmuError(ErrorCodes.EINVAL, 'RTR -> RTS needs sqPsn')
-    }
+    if (change.destNode !== undefined && !change.destNode) throw new EmuError(ErrorCodes.EINVAL, 'destNode (the address vector) must name a node')
     const { qpState: _ignored, ...rest } = change
-    Object.assign(this.attr, rest)
+    for (const [k, v] of Object.entries(rest)) if (v !== undefined) (this.attr as unknown as Record<string, unknown>)[k] = v
+    if (change.maxRdAtomic !== undefined) this.attr.maxRdAtomic = roundUpPow2(change.maxRdAtomic)
+    if (change.maxDestRdAtomic !== undefined) this.attr.maxDestRdAtomic = roundUpPow2(change.maxDestRdAtomic)
     if (next === cur) return
     if (next === QpState.ERR) {
       this.toError('modified to ERR')
@@ -143,7 +149,39 @@ export class Qp implements EngineQp {
       this.comp.retryLeft = this.attr.retryCnt
       this.comp.rnrLeft = this.attr.rnrRetry
     }
-    if (next === QpState.RTS) this.host.kick(this)
+    if (next === QpState.SQD) this.startDrain()
+    if (next === QpState.RTS) {
+      this.req.drainEnd = -1
+      this.host.kick(this)
+    }
+  }
+
+  /** The send queue is draining (RTS -> SQD, until SQ_DRAINED). */
+  sqDraining = false
+
+  /**
+   * rxe_qp_sqd: the requester finishes the WQEs it has started and starts no
+   * new one; once they have completed the drain is done.
+   */
+  private startDrain(): void {
+    this.sqDraining = true
+    this.req.drainEnd = this.req.idx + (this.req.pkt > 0 ? 1 : 0)
+    this.checkSqDrained()
+    if (this.sqDraining) this.host.kick(this)
+  }
+
+  /**
+   * req_check_sq_drain_done: in SQD, once every WQE started before the drain
+   * has completed, the drain is done and SQ_DRAINED is raised. The `ibta`
+   * model raises it only when enSqdAsyncNotify asked for it (IB_QP_EN_SQD_ASYNC_NOTIFY);
+   * rxe raises it always.
+   */
+  checkSqDrained(): void {
+    if (this.attr.qpState !== QpState.SQD || !this.sqDraining || this.sq.base < this.req.drainEnd) return
+    this.sqDraining = false
+    if (this.host.model === 'rxe' || this.attr.enSqdAsyncNotify) {
+      this.host.asyncEvents.push({ type: AsyncEventType.SQ_DRAINED, qpn: this.qpNum, reason: 'send queue drained' })
+    }
   }
 
   /**
@@ -153,6 +191,8 @@ export class Qp implements EngineQp {
   toError(reason: string): void {
     if (this.attr.qpState === QpState.ERR) return
     this.attr.qpState = QpState.ERR
+    this.sqDraining = false
+    this.req.drainEnd = -1
     this.stopTimers()
     for (const wqe of this.sq.clear()) {
       this.sendCq.push({ wrId: wqe.wrId, status: WcStatus.WR_FLUSH_ERR, opcode: 0, byteLen: 0, qpNum: this.qpNum, srcQp: 0, wcFlags: 0 })
@@ -179,16 +219,21 @@ export class Qp implements EngineQp {
     this.stopTimers()
     this.sq.clear()
     this.rq.clear()
-    Object.assign(this.req, { idx: this.sq.base, pkt: 0, nextPsn: 0, noackPkts: 0, rdInflight: 0, rnrWait: false })
+    this.sqDraining = false
+    Object.assign(this.req, { idx: this.sq.base, pkt: 0, nextPsn: 0, noackPkts: 0, rdInflight: 0, rnrWait: false, drainEnd: -1 })
     Object.assign(this.resp, {
       epsn: 0, msn: 0, nakSent: false, recv: undefined, recvOff: 0,
       writeMr: undefined, writeOff: 0, writeResid: 0, ring: [], ringPos: 0, pendingAck: -1, failed: false,
     })
   }
 
-  /** Reads, atomics and the like this QP may have in flight (max_rd_atomic). */
+  /**
+   * Reads, atomics and the like this QP may have in flight (max_rd_atomic).
+   * 0 means none, as in rxe's check_init_depth: such a WQE never leaves and
+   * the send queue waits behind it.
+   */
   get rdAtomicLimit(): number {
-    return Math.max(1, this.attr.maxRdAtomic)
+    return this.attr.maxRdAtomic
   }
 
   armRetransmitTimer(): void {

@@ -201,8 +201,8 @@ export function connectQps(pair: EnginePair, o: QpPairOptions = {}): { a: QpEnd;
   const b = end(pair.b, o.capB)
   const depth = o.rdAtomic ?? 16
   const up = (me: QpEnd, peer: QpEnd, peerHost: Host, access: number, sqPsn: number, rqPsn: number, minRnrTimer: number): void => {
-    me.qp.modify({ qpState: QpState.INIT, qpAccessFlags: access, pathMtu: o.mtu ?? 4096 })
-    me.qp.modify({ qpState: QpState.RTR, destNode: peerHost.id, destQpNum: peer.qp.qpNum, rqPsn, maxDestRdAtomic: depth, minRnrTimer })
+    me.qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: 1, qpAccessFlags: access })
+    me.qp.modify({ qpState: QpState.RTR, destNode: peerHost.id, destQpNum: peer.qp.qpNum, rqPsn, pathMtu: o.mtu ?? 4096, maxDestRdAtomic: depth, minRnrTimer })
     me.qp.modify({ qpState: QpState.RTS, sqPsn, timeout: o.timeout ?? 14, retryCnt: o.retryCnt ?? 7, rnrRetry: o.rnrRetry ?? 7, maxRdAtomic: depth })
   }
   up(a, b, pair.b, CM_QP_ACCESS, o.psnA ?? 0, o.psnB ?? 0, 1)
