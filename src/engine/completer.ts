@@ -141,8 +141,16 @@ export function completerReceive(qp: EngineQp, pkt: Packet): void {
     return
   }
   if (d > 0) {
-    // Response packets went missing: go back to the first one we lack.
+    // Response packets went missing: go back to the first one we lack. As
+    // rxe's started_retry: once such a retry is under way, later responses
+    // past the gap start no other (and spend no more retry_cnt) until
+    // progress or the retransmit timer.
     if (moved) progress(qp)
+    if (qp.comp.nakRetryPsn >= 0) {
+      qp.host.counters.duplicateNaks++
+      return
+    }
+    qp.comp.nakRetryPsn = expected
     retry(qp, 'nak', expected)
     return
   }
@@ -180,7 +188,13 @@ function onAck(qp: EngineQp, pkt: Packet): void {
         // An ACK past a READ/atomic whose response never came: that response was lost.
         if (psnDiff(psn, w.lastPsn) > 0) {
           if (moved) progress(qp)
-          retry(qp, 'nak', psnAdd(w.firstPsn, w.done))
+          // rxe's started_retry, as for a gap in the responses.
+          if (qp.comp.nakRetryPsn >= 0) {
+            qp.host.counters.duplicateNaks++
+            return
+          }
+          qp.comp.nakRetryPsn = psnAdd(w.firstPsn, w.done)
+          retry(qp, 'nak', qp.comp.nakRetryPsn)
           return
         }
         break

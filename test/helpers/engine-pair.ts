@@ -36,6 +36,7 @@ import type { Qp, QpCap } from '../../src/verbs/qp.ts'
 import { RemoteVerbs } from '../../src/verbs/remote-verbs.ts'
 import { CM_QP_ACCESS } from '../../src/verbs/cm.ts'
 import type { Mr } from '../../src/memory/stag.ts'
+import type { DeviceModel } from '../../src/params.ts'
 import { ALL_ACCESS } from './rdma-connect.ts'
 
 export interface Host {
@@ -61,6 +62,8 @@ export interface EnginePair {
 export interface EnginePairOptions {
   /** Multiplier on retransmit and RNR timers (default 0.1: timeout 14 is 6.7 ms). */
   timeScale?: number
+  /** Device model of both hosts (default 'ibta', as the cluster config's deviceModel). */
+  deviceModel?: DeviceModel
   /** Record every data-plane packet (default off). */
   capture?: boolean
   /** Seeded fault injection on a's (requests) and b's (responses) outgoing packets. */
@@ -98,7 +101,7 @@ export async function startEnginePair(t: Test, o: EnginePairOptions = {}): Promi
           o.onPacket?.(id, dir, pkt, original)
         }
       : undefined
-    const rdma = attachRdma(control, { timeScale: o.timeScale ?? DEFAULT_TIME_SCALE, onPacket })
+    const rdma = attachRdma(control, { timeScale: o.timeScale ?? DEFAULT_TIME_SCALE, deviceModel: o.deviceModel, onPacket })
     return { id, transport, control, rdma, device: rdma.device, wire }
   }
   const a = await host('a')
