@@ -164,9 +164,10 @@ function execute(qp: EngineQp, pkt: Packet): void {
     if (resp.recvOff + pkt.payload.length > r.length) {
       // The receive fails with a local length error; the sender sees an invalid request (rxe RESPST_ERR_LENGTH).
       const wc = { wrId: r.wrId, status: WcStatus.LOC_LEN_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: qp.qpNum, srcQp: qp.attr.destQpNum, wcFlags: 0 }
-      qp.host.dataPath.then(qp, () => qp.recvCq.push(wc))
+      // Consumed before its completion is posted (rxe's do_complete): a CQ overrun does not flush it again.
       resp.recv = undefined
       resp.recvOff = 0
+      qp.host.dataPath.then(qp, () => qp.recvCq.push(wc))
       return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: SEND longer than the posted receive')
     }
     if (pkt.payload.length) {
@@ -220,9 +221,10 @@ function execute(qp: EngineQp, pkt: Packet): void {
       srcQp: qp.attr.destQpNum,
       wcFlags: imm ? WcFlags.WITH_IMM : 0,
     }
-    qp.host.dataPath.then(qp, () => qp.recvCq.push(wc))
+    // Consumed before its completion is posted (rxe's do_complete): a CQ overrun does not flush it again.
     resp.recv = undefined
     resp.recvOff = 0
+    qp.host.dataPath.then(qp, () => qp.recvCq.push(wc))
   }
   if (mask & Mask.END) resp.msn = (resp.msn + 1) & 0xffffff
   resp.nakSent = false
