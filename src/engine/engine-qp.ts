@@ -163,6 +163,8 @@ export interface RequesterState {
    * it on. -1 outside SQD.
    */
   drainEnd: number
+  /** One past the highest SQ index whose first packet has been sent (go-back-N may have rewound idx below it). */
+  startedEnd: number
 }
 
 export interface CompleterState {

@@ -174,6 +174,7 @@ export function runRequester(qp: EngineQp): boolean {
     if (req.idx === qp.sq.base && (w.kind === WqeKind.READ || k === head.done)) qp.comp.lastProgress = performance.now()
     // Encoded straight into the outgoing train: the payload is copied once, memory to wire.
     qp.host.emit(qp.attr.destNode, buildPacket(qp, w, w.kind === WqeKind.READ ? w.done + k : k, ackReq))
+    if (req.idx >= req.startedEnd) req.startedEnd = req.idx + 1
     if (w.kind === WqeKind.READ || k === w.npkts - 1 || resource) {
       if (resource) req.rdInflight++
       req.idx++

@@ -78,7 +78,7 @@ export class Qp implements EngineQp {
       portNum: Params.portNum,
       enSqdAsyncNotify: false,
     }
-    this.req = { idx: 0, pkt: 0, nextPsn: 0, noackPkts: 0, rdInflight: 0, rnrWait: false, drainEnd: -1 }
+    this.req = { idx: 0, pkt: 0, nextPsn: 0, noackPkts: 0, rdInflight: 0, rnrWait: false, drainEnd: -1, startedEnd: 0 }
     this.comp = { retryLeft: 0, rnrLeft: 0, timer: undefined, rnrTimer: undefined, lastProgress: 0, nakRetryPsn: -1 }
     this.resp = {
       epsn: 0, msn: 0, nakSent: false, recv: undefined, recvOff: 0,
@@ -165,7 +165,7 @@ export class Qp implements EngineQp {
    */
   private startDrain(): void {
     this.sqDraining = true
-    this.req.drainEnd = this.req.idx + (this.req.pkt > 0 ? 1 : 0)
+    this.req.drainEnd = Math.max(this.req.startedEnd, this.sq.base)
     this.checkSqDrained()
     if (this.sqDraining) this.host.kick(this)
   }
@@ -198,6 +198,7 @@ export class Qp implements EngineQp {
       this.sendCq.push({ wrId: wqe.wrId, status: WcStatus.WR_FLUSH_ERR, opcode: 0, byteLen: 0, qpNum: this.qpNum, srcQp: 0, wcFlags: 0 })
     }
     this.req.idx = this.sq.base
+    this.req.startedEnd = this.sq.base
     this.req.pkt = 0
     this.req.rdInflight = 0
     if (this.resp.recv) this.rq.push(this.resp.recv)
@@ -220,7 +221,7 @@ export class Qp implements EngineQp {
     this.sq.clear()
     this.rq.clear()
     this.sqDraining = false
-    Object.assign(this.req, { idx: this.sq.base, pkt: 0, nextPsn: 0, noackPkts: 0, rdInflight: 0, rnrWait: false, drainEnd: -1 })
+    Object.assign(this.req, { idx: this.sq.base, pkt: 0, nextPsn: 0, noackPkts: 0, rdInflight: 0, rnrWait: false, drainEnd: -1, startedEnd: this.sq.base })
     Object.assign(this.resp, {
       epsn: 0, msn: 0, nakSent: false, recv: undefined, recvOff: 0,
       writeMr: undefined, writeOff: 0, writeResid: 0, ring: [], ringPos: 0, pendingAck: -1, failed: false,
