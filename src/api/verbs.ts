@@ -50,7 +50,7 @@ export class Context {
     return new PD(this, this.raw.allocPd())
   }
 
-  /** ibv_create_cq with `cqe` entries (completions beyond that are lost and counted in `overflows`). */
+  /** ibv_create_cq with `cqe` entries (a completion beyond that is lost and counted in `overflows`, CQ_ERR is raised and its QP goes to ERR, as rxe_cq_post). */
   createCq(cqe: number = Params.defaultCqDepth): CQ {
     this.check()
     return new CQ(this, this.raw.createCq(cqe))
@@ -284,9 +284,11 @@ export class QP {
 
   /**
    * ibv_modify_qp: apply the attributes given (the attribute mask is the set
-   * of fields present). A state change must be legal (ib_modify_qp_is_ok),
-   * and INIT -> RTR needs destNode, destQpNum and rqPsn, RTR -> RTS sqPsn:
-   * EINVAL otherwise.
+   * of fields present). The transition and the mask must be legal as in the
+   * kernel's qp_state_table (ib_modify_qp_is_ok): RESET -> INIT needs
+   * pkeyIndex, portNum and qpAccessFlags; INIT -> RTR destNode, pathMtu,
+   * destQpNum, rqPsn, maxDestRdAtomic and minRnrTimer; RTR -> RTS sqPsn,
+   * timeout, retryCnt, rnrRetry and maxRdAtomic; EINVAL otherwise.
    */
   modify(attr: Partial<QpAttr>): void {
     this.raw.modify(attr)
