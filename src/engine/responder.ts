@@ -18,7 +18,10 @@ import type { LocalSeg, RecvWr } from './wqe.ts'
  * responses, atomic ACKs or NAKs. A PSN ahead of the expected one gets one
  * sequence-error NAK, then silence until the sender is back in sequence;
  * duplicates are re-acknowledged, or replayed from the responder-resource
- * ring for READ and atomics.
+ * ring for READ and atomics. A new request is checked in rxe's order:
+ * check_op_seq, check_op_valid, check_resource (the receive WQE),
+ * rxe_resp_check_length (responder-checks.ts), check_rkey, then the checks
+ * made while executing (a receive WQE's SGEs, an atomic's alignment).
  */
 
 /** ibv_post_recv */
