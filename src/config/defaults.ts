@@ -8,7 +8,8 @@ import { Params } from '../params.ts'
 
 export const POLICIES = ['upstream', 'unsafe-gup', 'deny', 'truncate-extend', 'layout-lease', 'odp'] as const
 export type Policy = (typeof POLICIES)[number]
-export type WritebackMode = 'keep-dirty' | 'bounce'
+/** Writeback of pinned page-cache pages: Linux ('upstream'), then seed 001's two proposals. */
+export type WritebackMode = 'upstream' | 'keep-dirty' | 'bounce'
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 export type Role = 'client' | 'server'
 
@@ -89,7 +90,7 @@ export const DEFAULTS = {
     leaseBreakTimeMs: Params.defaultLeaseBreakTimeMs,
     leaseRevokeKill: false,
     dirtyExpireMs: Params.defaultDirtyExpireMs,
-    writebackMode: 'keep-dirty' as WritebackMode,
+    writebackMode: 'upstream' as WritebackMode,
     workers: 2,
     inlineBatchBytes: 16384,
     offload: 'adaptive' as 'adaptive' | 'always',
