@@ -74,7 +74,8 @@ const StorageFaultsBody = v.nullable(v.strictObject({
   flush: Opt(v.nullable(v.picklist(['EIO']))),
   enospc: Opt(v.boolean()),
 }))
-const FileReg = { pd: UInt, file: Name, offset: UInt, length: UInt, access: UInt, iova: Opt(UInt) }
+/** `mapping`: the kind of mmap the file MR stands for (default 'shared', MAP_SHARED); 'private' is MAP_PRIVATE (src/server/mr-registration.ts). */
+const FileReg = { pd: UInt, file: Name, offset: UInt, length: UInt, access: UInt, iova: Opt(UInt), mapping: Opt(v.picklist(['shared', 'private'])) }
 
 export const NodeMessages = {
   // ---- launcher protocol (src/launcher/protocol.ts) ----

@@ -6,7 +6,7 @@
  *
  * | policy          | long-term pin of a file range     | truncate / punch / unlink over pinned pages |
  * |-----------------|-----------------------------------|---------------------------------------------|
- * | upstream        | DAX: EOPNOTSUPP; writable page-cached: EFAULT; read-only page-cached: pinned | DAX: waits until the pins drop, no timeout (dax_layout_busy_page); page cache: the page leaves the file, the pin keeps it (orphan) |
+ * | upstream        | DAX: EOPNOTSUPP; writable shared page-cached: EFAULT; read-only or private page-cached: pinned | DAX: waits until the pins drop, no timeout (dax_layout_busy_page); page cache: the page leaves the file, the pin keeps it (orphan) |
  * | unsafe-gup      | pinned                            | proceeds: blocks freed, LIFO reuse          |
  * | deny            | pinned                            | ETXTBSY while pinned (unlink: kept until unpinned) |
  * | truncate-extend | pinned                            | 'keep': size shrinks, pinned blocks stay the file's until the last unpin |
@@ -65,10 +65,28 @@ export type LeaseStanding = 'held' | 'none' | 'other' | 'breaking'
 export interface LongTermPinRequest {
   file: string
   dax: boolean
-  /** FOLL_WRITE: the MR may be written (LOCAL_WRITE, REMOTE_WRITE or REMOTE_ATOMIC). */
+  /** FOLL_WRITE: the MR may be written (ib_access_writable: LOCAL_WRITE, REMOTE_WRITE, REMOTE_ATOMIC or MW_BIND). */
   write: boolean
+  /** A MAP_SHARED mapping (default true); false: MAP_PRIVATE. */
+  shared?: boolean
   /** layout-lease only. */
   lease: LeaseStanding
+}
+
+/**
+ * mm/mmap.c vma_needs_dirty_tracking(): only a shared, writable mapping needs
+ * it (vma_is_shared_writable), and then when the filesystem wants write
+ * notification (vm_ops_needs_writenotify: page_mkwrite / pfn_mkwrite, which
+ * DAX filesystems have) or its mapping can write back (vma_fs_can_writeback:
+ * every page-cached file here). So every shared writable file mapping of this
+ * filesystem needs it; a private one never does. (check_vma_flags refuses a
+ * DAX long-term pin before asking, EOPNOTSUPP.)
+ */
+export function needsDirtyTracking(m: { shared: boolean; write: boolean; dax: boolean }): boolean {
+  if (!m.shared || !m.write) return false
+  const wantsWriteNotify = m.dax
+  const canWriteback = !m.dax
+  return wantsWriteNotify || canWriteback
 }
 
 export class LayoutPolicy {
@@ -109,10 +127,13 @@ export class LayoutPolicy {
       throw new EmuError(code, msg, { policy: this.name, file: r.file })
     }
     if (this.name === 'upstream') {
-      // mm/gup.c check_vma_flags(): vma_is_fsdax() && FOLL_LONGTERM -> -EOPNOTSUPP;
-      // !writable_file_mapping_allowed() (FOLL_LONGTERM | FOLL_WRITE on a file) -> -EFAULT.
+      // mm/gup.c check_vma_flags(): vma_is_fsdax() && FOLL_LONGTERM -> -EOPNOTSUPP,
+      // whatever the mapping; then FOLL_WRITE && !writable_file_mapping_allowed()
+      // -> -EFAULT, only where vma_needs_dirty_tracking() holds.
       if (r.dax) refuse(ErrorCodes.EOPNOTSUPP, 'pinRefusedDax', `long-term pin of DAX file ${r.file} refused (policy upstream: FOLL_LONGTERM on FS-DAX is EOPNOTSUPP; register with ON_DEMAND)`)
-      if (r.write) refuse(ErrorCodes.EFAULT, 'pinRefusedPageCache', `writable long-term pin of page-cached file ${r.file} refused (policy upstream: EFAULT; register read-only or with ON_DEMAND)`)
+      if (r.write && needsDirtyTracking({ shared: r.shared ?? true, write: r.write, dax: r.dax })) {
+        refuse(ErrorCodes.EFAULT, 'pinRefusedPageCache', `writable long-term pin of a shared mapping of page-cached file ${r.file} refused (policy upstream: EFAULT, the file needs dirty tracking; register read-only, MAP_PRIVATE or with ON_DEMAND)`)
+      }
       return
     }
     if (this.name === 'layout-lease') {
