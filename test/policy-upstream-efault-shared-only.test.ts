@@ -57,5 +57,5 @@ t.test('policy upstream - EFAULT only for a writable shared file mapping (check_
   await req('verbs.mr.dereg', { stag: priv.stag })
   const s2 = await req('mem.stats')
   t.equal(held(s2), base, 'every pin of the file MRs released')
-  t.equal(s2.freeRamFrames, s0.freeRamFrames + 2, 'the copies are freed')
+  t.equal(s2.freeRamFrames, s1.freeRamFrames + 2, 'the two copies are freed')
 })
