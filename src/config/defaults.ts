@@ -6,8 +6,10 @@
 import { isAbsolute, resolve } from 'node:path'
 import { Params } from '../params.ts'
 
-export const POLICIES = ['upstream', 'unsafe-gup', 'deny', 'truncate-extend', 'layout-lease', 'odp'] as const
+export const POLICIES = ['upstream', 'unsafe-gup', 'deny', 'truncate-extend', 'layout-lease', 'exclusive-lease', 'odp'] as const
 export type Policy = (typeof POLICIES)[number]
+/** The policies whose file MRs need the registering node to hold the file's layout lease. */
+export const LEASE_POLICIES: readonly Policy[] = ['layout-lease', 'exclusive-lease']
 /** Writeback of pinned page-cache pages: Linux ('upstream'), then seed 001's two proposals. */
 export type WritebackMode = 'upstream' | 'keep-dirty' | 'bounce'
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'

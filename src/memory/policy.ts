@@ -11,6 +11,7 @@
  * | deny            | pinned                            | ETXTBSY while pinned (unlink: kept until unpinned) |
  * | truncate-extend | pinned                            | 'keep': size shrinks, pinned blocks stay the file's until the last unpin |
  * | layout-lease    | only by the holder of the file's exclusive layout lease (EACCES otherwise) | breaks the lease (the service's `breakLease`), then as upstream |
+ * | exclusive-lease | as layout-lease (seed 002: the lease is exclusive and no timeout breaks it) | truncate / punch: ETXTBSY while the file's lease is held; unlink: pinned blocks kept until unpinned; no lease: as upstream |
  * | odp             | never: file MRs are ODP MRs (no pin) | as upstream (only short-term pins can be there) |
  *
  * ODP registrations (Access.ON_DEMAND) take no pin and pass under every
@@ -42,7 +43,7 @@ export interface PolicyCounters {
   layoutMaxWaitMs: number
   /** Waiting right now. */
   layoutWaiting: number
-  /** Truncates / punches refused with ETXTBSY (deny). */
+  /** Truncates / punches refused with ETXTBSY (deny; exclusive-lease while the lease is held). */
   layoutFailed: number
   /** Pinned frames a layout change left with the file until their last unpin (truncate-extend; deny and unlink). */
   blocksKept: number
@@ -56,6 +57,8 @@ export interface LayoutPolicyOptions {
    * the file has no lease.
    */
   breakLease?: (ino: number, op: LayoutOp, info: LayoutInfo) => Promise<unknown> | null
+  /** exclusive-lease: does `ino` have a layout lease now (whoever holds it)? */
+  leaseHeld?: (ino: number) => boolean
   clock?: () => number
 }
 
@@ -97,12 +100,14 @@ export class LayoutPolicy {
   }
   private readonly pins: PinTable
   private readonly breakLeaseHook: LayoutPolicyOptions['breakLease']
+  private readonly leaseHeld: (ino: number) => boolean
   private readonly clock: () => number
 
   constructor(name: Policy, opts: LayoutPolicyOptions) {
     this.name = name
     this.pins = opts.pins
     this.breakLeaseHook = opts.breakLease
+    this.leaseHeld = opts.leaseHeld ?? (() => false)
     this.clock = opts.clock ?? Date.now
   }
 
@@ -111,9 +116,9 @@ export class LayoutPolicy {
     return this.name === 'odp'
   }
 
-  /** layout-lease: file MRs need the lease. */
+  /** layout-lease, exclusive-lease: file MRs need the lease. */
   get needsLease(): boolean {
-    return this.name === 'layout-lease'
+    return this.name === 'layout-lease' || this.name === 'exclusive-lease'
   }
 
   /**
@@ -136,10 +141,11 @@ export class LayoutPolicy {
       }
       return
     }
-    if (this.name === 'layout-lease') {
+    if (this.needsLease) {
+      // exclusive-lease never breaks a lease, so 'breaking' is layout-lease's.
       if (r.lease === 'breaking') refuse(ErrorCodes.EAGAIN, 'pinRefusedNoLease', `the layout lease on ${r.file} is being broken: no new long-term pins`)
       if (r.lease !== 'held') {
-        refuse(ErrorCodes.EACCES, 'pinRefusedNoLease', `long-term pin of ${r.file} needs an exclusive layout lease held by the registering node (fs.lease) (policy layout-lease${r.lease === 'other' ? ': another node holds it' : ''})`)
+        refuse(ErrorCodes.EACCES, 'pinRefusedNoLease', `long-term pin of ${r.file} needs an exclusive layout lease held by the registering node (fs.lease) (policy ${this.name}${r.lease === 'other' ? ': another node holds it' : ''})`)
       }
     }
   }
@@ -160,6 +166,16 @@ export class LayoutPolicy {
         return { error: ErrorCodes.ETXTBSY }
       case 'truncate-extend':
         return pinned ? this.keep(frames) : 'proceed'
+      case 'exclusive-lease':
+        // Seed 002 (June 2019): the lease is exclusive and is not broken by a
+        // timeout; while it is held the layout change fails, pins or not. An
+        // unlink cannot fail: its pinned blocks stay with the dead file.
+        if (this.leaseHeld(ino)) {
+          if (op === 'unlink') return this.keep(frames)
+          this.counters.layoutFailed++
+          return { error: ErrorCodes.ETXTBSY }
+        }
+        return this.waitIfBusy(frames, info)
       case 'layout-lease': {
         const broken = this.breakLeaseHook?.(ino, op, info) ?? null
         if (broken) return this.timed(broken.then(() => this.untilUnpinned(frames, info)))

@@ -92,7 +92,7 @@ export class ServerFs {
   lease(name: string, holder: string = this.deps.self, onBreak?: (notice: LeaseBreakNotice) => void): LeaseGrant {
     const ino = this.fs.lookup(name)
     const { policy, revocation } = this.deps
-    if (!policy.needsLease) throw new EmuError(ErrorCodes.EOPNOTSUPP, `layout leases need policy layout-lease (this server: ${policy.name})`)
+    if (!policy.needsLease) throw new EmuError(ErrorCodes.EOPNOTSUPP, `layout leases need policy layout-lease or exclusive-lease (this server: ${policy.name})`)
     const l = revocation.leases.acquire(ino, name, holder)
     if (holder === this.deps.self && onBreak) this.localBreaks.set(name, onBreak)
     return { file: name, holder: l.holder, breakTimeMs: revocation.leases.breakTimeMs }
