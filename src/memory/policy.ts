@@ -9,7 +9,7 @@
  * | upstream        | DAX: EOPNOTSUPP; writable shared page-cached: EFAULT; read-only or private page-cached: pinned | DAX: waits until the pins drop, no timeout (dax_layout_busy_page); page cache: the page leaves the file, the pin keeps it (orphan) |
  * | unsafe-gup      | pinned                            | proceeds: blocks freed, LIFO reuse          |
  * | deny            | pinned                            | ETXTBSY while pinned (unlink: kept until unpinned) |
- * | truncate-extend | pinned                            | 'keep': size shrinks, pinned blocks stay the file's until the last unpin |
+ * | truncate-extend | pinned                            | truncateExtend 'retain': size shrinks, pinned blocks stay the file's (invisible) until the last unpin; 'extend': the file grows back over the pinned pages, their data visible |
  * | layout-lease    | only by the holder of the file's exclusive layout lease (EACCES otherwise) | breaks the lease (the service's `breakLease`), then as upstream |
  * | exclusive-lease | as layout-lease (seed 002: the lease is exclusive and no timeout breaks it) | truncate / punch: ETXTBSY while the file's lease is held; unlink: pinned blocks kept until unpinned; no lease: as upstream |
  * | odp             | never: file MRs are ODP MRs (no pin) | as upstream (only short-term pins can be there) |
@@ -18,12 +18,12 @@
  * policy. Short-term pins (FOLL_PIN without FOLL_LONGTERM, e.g. direct I/O in
  * flight) are pins too: the guard treats every pin alike.
  */
-import type { Policy } from '../config/defaults.ts'
+import type { Policy, TruncateExtendMode } from '../config/defaults.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import type { LayoutDecision, LayoutGuard, LayoutInfo, LayoutOp } from './fs-hooks.ts'
 import type { PinTable } from './pins.ts'
 
-export type { Policy }
+export type { Policy, TruncateExtendMode }
 
 export interface PolicyCounters {
   /** Long-term pins refused at registration (sum of the three below). */
@@ -47,6 +47,8 @@ export interface PolicyCounters {
   layoutFailed: number
   /** Pinned frames a layout change left with the file until their last unpin (truncate-extend; deny and unlink). */
   blocksKept: number
+  /** ... of which stayed visible, the file growing back over them (truncate-extend 'extend'). */
+  pagesExtended: number
 }
 
 export interface LayoutPolicyOptions {
@@ -57,6 +59,8 @@ export interface LayoutPolicyOptions {
    * the file has no lease.
    */
   breakLease?: (ino: number, op: LayoutOp, info: LayoutInfo) => Promise<unknown> | null
+  /** truncate-extend: 'retain' (default) or 'extend' (config `server.truncateExtend`). */
+  truncateExtend?: TruncateExtendMode
   /** exclusive-lease: does `ino` have a layout lease now (whoever holds it)? */
   leaseHeld?: (ino: number) => boolean
   clock?: () => number
@@ -94,9 +98,11 @@ export function needsDirtyTracking(m: { shared: boolean; write: boolean; dax: bo
 
 export class LayoutPolicy {
   readonly name: Policy
+  /** truncate-extend's reading of seed 000 option 4. */
+  readonly truncateExtend: TruncateExtendMode
   readonly counters: PolicyCounters = {
     pinRefusals: 0, pinRefusedDax: 0, pinRefusedPageCache: 0, pinRefusedNoLease: 0, odpForced: 0,
-    layoutWaited: 0, layoutWaitMs: 0, layoutMaxWaitMs: 0, layoutWaiting: 0, layoutFailed: 0, blocksKept: 0,
+    layoutWaited: 0, layoutWaitMs: 0, layoutMaxWaitMs: 0, layoutWaiting: 0, layoutFailed: 0, blocksKept: 0, pagesExtended: 0,
   }
   private readonly pins: PinTable
   private readonly breakLeaseHook: LayoutPolicyOptions['breakLease']
@@ -108,6 +114,7 @@ export class LayoutPolicy {
     this.pins = opts.pins
     this.breakLeaseHook = opts.breakLease
     this.leaseHeld = opts.leaseHeld ?? (() => false)
+    this.truncateExtend = opts.truncateExtend ?? 'retain'
     this.clock = opts.clock ?? Date.now
   }
 
@@ -164,8 +171,14 @@ export class LayoutPolicy {
         if (op === 'unlink') return this.keep(frames)
         this.counters.layoutFailed++
         return { error: ErrorCodes.ETXTBSY }
-      case 'truncate-extend':
-        return pinned ? this.keep(frames) : 'proceed'
+      case 'truncate-extend': {
+        if (!pinned) return 'proceed'
+        const kept = this.keep(frames)
+        // An unlink has no file to grow back: its pinned blocks are retained.
+        if (this.truncateExtend === 'retain' || op === 'unlink') return kept
+        for (const f of frames) if (this.pins.isPinned(f)) this.counters.pagesExtended++
+        return 'extend'
+      }
       case 'exclusive-lease':
         // Seed 002 (June 2019): the lease is exclusive and is not broken by a
         // timeout; while it is held the layout change fails, pins or not. An
