@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { LayoutPolicy, ServerMemory, type TruncateExtendMode } from '../src/memory/index.ts'
 
 // Policy truncate-extend has two readings of seed 000 option 4 (Christopher
@@ -12,7 +12,7 @@ import { LayoutPolicy, ServerMemory, type TruncateExtendMode } from '../src/memo
 //   are freed (holes read as zeros).
 const PAGE = 4096
 
-function make(t: Parameters<Parameters<typeof t.test>[1]>[0], mode: TruncateExtendMode) {
+function make(t: Test, mode: TruncateExtendMode) {
   const mem = new ServerMemory({ dataDir: t.testdir(), deviceBytes: 64 * PAGE, ramBytes: 16 * PAGE })
   t.teardown(() => mem.close())
   const p = new LayoutPolicy('truncate-extend', { pins: mem.pins, truncateExtend: mode })

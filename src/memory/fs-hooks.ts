@@ -34,6 +34,12 @@ export interface LayoutInfo {
   blocks: number[]
   /** Page-cache RAM frames that would be dropped (page-cached files). */
   cacheFrames: number[]
+  /**
+   * Interrupts a wait (a signal to the truncating process): a guard that waits
+   * gives up with EINTR when it aborts (the wait in fs/dax.c is
+   * TASK_INTERRUPTIBLE).
+   */
+  signal?: AbortSignal
 }
 /**
  * Called before blocks are freed, with every frame the operation would release

@@ -51,19 +51,29 @@ export class LayoutChanges {
    * Ask the guard, then apply `before` (size change, tail zeroing) and release
    * pages [start, end). Serialised per inode.
    */
-  private change(inode: Inode, op: LayoutOp, start: number, end: number, newSize: number, before: (stays: (pi: number) => boolean) => void): Promise<void> {
+  private change(inode: Inode, op: LayoutOp, start: number, end: number, newSize: number, before: (stays: (pi: number) => boolean) => void, signal?: AbortSignal): Promise<void> {
     const run = async (): Promise<void> => {
       for (;;) {
         if (op !== 'unlink' && !this.ns.has(inode.ino)) throw new EmuError(ErrorCodes.ENOENT, `inode ${inode.ino} is gone`)
+        if (signal?.aborted) throw new EmuError(ErrorCodes.EINTR, `${op} of ${inode.name ?? `inode ${inode.ino}`} interrupted`)
         const sel = collect(inode, start, end)
         if (sel.length === 0) { before(() => false); return }
         const frames = framesOf(sel)
         const info: LayoutInfo = {
           name: inode.name, op, startPage: start, endPage: Math.min(end, Number.MAX_SAFE_INTEGER), oldSize: inode.size,
           newSize, dax: inode.dax, blocks: sel.map(([, p]) => p.block), cacheFrames: sel.filter(([, p]) => p.cache >= 0).map(([, p]) => p.cache),
+          ...(signal ? { signal } : {}),
         }
         let d = this.guard(inode.ino, frames, op, info)
         if (isPromise<LayoutDecision>(d)) {
+          // fs/dax.c dax_layout_busy_page_range(): unmap the range first
+          // (unmap_mapping_pages; here the MMU notifier, so ODP MRs drop their
+          // mappings), then wait for the busy pages. Synchronous, before any
+          // await, so nothing maps the range between the decision and the wait.
+          if (inode.dax) {
+            this.ctx.notify(inode.ino, start, end, op)
+            this.ctx.counters.unmappedBeforeWait++
+          }
           d = await d
           const again = framesOf(collect(inode, start, end))
           if (again.length !== frames.length || again.some((f, i) => f !== frames[i])) continue
@@ -112,8 +122,8 @@ export class LayoutChanges {
     return next
   }
 
-  /** Shrink or grow to `size` (see FileSystem.truncate). */
-  truncate(inode: Inode, size: number): Promise<void> {
+  /** Shrink or grow to `size` (see FileSystem.truncate); `signal` interrupts a wait (EINTR). */
+  truncate(inode: Inode, size: number, signal?: AbortSignal): Promise<void> {
     const ps = this.ctx.pageSize
     const start = Math.ceil(size / ps)
     return this.change(inode, 'truncate', start, Number.MAX_SAFE_INTEGER, size, (stays) => {
@@ -123,11 +133,11 @@ export class LayoutChanges {
       const keepsTail = size % ps !== 0 && size < inode.size && stays(partial)
       if (size < inode.size && size % ps !== 0 && !keepsTail) this.data.zeroInPage(inode, partial, size % ps, ps - (size % ps))
       inode.size = keepsTail ? Math.min(inode.size, (partial + 1) * ps) : size
-    })
+    }, signal)
   }
 
   /** PUNCH_HOLE over [off, off+len): zero partial pages, release whole pages. */
-  punchHole(inode: Inode, off: number, len: number): Promise<void> {
+  punchHole(inode: Inode, off: number, len: number, signal?: AbortSignal): Promise<void> {
     const ps = this.ctx.pageSize
     const end = off + len
     const first = Math.ceil(off / ps)
@@ -141,7 +151,7 @@ export class LayoutChanges {
       }
       if (off % ps !== 0) this.data.zeroInPage(inode, first - 1, off % ps, ps - (off % ps))
       if (end % ps !== 0 && last * ps < zend) this.data.zeroInPage(inode, last, 0, zend - last * ps)
-    })
+    }, signal)
   }
 
   /** Release every page of an unlinked, closed file. */

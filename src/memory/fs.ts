@@ -60,6 +60,12 @@ export interface FsOptions {
   faults?: StorageFaults
 }
 
+/** A truncate or punch that may wait (DAX pages busy, a lease break). */
+export interface LayoutChangeOptions {
+  /** Interrupts the wait: the call fails with EINTR and nothing changes. */
+  signal?: AbortSignal
+}
+
 export interface CreateOptions {
   dax?: boolean
 }
@@ -256,12 +262,13 @@ export class FileSystem {
    * truncate(2). Growing only sets the size (sparse). Shrinking frees every page
    * at or beyond the new EOF (after the layout guard) and zeroes the tail of the
    * last partial page. When the guard answers synchronously all effects are
-   * applied before this returns its promise.
+   * applied before this returns its promise. A DAX truncate over busy pages
+   * unmaps the range, then waits; `opts.signal` interrupts the wait (EINTR).
    */
-  truncate(ino: number, size: number): Promise<void> {
+  truncate(ino: number, size: number, opts: LayoutChangeOptions = {}): Promise<void> {
     const inode = this.ns.get(ino)
     checkRange(size, 0)
-    return this.layout.truncate(inode, size)
+    return this.layout.truncate(inode, size, opts.signal)
   }
 
   /**
@@ -269,11 +276,11 @@ export class FileSystem {
    * PUNCH_HOLE|KEEP_SIZE: zero partial pages, free whole pages (layout guard).
    * Other modes: EOPNOTSUPP.
    */
-  fallocate(ino: number, mode: number, off: number, len: number): Promise<void> {
+  fallocate(ino: number, mode: number, off: number, len: number, opts: LayoutChangeOptions = {}): Promise<void> {
     const inode = this.ns.get(ino)
     checkRange(off, len)
     if (len <= 0) return Promise.reject(new EmuError(ErrorCodes.EINVAL, 'fallocate length must be positive'))
-    if (mode === (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) return this.layout.punchHole(inode, off, len)
+    if (mode === (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) return this.layout.punchHole(inode, off, len, opts.signal)
     if (mode !== 0 && mode !== FALLOC_FL_KEEP_SIZE) {
       return Promise.reject(new EmuError(ErrorCodes.EOPNOTSUPP, `fallocate mode ${mode} not supported`))
     }

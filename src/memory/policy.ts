@@ -43,6 +43,8 @@ export interface PolicyCounters {
   layoutMaxWaitMs: number
   /** Waiting right now. */
   layoutWaiting: number
+  /** Waits given up with EINTR (a timeout or a cancel interrupted them). */
+  layoutInterrupted: number
   /** Truncates / punches refused with ETXTBSY (deny; exclusive-lease while the lease is held). */
   layoutFailed: number
   /** Pinned frames a layout change left with the file until their last unpin (truncate-extend; deny and unlink). */
@@ -102,7 +104,7 @@ export class LayoutPolicy {
   readonly truncateExtend: TruncateExtendMode
   readonly counters: PolicyCounters = {
     pinRefusals: 0, pinRefusedDax: 0, pinRefusedPageCache: 0, pinRefusedNoLease: 0, odpForced: 0,
-    layoutWaited: 0, layoutWaitMs: 0, layoutMaxWaitMs: 0, layoutWaiting: 0, layoutFailed: 0, blocksKept: 0, pagesExtended: 0,
+    layoutWaited: 0, layoutWaitMs: 0, layoutMaxWaitMs: 0, layoutWaiting: 0, layoutInterrupted: 0, layoutFailed: 0, blocksKept: 0, pagesExtended: 0,
   }
   private readonly pins: PinTable
   private readonly breakLeaseHook: LayoutPolicyOptions['breakLease']
@@ -191,7 +193,7 @@ export class LayoutPolicy {
         return this.waitIfBusy(frames, info)
       case 'layout-lease': {
         const broken = this.breakLeaseHook?.(ino, op, info) ?? null
-        if (broken) return this.timed(broken.then(() => this.untilUnpinned(frames, info)))
+        if (broken) return this.timed(broken.then(() => this.untilIdle(frames, info)))
         return this.waitIfBusy(frames, info)
       }
       case 'upstream':
@@ -207,24 +209,40 @@ export class LayoutPolicy {
   }
 
   /**
-   * dax_layout_busy_page() / break_layouts(): a DAX file's pinned blocks hold
-   * the layout change until their pins drop (no timeout). A page-cached page
-   * is truncated out of the file as Linux does; its pin keeps it (an orphan).
+   * fs/dax.c dax_layout_busy_page_range() with xfs_break_dax_layouts(): a DAX
+   * file's blocks hold the layout change while ANY extra reference exists
+   * (a pin, or a plain get_page reference: the page is not idle), with no
+   * timeout; the wait is interruptible (EINTR on `info.signal`). The
+   * filesystem unmaps the range before it waits (fs-layout-change.ts). A
+   * page-cached page is truncated out of the file as Linux does; its pin
+   * keeps it (an orphan).
    */
   private waitIfBusy(frames: readonly number[], info: LayoutInfo): LayoutDecision | Promise<LayoutDecision> {
-    if (!info.dax || !this.pins.anyPinned(info.blocks)) return 'proceed'
-    return this.timed(this.untilUnpinned(frames, info))
+    if (!info.dax || !this.pins.anyBusy(info.blocks)) return 'proceed'
+    return this.timed(this.untilIdle(frames, info))
   }
 
-  private untilUnpinned(_frames: readonly number[], info: LayoutInfo): Promise<LayoutDecision> {
+  private untilIdle(_frames: readonly number[], info: LayoutInfo): Promise<LayoutDecision> {
     const busy = info.dax ? info.blocks : []
-    return new Promise((resolve) => {
-      if (!this.pins.anyPinned(busy)) return resolve('proceed')
-      const off = this.pins.onUnpinned(() => {
-        if (this.pins.anyPinned(busy)) return
+    return new Promise((resolve, reject) => {
+      if (!this.pins.anyBusy(busy)) return resolve('proceed')
+      const { signal } = info
+      const stop = (): void => {
         off()
+        signal?.removeEventListener('abort', interrupted)
+      }
+      const interrupted = (): void => {
+        stop()
+        this.counters.layoutInterrupted++
+        reject(new EmuError(ErrorCodes.EINTR, `${info.op} of ${info.name ?? 'a file'} interrupted while waiting for busy DAX pages`, { op: info.op }))
+      }
+      const off = this.pins.onIdle(() => {
+        if (this.pins.anyBusy(busy)) return
+        stop()
         resolve('proceed')
       })
+      if (signal?.aborted) return interrupted()
+      signal?.addEventListener('abort', interrupted, { once: true })
     })
   }
 
