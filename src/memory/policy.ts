@@ -6,13 +6,18 @@
  *
  * | policy          | long-term pin of a file range     | truncate / punch / unlink over pinned pages |
  * |-----------------|-----------------------------------|---------------------------------------------|
- * | upstream        | DAX: EOPNOTSUPP; writable shared page-cached: EFAULT; read-only or private page-cached: pinned | DAX: waits until the pins drop, no timeout (dax_layout_busy_page); page cache: the page leaves the file, the pin keeps it (orphan) |
+ * | upstream        | DAX: EOPNOTSUPP; writable shared page-cached: EFAULT; read-only or private page-cached: pinned | DAX: unmaps the range, then waits while any page has an extra reference (pin or get_page), no timeout, interruptible: EINTR (dax_layout_busy_page_range); page cache: the page leaves the file, the pin keeps it (orphan) |
  * | unsafe-gup      | pinned                            | proceeds: blocks freed, LIFO reuse          |
  * | deny            | pinned                            | ETXTBSY while pinned (unlink: kept until unpinned) |
  * | truncate-extend | pinned                            | truncateExtend 'retain': size shrinks, pinned blocks stay the file's (invisible) until the last unpin; 'extend': the file grows back over the pinned pages, their data visible |
  * | layout-lease    | only by the holder of the file's exclusive layout lease (EACCES otherwise) | breaks the lease (the service's `breakLease`), then as upstream |
  * | exclusive-lease | as layout-lease (seed 002: the lease is exclusive and no timeout breaks it) | truncate / punch: ETXTBSY while the file's lease is held; unlink: pinned blocks kept until unpinned; no lease: as upstream |
  * | odp             | never: file MRs are ODP MRs (no pin) | as upstream (only short-term pins can be there) |
+ *
+ * A writable pin of a MAP_PRIVATE file mapping is never refused for dirty
+ * tracking (vma_needs_dirty_tracking is false); it pins COW copies
+ * (src/server/mr-registration.ts). Writeback of pinned page-cache pages is a
+ * separate setting (writebackMode, src/memory/fs-writeback.ts).
  *
  * ODP registrations (Access.ON_DEMAND) take no pin and pass under every
  * policy. Short-term pins (FOLL_PIN without FOLL_LONGTERM, e.g. direct I/O in
