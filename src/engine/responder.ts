@@ -2,13 +2,14 @@ import { EmuError, ErrorCodes } from '../errors.ts'
 import { psnAdd, psnDiff, type Packet, type PacketInit } from '../../fabric/codec.ts'
 import { MrCheck, type LookupResult } from '../memory/stag.ts'
 import { Access, QpState, WcOpcode, WcStatus } from '../verbs/constants.ts'
-import { WcFlags } from '../verbs/cq.ts'
+import { WcFlags, type Wc } from '../verbs/cq.ts'
 import type { EngineQp, RespResource } from './engine-qp.ts'
 import { Aeth, aethAck, aethRnrNak, Mask, Op, opInfo } from './opcodes.ts'
 import { mrCheckFault, RespFault, type RespFaultValue } from './status.ts'
 import { respondFault } from './responder-fault.ts'
 import { flushPendingAck, respond, sendAck } from './responder-ack.ts'
 import { scatterEach } from './sge.ts'
+import { invalidateRkey, lookupRkey } from './invalidate.ts'
 import type { LocalSeg, RecvWr } from './wqe.ts'
 
 /**
@@ -146,7 +147,7 @@ function execute(qp: EngineQp, pkt: Packet): void {
   // A receive WQE is needed for SEND and for WRITE with immediate.
   if (mask & Mask.RWR || (mask & Mask.IMMDT && mask & Mask.WRITE)) {
     if (!resp.recv) {
-      const r = qp.rq.shift()
+      const r = qp.srq ? qp.srq.take() : qp.rq.shift()
       if (!r) {
         qp.host.counters.rnrNaksSent++
         resp.nakSent = true
@@ -180,7 +181,7 @@ function execute(qp: EngineQp, pkt: Packet): void {
       resp.writeResid = reth.len
       resp.writeMr = undefined
       if (reth.len > 0) {
-        const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_WRITE, Number(reth.va), reth.len)
+        const r = lookupRkey(qp, reth.rkey, Access.REMOTE_WRITE, Number(reth.va), reth.len)
         if (!mrChecked(qp, pkt.psn, r, 'WRITE rkey')) return
         resp.writeMr = r.mr
         resp.writeOff = r.offset
@@ -210,7 +211,18 @@ function execute(qp: EngineQp, pkt: Packet): void {
   if (mask & Mask.COMP) {
     const r = resp.recv!
     const imm = pkt.immDt !== undefined
-    const wc = {
+    // SEND_WITH_INV: invalidate the IETH's rkey as the receive completes (rxe do_complete, invalidate_rkey).
+    if (mask & Mask.IETH) {
+      const why = invalidateRkey(qp, pkt.ieth!)
+      if (why !== undefined) {
+        const bad = { wrId: r.wrId, status: WcStatus.REM_INV_REQ_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: qp.qpNum, srcQp: qp.attr.destQpNum, wcFlags: 0 }
+        qp.host.dataPath.then(qp, () => qp.recvCq.push(bad, true))
+        resp.recv = undefined
+        resp.recvOff = 0
+        return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, `responder: SEND_WITH_INV of rkey 0x${pkt.ieth!.toString(16)} failed: ${why}`)
+      }
+    }
+    const wc: Wc = {
       wrId: r.wrId,
       status: WcStatus.SUCCESS,
       opcode: mask & Mask.WRITE ? WcOpcode.RECV_RDMA_WITH_IMM : WcOpcode.RECV,
@@ -220,7 +232,12 @@ function execute(qp: EngineQp, pkt: Packet): void {
       srcQp: qp.attr.destQpNum,
       wcFlags: imm ? WcFlags.WITH_IMM : 0,
     }
-    qp.host.dataPath.then(qp, () => qp.recvCq.push(wc))
+    if (mask & Mask.IETH) {
+      wc.wcFlags |= WcFlags.WITH_INV
+      wc.invalidatedRkey = pkt.ieth
+    }
+    const se = pkt.se
+    qp.host.dataPath.then(qp, () => qp.recvCq.push(wc, se))
     resp.recv = undefined
     resp.recvOff = 0
   }
@@ -241,7 +258,7 @@ function readResponses(qp: EngineQp, pkt: Packet, fresh: boolean): RespFaultValu
   let mr
   let off = 0
   if (len > 0) {
-    const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_READ, Number(reth.va), len)
+    const r = lookupRkey(qp, reth.rkey, Access.REMOTE_READ, Number(reth.va), len)
     const fault = mrCheckFault(r.status)
     // A duplicate that now fails its check is not answered (the original was).
     if (fault !== RespFault.NONE) return fresh ? fault : RespFault.NONE
@@ -275,7 +292,7 @@ function atomic(qp: EngineQp, pkt: Packet): void {
   const a = pkt.atomicEth!
   const va = Number(a.va)
   if (a.va % 8n !== 0n) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: unaligned atomic')
-  const r = qp.host.mrs.lookup(a.rkey, qp.pd, Access.REMOTE_ATOMIC, va, 8)
+  const r = lookupRkey(qp, a.rkey, Access.REMOTE_ATOMIC, va, 8)
   if (!mrChecked(qp, pkt.psn, r, 'atomic rkey')) return
   const resp = qp.resp
   flushPendingAck(qp)
@@ -292,7 +309,7 @@ function flushOrAtomicWrite(qp: EngineQp, pkt: Packet, mask: number): void {
   const va = Number(reth.va)
   if (mask & Mask.ATOMIC_WRITE) {
     if (reth.va % 8n !== 0n || reth.len !== 8) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: unaligned ATOMIC_WRITE')
-    const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_WRITE, va, 8)
+    const r = lookupRkey(qp, reth.rkey, Access.REMOTE_WRITE, va, 8)
     if (!mrChecked(qp, pkt.psn, r, 'ATOMIC_WRITE rkey')) return
     const value = new DataView(pkt.payload.buffer, pkt.payload.byteOffset, 8).getBigUint64(0, true)
     qp.host.dataPath.atomicWrite(qp, r.mr!, r.offset, value, pkt.psn)
@@ -300,7 +317,7 @@ function flushOrAtomicWrite(qp: EngineQp, pkt: Packet, mask: number): void {
     // FLUSH needs the MR's flush right for the requested placement type (IBTA 1.5 o10-39).
     const plt = pkt.feth!.plt
     const need = (plt & 1 ? Access.FLUSH_GLOBAL : 0) | (plt & 2 ? Access.FLUSH_PERSISTENT : 0)
-    const r = qp.host.mrs.lookup(reth.rkey, qp.pd, need, va, reth.len)
+    const r = lookupRkey(qp, reth.rkey, need, va, reth.len)
     if (!mrChecked(qp, pkt.psn, r, 'FLUSH')) return
     // The persistence domain failed the write-back (an injected EIO): checked
     // here, on the responder's thread, so the inline and worker paths agree.

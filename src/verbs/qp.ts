@@ -7,6 +7,11 @@ import { postSend, rewindTo } from '../engine/requester.ts'
 import { postRecv } from '../engine/responder.ts'
 import { QpState, qpStateName, type QpStateValue, WcOpcode, WcStatus } from './constants.ts'
 import type { Cq } from './cq.ts'
+import { AsyncEventType } from './async-events.ts'
+import type { Srq } from './srq.ts'
+
+/** The reason modify() gives toError(): an ERR asked for, not a failure (no QP_FATAL). */
+const MODIFIED_TO_ERR = 'modified to ERR'
 
 export type { CompleterState, QpAttr, QpCap, QpHost, RequesterState, RespResource, ResponderState } from '../engine/engine-qp.ts'
 
@@ -42,18 +47,21 @@ export class Qp implements EngineQp {
   readonly attr: QpAttr
   readonly sq = new Fifo<SendWqe>()
   readonly rq = new Fifo<RecvWqe>()
+  /** The shared receive queue its receives come from (ibv_qp_init_attr.srq). */
+  readonly srq?: Srq
   readonly req: RequesterState
   readonly comp: CompleterState
   readonly resp: ResponderState
   /** Free-form owner tag (e.g. the peer that created it remotely). */
   owner?: string
 
-  constructor(host: QpHost, qpNum: number, init: { pd: number; sendCq: Cq; recvCq: Cq; cap?: Partial<QpCap>; sqSigAll?: boolean }) {
+  constructor(host: QpHost, qpNum: number, init: { pd: number; sendCq: Cq; recvCq: Cq; cap?: Partial<QpCap>; sqSigAll?: boolean; srq?: Srq }) {
     this.host = host
     this.qpNum = qpNum
     this.pd = init.pd
     this.sendCq = init.sendCq
     this.recvCq = init.recvCq
+    this.srq = init.srq
     const cap = init.cap ?? {}
     this.cap = {
       maxSendWr: cap.maxSendWr ?? Params.defaultMaxSendWr,
@@ -128,7 +136,7 @@ export class Qp implements EngineQp {
     Object.assign(this.attr, rest)
     if (next === cur) return
     if (next === QpState.ERR) {
-      this.toError('modified to ERR')
+      this.toError(MODIFIED_TO_ERR)
       return
     }
     this.attr.qpState = next
@@ -163,8 +171,13 @@ export class Qp implements EngineQp {
     if (this.resp.recv) this.rq.push(this.resp.recv)
     this.resp.recv = undefined
     for (const r of this.rq.clear()) {
-      this.recvCq.push({ wrId: r.wrId, status: WcStatus.WR_FLUSH_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: this.qpNum, srcQp: 0, wcFlags: 0 })
+      this.recvCq.push({ wrId: r.wrId, status: WcStatus.WR_FLUSH_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: this.qpNum, srcQp: 0, wcFlags: 0 }, true)
     }
+    const ev = this.host.asyncEvents
+    // A failure (not a modify to ERR) is fatal to the QP: IBV_EVENT_QP_FATAL.
+    if (reason !== MODIFIED_TO_ERR) ev?.push({ type: AsyncEventType.QP_FATAL, qpn: this.qpNum, reason })
+    // rxe flush_recv_queue: a QP on an SRQ reports its last WQE (IBV_EVENT_QP_LAST_WQE_REACHED).
+    if (this.srq) ev?.push({ type: AsyncEventType.QP_LAST_WQE_REACHED, qpn: this.qpNum, srqn: this.srq.srqn, reason })
     this.host.onQpError?.(this, reason)
   }
 
@@ -210,6 +223,7 @@ export class Qp implements EngineQp {
 
   /** ibv_post_recv. Throws EINVAL in RESET; in ERR the WRs complete with WR_FLUSH_ERR. */
   postRecv(wr: RecvWr | RecvWr[]): void {
+    if (this.srq) throw new EmuError(ErrorCodes.EINVAL, `QP ${this.qpNum} takes its receives from SRQ ${this.srq.srqn}: post them there`)
     postRecv(this, Array.isArray(wr) ? wr : [wr])
   }
 }
