@@ -122,3 +122,33 @@ t.test('SEND_WITH_INV of an rkey the responder cannot invalidate: REM_INV_REQ_ER
   t.equal(p.b.qp.state, QpState.ERR)
   t.ok(pair.b.device.mrs.byStag(p.b.mr.stag), 'the ordinary MR stays registered and valid')
 })
+
+t.test('fast-reg - local operations complete in order behind outstanding requests', async (t) => {
+  const pair = await startEnginePair(t)
+  const p = qpPair(pair)
+  // b's requester: a READ (a response to wait for), then REG_MR, then LOCAL_INV, then a WRITE.
+  const mr = pair.b.device.allocMr(p.b.pd, 1)
+  pair.b.device.mapMrSg(mr, new Uint8Array(64), 0x9000_0000)
+  p.a.buf.set([4, 3, 2, 1])
+  const key = ((mr.stag & ~0xff) | 0x33) >>> 0
+  p.b.qp.postSend([
+    { wrId: 1, opcode: WrOpcode.RDMA_READ, sgList: [sge(p.b, 0, 4)], remoteAddr: p.a.mr.iova, rkey: p.a.mr.stag, sendFlags: S },
+    { wrId: 2, opcode: WrOpcode.REG_MR, reg: { mr, key, access: RW }, sendFlags: S },
+    { wrId: 3, opcode: WrOpcode.LOCAL_INV, invalidateRkey: key, sendFlags: S | SendFlags.FENCE },
+    { wrId: 4, opcode: WrOpcode.RDMA_WRITE, sgList: [sge(p.b, 0, 4)], remoteAddr: p.a.mr.iova + 64, rkey: p.a.mr.stag, sendFlags: S },
+  ])
+  const wcs = await p.b.cq.take(4)
+  t.same(wcs.map((w) => w.wrId), [1, 2, 3, 4], 'completions in posting order')
+  t.same(wcs.map((w) => w.status), Array(4).fill(WcStatus.SUCCESS))
+  t.same(wcs.map((w) => w.opcode), [WcOpcode.RDMA_READ, WcOpcode.REG_MR, WcOpcode.LOCAL_INV, WcOpcode.RDMA_WRITE])
+  t.same([...p.a.buf.subarray(64, 68)], [4, 3, 2, 1], 'the READ data went out again by the WRITE')
+  // Unsignaled local operations complete silently, and a later signaled WR still completes.
+  pair.b.device.mapMrSg(mr, new Uint8Array(64), 0x9000_0000)
+  p.b.qp.postSend([
+    { wrId: 5, opcode: WrOpcode.REG_MR, reg: { mr, key, access: RW } },
+    { wrId: 6, opcode: WrOpcode.RDMA_WRITE, sgList: [sge(p.b, 0, 4)], remoteAddr: p.a.mr.iova, rkey: p.a.mr.stag, sendFlags: S },
+  ])
+  const [w] = await p.b.cq.take(1)
+  t.equal(w!.wrId, 6)
+  t.equal(p.b.cq.poll(4).length, 0)
+})
