@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
-import { startEnginePair, type EnginePair } from './helpers/engine-pair.ts'
+import { sent, startEnginePair, type EnginePair } from './helpers/engine-pair.ts'
+import { Op } from '../src/engine/opcodes.ts'
 import { qpPair, sge, type Side } from './helpers/verbs-pair.ts'
 import { pattern } from './helpers/rdma-connect.ts'
 import { Access, QpState, SendFlags, WcOpcode, WcStatus, WrOpcode } from '../src/verbs/constants.ts'
@@ -151,4 +152,23 @@ t.test('fast-reg - local operations complete in order behind outstanding request
   const [w] = await p.b.cq.take(1)
   t.equal(w!.wrId, 6)
   t.equal(p.b.cq.poll(4).length, 0)
+})
+
+t.test('SEND_WITH_INV over several packets: the IETH rides on SEND_LAST_WITH_INVALIDATE', async (t) => {
+  const pair = await startEnginePair(t, { capture: true })
+  const p = qpPair(pair)
+  const { mr } = await fastReg(t, pair, p, 0x44)
+  p.b.qp.postRecv({ wrId: 8, sgList: [sge(p.b, 0, 4096)] })
+  const data = pattern(3000, 11)
+  p.a.buf.set(data)
+  p.a.qp.postSend({ wrId: 9, opcode: WrOpcode.SEND_WITH_INV, invalidateRkey: mr.stag, sgList: [sge(p.a, 0, 3000)], sendFlags: S })
+  t.equal((await p.a.cq.next()).status, WcStatus.SUCCESS)
+  const r = await p.b.cq.next()
+  t.equal(r.status, WcStatus.SUCCESS)
+  t.equal(r.byteLen, 3000)
+  t.equal(r.invalidatedRkey, mr.stag)
+  t.same(p.b.buf.subarray(0, 3000), data)
+  const ops = sent(pair.a).filter((x) => x.opcode <= Op.SEND_ONLY_WITH_INVALIDATE && x.opcode !== Op.ACKNOWLEDGE)
+  t.same(ops.map((x) => x.opcode), [Op.SEND_FIRST, Op.SEND_MIDDLE, Op.SEND_LAST_WITH_INVALIDATE])
+  t.same(ops.map((x) => x.ieth), [undefined, undefined, mr.stag], 'the IETH carries the rkey on the last packet only')
 })
