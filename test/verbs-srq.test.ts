@@ -100,7 +100,7 @@ t.test('SRQ - SRQ_LIMIT_REACHED fires once below the armed limit, re-armed by mo
   t.equal(again.type, AsyncEventType.SRQ_LIMIT_REACHED, 're-armed by ibv_modify_srq(IBV_SRQ_LIMIT)')
 })
 
-t.test('SRQ - QP_LAST_WQE_REACHED when a QP on an SRQ goes to ERR; QP_FATAL only for a failure', async (t) => {
+t.test('SRQ - QP_LAST_WQE_REACHED when a QP on an SRQ goes to ERR; the affiliated error only for a failure', async (t) => {
   const pair = await startEnginePair(t)
   const dev = pair.b.device
   const pd = dev.allocPd()
@@ -109,20 +109,39 @@ t.test('SRQ - QP_LAST_WQE_REACHED when a QP on an SRQ goes to ERR; QP_FATAL only
   srq.postRecv({ wrId: 1, sgList: [sge(one.b, 0, 64)] })
   one.b.qp.modify({ qpState: QpState.ERR })
   const ev = dev.asyncEvents.poll()
-  t.same(ev.map((e) => e.type), [AsyncEventType.QP_LAST_WQE_REACHED], 'modify to ERR: LAST_WQE_REACHED, no QP_FATAL')
+  t.same(ev.map((e) => e.type), [AsyncEventType.QP_LAST_WQE_REACHED], 'modify to ERR: LAST_WQE_REACHED, no error event')
   t.equal(ev[0]!.qpn, one.b.qp.qpNum)
   t.equal(ev[0]!.srqn, srq.srqn)
   t.equal(srq.count, 1, "the SRQ's WQEs are not flushed with the QP")
   t.same(one.b.cq.poll(), [], 'nothing of the SRQ completes on the QP that left')
 
   const two = qpPair(pair, { b: { pd, srq } })
-  // A WRITE with a bad rkey fails the responder QP: a failure, so QP_FATAL too.
+  // A WRITE with a bad rkey fails the responder QP: a Local Access Violation (IBTA 11.6.3.1) first.
   two.a.qp.postSend({ wrId: 7, opcode: WrOpcode.RDMA_WRITE, sgList: [sge(two.a, 0, 8)], remoteAddr: two.b.mr.iova, rkey: (two.b.mr.stag ^ 0x11) >>> 0, sendFlags: S })
   t.equal((await two.a.cq.next()).status, WcStatus.REM_ACCESS_ERR, 'the requester sees REM_ACCESS_ERR')
   t.equal(two.b.qp.state, QpState.ERR)
   const types = dev.asyncEvents.poll().filter((e) => e.qpn === two.b.qp.qpNum).map((e) => e.type)
-  t.same(types, [AsyncEventType.QP_FATAL, AsyncEventType.QP_LAST_WQE_REACHED])
-  t.ok(pair.a.device.asyncEvents.poll().some((e) => e.type === AsyncEventType.QP_FATAL && e.qpn === two.a.qp.qpNum), 'the requester QP raised QP_FATAL on its side')
+  t.same(types, [AsyncEventType.QP_ACCESS_ERR, AsyncEventType.QP_LAST_WQE_REACHED])
+  t.same(pair.a.device.asyncEvents.poll(), [], 'the requester learns of it from its completion alone')
+})
+
+t.test('async events - QP_FATAL, QP_REQ_ERR and QP_ACCESS_ERR name the QP and the cause', async (t) => {
+  const pair = await startEnginePair(t)
+  // The peer is lost: every QP talking to it fails (a catastrophic error of its work queues).
+  const lost = qpPair(pair)
+  pair.a.device.peerLost(pair.b.id)
+  const [fatal] = pair.a.device.asyncEvents.poll()
+  t.equal(fatal!.type, AsyncEventType.QP_FATAL)
+  t.equal(fatal!.qpn, lost.a.qp.qpNum)
+  t.match(fatal!.reason, /peer .* lost/)
+  // An invalid request at the responder (a WRITE where the QP has no remote write right).
+  const inv = qpPair(pair)
+  inv.b.qp.modify({ qpState: QpState.RTS, qpAccessFlags: 0 })
+  inv.a.qp.postSend({ wrId: 1, opcode: WrOpcode.RDMA_WRITE, sgList: [sge(inv.a, 0, 8)], remoteAddr: inv.b.mr.iova, rkey: inv.b.mr.stag, sendFlags: S })
+  t.equal((await inv.a.cq.next()).status, WcStatus.REM_INV_REQ_ERR)
+  const req = await pair.b.device.asyncEvents.next(1000)
+  t.equal(req.type, AsyncEventType.QP_REQ_ERR)
+  t.equal(req.qpn, inv.b.qp.qpNum)
 })
 
 t.test('COMM_EST - the first request received in RTR raises it once', async (t) => {

@@ -33,8 +33,8 @@ export interface EngineQp {
   readonly state: QpStateValue
   /** Reads, atomics and the like this QP may have in flight (max_rd_atomic). */
   readonly rdAtomicLimit: number
-  /** Enter ERR: flush the remaining WQEs with WR_FLUSH_ERR, stop the timers. */
-  toError(reason: string): void
+  /** Enter ERR: flush the remaining WQEs with WR_FLUSH_ERR, stop the timers; raise `event` (an AsyncEventType) if given. */
+  toError(reason: string, event?: number): void
 
   // Where the requester and completer meet (rxe: the QP's retransmit timer and
   // the two tasks): each reaches the other only through these.

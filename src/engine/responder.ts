@@ -216,7 +216,7 @@ function execute(qp: EngineQp, pkt: Packet): void {
       const why = invalidateRkey(qp, pkt.ieth!)
       if (why !== undefined) {
         const bad = { wrId: r.wrId, status: WcStatus.REM_INV_REQ_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: qp.qpNum, srcQp: qp.attr.destQpNum, wcFlags: 0 }
-        qp.host.dataPath.then(qp, () => qp.recvCq.push(bad, true))
+        qp.host.dataPath.then(qp, () => qp.recvCq.push(bad, pkt.se))
         resp.recv = undefined
         resp.recvOff = 0
         return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, `responder: SEND_WITH_INV of rkey 0x${pkt.ieth!.toString(16)} failed: ${why}`)

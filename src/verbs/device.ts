@@ -290,7 +290,7 @@ export class RdmaDevice implements QpHost {
       } catch (err) {
         // An engine bug must not take the node down: count it, fail the QP.
         c.badPackets++
-        qp.toError(`internal error: ${(err as Error).message}`)
+        qp.toError(`internal error: ${(err as Error).message}`, AsyncEventType.QP_FATAL)
       }
     }
     for (const qp of touched) {
@@ -404,7 +404,7 @@ export class RdmaDevice implements QpHost {
 
   /** Move every QP talking to `node` to ERR (the peer is gone). */
   peerLost(node: string): void {
-    for (const qp of this.qps.values()) if (qp.attr.destNode === node && qp.state !== QpState.RESET) qp.toError(`peer ${node} lost`)
+    for (const qp of this.qps.values()) if (qp.attr.destNode === node && qp.state !== QpState.RESET) qp.toError(`peer ${node} lost`, AsyncEventType.QP_FATAL)
   }
 
   close(): void {

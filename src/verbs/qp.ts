@@ -7,11 +7,8 @@ import { postSend, rewindTo } from '../engine/requester.ts'
 import { postRecv } from '../engine/responder.ts'
 import { QpState, qpStateName, type QpStateValue, WcOpcode, WcStatus } from './constants.ts'
 import type { Cq } from './cq.ts'
-import { AsyncEventType } from './async-events.ts'
+import { AsyncEventType, type AsyncEventTypeValue } from './async-events.ts'
 import type { Srq } from './srq.ts'
-
-/** The reason modify() gives toError(): an ERR asked for, not a failure (no QP_FATAL). */
-const MODIFIED_TO_ERR = 'modified to ERR'
 
 export type { CompleterState, QpAttr, QpCap, QpHost, RequesterState, RespResource, ResponderState } from '../engine/engine-qp.ts'
 
@@ -136,7 +133,7 @@ export class Qp implements EngineQp {
     Object.assign(this.attr, rest)
     if (next === cur) return
     if (next === QpState.ERR) {
-      this.toError(MODIFIED_TO_ERR)
+      this.toError('modified to ERR')
       return
     }
     this.attr.qpState = next
@@ -158,7 +155,7 @@ export class Qp implements EngineQp {
    * Enter ERR: post the remaining send and receive WQEs as WR_FLUSH_ERR
    * completions (always, signaled or not), stop timers.
    */
-  toError(reason: string): void {
+  toError(reason: string, event?: AsyncEventTypeValue): void {
     if (this.attr.qpState === QpState.ERR) return
     this.attr.qpState = QpState.ERR
     this.stopTimers()
@@ -174,8 +171,8 @@ export class Qp implements EngineQp {
       this.recvCq.push({ wrId: r.wrId, status: WcStatus.WR_FLUSH_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: this.qpNum, srcQp: 0, wcFlags: 0 }, true)
     }
     const ev = this.host.asyncEvents
-    // A failure (not a modify to ERR) is fatal to the QP: IBV_EVENT_QP_FATAL.
-    if (reason !== MODIFIED_TO_ERR) ev?.push({ type: AsyncEventType.QP_FATAL, qpn: this.qpNum, reason })
+    // The affiliated error the cause raises (QP_FATAL, QP_REQ_ERR, QP_ACCESS_ERR), if any.
+    if (event !== undefined) ev?.push({ type: event, qpn: this.qpNum, reason })
     // rxe flush_recv_queue: a QP on an SRQ reports its last WQE (IBV_EVENT_QP_LAST_WQE_REACHED).
     if (this.srq) ev?.push({ type: AsyncEventType.QP_LAST_WQE_REACHED, qpn: this.qpNum, srqn: this.srq.srqn, reason })
     this.host.onQpError?.(this, reason)
