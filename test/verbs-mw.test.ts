@@ -111,6 +111,7 @@ t.test('MW type 2 - invalidated by LOCAL_INV and by SEND_WITH_INV', async (t) =>
   t.equal(remote.mw.state, MwState.FREE, 'the window is unbound')
   remote.a.qp.postSend({ wrId: 5, opcode: WrOpcode.RDMA_WRITE, sgList: [sge(remote.a, 0, 8)], remoteAddr: remote.b.mr.iova + WIN, rkey: remote.mw.rkey, sendFlags: S })
   t.equal((await remote.a.cq.next()).status, WcStatus.REM_ACCESS_ERR, 'access after SEND_WITH_INV: REM_ACCESS_ERR')
+  t.throws(() => pair.b.device.deallocPd(remote.b.pd), { code: ErrorCodes.EBUSY }, 'a PD with objects cannot be deallocated')
   pair.b.device.deallocMw(remote.mw)
   t.throws(() => pair.b.device.deallocMw(remote.mw), { code: ErrorCodes.EINVAL }, 'dealloc twice')
 })

@@ -125,6 +125,8 @@ export class RdmaDevice implements QpHost {
   deallocPd(pd: number): void {
     for (const mr of this.mrs.all()) if (mr.pd === pd) throw new EmuError(ErrorCodes.EBUSY, `PD ${pd} still has MRs`)
     for (const qp of this.qps.values()) if (qp.pd === pd) throw new EmuError(ErrorCodes.EBUSY, `PD ${pd} still has QPs`)
+    for (const srq of this.srqs.values()) if (srq.pd === pd) throw new EmuError(ErrorCodes.EBUSY, `PD ${pd} still has SRQs`)
+    if (this.mws.inPd(pd)) throw new EmuError(ErrorCodes.EBUSY, `PD ${pd} still has memory windows`)
     if (!this.pds.delete(pd)) throw new EmuError(ErrorCodes.EINVAL, `no PD ${pd}`)
   }
 

@@ -85,6 +85,12 @@ export class MwTable {
     this.byIndex.delete(mw.index)
   }
 
+  /** True while a window of `pd` is allocated (ibv_dealloc_pd waits for none). */
+  inPd(pd: number): boolean {
+    for (const mw of this.byIndex.values()) if (mw.pd === pd) return true
+    return false
+  }
+
   /** Windows currently bound over `mr` (its deregistration and invalidation wait for none). */
   boundOver(mr: Mr): number {
     return this.bound.get(mr) ?? 0
