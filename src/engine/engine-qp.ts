@@ -139,6 +139,12 @@ export interface RespResource {
   opcode: number
   /** Saved atomic original value. */
   orig: bigint
+  /**
+   * A READ's original request (rxe's res->read: va_org, length, rkey): a
+   * duplicate must ask for a part of it, and is answered from the region
+   * its rkey still names (rxe_recheck_mr), or NAKed when there is none.
+   */
+  read?: { va: number; len: number; rkey: number }
 }
 
 export interface RequesterState {

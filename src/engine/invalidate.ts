@@ -6,10 +6,10 @@
  * IETH carries when the receive completes. A window rkey (rkeyIsMw) resolves
  * through the device's window table, every other one through the MR table.
  */
-import type { LookupResult } from '../memory/stag.ts'
+import { MrState, type LookupResult, type Mr } from '../memory/stag.ts'
 import { WcStatus, WrOpcode } from '../verbs/constants.ts'
 import { invalidateMr, regFastMr } from '../verbs/fast-reg.ts'
-import { rkeyIsMw } from '../verbs/mw.ts'
+import { MwState, rkeyIsMw } from '../verbs/mw.ts'
 import type { EngineQp } from './engine-qp.ts'
 import type { SendWqe } from './wqe.ts'
 
@@ -18,6 +18,22 @@ export function lookupRkey(qp: EngineQp, rkey: number, access: number, va: numbe
   const mws = qp.host.mws
   if (mws && rkeyIsMw(rkey)) return mws.lookup(rkey, qp.pd, qp.qpNum, access, va, len)
   return qp.host.mrs.lookup(rkey, qp.pd, access, va, len)
+}
+
+/**
+ * The region an rkey names now, if it is valid (rxe_recheck_mr, for a
+ * duplicate READ replayed from its responder resource): through a valid
+ * window to its MR, or the MR itself.
+ */
+export function recheckRkey(qp: EngineQp, rkey: number): Mr | undefined {
+  let mr: Mr | undefined
+  if (rkeyIsMw(rkey)) {
+    const mw = qp.host.mws?.byRkey(rkey)
+    mr = mw && mw.state === MwState.VALID ? mw.mr : undefined
+  } else {
+    mr = qp.host.mrs.byStag(rkey)
+  }
+  return mr && mr.state === MrState.VALID ? mr : undefined
 }
 
 /** Invalidate an MR or window by rkey (rxe invalidate_rkey); returns why it failed, or undefined. */

@@ -5,7 +5,7 @@ import type { CompleterState, EngineQp, QpAttr, QpCap, QpHost, RequesterState, R
 import { armRetransmitTimer, completeHead } from '../engine/completer.ts'
 import { postSend, rewindTo } from '../engine/requester.ts'
 import { postRecv } from '../engine/responder.ts'
-import { QpState, qpStateName, type QpStateValue, WcOpcode, WcStatus } from './constants.ts'
+import { QpState, qpStateName, type QpStateValue, WcOpcode, WcStatus, WrOpcode } from './constants.ts'
 import type { Cq } from './cq.ts'
 import { AsyncEventType, type AsyncEventTypeValue } from './async-events.ts'
 import type { Srq } from './srq.ts'
@@ -213,9 +213,19 @@ export class Qp implements EngineQp {
     rewindTo(this, psn)
   }
 
-  /** ibv_post_send. Throws EINVAL in RESET/INIT/RTR; in ERR the WRs complete with WR_FLUSH_ERR. */
+  /**
+   * ibv_post_send. Throws EINVAL in RESET/INIT/RTR, and for an atomic whose
+   * remote address is not 8-byte aligned (librxe validate_send_wr); in ERR
+   * the WRs complete with WR_FLUSH_ERR.
+   */
   postSend(wr: SendWr | SendWr[]): void {
-    postSend(this, Array.isArray(wr) ? wr : [wr])
+    const wrs = Array.isArray(wr) ? wr : [wr]
+    for (const w of wrs) {
+      if ((w.opcode === WrOpcode.ATOMIC_CMP_AND_SWP || w.opcode === WrOpcode.ATOMIC_FETCH_AND_ADD) && (w.remoteAddr ?? 0) % 8 !== 0) {
+        throw new EmuError(ErrorCodes.EINVAL, `atomic remote address 0x${(w.remoteAddr ?? 0).toString(16)} is not 8-byte aligned`)
+      }
+    }
+    postSend(this, wrs)
   }
 
   /** ibv_post_recv. Throws EINVAL in RESET; in ERR the WRs complete with WR_FLUSH_ERR. */
