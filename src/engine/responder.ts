@@ -1,6 +1,6 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { psnAdd, psnDiff, type Packet, type PacketInit } from '../../fabric/codec.ts'
-import { MrCheck, MrState, type LookupResult, type Mr } from '../memory/stag.ts'
+import { MrCheck, type LookupResult, type Mr } from '../memory/stag.ts'
 import { Access, QpState, WcOpcode, WcStatus } from '../verbs/constants.ts'
 import { WcFlags, type Wc } from '../verbs/cq.ts'
 import type { EngineQp, RespResource } from './engine-qp.ts'
