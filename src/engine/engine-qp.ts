@@ -2,6 +2,9 @@ import type { PacketInit } from '../../fabric/codec.ts'
 import type { Mr, MrTable } from '../memory/stag.ts'
 import type { QpStateValue } from '../verbs/constants.ts'
 import type { Cq } from '../verbs/cq.ts'
+import type { AsyncEventQueue } from '../verbs/async-events.ts'
+import type { MwTable } from '../verbs/mw.ts'
+import type { Srq } from '../verbs/srq.ts'
 import type { EngineCounters } from './counters.ts'
 import type { Fifo, RecvWqe, SendWqe } from './wqe.ts'
 
@@ -22,14 +25,16 @@ export interface EngineQp {
   readonly attr: QpAttr
   readonly sq: Fifo<SendWqe>
   readonly rq: Fifo<RecvWqe>
+  /** The shared receive queue its receives come from, if created with one (src/verbs/srq.ts). */
+  readonly srq?: Srq
   readonly req: RequesterState
   readonly comp: CompleterState
   readonly resp: ResponderState
   readonly state: QpStateValue
   /** Reads, atomics and the like this QP may have in flight (max_rd_atomic). */
   readonly rdAtomicLimit: number
-  /** Enter ERR: flush the remaining WQEs with WR_FLUSH_ERR, stop the timers. */
-  toError(reason: string): void
+  /** Enter ERR: flush the remaining WQEs with WR_FLUSH_ERR, stop the timers; raise `event` (an AsyncEventType) if given. */
+  toError(reason: string, event?: number): void
 
   // Where the requester and completer meet (rxe: the QP's retransmit timer and
   // the two tasks): each reaches the other only through these.
@@ -58,6 +63,10 @@ export interface QpHost {
    * queued (a retransmission: later ACKs and NAKs first move or cancel it).
    */
   kickLater(qp: EngineQp): void
+  /** Memory windows (src/verbs/mw.ts); absent: window rkeys resolve to nothing. */
+  readonly mws?: MwTable
+  /** The device's async events (src/verbs/async-events.ts). */
+  readonly asyncEvents?: AsyncEventQueue
   /** Called by the QP when it enters ERR (the device may log it). */
   onQpError?(qp: EngineQp, reason: string): void
 }

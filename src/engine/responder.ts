@@ -1,8 +1,8 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { psnAdd, psnDiff, type Packet, type PacketInit } from '../../fabric/codec.ts'
-import { MrCheck, MrState, type LookupResult, type Mr } from '../memory/stag.ts'
+import { MrCheck, type LookupResult, type Mr } from '../memory/stag.ts'
 import { Access, QpState, WcOpcode, WcStatus } from '../verbs/constants.ts'
-import { WcFlags } from '../verbs/cq.ts'
+import { WcFlags, type Wc } from '../verbs/cq.ts'
 import type { EngineQp, RespResource } from './engine-qp.ts'
 import { Aeth, aethAck, aethRnrNak, Mask, Op, opInfo } from './opcodes.ts'
 import { mrCheckFault, RespFault, type RespFaultValue } from './status.ts'
@@ -10,6 +10,7 @@ import { respondFault } from './responder-fault.ts'
 import { flushPendingAck, respond, sendAck } from './responder-ack.ts'
 import { checkLength, checkOpValid, checkWritePayload, FlushLevel, flushAccess } from './responder-checks.ts'
 import { scatterEach, segsUsable } from './sge.ts'
+import { invalidateRkey, lookupRkey, recheckRkey } from './invalidate.ts'
 import type { LocalSeg, RecvWr } from './wqe.ts'
 
 /**
@@ -139,7 +140,7 @@ function execute(qp: EngineQp, pkt: Packet): void {
   // rxe check_resource: a receive WQE is needed for SEND and for WRITE with immediate.
   if (mask & Mask.RWR || (mask & Mask.IMMDT && mask & Mask.WRITE)) {
     if (!resp.recv) {
-      const r = qp.rq.shift()
+      const r = qp.srq ? qp.srq.take() : qp.rq.shift()
       if (!r) {
         qp.host.counters.rnrNaksSent++
         resp.nakSent = true
@@ -178,7 +179,7 @@ function execute(qp: EngineQp, pkt: Packet): void {
       resp.writeResid = reth.len
       resp.writeMr = undefined
       if (reth.len > 0) {
-        const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_WRITE, Number(reth.va), reth.len)
+        const r = lookupRkey(qp, reth.rkey, Access.REMOTE_WRITE, Number(reth.va), reth.len)
         if (!mrChecked(qp, pkt.psn, r, 'WRITE rkey')) return
         resp.writeMr = r.mr
         resp.writeOff = r.offset
@@ -207,7 +208,18 @@ function execute(qp: EngineQp, pkt: Packet): void {
   if (mask & Mask.COMP) {
     const r = resp.recv!
     const imm = pkt.immDt !== undefined
-    const wc = {
+    // SEND_WITH_INV: invalidate the IETH's rkey as the receive completes (rxe do_complete, invalidate_rkey).
+    if (mask & Mask.IETH) {
+      const why = invalidateRkey(qp, pkt.ieth!)
+      if (why !== undefined) {
+        const bad = { wrId: r.wrId, status: WcStatus.REM_INV_REQ_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: qp.qpNum, srcQp: qp.attr.destQpNum, wcFlags: 0 }
+        qp.host.dataPath.then(qp, () => qp.recvCq.push(bad, pkt.se))
+        resp.recv = undefined
+        resp.recvOff = 0
+        return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, `responder: SEND_WITH_INV of rkey 0x${pkt.ieth!.toString(16)} failed: ${why}`)
+      }
+    }
+    const wc: Wc = {
       wrId: r.wrId,
       status: WcStatus.SUCCESS,
       opcode: mask & Mask.WRITE ? WcOpcode.RECV_RDMA_WITH_IMM : WcOpcode.RECV,
@@ -217,7 +229,12 @@ function execute(qp: EngineQp, pkt: Packet): void {
       srcQp: qp.attr.destQpNum,
       wcFlags: imm ? WcFlags.WITH_IMM : 0,
     }
-    qp.host.dataPath.then(qp, () => qp.recvCq.push(wc))
+    if (mask & Mask.IETH) {
+      wc.wcFlags |= WcFlags.WITH_INV
+      wc.invalidatedRkey = pkt.ieth
+    }
+    const se = pkt.se
+    qp.host.dataPath.then(qp, () => qp.recvCq.push(wc, se))
     resp.recv = undefined
     resp.recvOff = 0
   }
@@ -234,7 +251,7 @@ function readResponses(qp: EngineQp, pkt: Packet): RespFaultValue {
   let mr
   let off = 0
   if (len > 0) {
-    const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_READ, Number(reth.va), len)
+    const r = lookupRkey(qp, reth.rkey, Access.REMOTE_READ, Number(reth.va), len)
     const fault = mrCheckFault(r.status)
     if (fault !== RespFault.NONE) return fault
     mr = r.mr!
@@ -269,8 +286,8 @@ function replayRead(qp: EngineQp, pkt: Packet, res: RespResource): void {
   let mr
   let off = 0
   if (len > 0) {
-    mr = qp.host.mrs.byStag(orig.rkey)
-    if (!mr || mr.state !== MrState.VALID) return respondFault(qp, pkt.psn, RespFault.REMOTE_ACCESS, 'responder: duplicate READ: its rkey names no valid region now')
+    mr = recheckRkey(qp, orig.rkey)
+    if (!mr) return respondFault(qp, pkt.psn, RespFault.REMOTE_ACCESS, 'responder: duplicate READ: its rkey names no valid region now')
     off = va - mr.iova
   }
   readPackets(qp, pkt.psn, mr, off, len)
@@ -312,7 +329,7 @@ function atomic(qp: EngineQp, pkt: Packet): void {
   const a = pkt.atomicEth!
   const va = Number(a.va)
   // rxe's order: check_rkey (key, PD, access, state, range), then the alignment (rxe_mr_do_atomic_op).
-  const r = qp.host.mrs.lookup(a.rkey, qp.pd, Access.REMOTE_ATOMIC, va, 8)
+  const r = lookupRkey(qp, a.rkey, Access.REMOTE_ATOMIC, va, 8)
   if (!mrChecked(qp, pkt.psn, r, 'atomic rkey')) return
   if (a.va % 8n !== 0n) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: unaligned atomic')
   const resp = qp.resp
@@ -330,7 +347,7 @@ function flushOrAtomicWrite(qp: EngineQp, pkt: Packet, mask: number): void {
   const va = Number(reth.va)
   if (mask & Mask.ATOMIC_WRITE) {
     // rxe: check_rkey (lookup, range, then exactly 8 bytes), then the alignment (rxe_mr_do_atomic_write).
-    const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_WRITE, va, reth.len)
+    const r = lookupRkey(qp, reth.rkey, Access.REMOTE_WRITE, va, reth.len)
     if (!mrChecked(qp, pkt.psn, r, 'ATOMIC_WRITE rkey')) return
     if (reth.len !== 8 || pkt.payload.length !== 8) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: ATOMIC_WRITE of other than 8 bytes')
     if (reth.va % 8n !== 0n) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: unaligned ATOMIC_WRITE')
@@ -344,7 +361,7 @@ function flushOrAtomicWrite(qp: EngineQp, pkt: Packet, mask: number): void {
     const need = flushAccess(feth.plt)
     const wholeMr = feth.sel === FlushLevel.MR
     const target = wholeMr ? qp.host.mrs.byStag(reth.rkey) : undefined
-    const r = wholeMr ? qp.host.mrs.lookup(reth.rkey, qp.pd, need, target?.iova ?? 0, target?.length ?? 0) : qp.host.mrs.lookup(reth.rkey, qp.pd, need, va, reth.len)
+    const r = wholeMr ? lookupRkey(qp, reth.rkey, need, target?.iova ?? 0, target?.length ?? 0) : lookupRkey(qp, reth.rkey, need, va, reth.len)
     if (!mrChecked(qp, pkt.psn, r, 'FLUSH')) return
     const mr = r.mr!
     const len = wholeMr ? mr.length : reth.len

@@ -1,5 +1,6 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
+import { CqNotify, firesNotify, type CompChannel } from './comp-channel.ts'
 
 /** struct ibv_wc, the fields users read. */
 export interface Wc {
@@ -14,6 +15,8 @@ export interface Wc {
   srcQp: number
   wcFlags: number
   vendorErr?: number
+  /** ibv_wc.invalidated_rkey, when wcFlags has WITH_INV (a SEND_WITH_INV received). */
+  invalidatedRkey?: number
 }
 
 /** enum ibv_wc_flags */
@@ -42,8 +45,27 @@ export class Cq {
     return this.entries.length - this.head
   }
 
-  /** Called by the engine. */
-  push(wc: Wc): void {
+  /** The completion channel its events go to (ibv_create_cq's channel). */
+  channel?: CompChannel
+  /** Armed notification (CqNotify): reqNotify() arms, the next matching completion fires and disarms. */
+  private notifyArmed = 0
+
+  /**
+   * ibv_req_notify_cq: arm for the next completion, or with `solicitedOnly`
+   * the next solicited (or unsuccessful receive) one. EINVAL without a channel.
+   */
+  reqNotify(solicitedOnly = false): void {
+    if (!this.channel) throw new EmuError(ErrorCodes.EINVAL, 'req_notify_cq on a CQ created without a completion channel')
+    // rxe_req_notify_cq: a NEXT_COMP arm is not weakened to SOLICITED.
+    if (this.notifyArmed !== CqNotify.NEXT_COMP) this.notifyArmed = solicitedOnly ? CqNotify.SOLICITED : CqNotify.NEXT_COMP
+  }
+
+  /** Called by the engine. `solicited`: the BTH SE bit of the message it completes (rxe_cq_post). */
+  push(wc: Wc, solicited = false): void {
+    if (this.notifyArmed && firesNotify(this.notifyArmed, solicited)) {
+      this.notifyArmed = 0
+      queueMicrotask(() => this.channel?.notify(this))
+    }
     const w = this.waiters.shift()
     if (w) {
       if (this.waiters.length === 0) this.timer?.unref()
