@@ -74,7 +74,8 @@ const StorageFaultsBody = v.nullable(v.strictObject({
   flush: Opt(v.nullable(v.picklist(['EIO']))),
   enospc: Opt(v.boolean()),
 }))
-const FileReg = { pd: UInt, file: Name, offset: UInt, length: UInt, access: UInt, iova: Opt(UInt) }
+/** `mapping`: the kind of mmap the file MR stands for (default 'shared', MAP_SHARED); 'private' is MAP_PRIVATE (src/server/mr-registration.ts). */
+const FileReg = { pd: UInt, file: Name, offset: UInt, length: UInt, access: UInt, iova: Opt(UInt), mapping: Opt(v.picklist(['shared', 'private'])) }
 
 export const NodeMessages = {
   // ---- launcher protocol (src/launcher/protocol.ts) ----
@@ -140,8 +141,11 @@ export const NodeMessages = {
   'fs.create': command<{ ino: number }>()(v.object({ name: Name, dax: Opt(v.boolean()) })),
   'fs.write': command<{ written: number }>()(v.object({ name: Name, offset: UInt, data: Bytes })),
   'fs.read': command<Uint8Array>()(v.object({ name: Name, offset: UInt, length: UInt })),
-  'fs.truncate': command<Empty>()(v.object({ name: Name, size: UInt })),
-  'fs.punch': command<Empty>()(v.object({ name: Name, offset: UInt, length: UInt })),
+  // waitMs: a wait for busy DAX pages (or a lease break) is interrupted after that long: EINTR (src/server/server-fs.ts)
+  'fs.truncate': command<Empty>()(v.object({ name: Name, size: UInt, waitMs: Opt(UInt) })),
+  'fs.punch': command<Empty>()(v.object({ name: Name, offset: UInt, length: UInt, waitMs: Opt(UInt) })),
+  // interrupt every truncate / punch waiting on the file (a signal to the waiting process): they fail EINTR
+  'fs.interrupt': command<{ interrupted: number }>()(Named),
   'fs.fallocate': command<Empty>()(v.object({ name: Name, mode: Opt(UInt), offset: UInt, length: UInt })),
   'fs.fsync': command<FsyncResult>()(Named),
   'fs.unlink': command<Empty>()(Named),
@@ -162,7 +166,8 @@ export const NodeMessages = {
   'mem.odpQuery': command<OdpQuery & { kind: string; file?: string }>()(Stag),
   'mem.odpInvalidate': command<{ pages: number; seq: number }>()(v.object({ stag: Key, offset: Opt(UInt), length: Opt(UInt), how: Opt(v.picklist(['unmap', 'migrate', 'dontneed'])) })),
   'mem.leases': command<LeaseInfo[]>()(NoBody),
-  'mem.pinPages': command<{ handle: number; frames: number[] }>()(v.object({ file: Name, offset: UInt, length: UInt, write: Opt(v.boolean()) })),
+  // ref: a plain page reference (get_page, FOLL_GET) instead of a FOLL_PIN pin (src/server/short-term-pins.ts)
+  'mem.pinPages': command<{ handle: number; frames: number[] }>()(v.object({ file: Name, offset: UInt, length: UInt, write: Opt(v.boolean()), ref: Opt(v.boolean()) })),
   'mem.unpinPages': command<Empty>()(v.object({ handle: UInt })),
   /** TEST ONLY: free a file's blocks behind its MRs' backs (the unsafe case the oracle measures). */
   'test.freeBehindMr': command<{ blocks: number[] }>()(FileRange),

@@ -21,6 +21,8 @@ export const ErrorCodes = {
   EFAULT: 'ERR_EFAULT',
   /** Object busy (pinned range under truncate with the deny policy): ETXTBSY. */
   ETXTBSY: 'ERR_ETXTBSY',
+  /** Interrupted while waiting (a DAX truncate waiting for busy pages, given up by a timeout or a cancel): EINTR. */
+  EINTR: 'ERR_EINTR',
   /** Object busy (cannot destroy while in use; lease released while MRs hold pins): EBUSY. */
   EBUSY: 'ERR_EBUSY',
   /** Try again: a conflicting layout lease is held, or the lease is being broken (F_SETLEASE's EAGAIN). */

@@ -16,6 +16,11 @@
  * | `host.cm.listen(port)` → {@link Listener}, `listener.accept()` | rdma_listen, rdma_get_cm_event + rdma_accept |
  * | `host.cm.connect(node, port)` → {@link Connection} | rdma_resolve_addr/route + rdma_connect |
  * | `conn.disconnect()`, `conn.disconnected` | rdma_disconnect, RDMA_CM_EVENT_DISCONNECTED |
+ * | `ctx.getAsyncEvent()`, `ctx.pollAsyncEvents()` | ibv_get_async_event |
+ * | `ctx.createCompChannel()` → {@link CompChannel}, `ctx.createCq(cqe, { channel })`, `cq.reqNotify(solicitedOnly)`, `channel.getCqEvent()`, `channel.ackCqEvents(cq, n)` | ibv_create_comp_channel, ibv_req_notify_cq, ibv_get_cq_event, ibv_ack_cq_events |
+ * | `pd.createSrq(attr)` → {@link SRQ}, `srq.postRecv()`, `srq.modify({ srqLimit })`, `srq.query()`, `srq.destroy()`; `pd.createQp({ srq })` | ibv_create_srq, ibv_post_srq_recv, ibv_modify_srq, ibv_query_srq, ibv_destroy_srq |
+ * | `pd.allocMr(maxPages)`, `mapMrSg(mr, buf, iova)`, `regMrWr(mr, ...)`, `localInvWr(rkey)`, `WrOpcode.SEND_WITH_INV` + `invalidateRkey` | ib_alloc_mr, ib_map_mr_sg, IB_WR_REG_MR, IBV_WR_LOCAL_INV, IBV_WR_SEND_WITH_INV |
+ * | `pd.allocMw(2)` → {@link MW}, `mw.bindWr(...)`, `mw.dealloc()` | ibv_alloc_mw, IBV_WR_BIND_MW, ibv_dealloc_mw |
  *
  * A host comes from one call: a node's program gets it as its argument
  * (`export default async function (host) {...}`, see {@link ProgramHost});
@@ -23,7 +28,11 @@
  */
 
 // ---- verbs objects ----
-export { Context, PD, MR, CQ, QP, bytesOf } from './api/verbs.ts'
+export { Context, PD, MR, CQ, QP, CompChannel, bytesOf } from './api/verbs.ts'
+export { SRQ, MW, mapMrSg, regMrWr, localInvWr } from './api/verbs-storage.ts'
+export type { SrqAttr } from './api/verbs-storage.ts'
+export { AsyncEventType, asyncEventName } from './verbs/async-events.ts'
+export type { AsyncEvent, AsyncEventTypeValue } from './verbs/async-events.ts'
 export type { QpInitAttr, QpAttr, QpCap, RecvWr, SendWr, Sge, Wc, RegistrableBuffer } from './api/verbs.ts'
 
 // ---- rdma_cm ----

@@ -20,8 +20,10 @@ t.test('cluster - tour pings every pair, runs perftest and the truncate race, an
     ['deny', /^deny\s+pinned\s+ETXTBSY\s+[\d.]+\s+0\s+-\s+\d+\s+0\s+0\/0\s+16\/16$/m],
     ['truncate-extend', /^truncate-extend\s+pinned\s+ok\s+[\d.]+\s+0\s+-\s+\d+\s+0\s+0\/0\s+16\/16$/m],
     ['layout-lease', /^layout-lease\s+pinned\s+ok\s+[\d.]+\s+0\s+-\s+\d+\s+0 \(stopped\)\s+1\/0\s+16\/16$/m],
+    ['exclusive-lease', /^exclusive-lease\s+pinned\s+ETXTBSY\s+[\d.]+\s+0\s+-\s+\d+\s+0\s+0\/0\s+16\/16$/m],
     ['odp', /^odp\s+ODP \(policy\)\s+ok\s+[\d.]+\s+0\s+-\s+\d+\s+\d+ REM_ACCESS_ERR\s+0\/0\s+0\/0$/m],
   ]
+  t.equal(rows.length, 7, 'seven policies')
   for (const [policy, row] of rows) t.match(r.stdout, row, `truncate race row: ${policy}`)
   t.match(r.stdout, /^(\d+) of \1 expectations held$/m, 'every expectation of the truncate race held')
   t.same(pidsMatching(runDir), [], 'torn down')

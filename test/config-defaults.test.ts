@@ -13,7 +13,7 @@ t.test('config - defaults filled in', async (t) => {
   if (s.role === 'server') {
     t.same(s.server, {
       deviceBytes: 64 * 1024 * 1024, pageSize: 4096, policy: 'upstream', leaseBreakTimeMs: 45000, leaseRevokeKill: false,
-      dirtyExpireMs: 30000, writebackMode: 'keep-dirty', workers: 2, inlineBatchBytes: 16384, offload: 'adaptive',
+      dirtyExpireMs: 30000, writebackMode: 'upstream', truncateExtend: 'retain', workers: 2, inlineBatchBytes: 16384, offload: 'adaptive',
     }, 'server defaults')
   }
   t.notOk('server' in c.nodes[1]!, 'clients get no server section')

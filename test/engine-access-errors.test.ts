@@ -87,10 +87,16 @@ t.test('engine - access and request errors', async (t) => {
     await t.rejects(rc.server.regMr(spd, 64, Access.REMOTE_WRITE), { code: ErrorCodes.EINVAL }, 'the same over the control plane')
   })
 
-  await t.test('unaligned atomic gives REM_INV_REQ_ERR', async (t) => {
+  // The responder's own misaligned-atomic NAK (REM_INV_REQ_ERR) is tested with
+  // raw packets in engine-responder-atomics.test.ts: librxe refuses this at post.
+  await t.test('unaligned atomic is refused at post with EINVAL (librxe validate_send_wr)', async (t) => {
     const c = await fresh()
-    c.qp.postSend({ wrId: 1, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, sgList: c.sge(), remoteAddr: c.serverMr.iova + 4, rkey: c.serverMr.stag, compareAdd: 1n, sendFlags: S })
-    await expectStatus(t, c, WcStatus.REM_INV_REQ_ERR)
+    for (const opcode of [WrOpcode.ATOMIC_FETCH_AND_ADD, WrOpcode.ATOMIC_CMP_AND_SWP]) {
+      t.throws(() => c.qp.postSend({ wrId: 1, opcode, sgList: c.sge(), remoteAddr: c.serverMr.iova + 4, rkey: c.serverMr.stag, compareAdd: 1n, sendFlags: S }), { code: ErrorCodes.EINVAL })
+    }
+    t.equal(c.qp.state, QpState.RTS, 'nothing was posted; the QP is unharmed')
+    c.qp.postSend({ wrId: 2, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, sgList: c.sge(), remoteAddr: c.serverMr.iova + 8, rkey: c.serverMr.stag, compareAdd: 1n, sendFlags: S })
+    t.equal((await c.cq.next()).status, WcStatus.SUCCESS, 'an aligned one goes through')
   })
 
   await t.test('atomic with an invalid rkey gives REM_ACCESS_ERR', async (t) => {

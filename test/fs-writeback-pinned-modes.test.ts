@@ -15,7 +15,7 @@ const setup = (t: Test, writebackMode: WritebackMode) => {
   return { mem, fs, ino, frame: frame!, block: fs.blockOf(ino, 0) }
 }
 
-t.test('fs - keep-dirty: a pinned page is never written or cleaned', async (t) => {
+t.test('fs - keep-dirty (proposal, seed 001): a pinned page is never written or cleaned', async (t) => {
   const { mem, fs, ino, frame, block } = setup(t, 'keep-dirty')
   t.equal(mem.phys.isDirty(frame), true, 'a write pin dirties the page')
   const r = fs.fsync(ino)
@@ -34,7 +34,7 @@ t.test('fs - keep-dirty: a pinned page is never written or cleaned', async (t) =
   t.equal(mem.phys.isDirty(frame), false)
 })
 
-t.test('fs - bounce: fsync writes a snapshot while the pin stays', async (t) => {
+t.test('fs - bounce (proposal, seed 001): fsync writes a snapshot while the pin stays', async (t) => {
   const { mem, fs, ino, frame, block } = setup(t, 'bounce')
   const r = fs.fsync(ino)
   t.same(r, { written: 0, bounced: 1, skippedPinned: 0 })

@@ -112,7 +112,7 @@ t.test('policy guard - layout-lease waits for the lease break, then for any pin 
 t.test('policy - long-term pin rules at registration', async (t) => {
   const mem = new ServerMemory({ dataDir: t.testdir(), deviceBytes: 64 * PAGE, ramBytes: 16 * PAGE })
   t.teardown(() => mem.close())
-  const check = (policy: Policy, r: { dax: boolean; write: boolean; lease?: 'held' | 'none' | 'other' | 'breaking' }) => {
+  const check = (policy: Policy, r: { dax: boolean; write: boolean; shared?: boolean; lease?: 'held' | 'none' | 'other' | 'breaking' }) => {
     const p = new LayoutPolicy(policy, { pins: mem.pins })
     try {
       p.checkLongTermPin({ file: 'f', lease: 'none', ...r })
@@ -124,6 +124,12 @@ t.test('policy - long-term pin rules at registration', async (t) => {
   t.equal(check('upstream', { dax: true, write: false }), ErrorCodes.EOPNOTSUPP)
   t.equal(check('upstream', { dax: false, write: true }), ErrorCodes.EFAULT)
   t.equal(check('upstream', { dax: false, write: false }), 'ok')
+  t.equal(check('upstream', { dax: false, write: true, shared: true }), ErrorCodes.EFAULT, 'shared + writable: vma_needs_dirty_tracking')
+  t.equal(check('upstream', { dax: false, write: true, shared: false }), 'ok', 'MAP_PRIVATE: no dirty tracking, allowed')
+  t.equal(check('upstream', { dax: true, write: true, shared: false }), ErrorCodes.EOPNOTSUPP, 'DAX first, whatever the mapping')
+  t.equal(check('exclusive-lease', { dax: true, write: true, lease: 'held' }), 'ok')
+  t.equal(check('exclusive-lease', { dax: true, write: true, lease: 'none' }), ErrorCodes.EACCES)
+  t.equal(new LayoutPolicy('exclusive-lease', { pins: mem.pins }).needsLease, true)
   for (const policy of ['unsafe-gup', 'deny', 'truncate-extend', 'odp'] as const) t.equal(check(policy, { dax: true, write: true }), 'ok', `${policy} allows it`)
   t.equal(check('layout-lease', { dax: true, write: true, lease: 'held' }), 'ok')
   t.equal(check('layout-lease', { dax: false, write: false, lease: 'none' }), ErrorCodes.EACCES)

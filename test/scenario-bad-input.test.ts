@@ -74,7 +74,7 @@ const refsLines = [
   /^steps\[5\]: missing count or durationMs/m,
   /^steps\[6\]\.traffic: no earlier traffic step has the id "x"$/m,
   /^steps\[8\]: offset 8 \+ size 4096 is past the end of MR "m" \(4096 bytes\)$/m,
-  /^steps\[10\]: lease needs policy layout-lease, but would also run under unsafe-gup: add "when": \["layout-lease"\]$/m,
+  /^steps\[10\]: lease needs policy layout-lease or exclusive-lease, but would also run under unsafe-gup: add "when": \["layout-lease", "exclusive-lease"\]$/m,
   /^expect\[0\]\.policy: deny, odp are not among the scenario's policies \(unsafe-gup\)$/m,
   /^expect\[1\]\.op: truncateResult is a string: expected == or !=, got ">"$/m,
   /^expect\[2\]\.value: corruptBytes is a number, got "none"$/m,

@@ -22,6 +22,6 @@ t.test('scenario - every shipped scenario is valid on the default cluster', asyn
     }
   }
   const race = loadScenario(join(SCENARIOS_DIR, 'truncate-race.json'), config)
-  t.same(race.policies, ['upstream', 'unsafe-gup', 'deny', 'truncate-extend', 'layout-lease', 'odp'], 'the truncate race runs under all six policies')
+  t.same(race.policies, ['upstream', 'unsafe-gup', 'deny', 'truncate-extend', 'layout-lease', 'exclusive-lease', 'odp'], 'the truncate race runs under all seven policies')
   t.same(race.nodes, ['server0', 'client0'], 'and starts only the nodes it uses')
 })

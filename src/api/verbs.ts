@@ -13,6 +13,9 @@ import type { Cq, Wc } from '../verbs/cq.ts'
 import type { RdmaDevice } from '../verbs/device.ts'
 import type { Qp, QpAttr, QpCap } from '../verbs/qp.ts'
 import { qpStateName, type QpStateValue } from '../verbs/constants.ts'
+import { CompChannel as RawCompChannel } from '../verbs/comp-channel.ts'
+import type { AsyncEvent } from '../verbs/async-events.ts'
+import { MW, SRQ, type SrqAttr } from './verbs-storage.ts'
 
 export type { QpAttr, QpCap, RecvWr, SendWr, Sge, Wc }
 
@@ -50,10 +53,38 @@ export class Context {
     return new PD(this, this.raw.allocPd())
   }
 
-  /** ibv_create_cq with `cqe` entries (a completion beyond that is lost and counted in `overflows`, CQ_ERR is raised and its QP goes to ERR, as rxe_cq_post). */
-  createCq(cqe: number = Params.defaultCqDepth): CQ {
+  /**
+   * ibv_create_cq with `cqe` entries (a completion beyond that is lost and
+   * counted in `overflows`, CQ_ERR is raised and its QP goes to ERR, as
+   * rxe_cq_post); on `channel`, cq.reqNotify() arms it for a completion
+   * event there.
+   */
+  createCq(cqe: number = Params.defaultCqDepth, opts: { channel?: CompChannel } = {}): CQ {
     this.check()
-    return new CQ(this, this.raw.createCq(cqe))
+    const cq = new CQ(this, this.raw.createCq(cqe, { channel: opts.channel?.raw }))
+    opts.channel?.cqs.set(cq.raw, cq)
+    return cq
+  }
+
+  /** ibv_create_comp_channel (pyverbs `CompChannel`). */
+  createCompChannel(): CompChannel {
+    this.check()
+    return new CompChannel(this)
+  }
+
+  /**
+   * ibv_get_async_event (pyverbs Context.get_async_event): the next event of
+   * this device (QP_FATAL, CQ_ERR, COMM_EST, SQ_DRAINED, SRQ_LIMIT_REACHED,
+   * QP_LAST_WQE_REACHED ...), waiting for one; rejects EmuError(TIMEOUT)
+   * after `timeoutMs`. Events need no acknowledgement here.
+   */
+  getAsyncEvent(timeoutMs: number = Params.cqWaitTimeoutMs): Promise<AsyncEvent> {
+    return this.raw.asyncEvents.next(timeoutMs)
+  }
+
+  /** The async events already raised, oldest first, without waiting. */
+  pollAsyncEvents(max = Infinity): AsyncEvent[] {
+    return this.raw.asyncEvents.poll(max)
   }
 
   /** ibv_create_qp: an RC QP in `pd`, in RESET (same as `pd.createQp(init)`). */
@@ -103,12 +134,34 @@ export class PD {
     return new MR(this, this.context.raw.regMr(this.handle, bytes, access, opts))
   }
 
+  /**
+   * ib_alloc_mr(IB_MR_TYPE_MEM_REG, maxPages): a fast-register MR, usable
+   * once mapMrSg() gave it memory and a REG_MR work request (regMrWr())
+   * made it valid; LOCAL_INV or a peer's SEND_WITH_INV make it FREE again.
+   */
+  allocMr(maxPages: number): MR {
+    this.check()
+    return new MR(this, this.context.raw.allocMr(this.handle, maxPages))
+  }
+
+  /** ibv_alloc_mw (pyverbs `MW`): a memory window, type 2 by default. */
+  allocMw(type: 1 | 2 = 2): MW {
+    this.check()
+    return new MW(this, this.context.raw.allocMw(this.handle, type))
+  }
+
+  /** ibv_create_srq (pyverbs `SRQ`): a shared receive queue in this PD. */
+  createSrq(attr: Partial<SrqAttr> = {}): SRQ {
+    this.check()
+    return new SRQ(this, this.context.raw.createSrq(this.handle, attr))
+  }
+
   /** ibv_create_qp: an RC QP in this PD, in RESET. */
   createQp(init: QpInitAttr): QP {
     this.check()
     if (init.qpType !== undefined && init.qpType !== 'RC') throw new EmuError(ErrorCodes.EOPNOTSUPP, `qpType ${String(init.qpType)}: only RC QPs are emulated`)
     const recvCq = init.recvCq ?? init.sendCq
-    const qp = this.context.raw.createQp({ pd: this.handle, sendCq: init.sendCq.raw, recvCq: recvCq.raw, cap: init.cap, sqSigAll: init.sqSigAll })
+    const qp = this.context.raw.createQp({ pd: this.handle, sendCq: init.sendCq.raw, recvCq: recvCq.raw, cap: init.cap, sqSigAll: init.sqSigAll, srq: init.srq?.raw })
     return new QP(this, qp, init.sendCq, recvCq)
   }
 
@@ -217,6 +270,16 @@ export class CQ {
     return this.raw.overflows
   }
 
+  /**
+   * ibv_req_notify_cq: arm the CQ for one event on its channel at the next
+   * completion, or with `solicitedOnly` the next solicited one (a message
+   * sent with SendFlags.SOLICITED, or an unsuccessful receive). EINVAL for
+   * a CQ created without a channel.
+   */
+  reqNotify(solicitedOnly = false): void {
+    this.raw.reqNotify(solicitedOnly)
+  }
+
   /** ibv_poll_cq: up to `n` completions, oldest first (possibly none). */
   poll(n = 1): Wc[] {
     return this.raw.poll(n)
@@ -244,6 +307,41 @@ export interface QpInitAttr {
   sqSigAll?: boolean
   /** IBV_QPT_RC, the only type emulated. */
   qpType?: 'RC'
+  /** Take receives from this shared receive queue (same PD); postRecv on the QP is then EINVAL. */
+  srq?: SRQ
+}
+
+/**
+ * A completion channel (`struct ibv_comp_channel`; pyverbs `CompChannel`):
+ * CQs created on it raise one event each time they are armed with
+ * reqNotify() and a matching completion arrives.
+ */
+export class CompChannel {
+  readonly context: Context
+  /** The engine's channel. */
+  readonly raw = new RawCompChannel()
+  /** The CQs created on it, by engine queue. */
+  readonly cqs = new Map<Cq, CQ>()
+
+  constructor(context: Context) {
+    this.context = context
+  }
+
+  /** ibv_get_cq_event: the CQ of the next event, waiting for one; rejects EmuError(TIMEOUT) after `timeoutMs`. */
+  async getCqEvent(timeoutMs: number = Params.cqWaitTimeoutMs): Promise<CQ> {
+    const raw = await this.raw.getCqEvent<Cq>(timeoutMs)
+    return this.cqs.get(raw)!
+  }
+
+  /** ibv_ack_cq_events: acknowledge `n` events taken for `cq` (EINVAL for more than were taken). */
+  ackCqEvents(cq: CQ, n = 1): void {
+    this.raw.ackCqEvents(cq.raw, n)
+  }
+
+  /** ibv_destroy_comp_channel. */
+  destroy(): void {
+    this.raw.destroy()
+  }
 }
 
 /**

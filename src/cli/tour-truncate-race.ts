@@ -42,7 +42,7 @@ export const truncateRace: TourStep = {
     out('')
     out('CORRUPT B: bytes RDMA wrote into blocks the MR\'s file had given up (the server\'s oracle); VICTIM: the file that got them.')
     out('TRUNCATE/MS: what the truncate returned, and when. RDMA ERRORS: failed completions (the first one\'s status) of the writer.')
-    out('LEASE BRK/REV: layout-lease breaks / revocations. PINS ACQ/REL: page pins taken / released (ODP MRs take none).')
+    out('LEASE BRK/REV: layout-lease breaks / revocations (exclusive-lease never breaks: its truncate fails ETXTBSY). PINS ACQ/REL: page pins taken / released (ODP MRs take none).')
     for (const line of formatFindings(result)) out(line)
     out(`More: rdma-emu run truncate-race (full table, --json), results in ${displayPath(runDir)}`)
     if (!result.ok) {

@@ -6,9 +6,20 @@
 import { isAbsolute, resolve } from 'node:path'
 import { Params, type DeviceModel } from '../params.ts'
 
-export const POLICIES = ['upstream', 'unsafe-gup', 'deny', 'truncate-extend', 'layout-lease', 'odp'] as const
+export const POLICIES = ['upstream', 'unsafe-gup', 'deny', 'truncate-extend', 'layout-lease', 'exclusive-lease', 'odp'] as const
 export type Policy = (typeof POLICIES)[number]
-export type WritebackMode = 'keep-dirty' | 'bounce'
+/** The policies whose file MRs need the registering node to hold the file's layout lease. */
+export const LEASE_POLICIES: readonly Policy[] = ['layout-lease', 'exclusive-lease']
+/** Writeback of pinned page-cache pages: Linux ('upstream'), then seed 001's two proposals. */
+export type WritebackMode = 'upstream' | 'keep-dirty' | 'bounce'
+/**
+ * truncate-extend's two readings of seed 000 option 4: 'retain' (the pinned
+ * blocks stay the file's, invisible past the new EOF, until unpinned) or
+ * 'extend' ("as if the truncate is immediate followed by a write extending
+ * the file again": the file grows back over the pinned pages, whose RDMA data
+ * stays visible).
+ */
+export type TruncateExtendMode = 'retain' | 'extend'
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 export type Role = 'client' | 'server'
 
@@ -26,6 +37,8 @@ export interface ServerConfig {
   leaseRevokeKill: boolean
   dirtyExpireMs: number
   writebackMode: WritebackMode
+  /** Policy truncate-extend: which reading of seed 000 option 4. */
+  truncateExtend: TruncateExtendMode
   workers: number
   /** With workers: batches moving at most this many bytes on an idle QP run on the main thread. */
   inlineBatchBytes: number
@@ -92,7 +105,8 @@ export const DEFAULTS = {
     leaseBreakTimeMs: Params.defaultLeaseBreakTimeMs,
     leaseRevokeKill: false,
     dirtyExpireMs: Params.defaultDirtyExpireMs,
-    writebackMode: 'keep-dirty' as WritebackMode,
+    writebackMode: 'upstream' as WritebackMode,
+    truncateExtend: 'retain' as TruncateExtendMode,
     workers: 2,
     inlineBatchBytes: 16384,
     offload: 'adaptive' as 'adaptive' | 'always',

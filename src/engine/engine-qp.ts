@@ -1,9 +1,11 @@
 import type { PacketInit } from '../../fabric/codec.ts'
 import type { Mr, MrTable } from '../memory/stag.ts'
 import type { DeviceModel } from '../params.ts'
-import type { AsyncEventQueue } from '../verbs/async-events.ts'
 import type { QpStateValue } from '../verbs/constants.ts'
 import type { Cq } from '../verbs/cq.ts'
+import type { AsyncEventQueue } from '../verbs/async-events.ts'
+import type { MwTable } from '../verbs/mw.ts'
+import type { Srq } from '../verbs/srq.ts'
 import type { EngineCounters } from './counters.ts'
 import type { Fifo, RecvWqe, SendWqe } from './wqe.ts'
 
@@ -24,14 +26,16 @@ export interface EngineQp {
   readonly attr: QpAttr
   readonly sq: Fifo<SendWqe>
   readonly rq: Fifo<RecvWqe>
+  /** The shared receive queue its receives come from, if created with one (src/verbs/srq.ts). */
+  readonly srq?: Srq
   readonly req: RequesterState
   readonly comp: CompleterState
   readonly resp: ResponderState
   readonly state: QpStateValue
   /** Reads, atomics and the like this QP may have in flight (max_rd_atomic). */
   readonly rdAtomicLimit: number
-  /** Enter ERR: flush the remaining WQEs with WR_FLUSH_ERR, stop the timers. */
-  toError(reason: string): void
+  /** Enter ERR: flush the remaining WQEs with WR_FLUSH_ERR, stop the timers; raise `event` (an AsyncEventType) if given. */
+  toError(reason: string, event?: number): void
   /** Completer -> QP: a send WQE completed; in SQD, see whether the drain is done (SQ_DRAINED). */
   checkSqDrained(): void
 
@@ -66,6 +70,8 @@ export interface QpHost {
    * queued (a retransmission: later ACKs and NAKs first move or cancel it).
    */
   kickLater(qp: EngineQp): void
+  /** Memory windows (src/verbs/mw.ts); absent: window rkeys resolve to nothing. */
+  readonly mws?: MwTable
   /** Called by the QP when it enters ERR (the device may log it). */
   onQpError?(qp: EngineQp, reason: string): void
 }
@@ -142,6 +148,12 @@ export interface RespResource {
   opcode: number
   /** Saved atomic original value. */
   orig: bigint
+  /**
+   * A READ's original request (rxe's res->read: va_org, length, rkey): a
+   * duplicate must ask for a part of it, and is answered from the region
+   * its rkey still names (rxe_recheck_mr), or NAKed when there is none.
+   */
+  read?: { va: number; len: number; rkey: number }
 }
 
 export interface RequesterState {

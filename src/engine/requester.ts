@@ -2,12 +2,13 @@ import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import { psnAdd, psnDiff, type PacketInit } from '../../fabric/codec.ts'
 import { MrCheck } from '../memory/stag.ts'
-import { QpState, qpStateName, SendFlags, WcStatus } from '../verbs/constants.ts'
+import { QpState, qpStateName, SendFlags, WcStatus, WrOpcode } from '../verbs/constants.ts'
 import type { EngineQp } from './engine-qp.ts'
 import { Op } from './opcodes.ts'
 import type { LocalSeg, SendWqe, SendWr } from './wqe.ts'
 import { expectsResponse, packetOpcode, WqeKind, wrOpInfo } from './wr-opcodes.ts'
 import { gather } from './sge.ts'
+import { runLocalOp } from './invalidate.ts'
 
 /**
  * The requester (rxe_req.c): turns send WQEs into request packets, split at
@@ -59,7 +60,13 @@ function makeWqe(qp: EngineQp, wr: SendWr): SendWqe {
   if ((kind === WqeKind.ATOMIC || kind === WqeKind.ATOMIC_WRITE) && length !== 8) {
     throw new EmuError(ErrorCodes.EINVAL, `atomic operations need one 8-byte SGE, got ${length} bytes`)
   }
-  if (kind !== WqeKind.SEND && (wr.remoteAddr === undefined || wr.rkey === undefined)) {
+  if (kind === WqeKind.LOCAL && sges.length) {
+    throw new EmuError(ErrorCodes.EINVAL, `${op.name} takes no SGEs`)
+  }
+  if ((op.opcode === WrOpcode.LOCAL_INV || op.opcode === WrOpcode.SEND_WITH_INV) && wr.invalidateRkey === undefined) {
+    throw new EmuError(ErrorCodes.EINVAL, `${op.name} needs invalidateRkey`)
+  }
+  if (kind !== WqeKind.SEND && kind !== WqeKind.LOCAL && (wr.remoteAddr === undefined || wr.rkey === undefined)) {
     throw new EmuError(ErrorCodes.EINVAL, 'RDMA and atomic operations need remoteAddr and rkey')
   }
   // The local side must be writable where responses land.
@@ -76,7 +83,8 @@ function makeWqe(qp: EngineQp, wr: SendWr): SendWqe {
     segs.push({ mr: r.mr!, off: r.offset, len: s.length })
   }
   const mtu = qp.attr.pathMtu
-  const npkts = kind === WqeKind.SEND || kind === WqeKind.WRITE || kind === WqeKind.READ ? Math.max(1, Math.ceil(length / mtu)) : 1
+  // A local operation sends nothing and takes no PSN.
+  const npkts = kind === WqeKind.SEND || kind === WqeKind.WRITE || kind === WqeKind.READ ? Math.max(1, Math.ceil(length / mtu)) : kind === WqeKind.LOCAL ? 0 : 1
   const signaled = qp.sqSigAll || ((wr.sendFlags ?? 0) & SendFlags.SIGNALED) !== 0
   return { wr, wrId: wr.wrId ?? 0, op, kind, signaled, segs, length, firstPsn: 0, lastPsn: 0, npkts, done: 0, localError }
 }
@@ -95,6 +103,7 @@ function buildPacket(qp: EngineQp, w: SendWqe, k: number, ackReq: boolean): Pack
       if (w.kind === WqeKind.WRITE && k === 0) p.reth = { va: BigInt(wr.remoteAddr!), rkey: wr.rkey!, len: w.length }
       if (k === w.npkts - 1 && wr.imm !== undefined && w.op.imm) p.immDt = wr.imm >>> 0
       if (k === w.npkts - 1 && ((wr.sendFlags ?? 0) & SendFlags.SOLICITED) !== 0) p.se = true
+      if (k === w.npkts - 1 && w.op.opcode === WrOpcode.SEND_WITH_INV) p.ieth = wr.invalidateRkey! >>> 0
       break
     }
     case WqeKind.READ: {
@@ -139,10 +148,26 @@ export function runRequester(qp: EngineQp): boolean {
   const req = qp.req
   let budget = Params.packetsPerRun
   for (;;) {
+    // Local operations done, with everything before them complete: complete them in order.
+    for (let h = qp.sq.peek(); h && h.kind === WqeKind.LOCAL && h.done > 0 && qp.sq.base < req.idx; h = qp.sq.peek()) qp.completeHead(WcStatus.SUCCESS)
     // SQD (rxe's req_next_wqe): only WQEs started before the drain go out (and are resent).
     if (sqd && req.idx >= req.drainEnd) return false
     const w = qp.sq.at(req.idx)
     if (!w) return false
+    if (w.kind === WqeKind.LOCAL && w.localError === WcStatus.SUCCESS) {
+      if (w.done === 0) {
+        // IBV_SEND_FENCE on a local operation: wait for every earlier WQE (rxe req.wait_fence).
+        if (((w.wr.sendFlags ?? 0) & SendFlags.FENCE) !== 0 && qp.sq.base !== req.idx) return false
+        w.localError = runLocalOp(qp, w)
+        if (w.localError === WcStatus.SUCCESS) w.done = 1
+      }
+      if (w.localError === WcStatus.SUCCESS) {
+        if (req.idx >= req.startedEnd) req.startedEnd = req.idx + 1
+        req.idx++
+        req.pkt = 0
+        continue
+      }
+    }
     if (w.localError !== WcStatus.SUCCESS) {
       // Only complete it once everything before it has completed, to keep completions in order.
       if (qp.sq.base !== req.idx) return false

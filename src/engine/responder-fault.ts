@@ -1,4 +1,5 @@
 import { QpState } from '../verbs/constants.ts'
+import { RESP_FAULT_EVENT } from '../verbs/async-events.ts'
 import type { EngineQp } from './engine-qp.ts'
 import { Op } from './opcodes.ts'
 import { flushPendingAck, sendAck } from './responder-ack.ts'
@@ -46,5 +47,5 @@ export function respondFault(qp: EngineQp, psn: number, fault: RespFaultError, w
 }
 
 function transition(qp: EngineQp, rule: FaultRule, why: string): void {
-  if (rule.qpState === QpState.ERR) qp.toError(why)
+  if (rule.qpState === QpState.ERR) qp.toError(why, RESP_FAULT_EVENT[rule.name])
 }

@@ -1,14 +1,16 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { psnAdd, psnDiff, type Packet, type PacketInit } from '../../fabric/codec.ts'
-import { MrCheck, type LookupResult } from '../memory/stag.ts'
+import { MrCheck, type LookupResult, type Mr } from '../memory/stag.ts'
 import { Access, QpState, WcOpcode, WcStatus } from '../verbs/constants.ts'
-import { WcFlags } from '../verbs/cq.ts'
+import { WcFlags, type Wc } from '../verbs/cq.ts'
 import type { EngineQp, RespResource } from './engine-qp.ts'
 import { Aeth, aethAck, aethRnrNak, Mask, Op, opInfo } from './opcodes.ts'
 import { mrCheckFault, RespFault, type RespFaultValue } from './status.ts'
 import { respondFault } from './responder-fault.ts'
 import { flushPendingAck, respond, sendAck } from './responder-ack.ts'
-import { scatterEach } from './sge.ts'
+import { checkLength, checkOpValid, checkWritePayload, FlushLevel, flushAccess } from './responder-checks.ts'
+import { scatterEach, segsUsable } from './sge.ts'
+import { invalidateRkey, lookupRkey, recheckRkey } from './invalidate.ts'
 import type { LocalSeg, RecvWr } from './wqe.ts'
 
 /**
@@ -17,7 +19,10 @@ import type { LocalSeg, RecvWr } from './wqe.ts'
  * responses, atomic ACKs or NAKs. A PSN ahead of the expected one gets one
  * sequence-error NAK, then silence until the sender is back in sequence;
  * duplicates are re-acknowledged, or replayed from the responder-resource
- * ring for READ and atomics.
+ * ring for READ and atomics. A new request is checked in rxe's order:
+ * check_op_seq, check_op_valid, check_resource (the receive WQE),
+ * rxe_resp_check_length (responder-checks.ts), check_rkey, then the checks
+ * made while executing (a receive WQE's SGEs, an atomic's alignment).
  */
 
 /** ibv_post_recv */
@@ -96,7 +101,7 @@ function duplicate(qp: EngineQp, pkt: Packet): void {
   if (!r) return // Too old to replay: drop (IBTA 9.9.3.2 class D).
   flushPendingAck(qp)
   if (pkt.opcode === Op.RDMA_READ_REQUEST) {
-    readResponses(qp, pkt, false)
+    replayRead(qp, pkt, r)
   } else if (pkt.opcode === Op.COMPARE_SWAP || pkt.opcode === Op.FETCH_ADD) {
     // Replay the saved result, once the original execution (maybe still in a worker) is done.
     if (r.firstPsn === pkt.psn) {
@@ -116,37 +121,26 @@ function mrChecked(qp: EngineQp, psn: number, r: LookupResult, what: string): bo
   return false
 }
 
-/** The QP's remote access flags allow this opcode (rxe check_op_valid). */
-function qpAllows(qp: EngineQp, mask: number): boolean {
-  const f = qp.attr.qpAccessFlags
-  if (mask & (Mask.WRITE | Mask.ATOMIC_WRITE)) return (f & Access.REMOTE_WRITE) !== 0
-  if (mask & Mask.READ) return (f & Access.REMOTE_READ) !== 0
-  if (mask & Mask.ATOMIC) return (f & Access.REMOTE_ATOMIC) !== 0
-  return true
-}
-
 function execute(qp: EngineQp, pkt: Packet): void {
   const resp = qp.resp
   const info = opInfo(pkt.opcode)!
   const mask = info.mask
   if (!(mask & Mask.REQ)) return
-  if (!qpAllows(qp, mask)) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, `responder: QP lacks the access right for ${info.name}`)
-  const mtu = qp.attr.pathMtu
-  // Message sequencing: a FIRST/ONLY may not interrupt a message, a MIDDLE/LAST needs one.
+  // rxe check_op_seq: a FIRST/ONLY may not interrupt a message, a MIDDLE/LAST needs one.
   const inSend = resp.recv !== undefined && resp.recvOff > 0
   const inWrite = resp.writeMr !== undefined || resp.writeResid > 0
   if (mask & (Mask.MIDDLE | Mask.LAST)) {
     if ((mask & Mask.SEND && !inSend) || (mask & Mask.WRITE && !inWrite)) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, `responder: ${info.name} outside a message`)
-    if (mask & Mask.MIDDLE && pkt.payload.length !== mtu) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: MIDDLE packet not MTU sized')
   } else if (inSend || inWrite) {
     return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, `responder: ${info.name} inside an unfinished message`)
   }
-  if ((mask & Mask.FIRST) && pkt.payload.length !== mtu) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: FIRST packet not MTU sized')
+  const invalid = checkOpValid(qp, pkt, mask)
+  if (invalid) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, `responder: ${info.name}: ${invalid}`)
 
-  // A receive WQE is needed for SEND and for WRITE with immediate.
+  // rxe check_resource: a receive WQE is needed for SEND and for WRITE with immediate.
   if (mask & Mask.RWR || (mask & Mask.IMMDT && mask & Mask.WRITE)) {
     if (!resp.recv) {
-      const r = qp.rq.shift()
+      const r = qp.srq ? qp.srq.take() : qp.rq.shift()
       if (!r) {
         qp.host.counters.rnrNaksSent++
         resp.nakSent = true
@@ -158,6 +152,8 @@ function execute(qp: EngineQp, pkt: Packet): void {
       resp.recvOff = 0
     }
   }
+  const badLength = checkLength(qp, pkt, mask)
+  if (badLength) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, `responder: ${info.name}: ${badLength}`)
 
   if (mask & Mask.SEND) {
     const r = resp.recv!
@@ -171,6 +167,9 @@ function execute(qp: EngineQp, pkt: Packet): void {
       return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: SEND longer than the posted receive')
     }
     if (pkt.payload.length) {
+      // The receive WQE's SGEs are checked as they are used (rxe copy_data):
+      // one whose MR is gone or changed is a malformed WQE (class A).
+      if (!segsUsable(r.segs, resp.recvOff, pkt.payload.length, qp.pd, Access.LOCAL_WRITE)) return malformedWqe(qp, pkt.psn)
       const psn = pkt.psn
       scatterEach(r.segs, resp.recvOff, pkt.payload.length, (mr, off, at, n) => qp.host.dataPath.write(qp, mr, off, pkt.payload.subarray(at, at + n), psn))
     }
@@ -181,16 +180,15 @@ function execute(qp: EngineQp, pkt: Packet): void {
       resp.writeResid = reth.len
       resp.writeMr = undefined
       if (reth.len > 0) {
-        const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_WRITE, Number(reth.va), reth.len)
+        const r = lookupRkey(qp, reth.rkey, Access.REMOTE_WRITE, Number(reth.va), reth.len)
         if (!mrChecked(qp, pkt.psn, r, 'WRITE rkey')) return
         resp.writeMr = r.mr
         resp.writeOff = r.offset
       }
     }
     const n = pkt.payload.length
-    if (n > resp.writeResid || (mask & Mask.END && n !== resp.writeResid)) {
-      return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: WRITE payload does not match its RETH length')
-    }
+    const badPayload = checkWritePayload(qp, pkt, mask, resp.writeResid)
+    if (badPayload) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, `responder: ${badPayload}`)
     if (n) {
       qp.host.dataPath.write(qp, resp.writeMr!, resp.writeOff, pkt.payload, pkt.psn)
       resp.writeOff += n
@@ -198,7 +196,7 @@ function execute(qp: EngineQp, pkt: Packet): void {
     resp.writeResid -= n
     if (mask & Mask.END) resp.writeMr = undefined
   } else if (mask & Mask.READ) {
-    const fault = readResponses(qp, pkt, true)
+    const fault = readResponses(qp, pkt)
     if (fault !== RespFault.NONE) return respondFault(qp, pkt.psn, fault, 'responder: READ check failed')
     return
   } else if (mask & Mask.ATOMIC) {
@@ -211,7 +209,18 @@ function execute(qp: EngineQp, pkt: Packet): void {
   if (mask & Mask.COMP) {
     const r = resp.recv!
     const imm = pkt.immDt !== undefined
-    const wc = {
+    // SEND_WITH_INV: invalidate the IETH's rkey as the receive completes (rxe do_complete, invalidate_rkey).
+    if (mask & Mask.IETH) {
+      const why = invalidateRkey(qp, pkt.ieth!)
+      if (why !== undefined) {
+        const bad = { wrId: r.wrId, status: WcStatus.REM_INV_REQ_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: qp.qpNum, srcQp: qp.attr.destQpNum, wcFlags: 0 }
+        qp.host.dataPath.then(qp, () => qp.recvCq.push(bad, pkt.se))
+        resp.recv = undefined
+        resp.recvOff = 0
+        return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, `responder: SEND_WITH_INV of rkey 0x${pkt.ieth!.toString(16)} failed: ${why}`)
+      }
+    }
+    const wc: Wc = {
       wrId: r.wrId,
       status: WcStatus.SUCCESS,
       opcode: mask & Mask.WRITE ? WcOpcode.RECV_RDMA_WITH_IMM : WcOpcode.RECV,
@@ -221,10 +230,15 @@ function execute(qp: EngineQp, pkt: Packet): void {
       srcQp: qp.attr.destQpNum,
       wcFlags: imm ? WcFlags.WITH_IMM : 0,
     }
+    if (mask & Mask.IETH) {
+      wc.wcFlags |= WcFlags.WITH_INV
+      wc.invalidatedRkey = pkt.ieth
+    }
+    const se = pkt.se
     // Consumed before its completion is posted (rxe's do_complete): a CQ overrun does not flush it again.
     resp.recv = undefined
     resp.recvOff = 0
-    qp.host.dataPath.then(qp, () => qp.recvCq.push(wc))
+    qp.host.dataPath.then(qp, () => qp.recvCq.push(wc, se))
   }
   if (mask & Mask.END) resp.msn = (resp.msn + 1) & 0xffffff
   resp.nakSent = false
@@ -232,41 +246,81 @@ function execute(qp: EngineQp, pkt: Packet): void {
   if (pkt.ackReq) resp.pendingAck = pkt.psn
 }
 
-/**
- * Answer a READ request (new, or a duplicate to replay) with response packets
- * from its PSN on. Returns a fault for a new request that fails its checks.
- */
-function readResponses(qp: EngineQp, pkt: Packet, fresh: boolean): RespFaultValue {
+/** Answer a new READ request with its response packets. Returns a fault when it fails its checks. */
+function readResponses(qp: EngineQp, pkt: Packet): RespFaultValue {
   const reth = pkt.reth!
-  const mtu = qp.attr.pathMtu
   const len = reth.len
   let mr
   let off = 0
   if (len > 0) {
-    const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_READ, Number(reth.va), len)
+    const r = lookupRkey(qp, reth.rkey, Access.REMOTE_READ, Number(reth.va), len)
     const fault = mrCheckFault(r.status)
-    // A duplicate that now fails its check is not answered (the original was).
-    if (fault !== RespFault.NONE) return fresh ? fault : RespFault.NONE
+    if (fault !== RespFault.NONE) return fault
     mr = r.mr!
     off = r.offset
   }
-  const n = Math.max(1, Math.ceil(len / mtu))
+  const n = Math.max(1, Math.ceil(len / qp.attr.pathMtu))
   const resp = qp.resp
-  if (fresh) {
-    flushPendingAck(qp)
-    resp.msn = (resp.msn + 1) & 0xffffff
-    remember(qp, { firstPsn: pkt.psn, lastPsn: psnAdd(pkt.psn, n - 1), opcode: pkt.opcode, orig: 0n })
-    resp.nakSent = false
-    resp.epsn = psnAdd(pkt.psn, n)
+  flushPendingAck(qp)
+  resp.msn = (resp.msn + 1) & 0xffffff
+  remember(qp, { firstPsn: pkt.psn, lastPsn: psnAdd(pkt.psn, n - 1), opcode: pkt.opcode, orig: 0n, read: { va: Number(reth.va), len, rkey: reth.rkey } })
+  resp.nakSent = false
+  resp.epsn = psnAdd(pkt.psn, n)
+  readPackets(qp, pkt.psn, mr, off, len)
+  return RespFault.NONE
+}
+
+/**
+ * Replay a duplicate READ from its responder resource (rxe duplicate_request
+ * and read_reply with res->replay). A duplicate that asks for more than the
+ * original, or with another rkey, is dropped. The resource keeps the rkey,
+ * not the region: the rkey must still name a valid region (rxe_recheck_mr),
+ * else the duplicate is NAKed with a remote access error, so that a
+ * requester that lost the original response completes the READ with an
+ * error rather than retrying into silence.
+ */
+function replayRead(qp: EngineQp, pkt: Packet, res: RespResource): void {
+  const orig = res.read
+  const reth = pkt.reth!
+  const va = Number(reth.va)
+  const len = reth.len
+  if (!orig || reth.rkey !== orig.rkey || va < orig.va || va + len > orig.va + orig.len) return
+  let mr
+  let off = 0
+  if (len > 0) {
+    mr = recheckRkey(qp, orig.rkey)
+    if (!mr) return respondFault(qp, pkt.psn, RespFault.REMOTE_ACCESS, 'responder: duplicate READ: its rkey names no valid region now')
+    off = va - mr.iova
   }
+  readPackets(qp, pkt.psn, mr, off, len)
+}
+
+/** Send the read response packets for `len` bytes at `off` of `mr`, from `psn` on. */
+function readPackets(qp: EngineQp, psn: number, mr: Mr | undefined, off: number, len: number): void {
+  const mtu = qp.attr.pathMtu
+  const n = Math.max(1, Math.ceil(len / mtu))
   for (let i = 0; i < n; i++) {
     const opcode = n === 1 ? Op.RDMA_READ_RESPONSE_ONLY : i === 0 ? Op.RDMA_READ_RESPONSE_FIRST : i === n - 1 ? Op.RDMA_READ_RESPONSE_LAST : Op.RDMA_READ_RESPONSE_MIDDLE
     const chunk = Math.min(mtu, len - i * mtu)
-    const p: PacketInit = { opcode, destQp: 0, psn: psnAdd(pkt.psn, i) }
-    if (opcode !== Op.RDMA_READ_RESPONSE_MIDDLE) p.aeth = { syndrome: aethAck(), msn: resp.msn }
+    const p: PacketInit = { opcode, destQp: 0, psn: psnAdd(psn, i) }
+    if (opcode !== Op.RDMA_READ_RESPONSE_MIDDLE) p.aeth = { syndrome: aethAck(), msn: qp.resp.msn }
     respond(qp, p, chunk > 0 ? { mr: mr!, off: off + i * mtu, len: chunk } : undefined)
   }
-  return RespFault.NONE
+}
+
+/**
+ * A receive WQE whose SGEs can no longer be written (rxe
+ * RESPST_ERR_MALFORMED_WQE, class A): the receive completes with
+ * LOC_QP_OP_ERR, the sender gets a remote operational error NAK, the QP
+ * goes to ERR.
+ */
+function malformedWqe(qp: EngineQp, psn: number): void {
+  const r = qp.resp.recv!
+  const wc = { wrId: r.wrId, status: WcStatus.LOC_QP_OP_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: qp.qpNum, srcQp: qp.attr.destQpNum, wcFlags: 0 }
+  qp.host.dataPath.then(qp, () => qp.recvCq.push(wc))
+  qp.resp.recv = undefined
+  qp.resp.recvOff = 0
+  respondFault(qp, psn, RespFault.REMOTE_OPERATIONAL, 'responder: receive WQE SGE no longer valid (malformed WQE)')
 }
 
 function atomicAckInit(qp: EngineQp, psn: number): PacketInit {
@@ -276,9 +330,10 @@ function atomicAckInit(qp: EngineQp, psn: number): PacketInit {
 function atomic(qp: EngineQp, pkt: Packet): void {
   const a = pkt.atomicEth!
   const va = Number(a.va)
-  if (a.va % 8n !== 0n) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: unaligned atomic')
-  const r = qp.host.mrs.lookup(a.rkey, qp.pd, Access.REMOTE_ATOMIC, va, 8)
+  // rxe's order: check_rkey (key, PD, access, state, range), then the alignment (rxe_mr_do_atomic_op).
+  const r = lookupRkey(qp, a.rkey, Access.REMOTE_ATOMIC, va, 8)
   if (!mrChecked(qp, pkt.psn, r, 'atomic rkey')) return
+  if (a.va % 8n !== 0n) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: unaligned atomic')
   const resp = qp.resp
   flushPendingAck(qp)
   resp.msn = (resp.msn + 1) & 0xffffff
@@ -293,21 +348,29 @@ function flushOrAtomicWrite(qp: EngineQp, pkt: Packet, mask: number): void {
   const reth = pkt.reth!
   const va = Number(reth.va)
   if (mask & Mask.ATOMIC_WRITE) {
-    if (reth.va % 8n !== 0n || reth.len !== 8) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: unaligned ATOMIC_WRITE')
-    const r = qp.host.mrs.lookup(reth.rkey, qp.pd, Access.REMOTE_WRITE, va, 8)
+    // rxe: check_rkey (lookup, range, then exactly 8 bytes), then the alignment (rxe_mr_do_atomic_write).
+    const r = lookupRkey(qp, reth.rkey, Access.REMOTE_WRITE, va, reth.len)
     if (!mrChecked(qp, pkt.psn, r, 'ATOMIC_WRITE rkey')) return
+    if (reth.len !== 8 || pkt.payload.length !== 8) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: ATOMIC_WRITE of other than 8 bytes')
+    if (reth.va % 8n !== 0n) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, 'responder: unaligned ATOMIC_WRITE')
     const value = new DataView(pkt.payload.buffer, pkt.payload.byteOffset, 8).getBigUint64(0, true)
     qp.host.dataPath.atomicWrite(qp, r.mr!, r.offset, value, pkt.psn)
-  } else if (reth.len > 0) {
-    // FLUSH needs the MR's flush right for the requested placement type (IBTA 1.5 o10-39).
-    const plt = pkt.feth!.plt
-    const need = (plt & 1 ? Access.FLUSH_GLOBAL : 0) | (plt & 2 ? Access.FLUSH_PERSISTENT : 0)
-    const r = qp.host.mrs.lookup(reth.rkey, qp.pd, need, va, reth.len)
+  } else {
+    // rxe check_rkey for FLUSH: the rkey is checked whatever the length, for
+    // the MR's flush right of each placement type asked for; a flush of the
+    // whole MR (selectivity IB_FLUSH_MR) skips the range check and flushes it all.
+    const feth = pkt.feth!
+    const need = flushAccess(feth.plt)
+    const wholeMr = feth.sel === FlushLevel.MR
+    const target = wholeMr ? qp.host.mrs.byStag(reth.rkey) : undefined
+    const r = wholeMr ? lookupRkey(qp, reth.rkey, need, target?.iova ?? 0, target?.length ?? 0) : lookupRkey(qp, reth.rkey, need, va, reth.len)
     if (!mrChecked(qp, pkt.psn, r, 'FLUSH')) return
+    const mr = r.mr!
+    const len = wholeMr ? mr.length : reth.len
     // The persistence domain failed the write-back (an injected EIO): checked
     // here, on the responder's thread, so the inline and worker paths agree.
-    if (r.mr!.memory.flushFails?.()) return respondFault(qp, pkt.psn, RespFault.REMOTE_OPERATIONAL, 'responder: FLUSH failed (storage I/O error)')
-    qp.host.dataPath.flush(qp, r.mr!, r.offset, reth.len, pkt.psn)
+    if (len > 0 && mr.memory.flushFails?.()) return respondFault(qp, pkt.psn, RespFault.REMOTE_OPERATIONAL, 'responder: FLUSH failed (storage I/O error)')
+    if (len > 0) qp.host.dataPath.flush(qp, mr, r.offset, len, pkt.psn)
   }
   const resp = qp.resp
   flushPendingAck(qp)

@@ -1,3 +1,4 @@
+import { MrState } from '../memory/stag.ts'
 import type { LocalSeg } from './wqe.ts'
 
 /**
@@ -44,4 +45,21 @@ export function scatterEach(segs: LocalSeg[], off: number, len: number, fn: (mr:
     }
     pos = segEnd
   }
+}
+
+/**
+ * Whether the segments under message bytes [off, off+len) may still be
+ * written by `pd` with `access` (rxe's copy_data: lookup_mr by lkey, PD,
+ * access and state, then mr_check_range, for every SGE a packet reaches).
+ * A WQE resolves its SGEs when it is posted; the MR behind one may have been
+ * deregistered, or re-registered to another PD or with other rights, since.
+ * The STag stays with its region across a re-registration, so the region
+ * object itself is what is checked.
+ */
+export function segsUsable(segs: LocalSeg[], off: number, len: number, pd: number, access: number): boolean {
+  let ok = true
+  scatterEach(segs, off, len, (mr, o, _at, n) => {
+    if (mr.state !== MrState.VALID || mr.pd !== pd || (mr.access & access) !== access || o < 0 || o + n > mr.length) ok = false
+  })
+  return ok
 }

@@ -11,7 +11,7 @@ import { Aeth } from './opcodes.ts'
  */
 export const RespFault = {
   NONE: 0,
-  /** Malformed or unsupported request for this QP (opcode, length, alignment). */
+  /** Malformed or unsupported request for this QP (opcode or QP access right, length, alignment). */
   INVALID_REQUEST: 1,
   /** rkey, PD, access right, MR state or bounds check failed. */
   REMOTE_ACCESS: 2,
@@ -39,9 +39,12 @@ const RULES: Readonly<Record<RespFaultError, FaultRule>> = {
   // rxe RESPST_ERR_RKEY_VIOLATION: class C. Also an MR invalidated or an ODP page
   // that cannot be mapped under checked work (the data paths, lease revocation).
   [RespFault.REMOTE_ACCESS]: { name: 'REMOTE_ACCESS', syndrome: Aeth.NAK_REMOTE_ACCESS_ERROR, wcStatus: WcStatus.REM_ACCESS_ERR, qpState: QpState.ERR },
-  // rxe RESPST_ERR_MALFORMED_WQE: class A. Raised by a FLUSH whose write-back to
-  // the persistence domain fails (an injected storage fault, src/memory/storage-faults.ts);
-  // a failed worker still answers REMOTE_ACCESS, as it always has.
+  // rxe RESPST_ERR_MALFORMED_WQE: class A (AETH_NAK_REM_OP_ERR). Raised by a
+  // receive WQE whose SGEs no longer pass the lkey, PD, access or range check
+  // when a SEND reaches them (the receive then completes with LOC_QP_OP_ERR,
+  // as rxe's), and by a FLUSH whose write-back to the persistence domain fails
+  // (an injected storage fault, src/memory/storage-faults.ts). A failed worker
+  // still answers REMOTE_ACCESS, as it always has.
   [RespFault.REMOTE_OPERATIONAL]: { name: 'REMOTE_OPERATIONAL', syndrome: Aeth.NAK_REMOTE_OPERATIONAL_ERROR, wcStatus: WcStatus.REM_OP_ERR, qpState: QpState.ERR },
 }
 

@@ -1,4 +1,5 @@
 import type { Mr } from '../memory/stag.ts'
+import type { MwBind } from '../verbs/mw.ts'
 import type { WqeKindValue, WrOpcodeInfo } from './wr-opcodes.ts'
 
 /** struct ibv_sge */
@@ -30,6 +31,12 @@ export interface SendWr {
    * FLUSH carries no local data, so it has no SGEs.
    */
   flush?: { length: number; sel?: number; plt?: number }
+  /** LOCAL_INV and SEND_WITH_INV: the rkey to invalidate (ibv_send_wr.invalidate_rkey). */
+  invalidateRkey?: number
+  /** REG_MR (ib_reg_wr): the MR from allocMr, its new key (same index, any key byte) and access. */
+  reg?: { mr: Mr; key: number; access: number }
+  /** BIND_MW (ibv_send_wr.bind_mw): the window, its new rkey and the bind info. */
+  bindMw?: MwBind
 }
 
 /** struct ibv_recv_wr */
@@ -62,6 +69,8 @@ export interface SendWqe {
   done: number
   /** A local protection error found at post time; completes the WQE with this status. */
   localError: number
+  /** Why a local operation (REG_MR, LOCAL_INV, BIND_MW) failed, for logs. */
+  localWhy?: string
 }
 
 export interface RecvWqe {

@@ -8,12 +8,12 @@ import { Op } from './opcodes.ts'
  */
 
 /** How a WQE travels: the requester builds, and the completer matches, by kind. */
-export const WqeKind = { SEND: 0, WRITE: 1, READ: 2, ATOMIC: 3, FLUSH: 4, ATOMIC_WRITE: 5 } as const
+export const WqeKind = { SEND: 0, WRITE: 1, READ: 2, ATOMIC: 3, FLUSH: 4, ATOMIC_WRITE: 5, LOCAL: 6 } as const
 export type WqeKindValue = (typeof WqeKind)[keyof typeof WqeKind]
 
 /** Kinds that expect a response packet (not a plain ACK) and use a responder resource. */
 export function expectsResponse(kind: number): boolean {
-  return kind >= WqeKind.READ
+  return kind >= WqeKind.READ && kind !== WqeKind.LOCAL
 }
 
 export interface WrOpcodeInfo {
@@ -54,6 +54,13 @@ const DEFS: WrOpcodeInfo[] = [
   define(WrOpcode.ATOMIC_FETCH_AND_ADD, 'ATOMIC_FETCH_AND_ADD', K.ATOMIC, WcOpcode.FETCH_ADD, Op.FETCH_ADD),
   define(WrOpcode.FLUSH, 'FLUSH', K.FLUSH, WcOpcode.FLUSH, Op.FLUSH),
   define(WrOpcode.ATOMIC_WRITE, 'ATOMIC_WRITE', K.ATOMIC_WRITE, WcOpcode.ATOMIC_WRITE, Op.ATOMIC_WRITE),
+  // SEND_WITH_INV: the IETH rides on the last packet (src/engine/invalidate.ts).
+  define(WrOpcode.SEND_WITH_INV, 'SEND_WITH_INV', K.SEND, WcOpcode.SEND, Op.SEND_ONLY_WITH_INVALIDATE,
+    { first: Op.SEND_FIRST, middle: Op.SEND_MIDDLE, last: Op.SEND_LAST_WITH_INVALIDATE }),
+  // Local operations: no packet, executed when the requester reaches them (rxe_do_local_ops).
+  define(WrOpcode.LOCAL_INV, 'LOCAL_INV', K.LOCAL, WcOpcode.LOCAL_INV, -1),
+  define(WrOpcode.BIND_MW, 'BIND_MW', K.LOCAL, WcOpcode.BIND_MW, -1),
+  define(WrOpcode.REG_MR, 'REG_MR', K.LOCAL, WcOpcode.REG_MR, -1),
 ]
 
 const TABLE: ReadonlyMap<number, WrOpcodeInfo> = new Map(DEFS.map((d) => [d.opcode, d]))

@@ -22,13 +22,15 @@ export interface FsCounters {
   metaCommits: number
   retainedReleased: number
   orphansReleased: number
+  /** DAX layout changes that unmapped their range before waiting for busy pages (dax_layout_busy_page_range). */
+  unmappedBeforeWait: number
 }
 
 export function newFsCounters(): FsCounters {
   return {
     blocksAllocated: 0, blocksFreed: 0, writebackPages: 0, bouncePages: 0, bounceBytes: 0,
     keptDirtyPinned: 0, mkcleanPinned: 0, fsyncCalls: 0, fsyncIncomplete: 0, metaCommits: 0,
-    retainedReleased: 0, orphansReleased: 0,
+    retainedReleased: 0, orphansReleased: 0, unmappedBeforeWait: 0,
   }
 }
 

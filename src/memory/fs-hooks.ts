@@ -14,10 +14,13 @@ export type LayoutOp = 'truncate' | 'punch' | 'unlink'
 /**
  * 'proceed': free now. 'keep': frames that are pinned stay owned by the file
  * (out of its visible range) until their last pin drops; unpinned ones are
- * freed now. {keep: frames}: the same for a subset. {error}: the operation fails
- * with that code and nothing changes.
+ * freed now. {keep: frames}: the same for a subset. 'extend': pinned pages stay
+ * IN the file, visible (a truncate then grows the file back over them, as if
+ * the truncate were followed by a write extending it again, seed 000 option
+ * 4); unpinned ones are freed (holes). {error}: the operation fails with that
+ * code and nothing changes.
  */
-export type LayoutDecision = 'proceed' | 'keep' | { keep: readonly number[] } | { error: ErrorCode }
+export type LayoutDecision = 'proceed' | 'keep' | 'extend' | { keep: readonly number[] } | { error: ErrorCode }
 export interface LayoutInfo {
   name: string | null
   op: LayoutOp
@@ -31,6 +34,12 @@ export interface LayoutInfo {
   blocks: number[]
   /** Page-cache RAM frames that would be dropped (page-cached files). */
   cacheFrames: number[]
+  /**
+   * Interrupts a wait (a signal to the truncating process): a guard that waits
+   * gives up with EINTR when it aborts (the wait in fs/dax.c is
+   * TASK_INTERRUPTIBLE).
+   */
+  signal?: AbortSignal
 }
 /**
  * Called before blocks are freed, with every frame the operation would release

@@ -3,15 +3,24 @@
  * than dirtyExpireMs (periodic, like the flusher threads), fsync's write of
  * every dirty page of a file, and page_mkclean.
  *
- * Writeback of a PINNED page-cache page: 'keep-dirty' never writes or cleans
- * it; 'bounce' writes a snapshot (bounce page) and leaves it dirty, because
- * DMA into it may continue.
+ * Writeback of a PINNED page-cache page, by mode (config `server.writebackMode`):
+ * - 'upstream' (the default, Linux today): a pinned page is written and cleaned
+ *   like any other (mm/page-writeback.c write_cache_pages -> folio_clear_dirty_for_io,
+ *   which calls folio_mkclean). DMA then lands in a clean page, which is written
+ *   again only if something dirties it again: seed 001's hazard. Counted as
+ *   mkcleanPinned.
+ * - 'keep-dirty' (proposal, seed 001: "keep the page always dirty and never
+ *   allow page write back"): never written or cleaned; fsync is incomplete.
+ * - 'bounce' (proposal, seed 001: "write back using a bounce page"): a snapshot
+ *   is written and the page stays dirty, because DMA into it may continue.
  */
 import { Params } from '../params.ts'
 import type { FsContext } from './fs-context.ts'
 import type { Inode, Namespace, Page } from './fs-namespace.ts'
 
-export type WritebackMode = 'keep-dirty' | 'bounce'
+/** Linux's behaviour first, then seed 001's two proposals. */
+export const WRITEBACK_MODES = ['upstream', 'keep-dirty', 'bounce'] as const
+export type WritebackMode = (typeof WRITEBACK_MODES)[number]
 
 export interface FsyncResult {
   written: number
@@ -40,7 +49,7 @@ export class Writeback {
   private writebackPage(inode: Inode, pi: number, p: Page, out: FsyncResult): void {
     const { dax, phys, counters } = this.ctx
     const f = p.cache
-    if (this.ctx.pins?.isPinned(f)) {
+    if (this.mode !== 'upstream' && this.ctx.pins?.isPinned(f)) {
       if (this.mode === 'keep-dirty') {
         counters.keptDirtyPinned++
         out.skippedPinned++
@@ -59,6 +68,8 @@ export class Writeback {
     }
     // Clean before copying, so a store racing the copy re-dirties the page
     // (ODP mappings are write-protected first: their next write faults and re-dirties it).
+    // A pinned page is cleaned too under 'upstream' (pageMkclean counts it):
+    // DMA never faults, so what the NIC writes next stays in a clean page.
     this.ctx.notify(inode.ino, pi, pi + 1, 'mkclean')
     this.pageMkclean(f)
     dax.frameView(p.block).set(phys.frameView(f))

@@ -7,7 +7,8 @@
  * - fs-file-data.ts: read / write / mapRange on DAX and page-cached files.
  * - fs-page-cache.ts: page-cache frames, drop_caches, orphaned pinned pages.
  * - fs-writeback.ts: expiry writeback, fsync's writeback, page_mkclean,
- *   'keep-dirty' / 'bounce' for pinned pages.
+ *   'upstream' (Linux: pinned pages cleaned too) / 'keep-dirty' / 'bounce'
+ *   (seed 001's proposals) for pinned pages.
  * - fs-journal.ts: metadata committed to `fs-meta.json` after the data blocks.
  * - fs-layout-change.ts: truncate / punch hole / unlink through the layout guard.
  * - fs-hooks.ts: the layout guard, MMU notifier and owner event contracts.
@@ -29,7 +30,7 @@ import { FsJournal } from './fs-journal.ts'
 import { LayoutChanges } from './fs-layout-change.ts'
 import { checkRange, extentsOf, Namespace, type Extent, type Inode } from './fs-namespace.ts'
 import { PageCache } from './fs-page-cache.ts'
-import { emptyFsyncResult, Writeback, type FsyncResult, type WritebackMode } from './fs-writeback.ts'
+import { emptyFsyncResult, Writeback, WRITEBACK_MODES, type FsyncResult, type WritebackMode } from './fs-writeback.ts'
 import type { PhysMem } from './phys.ts'
 import type { PinTable } from './pins.ts'
 
@@ -37,7 +38,7 @@ export type { FsCounters } from './fs-context.ts'
 export type { LayoutDecision, LayoutGuard, LayoutInfo, LayoutOp, MmuEvent, MmuNotifier, OwnerEvent } from './fs-hooks.ts'
 export { FS_META } from './fs-journal.ts'
 export type { Extent } from './fs-namespace.ts'
-export type { FsyncResult, WritebackMode } from './fs-writeback.ts'
+export { WRITEBACK_MODES, type FsyncResult, type WritebackMode } from './fs-writeback.ts'
 
 /** Linux fallocate mode bits. */
 export const FALLOC_FL_KEEP_SIZE = 0x01
@@ -57,6 +58,12 @@ export interface FsOptions {
   onOwnerChange?: (ev: OwnerEvent) => void
   /** Injected storage faults (fsync EIO, ENOSPC); default none. */
   faults?: StorageFaults
+}
+
+/** A truncate or punch that may wait (DAX pages busy, a lease break). */
+export interface LayoutChangeOptions {
+  /** Interrupts the wait: the call fails with EINTR and nothing changes. */
+  signal?: AbortSignal
 }
 
 export interface CreateOptions {
@@ -106,9 +113,9 @@ export class FileSystem {
     this.pins = opts.pins ?? null
     this.pageSize = opts.phys.pageSize
     this.dirtyExpireMs = opts.dirtyExpireMs ?? Params.defaultDirtyExpireMs
-    this.writebackMode = opts.writebackMode ?? 'keep-dirty'
-    if (this.writebackMode !== 'keep-dirty' && this.writebackMode !== 'bounce') {
-      throw new EmuError(ErrorCodes.EINVAL, `writebackMode must be 'keep-dirty' or 'bounce', got ${String(this.writebackMode)}`)
+    this.writebackMode = opts.writebackMode ?? 'upstream'
+    if (!(WRITEBACK_MODES as readonly string[]).includes(this.writebackMode)) {
+      throw new EmuError(ErrorCodes.EINVAL, `writebackMode must be one of ${WRITEBACK_MODES.join(', ')}, got ${String(this.writebackMode)}`)
     }
     this.clock = opts.clock ?? Date.now
     const ownerHook = opts.onOwnerChange ?? (() => {})
@@ -255,12 +262,13 @@ export class FileSystem {
    * truncate(2). Growing only sets the size (sparse). Shrinking frees every page
    * at or beyond the new EOF (after the layout guard) and zeroes the tail of the
    * last partial page. When the guard answers synchronously all effects are
-   * applied before this returns its promise.
+   * applied before this returns its promise. A DAX truncate over busy pages
+   * unmaps the range, then waits; `opts.signal` interrupts the wait (EINTR).
    */
-  truncate(ino: number, size: number): Promise<void> {
+  truncate(ino: number, size: number, opts: LayoutChangeOptions = {}): Promise<void> {
     const inode = this.ns.get(ino)
     checkRange(size, 0)
-    return this.layout.truncate(inode, size)
+    return this.layout.truncate(inode, size, opts.signal)
   }
 
   /**
@@ -268,11 +276,11 @@ export class FileSystem {
    * PUNCH_HOLE|KEEP_SIZE: zero partial pages, free whole pages (layout guard).
    * Other modes: EOPNOTSUPP.
    */
-  fallocate(ino: number, mode: number, off: number, len: number): Promise<void> {
+  fallocate(ino: number, mode: number, off: number, len: number, opts: LayoutChangeOptions = {}): Promise<void> {
     const inode = this.ns.get(ino)
     checkRange(off, len)
     if (len <= 0) return Promise.reject(new EmuError(ErrorCodes.EINVAL, 'fallocate length must be positive'))
-    if (mode === (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) return this.layout.punchHole(inode, off, len)
+    if (mode === (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) return this.layout.punchHole(inode, off, len, opts.signal)
     if (mode !== 0 && mode !== FALLOC_FL_KEEP_SIZE) {
       return Promise.reject(new EmuError(ErrorCodes.EOPNOTSUPP, `fallocate mode ${mode} not supported`))
     }
@@ -311,7 +319,8 @@ export class FileSystem {
 
   /**
    * fsync(2): write back every dirty page of the file (DAX: persist its blocks),
-   * then commit the metadata. With 'keep-dirty', pinned dirty pages are not
+   * then commit the metadata. With 'upstream' a pinned page is written and
+   * cleaned like any other. With 'keep-dirty', pinned dirty pages are not
    * written (skippedPinned > 0: "fsync is broken", counted as fsyncIncomplete).
    */
   fsync(ino: number): FsyncResult {

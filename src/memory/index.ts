@@ -83,7 +83,7 @@ export class ServerMemory {
         phys: this.phys,
         pins: this.pins,
         dirtyExpireMs: opts.dirtyExpireMs ?? Params.defaultDirtyExpireMs,
-        writebackMode: opts.writebackMode ?? 'keep-dirty',
+        writebackMode: opts.writebackMode ?? 'upstream',
         writebackIntervalMs: opts.writebackIntervalMs ?? 0,
         clock,
         faults: this.faults,

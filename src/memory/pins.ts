@@ -8,6 +8,12 @@
  * pins are taken and dropped on the main thread, which also keeps the
  * per-owner tally (MR handle, client node id ...) used by releaseOwner().
  *
+ * Plain page references (get_page / put_page, what FOLL_GET or a kernel path
+ * holds without FOLL_PIN) add 1 each, so the word is `pins * 1024 + refs`
+ * and the pin count stays exact below 1024 references. Only the DAX layout
+ * wait (fs/dax.c dax_layout_busy_page_range: any refcount beyond the
+ * mapping's own) looks at them; the pin policies see pins only.
+ *
  * Counters mirror /proc/vmstat nr_foll_pin_acquired / nr_foll_pin_released:
  * one per page pin, so acquired == released once every pin is dropped.
  */
@@ -66,6 +72,7 @@ export class PinTable {
   private readonly phys: PhysMem | null
   private readonly owners = new Map<PinOwner, OwnerTally>()
   private readonly releaseListeners: Array<(frame: number) => void> = []
+  private readonly idleListeners: Array<(frame: number) => void> = []
   private readonly clock: () => number
 
   constructor(phys: PhysMem, opts: { bias?: number; clock?: () => number } = {}, shared?: PinsDesc) {
@@ -93,7 +100,7 @@ export class PinTable {
     return { bias: this.bias, refSab: this.refSab, counterSab: this.counterSab }
   }
 
-  /** Raw refcount contribution of pins (pins * bias). */
+  /** Raw refcount beyond the mapping's own: pins * bias + plain references. */
   refcount(frame: number): number {
     return Atomics.load(this.ref, frame)
   }
@@ -111,6 +118,48 @@ export class PinTable {
   anyPinned(frames: Iterable<number>): boolean {
     for (const f of frames) if (this.isPinned(f)) return true
     return false
+  }
+
+  /** Any extra reference, pin or plain (not dax_page_is_idle()). */
+  isBusy(frame: number): boolean {
+    return frame >= 0 && Atomics.load(this.ref, frame) > 0
+  }
+
+  anyBusy(frames: Iterable<number>): boolean {
+    for (const f of frames) if (this.isBusy(f)) return true
+    return false
+  }
+
+  /** get_page(): one plain reference per listed frame. EFAULT (nothing taken) for a bad frame. */
+  getPages(frames: readonly number[]): void {
+    const phys = this.phys!
+    for (const f of frames) {
+      if (!Number.isInteger(f) || f < 0 || f >= phys.totalFrames || !phys.isAllocated(f)) throw new EmuError(ErrorCodes.EFAULT, `cannot reference frame ${f}`)
+    }
+    for (const f of frames) Atomics.add(this.ref, f, 1)
+  }
+
+  /** put_page(): drop plain references. EINVAL (nothing dropped) for a frame without one. */
+  putPages(frames: readonly number[]): void {
+    const need = new Map<number, number>()
+    for (const f of frames) need.set(f, (need.get(f) ?? 0) + 1)
+    for (const [f, n] of need) {
+      if (Atomics.load(this.ref, f) % this.bias < n) throw new EmuError(ErrorCodes.EINVAL, `frame ${f} holds fewer than ${n} plain references`)
+    }
+    for (const f of frames) if (Atomics.sub(this.ref, f, 1) === 1) this.idle(f)
+  }
+
+  /** Called (main thread) whenever a frame's last extra reference, pin or plain, is dropped. */
+  onIdle(listener: (frame: number) => void): () => void {
+    this.idleListeners.push(listener)
+    return () => {
+      const i = this.idleListeners.indexOf(listener)
+      if (i >= 0) this.idleListeners.splice(i, 1)
+    }
+  }
+
+  private idle(frame: number): void {
+    for (const l of [...this.idleListeners]) l(frame)
   }
 
   /**
@@ -180,6 +229,7 @@ export class PinTable {
     Atomics.add(this.counters, PinCounter.FOLL_PIN_RELEASED, 1n)
     if (longterm) Atomics.add(this.counters, PinCounter.LONGTERM_RELEASED, 1n)
     if (after < this.bias) for (const l of [...this.releaseListeners]) l(f)
+    if (after === 0) this.idle(f)
   }
 
   /**

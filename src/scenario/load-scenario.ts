@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs'
 import { resolve as resolvePath } from 'node:path'
 import { Ajv2020 } from 'ajv/dist/2020.js'
-import { POLICIES, type ClusterConfig, type Policy } from '../config/defaults.ts'
+import { LEASE_POLICIES, POLICIES, type ClusterConfig, type Policy } from '../config/defaults.ts'
 import { locateJsonError } from '../config/json-error.ts'
 import { SCHEMA_PATH as CLUSTER_SCHEMA_PATH } from '../config/load-config.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
@@ -170,8 +170,8 @@ function complete(r: Schema, config: ClusterConfig, file: string, problems: stri
         const client = node(`${at}.client`, s.client, 'client')
         const server = node(`${at}.server`, s.server, 'server')
         needFile(`${at}.file`, server, s.file)
-        const others = effective(policies, s.when).filter((p) => p !== 'layout-lease')
-        if (others.length > 0) problems.push(`${at}: ${s.do} needs policy layout-lease, but would also run under ${others.join(', ')}: add "when": ["layout-lease"]`)
+        const others = effective(policies, s.when).filter((p) => !LEASE_POLICIES.includes(p))
+        if (others.length > 0) problems.push(`${at}: ${s.do} needs policy ${LEASE_POLICIES.join(' or ')}, but would also run under ${others.join(', ')}: add "when": [${LEASE_POLICIES.map((p) => `"${p}"`).join(', ')}]`)
         return { ...base, do: s.do, client, server, file: s.file }
       }
       case 'leaseMode':

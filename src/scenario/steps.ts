@@ -132,12 +132,21 @@ async function fillFile(ctx: RunContext, server: string, name: string, offset: n
   }
 }
 
-/** A truncate / punch / unlink, timed; the policy's answer is the outcome. */
+/** The server's EINTR reply needs this long to come back after the step's timeout interrupted the wait. */
+const INTERRUPT_REPLY_MS = 2000
+
+/**
+ * A truncate / punch / unlink, timed; the policy's answer is the outcome. A
+ * truncate or punch still waiting at the step's timeoutMs is interrupted on
+ * the server (EINTR, nothing changed), as a signal interrupts the kernel's wait.
+ */
 async function layoutOp<K extends 'fs.truncate' | 'fs.punch' | 'fs.unlink'>(ctx: RunContext, step: StepOf<'truncate' | 'punch' | 'unlink'>, type: K, body: NodeBody<K>): Promise<string> {
   const t0 = performance.now()
   let result = 'ok'
+  const interruptible = type !== 'fs.unlink'
+  const sent = (interruptible ? { ...body, waitMs: step.timeoutMs } : body) as NodeBody<K>
   try {
-    await ctx.req(step.server, type, body, step.timeoutMs)
+    await ctx.req(step.server, type, sent, step.timeoutMs + (interruptible ? INTERRUPT_REPLY_MS : 0))
   } catch (err) {
     if (!(err instanceof EmuError)) throw err
     result = errnoOf(err)
@@ -145,6 +154,7 @@ async function layoutOp<K extends 'fs.truncate' | 'fs.punch' | 'fs.unlink'>(ctx:
   const ms = performance.now() - t0
   ctx.measures.layoutOps.push({ op: step.do, file: step.file, result, ms })
   if (result === 'TIMEOUT') ctx.notes.push(`${step.do} of ${step.file} was still waiting after ${step.timeoutMs} ms`)
+  if (result === 'EINTR') ctx.notes.push(`${step.do} of ${step.file} was still waiting after ${step.timeoutMs} ms: interrupted (EINTR), nothing changed`)
   return `${result} in ${round1(ms)} ms`
 }
 

@@ -1,6 +1,6 @@
 /**
  * The server's memory-registration commands: `verbs.mr.regFile` {pd, file,
- * offset, length, access, iova?} → RemoteMr, and the MR backend behind the
+ * offset, length, access, iova?, mapping?} → RemoteMr, and the MR backend behind the
  * verbs service's `verbs.mr.reg` {pd, length, access, iova?} → RemoteMr and
  * `verbs.mr.dereg` {stag} → {} (RAM-arena pages, pinned). Arguments are
  * checked here; a bad one is EINVAL naming the field.
@@ -16,7 +16,7 @@ export function attachMrCommands(control: ServerControl, registration: MrRegistr
     const offset = b.offset
     const length = b.length
     const access = b.access
-    return registration.regFile({ pd: b.pd, file, offset, length, access, iova: b.iova }, from)
+    return registration.regFile({ pd: b.pd, file, offset, length, access, iova: b.iova, mapping: b.mapping ?? 'shared' }, from)
   })
 }
 

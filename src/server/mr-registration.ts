@@ -19,6 +19,16 @@ import type { LeaseRevocation } from './lease-revocation.ts'
 import { WRITE_ACCESS, type MrRegistry, type OdpMr } from './mr-registry.ts'
 import type { OdpBinding } from './odp-binding.ts'
 
+/**
+ * The kind of mapping a file MR stands for: the mmap(2) the application
+ * registered. 'shared' (MAP_SHARED, the default): the NIC reads and writes the
+ * file's own pages. 'private' (MAP_PRIVATE): a writable registration breaks
+ * COW first (FOLL_WRITE -> mm/memory.c do_wp_page), so the pins hold
+ * anonymous copies and the file never sees the NIC's writes; a read-only one
+ * pins the file's pages.
+ */
+export type FileMapping = 'shared' | 'private'
+
 /** verbs.mr.regFile, checked. */
 export interface FileMrRequest {
   pd: number
@@ -27,6 +37,8 @@ export interface FileMrRequest {
   length: number
   access: number
   iova?: number
+  /** Default 'shared'. */
+  mapping?: FileMapping
 }
 
 export interface MrRegistrationDeps {
@@ -63,8 +75,10 @@ export class MrRegistration {
     }
     const ino = fs.lookup(name)
     const st = fs.stat(ino)
+    const mapping = r.mapping ?? 'shared'
     // The policy's word on a long-term pin comes before GUP touches anything.
-    policy.checkLongTermPin({ file: name, dax: st.dax, write, lease: revocation.standing(ino, from) })
+    policy.checkLongTermPin({ file: name, dax: st.dax, write, shared: mapping === 'shared', lease: revocation.standing(ino, from) })
+    if (mapping === 'private' && write) return this.regPrivateCow(r, ino, access, from)
     // GUP faults the range in: holes get blocks (or page-cache pages); past EOF is EFAULT.
     const frames = fs.mapRange(ino, offset, length, { allocate: true })
     // MAP_SYNC analogue: a DAX mapping that DMA may write and FLUSH must
@@ -76,6 +90,35 @@ export class MrRegistration {
     const frameMem = new FrameMemory(mem, { frames, offset: offset % mem.phys.pageSize, length, expectedIno: ino })
     const lease = policy.needsLease ? ino : undefined
     return registry.add(r.pd, frameMem, access, { kind: 'file', pinOwner, pinned, write, anonFrames: [], peer: from, file: name, lease }, r.iova)
+  }
+
+  /**
+   * A writable MAP_PRIVATE file MR: GUP with FOLL_WRITE breaks COW on every
+   * page, so the MR pins anonymous copies of the file's pages (their bytes
+   * now, holes as zeros). Truncate and writeback never see them.
+   */
+  private regPrivateCow(r: FileMrRequest, ino: number, access: number, from: string): RemoteMr {
+    const { mem, registry, nextId } = this.deps
+    const ps = mem.phys.pageSize
+    // Bounds as GUP has them (EFAULT past EOF); holes stay holes in the file.
+    mem.fs.mapRange(ino, r.offset, r.length)
+    const first = Math.floor(r.offset / ps)
+    const frames = mem.allocAnon(Math.ceil((r.offset + r.length) / ps) - first)
+    const size = mem.fs.stat(ino).size
+    frames.forEach((f, i) => {
+      const at = (first + i) * ps
+      if (at < size) mem.phys.frameView(f).set(mem.fs.read(ino, at, Math.min(ps, size - at)))
+    })
+    const pinOwner = `${from}/mr${nextId()}`
+    let pinned: number[]
+    try {
+      ;({ pinned } = registry.pinFrames(frames, access, pinOwner))
+    } catch (err) {
+      mem.freeAnon(frames)
+      throw err
+    }
+    const frameMem = new FrameMemory(mem, { frames, offset: r.offset % ps, length: r.length, expectedIno: OWNER_ANON })
+    return registry.add(r.pd, frameMem, access, { kind: 'file', pinOwner, pinned, write: true, anonFrames: frames, peer: from, file: r.file }, r.iova)
   }
 
   /** An anonymous MR of `length` bytes of RAM-arena pages for node `from` (verbs.mr.reg). */

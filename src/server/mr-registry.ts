@@ -30,8 +30,12 @@ import { Access } from '../verbs/constants.ts'
 import type { RdmaDevice } from '../verbs/device.ts'
 import { mrInfo, type RemoteMr } from '../verbs/remote-verbs-service.ts'
 
-/** Access flags that make an MR writable (its pins are FOLL_WRITE). */
-export const WRITE_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_ATOMIC
+/**
+ * Access flags that make an MR writable (its pins are FOLL_WRITE), as
+ * include/rdma/ib_verbs.h ib_access_writable(): LOCAL_WRITE, REMOTE_WRITE,
+ * REMOTE_ATOMIC and MW_BIND (a bound window may grant remote write).
+ */
+export const WRITE_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_ATOMIC | Access.MW_BIND
 
 /** An ODP MR's paging state: the region, and for a file MR its inode and the file page of region page 0. */
 export interface OdpMr {

@@ -1,6 +1,6 @@
 /**
- * Pin commands: short-term pins `mem.pinPages` {file, offset, length, write?}
- * → {handle, frames} and `mem.unpinPages` {handle} → {}, and the per-page
+ * Pin commands: short-term pins `mem.pinPages` {file, offset, length, write?,
+ * ref?} → {handle, frames} (ref: plain page references instead of pins) and `mem.unpinPages` {handle} → {}, and the per-page
  * view `mem.pinCounts` {file, offset?, length?} → {frames, pins, refcounts}.
  */
 import type { ServerMemory } from '../memory/index.ts'
@@ -12,14 +12,14 @@ export function attachPinCommands(control: ServerControl, mem: ServerMemory, sho
   const ps = mem.phys.pageSize
   control.handle('mem.pinPages', (b, from) => {
     const ino = fs.lookup(b.file)
-    return shortPins.pin(ino, b.offset, b.length, b.write === true, from)
+    return shortPins.pin(ino, b.offset, b.length, b.write === true, from, b.ref === true)
   })
   control.handle('mem.unpinPages', (b) => {
     shortPins.unpin(b.handle)
     return {}
   })
   // Per page of the range: its frame (DAX block or page-cache page, -1 for a
-  // hole), its exact pin count and its refcount (pins × GUP_PIN_COUNTING_BIAS).
+  // hole), its exact pin count and its refcount (pins × GUP_PIN_COUNTING_BIAS + plain references).
   control.handle('mem.pinCounts', (b) => {
     const ino = fs.lookup(b.file)
     const st = fs.stat(ino)

@@ -22,9 +22,18 @@ export interface ServerFsDeps {
   self: string
 }
 
+/** How a truncate or punch that waits may be interrupted (EINTR). */
+export interface InterruptibleOptions {
+  /** Give up after this many ms. */
+  waitMs?: number
+  signal?: AbortSignal
+}
+
 export class ServerFs {
   private readonly fs: FileSystem
   private readonly deps: ServerFsDeps
+  /** Truncates / punches in progress, by file name (fs.interrupt). */
+  private readonly waiting = new Map<string, Set<AbortController>>()
   /** Lease-break callbacks of leases this server's own programs hold, by file name. */
   private readonly localBreaks = new Map<string, (notice: LeaseBreakNotice) => void>()
 
@@ -47,13 +56,47 @@ export class ServerFs {
     return this.fs.read(this.fs.lookup(name), offset, length)
   }
 
-  truncate(name: string, size: number): Promise<void> {
-    return this.fs.truncate(this.fs.lookup(name), size)
+  /**
+   * truncate(2). A wait (busy DAX pages, a lease break) is interruptible, as
+   * the kernel's TASK_INTERRUPTIBLE wait: after `o.waitMs`, on `o.signal`, or
+   * by interrupt(name); it then fails with EINTR and nothing changed.
+   */
+  truncate(name: string, size: number, o: InterruptibleOptions = {}): Promise<void> {
+    const ino = this.fs.lookup(name)
+    return this.interruptible(name, o, (signal) => this.fs.truncate(ino, size, { signal }))
   }
 
-  /** fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE). */
-  punch(name: string, offset: number, length: number): Promise<void> {
-    return this.fs.fallocate(this.fs.lookup(name), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length)
+  /** fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE), interruptible as truncate. */
+  punch(name: string, offset: number, length: number, o: InterruptibleOptions = {}): Promise<void> {
+    const ino = this.fs.lookup(name)
+    return this.interruptible(name, o, (signal) => this.fs.fallocate(ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length, { signal }))
+  }
+
+  /** Interrupt every truncate / punch of `name` in progress (they fail EINTR if waiting). Returns how many. */
+  interrupt(name: string): number {
+    const set = this.waiting.get(name)
+    if (!set) return 0
+    for (const c of set) c.abort()
+    return set.size
+  }
+
+  private async interruptible(name: string, o: InterruptibleOptions, run: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    const c = new AbortController()
+    const abort = (): void => c.abort()
+    o.signal?.addEventListener('abort', abort, { once: true })
+    if (o.signal?.aborted) c.abort()
+    const timer = o.waitMs !== undefined ? setTimeout(abort, o.waitMs) : undefined
+    let set = this.waiting.get(name)
+    if (!set) this.waiting.set(name, (set = new Set()))
+    set.add(c)
+    try {
+      await run(c.signal)
+    } finally {
+      clearTimeout(timer)
+      o.signal?.removeEventListener('abort', abort)
+      set.delete(c)
+      if (set.size === 0) this.waiting.delete(name)
+    }
   }
 
   fallocate(name: string, mode: number, offset: number, length: number): Promise<void> {
@@ -92,7 +135,7 @@ export class ServerFs {
   lease(name: string, holder: string = this.deps.self, onBreak?: (notice: LeaseBreakNotice) => void): LeaseGrant {
     const ino = this.fs.lookup(name)
     const { policy, revocation } = this.deps
-    if (!policy.needsLease) throw new EmuError(ErrorCodes.EOPNOTSUPP, `layout leases need policy layout-lease (this server: ${policy.name})`)
+    if (!policy.needsLease) throw new EmuError(ErrorCodes.EOPNOTSUPP, `layout leases need policy layout-lease or exclusive-lease (this server: ${policy.name})`)
     const l = revocation.leases.acquire(ino, name, holder)
     if (holder === this.deps.self && onBreak) this.localBreaks.set(name, onBreak)
     return { file: name, holder: l.holder, breakTimeMs: revocation.leases.breakTimeMs }

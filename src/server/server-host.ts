@@ -89,7 +89,7 @@ export function attachServer(ctx: ServerNodeContext, rdma: ServerRdma, hooks: Se
     server: ctx.id, control, device, registry, log, breakTimeMs: cfg.leaseBreakTimeMs,
     killHolder: cfg.leaseRevokeKill ? hooks.shutdownNode : undefined,
   })
-  const policy = new LayoutPolicy(cfg.policy, { pins: mem.pins, breakLease: (ino, op) => revocation.breakLease(ino, op) })
+  const policy = new LayoutPolicy(cfg.policy, { pins: mem.pins, breakLease: (ino, op) => revocation.breakLease(ino, op), leaseHeld: (ino) => revocation.leases.get(ino) !== undefined, truncateExtend: cfg.truncateExtend })
   const guard = new LayoutGuardSwitch(fs, policy)
   const odp = new OdpBinding(mem, registry, log)
   const shortPins = new ShortTermPins(mem, nextId)

@@ -1,8 +1,10 @@
 /**
  * Short-term pins (mem.pinPages): FOLL_PIN without FOLL_LONGTERM on a file
  * range, what direct I/O in flight holds. Every policy allows them; the
- * layout guard sees them like any pin. Held by handle until mem.unpinPages,
- * or until the node that took them goes down.
+ * layout guard sees them like any pin. With `ref`, plain page references
+ * instead (get_page, FOLL_GET): no pin policy sees them, but a DAX truncate
+ * waits for them too (dax_layout_busy_page_range). Held by handle until
+ * mem.unpinPages, or until the node that took them goes down.
  */
 import { EmuError, ErrorCodes } from '../errors.ts'
 import type { ServerMemory } from '../memory/index.ts'
@@ -12,6 +14,8 @@ interface ShortPin {
   frames: number[]
   write: boolean
   peer: string
+  /** Plain references, not pins. */
+  ref: boolean
 }
 
 export class ShortTermPins {
@@ -26,13 +30,14 @@ export class ShortTermPins {
   }
 
   /** pin_user_pages() over [offset, offset + length) of `ino`, for `peer` (holes get blocks first). */
-  pin(ino: number, offset: number, length: number, write: boolean, peer: string): { handle: number; frames: number[] } {
+  pin(ino: number, offset: number, length: number, write: boolean, peer: string, ref = false): { handle: number; frames: number[] } {
     const { fs, pins } = this.mem
     const frames = fs.mapRange(ino, offset, length, { allocate: true })
     const handle = this.nextId()
     const owner = `${peer}/gup${handle}`
-    pins.pinUserPages(frames, { owner, longterm: false, write })
-    this.held.set(handle, { owner, frames, write, peer })
+    if (ref) pins.getPages(frames)
+    else pins.pinUserPages(frames, { owner, longterm: false, write })
+    this.held.set(handle, { owner, frames, write, peer, ref })
     return { handle, frames }
   }
 
@@ -41,7 +46,8 @@ export class ShortTermPins {
     const p = this.held.get(handle)
     if (!p) throw new EmuError(ErrorCodes.ENOENT, `no short-term pin ${handle}`)
     this.held.delete(handle)
-    this.mem.pins.unpinUserPagesDirtyLock(p.frames, p.write, p.owner)
+    if (p.ref) this.mem.pins.putPages(p.frames)
+    else this.mem.pins.unpinUserPagesDirtyLock(p.frames, p.write, p.owner)
   }
 
   /** The peer went down: every pin it held drops. */
@@ -49,7 +55,8 @@ export class ShortTermPins {
     for (const [handle, p] of [...this.held]) {
       if (p.peer !== peer) continue
       this.held.delete(handle)
-      this.mem.pins.releaseOwner(p.owner)
+      if (p.ref) this.mem.pins.putPages(p.frames)
+      else this.mem.pins.releaseOwner(p.owner)
     }
   }
 }

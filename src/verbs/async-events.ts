@@ -37,6 +37,20 @@ export interface AsyncEvent {
   reason?: string
 }
 
+/**
+ * The affiliated asynchronous error a responder fault raises on its QP
+ * (IBTA 11.6.3.1; by RespFault name, src/engine/status.ts): an invalid
+ * request is a Local Invalid Request Error (QP_REQ_ERR), an rkey or bounds
+ * violation a Local Access Violation (QP_ACCESS_ERR), anything else a Local
+ * Work Queue Catastrophic Error (QP_FATAL). Errors a requester learns from a
+ * NAK are reported by its completion alone.
+ */
+export const RESP_FAULT_EVENT: Readonly<Record<string, AsyncEventTypeValue>> = {
+  INVALID_REQUEST: AsyncEventType.QP_REQ_ERR,
+  REMOTE_ACCESS: AsyncEventType.QP_ACCESS_ERR,
+  REMOTE_OPERATIONAL: AsyncEventType.QP_FATAL,
+}
+
 export function asyncEventName(type: number): string {
   return Object.entries(AsyncEventType).find(([, v]) => v === type)?.[0] ?? `EVENT_${type}`
 }

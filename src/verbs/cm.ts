@@ -23,8 +23,13 @@ export interface Acceptance {
 
 export type AcceptFn = (req: ConnectRequest, from: string) => Acceptance | Promise<Acceptance>
 
-/** Default remote rights of a connected QP (rdma_cm grants read/write/atomic). */
-export const CM_QP_ACCESS = Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC
+/**
+ * Default remote rights of a connected QP: rdma_cm grants read/write/atomic;
+ * the emulator's CM adds both FLUSH rights (which the responder checks, as
+ * rxe's check_qp_attr_access does), where on Linux an application enables
+ * them with ibv_modify_qp.
+ */
+export const CM_QP_ACCESS = Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC | Access.FLUSH_GLOBAL | Access.FLUSH_PERSISTENT
 
 export interface ConnectOptions {
   mtu?: number

@@ -69,6 +69,8 @@ export const WcOpcode = {
   TSO: 7,
   FLUSH: 8,
   ATOMIC_WRITE: 9,
+  /** The kernel's IB_WC_REG_MR (a fast-register WR completed; libibverbs has no REG_MR). */
+  REG_MR: 10,
   RECV: 128,
   RECV_RDMA_WITH_IMM: 129,
 } as const
@@ -89,6 +91,8 @@ export const WrOpcode = {
   DRIVER1: 11,
   FLUSH: 14,
   ATOMIC_WRITE: 15,
+  /** The kernel's IB_WR_REG_MR (fast-register an MR from allocMr; src/verbs/fast-reg.ts). */
+  REG_MR: 0x20,
 } as const
 /** One ibv_wr_opcode value. */
 export type WrOpcodeValue = (typeof WrOpcode)[keyof typeof WrOpcode]

@@ -1,5 +1,6 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
+import { CqNotify, firesNotify, type CompChannel } from './comp-channel.ts'
 
 /** struct ibv_wc, the fields users read. */
 export interface Wc {
@@ -14,6 +15,8 @@ export interface Wc {
   srcQp: number
   wcFlags: number
   vendorErr?: number
+  /** ibv_wc.invalidated_rkey, when wcFlags has WITH_INV (a SEND_WITH_INV received). */
+  invalidatedRkey?: number
 }
 
 /** enum ibv_wc_flags */
@@ -49,21 +52,42 @@ export class Cq {
     return this.entries.length - this.head
   }
 
+  /** The completion channel its events go to (ibv_create_cq's channel). */
+  channel?: CompChannel
+  /** Armed notification (CqNotify): reqNotify() arms, the next matching completion fires and disarms. */
+  private notifyArmed = 0
+
   /**
-   * Called by the engine. False when the CQ is full (rxe_cq_post's -EBUSY):
-   * the completion is lost, counted, and reported through onOverrun.
+   * ibv_req_notify_cq: arm for the next completion, or with `solicitedOnly`
+   * the next solicited (or unsuccessful receive) one. EINVAL without a channel.
    */
-  push(wc: Wc): boolean {
+  reqNotify(solicitedOnly = false): void {
+    if (!this.channel) throw new EmuError(ErrorCodes.EINVAL, 'req_notify_cq on a CQ created without a completion channel')
+    // rxe_req_notify_cq: a NEXT_COMP arm is not weakened to SOLICITED.
+    if (this.notifyArmed !== CqNotify.NEXT_COMP) this.notifyArmed = solicitedOnly ? CqNotify.SOLICITED : CqNotify.NEXT_COMP
+  }
+
+  /**
+   * Called by the engine. `solicited`: the BTH SE bit of the message it
+   * completes (rxe_cq_post). False when the CQ is full (rxe_cq_post's
+   * -EBUSY): the completion is lost, counted and reported through onOverrun,
+   * and no completion event fires.
+   */
+  push(wc: Wc, solicited = false): boolean {
     const w = this.waiters.shift()
+    if (!w && this.count >= this.depth) {
+      this.overflows++
+      this.onOverrun?.(wc)
+      return false
+    }
+    if (this.notifyArmed && firesNotify(this.notifyArmed, solicited)) {
+      this.notifyArmed = 0
+      queueMicrotask(() => this.channel?.notify(this))
+    }
     if (w) {
       if (this.waiters.length === 0) this.timer?.unref()
       w.resolve(wc)
       return true
-    }
-    if (this.count >= this.depth) {
-      this.overflows++
-      this.onOverrun?.(wc)
-      return false
     }
     this.entries.push(wc)
     return true

@@ -16,9 +16,14 @@ import { InlineDataPath, type DataPath } from '../engine/data-path.ts'
 import { ContiguousMemory, type RegionMemory } from '../memory/region-memory.ts'
 import { MrTable, type DeregCause, type Mr } from '../memory/stag.ts'
 import { QpState } from './constants.ts'
-import { AsyncEventQueue, AsyncEventType } from './async-events.ts'
+import { AsyncEventQueue } from './async-events.ts'
 import { Cq } from './cq.ts'
 import { Qp, type QpCap, type QpHost } from './qp.ts'
+import { AsyncEventType } from './async-events.ts'
+import { MwTable, type Mw } from './mw.ts'
+import { Srq, type SrqAttr } from './srq.ts'
+import { allocMr, mapMrSg } from './fast-reg.ts'
+import type { CompChannel } from './comp-channel.ts'
 
 /** Where a device's packet trains go: the fabric (or a test loop). */
 export interface PacketWire {
@@ -55,6 +60,8 @@ export interface CreateQpOptions {
   cap?: Partial<QpCap>
   sqSigAll?: boolean
   owner?: string
+  /** Take receives from this shared receive queue (of the same PD). */
+  srq?: Srq
 }
 
 /**
@@ -69,6 +76,12 @@ export class RdmaDevice implements QpHost {
   readonly counters: EngineCounters = newEngineCounters()
   /** Asynchronous events (ibv_get_async_event): QP_FATAL, CQ_ERR, SQ_DRAINED ... */
   readonly asyncEvents = new AsyncEventQueue()
+  /** Memory windows (ibv_alloc_mw); their rkeys resolve through it. */
+  readonly mws = new MwTable()
+  private readonly srqs = new Map<number, Srq>()
+  private nextSrqn = 1
+  /** QPs that raised COMM_EST (the first request received in RTR). */
+  private readonly established = new WeakSet<Qp>()
   readonly timeScale: number
   /** 'ibta' (hardware) or 'rxe' (soft-RoCE's quirks): see DeviceModel in src/params.ts. */
   readonly model: DeviceModel
@@ -119,6 +132,8 @@ export class RdmaDevice implements QpHost {
   deallocPd(pd: number): void {
     for (const mr of this.mrs.all()) if (mr.pd === pd) throw new EmuError(ErrorCodes.EBUSY, `PD ${pd} still has MRs`)
     for (const qp of this.qps.values()) if (qp.pd === pd) throw new EmuError(ErrorCodes.EBUSY, `PD ${pd} still has QPs`)
+    for (const srq of this.srqs.values()) if (srq.pd === pd) throw new EmuError(ErrorCodes.EBUSY, `PD ${pd} still has SRQs`)
+    if (this.mws.inPd(pd)) throw new EmuError(ErrorCodes.EBUSY, `PD ${pd} still has memory windows`)
     if (!this.pds.delete(pd)) throw new EmuError(ErrorCodes.EINVAL, `no PD ${pd}`)
   }
 
@@ -147,7 +162,45 @@ export class RdmaDevice implements QpHost {
   }
 
   deregMr(mr: Mr, cause?: DeregCause): void {
+    // rxe_dereg_mr: not while memory windows are bound over it (an owner's clean-up goes ahead).
+    if (cause !== 'owner-gone' && this.mws.boundOver(mr) > 0) throw new EmuError(ErrorCodes.EBUSY, `MR 0x${mr.stag.toString(16)} has memory windows bound`)
     this.mrs.deregister(mr, cause)
+  }
+
+  /** ib_alloc_mr(IB_MR_TYPE_MEM_REG): a fast-register MR of up to `maxPages` pages, FREE until a REG_MR WR (src/verbs/fast-reg.ts). */
+  allocMr(pd: number, maxPages: number, opts: { owner?: string } = {}): Mr {
+    this.checkPd(pd)
+    return allocMr(this.mrs, pd, maxPages, opts.owner)
+  }
+
+  /** ib_map_mr_sg: the buffer the next REG_MR maps, at `iova`. Returns the pages it spans. */
+  mapMrSg(mr: Mr, buf: Uint8Array | RegionMemory, iova: number): number {
+    return mapMrSg(mr, buf, iova)
+  }
+
+  /** ibv_alloc_mw: a memory window of `type` (2 by default) in `pd`. */
+  allocMw(pd: number, type: 1 | 2 = 2): Mw {
+    this.checkPd(pd)
+    return this.mws.alloc(pd, type)
+  }
+
+  /** ibv_dealloc_mw: its rkey stops resolving at once. */
+  deallocMw(mw: Mw): void {
+    this.mws.dealloc(mw)
+  }
+
+  /** ibv_create_srq */
+  createSrq(pd: number, attr: Partial<SrqAttr> = {}): Srq {
+    this.checkPd(pd)
+    const srq = new Srq(this, this.nextSrqn++, pd, attr)
+    this.srqs.set(srq.srqn, srq)
+    return srq
+  }
+
+  /** ibv_destroy_srq: EBUSY while a QP uses it. */
+  destroySrq(srq: Srq): void {
+    srq.destroy()
+    this.srqs.delete(srq.srqn)
   }
 
   /**
@@ -155,8 +208,9 @@ export class RdmaDevice implements QpHost {
    * rxe_cq_post: CQ_ERR is raised on the async event queue and the QP whose
    * completion it was goes to ERR.
    */
-  createCq(depth: number = Params.defaultCqDepth): Cq {
+  createCq(depth: number = Params.defaultCqDepth, opts: { channel?: CompChannel } = {}): Cq {
     const cq = new Cq(depth)
+    cq.channel = opts.channel
     cq.cqn = this.nextCqn++
     cq.onOverrun = (wc) => {
       this.asyncEvents.push({ type: AsyncEventType.CQ_ERR, cqn: cq.cqn, qpn: wc.qpNum, reason: `CQ ${cq.cqn} overrun (depth ${cq.depth})` })
@@ -167,9 +221,11 @@ export class RdmaDevice implements QpHost {
 
   createQp(o: CreateQpOptions): Qp {
     this.checkPd(o.pd)
+    if (o.srq && (o.srq.destroyed || o.srq.pd !== o.pd)) throw new EmuError(ErrorCodes.EINVAL, `SRQ ${o.srq.srqn} is destroyed or in another PD`)
     const qpn = this.allocQpn()
-    const qp = new Qp(this, qpn, { pd: o.pd, sendCq: o.sendCq, recvCq: o.recvCq ?? o.sendCq, cap: o.cap, sqSigAll: o.sqSigAll })
+    const qp = new Qp(this, qpn, { pd: o.pd, sendCq: o.sendCq, recvCq: o.recvCq ?? o.sendCq, cap: o.cap, sqSigAll: o.sqSigAll, srq: o.srq })
     qp.owner = o.owner
+    o.srq?.users.add(qpn)
     this.qps.set(qpn, qp)
     return qp
   }
@@ -178,6 +234,7 @@ export class RdmaDevice implements QpHost {
     qp.stopTimers()
     this.runnable.delete(qp)
     this.qps.delete(qp.qpNum)
+    qp.srq?.users.delete(qp.qpNum)
   }
 
   qp(qpn: number): Qp | undefined {
@@ -237,6 +294,11 @@ export class RdmaDevice implements QpHost {
         continue
       }
       const mask = opInfo(pkt.opcode)!.mask
+      // IBTA 11.6.3: the first request received in RTR establishes communication (IBV_EVENT_COMM_EST).
+      if (mask & Mask.REQ && qp.state === QpState.RTR && !this.established.has(qp)) {
+        this.established.add(qp)
+        this.asyncEvents.push({ type: AsyncEventType.COMM_EST, qpn: qp.qpNum })
+      }
       try {
         if (mask & Mask.REQ) {
           responderReceive(qp, pkt)
@@ -247,7 +309,7 @@ export class RdmaDevice implements QpHost {
       } catch (err) {
         // An engine bug must not take the node down: count it, fail the QP.
         c.badPackets++
-        qp.toError(`internal error: ${(err as Error).message}`)
+        qp.toError(`internal error: ${(err as Error).message}`, AsyncEventType.QP_FATAL)
       }
     }
     for (const qp of touched) {
@@ -361,7 +423,7 @@ export class RdmaDevice implements QpHost {
 
   /** Move every QP talking to `node` to ERR (the peer is gone). */
   peerLost(node: string): void {
-    for (const qp of this.qps.values()) if (qp.attr.destNode === node && qp.state !== QpState.RESET) qp.toError(`peer ${node} lost`)
+    for (const qp of this.qps.values()) if (qp.attr.destNode === node && qp.state !== QpState.RESET) qp.toError(`peer ${node} lost`, AsyncEventType.QP_FATAL)
   }
 
   close(): void {

@@ -5,9 +5,10 @@ import type { CompleterState, EngineQp, QpAttr, QpCap, QpHost, RequesterState, R
 import { armRetransmitTimer, completeHead } from '../engine/completer.ts'
 import { postSend, rewindTo } from '../engine/requester.ts'
 import { postRecv } from '../engine/responder.ts'
-import { QpState, qpStateName, type QpStateValue, WcOpcode, WcStatus } from './constants.ts'
+import { QpState, qpStateName, type QpStateValue, WcOpcode, WcStatus, WrOpcode } from './constants.ts'
 import type { Cq } from './cq.ts'
-import { AsyncEventType } from './async-events.ts'
+import { AsyncEventType, type AsyncEventTypeValue } from './async-events.ts'
+import type { Srq } from './srq.ts'
 import { checkModify } from './qp-state-table.ts'
 
 export type { CompleterState, QpAttr, QpCap, QpHost, RequesterState, RespResource, ResponderState } from '../engine/engine-qp.ts'
@@ -39,18 +40,21 @@ export class Qp implements EngineQp {
   readonly attr: QpAttr
   readonly sq = new Fifo<SendWqe>()
   readonly rq = new Fifo<RecvWqe>()
+  /** The shared receive queue its receives come from (ibv_qp_init_attr.srq). */
+  readonly srq?: Srq
   readonly req: RequesterState
   readonly comp: CompleterState
   readonly resp: ResponderState
   /** Free-form owner tag (e.g. the peer that created it remotely). */
   owner?: string
 
-  constructor(host: QpHost, qpNum: number, init: { pd: number; sendCq: Cq; recvCq: Cq; cap?: Partial<QpCap>; sqSigAll?: boolean }) {
+  constructor(host: QpHost, qpNum: number, init: { pd: number; sendCq: Cq; recvCq: Cq; cap?: Partial<QpCap>; sqSigAll?: boolean; srq?: Srq }) {
     this.host = host
     this.qpNum = qpNum
     this.pd = init.pd
     this.sendCq = init.sendCq
     this.recvCq = init.recvCq
+    this.srq = init.srq
     const cap = init.cap ?? {}
     this.cap = {
       maxSendWr: cap.maxSendWr ?? Params.defaultMaxSendWr,
@@ -188,7 +192,7 @@ export class Qp implements EngineQp {
    * Enter ERR: post the remaining send and receive WQEs as WR_FLUSH_ERR
    * completions (always, signaled or not), stop timers.
    */
-  toError(reason: string): void {
+  toError(reason: string, event?: AsyncEventTypeValue): void {
     if (this.attr.qpState === QpState.ERR) return
     this.attr.qpState = QpState.ERR
     this.sqDraining = false
@@ -204,8 +208,13 @@ export class Qp implements EngineQp {
     if (this.resp.recv) this.rq.push(this.resp.recv)
     this.resp.recv = undefined
     for (const r of this.rq.clear()) {
-      this.recvCq.push({ wrId: r.wrId, status: WcStatus.WR_FLUSH_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: this.qpNum, srcQp: 0, wcFlags: 0 })
+      this.recvCq.push({ wrId: r.wrId, status: WcStatus.WR_FLUSH_ERR, opcode: WcOpcode.RECV, byteLen: 0, qpNum: this.qpNum, srcQp: 0, wcFlags: 0 }, true)
     }
+    const ev = this.host.asyncEvents
+    // The affiliated error the cause raises (QP_FATAL, QP_REQ_ERR, QP_ACCESS_ERR), if any.
+    if (event !== undefined) ev?.push({ type: event, qpn: this.qpNum, reason })
+    // rxe flush_recv_queue: a QP on an SRQ reports its last WQE (IBV_EVENT_QP_LAST_WQE_REACHED).
+    if (this.srq) ev?.push({ type: AsyncEventType.QP_LAST_WQE_REACHED, qpn: this.qpNum, srqn: this.srq.srqn, reason })
     this.host.onQpError?.(this, reason)
   }
 
@@ -249,13 +258,24 @@ export class Qp implements EngineQp {
     rewindTo(this, psn)
   }
 
-  /** ibv_post_send. Throws EINVAL in RESET/INIT/RTR; in ERR the WRs complete with WR_FLUSH_ERR. */
+  /**
+   * ibv_post_send. Throws EINVAL in RESET/INIT/RTR, and for an atomic whose
+   * remote address is not 8-byte aligned (librxe validate_send_wr); in ERR
+   * the WRs complete with WR_FLUSH_ERR.
+   */
   postSend(wr: SendWr | SendWr[]): void {
-    postSend(this, Array.isArray(wr) ? wr : [wr])
+    const wrs = Array.isArray(wr) ? wr : [wr]
+    for (const w of wrs) {
+      if ((w.opcode === WrOpcode.ATOMIC_CMP_AND_SWP || w.opcode === WrOpcode.ATOMIC_FETCH_AND_ADD) && (w.remoteAddr ?? 0) % 8 !== 0) {
+        throw new EmuError(ErrorCodes.EINVAL, `atomic remote address 0x${(w.remoteAddr ?? 0).toString(16)} is not 8-byte aligned`)
+      }
+    }
+    postSend(this, wrs)
   }
 
   /** ibv_post_recv. Throws EINVAL in RESET; in ERR the WRs complete with WR_FLUSH_ERR. */
   postRecv(wr: RecvWr | RecvWr[]): void {
+    if (this.srq) throw new EmuError(ErrorCodes.EINVAL, `QP ${this.qpNum} takes its receives from SRQ ${this.srq.srqn}: post them there`)
     postRecv(this, Array.isArray(wr) ? wr : [wr])
   }
 }
