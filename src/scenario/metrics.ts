@@ -29,7 +29,7 @@ export const METRICS = {
   registration: { type: 'string', what: 'first file MR registration: pinned, odp, odp-by-policy, "refused ERRNO", or "refused ERRNO, odp" (fallback)', needs: 'registerFile' },
   pinRefusals: { type: 'number', what: 'long-term pins the policy refused at registration' },
   odpForced: { type: 'number', what: 'file MRs the policy registered as ODP MRs' },
-  truncateResult: { type: 'string', what: 'first truncate: ok, an errno name (ETXTBSY ...), or TIMEOUT (still waiting at its timeoutMs)', needs: 'truncate' },
+  truncateResult: { type: 'string', what: 'first truncate: ok, an errno name (ETXTBSY ...), EINTR (its timeoutMs interrupted the wait), or TIMEOUT (no answer in time)', needs: 'truncate' },
   truncateMs: { type: 'number', what: 'first truncate: time until it returned (ms)', needs: 'truncate' },
   punchResult: { type: 'string', what: 'first punch: ok, an errno name, or TIMEOUT', needs: 'punch' },
   punchMs: { type: 'number', what: 'first punch: time until it returned (ms)', needs: 'punch' },
