@@ -21,7 +21,7 @@ const scenario = {
   steps: [
     { do: 'registerMemory', as: 'm', bytes: 16384, access: ['localWrite', 'remoteWrite', 'remoteRead', 'remoteAtomic'] },
     { do: 'netem', id: 'flips', corrupt: 0.02, loss: 0.01 },
-    { do: 'traffic', id: 'a', mr: 'm', op: 'mixed', mix: { write: 2, read: 2, fetchAdd: 1 }, size: 256, window: 8, count: 600, span: 8192, atomicOffset: 8192, qp: { mtu: 256, timeout: 10 } },
+    { do: 'traffic', id: 'a', mr: 'm', op: 'mixed', mix: { write: 2, read: 2, fetchAdd: 1 }, size: 256, window: 8, count: 600, span: 8192, atomicOffset: 8192, qp: { mtu: 256, timeout: 13 } },
   ],
 }
 

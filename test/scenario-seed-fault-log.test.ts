@@ -15,7 +15,7 @@ const scenario = {
     { do: 'registerMemory', as: 'm', bytes: 16384, access: ['localWrite', 'remoteWrite', 'remoteRead', 'remoteAtomic'] },
     { do: 'netem', id: 'noisy', loss: 0.05, duplicate: 0.02, reorder: { probability: 0.05, depth: 2 }, corrupt: 0.01, delay: { ms: 0.2, jitterMs: 0.1 } },
     { do: 'dropMessages', id: 'quiet', messages: ['lease.break'], probability: 0.5 },
-    { do: 'traffic', id: 'a', client: 'client0', mr: 'm', op: 'mixed', mix: { write: 1, read: 1, fetchAdd: 1 }, size: 64, window: 8, count: 1500, span: 8192, atomicOffset: 8192, qp: { timeout: 10 } },
+    { do: 'traffic', id: 'a', client: 'client0', mr: 'm', op: 'mixed', mix: { write: 1, read: 1, fetchAdd: 1 }, size: 64, window: 8, count: 1500, span: 8192, atomicOffset: 8192, qp: { timeout: 14 } },
     { do: 'heal' },
   ],
 }
