@@ -1,11 +1,12 @@
 import t from 'tap'
 import * as path from 'node:path'
-import { startEnginePair } from './helpers/engine-pair.ts'
+import { startEnginePair, until } from './helpers/engine-pair.ts'
 import { qpPair, sge } from './helpers/verbs-pair.ts'
 import { pattern } from './helpers/rdma-connect.ts'
 import { FrameMemory } from '../src/memory/frame-memory.ts'
 import { OWNER_ANON, ServerMemory } from '../src/memory/index.ts'
-import { MrTable } from '../src/memory/stag.ts'
+import { MrTable, MrWord, type Mr } from '../src/memory/stag.ts'
+import type { Qp } from '../src/verbs/qp.ts'
 import { ContiguousMemory } from '../src/memory/region-memory.ts'
 import { Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from '../src/verbs/constants.ts'
 import { WorkerDataPath } from '../src/workers/worker-data-path.ts'
@@ -22,6 +23,24 @@ const PAGE = 4096
 const S = SendFlags.SIGNALED
 const RW = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ
 const IOVA = 0x7000_0000
+
+/**
+ * Boot the worker thread (from the sources it loads tsx first: longer than the
+ * requester's retry budget at the pair's time scale) with one WRITE of its own.
+ */
+async function warmUp(dp: WorkerDataPath, mem: ServerMemory): Promise<void> {
+  const frames = mem.allocAnon(1)
+  const live = new Int32Array(new SharedArrayBuffer(8))
+  live[MrWord.LIVE] = 1
+  const mr = { serial: -1, memory: new FrameMemory(mem, { frames, offset: 0, length: PAGE, expectedIno: OWNER_ANON }), live } as unknown as Mr
+  const qp = { attr: { destQpNum: 0 }, resp: { msn: 0, failed: false } } as unknown as Qp
+  let done = false
+  dp.write(qp, mr, 0, new Uint8Array(8).fill(1), 0)
+  dp.then(qp, () => void (done = true))
+  dp.commit(qp, false)
+  await until('the worker ran its first task', () => done, 60_000)
+  mem.freeAnon(frames)
+}
 
 t.test('MrTable.remap - new memory, IOVA and length, and a new serial', async (t) => {
   const mrs = new MrTable()
@@ -55,6 +74,7 @@ t.test('fast-reg on the worker data path - REG_MR over new pages after LOCAL_INV
     await dp.close()
   }
   t.teardown(stop)
+  await warmUp(dp, mem)
   const p = qpPair(pair)
   const mr = device.allocMr(p.b.pd, 2)
   const region = (fill: number): { fm: FrameMemory; bytes: () => Uint8Array } => {
