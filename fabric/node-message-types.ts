@@ -81,6 +81,19 @@ export interface RemoteMr {
   access: number
 }
 
+/**
+ * The kind of mapping a file MR stands for: the mmap(2) the application
+ * registered. 'shared' (MAP_SHARED, the default): the NIC reads and writes the
+ * file's own pages; under policy upstream a writable one is refused EFAULT on a
+ * page-cached file (mm/gup.c check_vma_flags: the mapping needs dirty tracking,
+ * mm/mmap.c vma_needs_dirty_tracking). 'private' (MAP_PRIVATE): a writable
+ * registration breaks COW first (FOLL_WRITE -> mm/memory.c do_wp_page), so the
+ * pins hold anonymous copies and the file never sees the NIC's writes; a
+ * read-only one pins the file's pages. FS-DAX is EOPNOTSUPP under upstream
+ * either way (src/server/mr-registration.ts).
+ */
+export type FileMapping = 'shared' | 'private'
+
 /** A scatter/gather element named by MR: bytes [offset, offset+length) of the MR `stag`. */
 export interface RemoteSge {
   stag: number

@@ -55,7 +55,7 @@ export type { HostMessage, RecvFilter } from './api/mailbox.ts'
 
 // ---- server nodes: their services, and their files ----
 export { ServerSession, ServerMr } from './api/server-session.ts'
-export type { ServerListenOptions, MemStatsReply } from './api/server-session.ts'
+export type { ServerListenOptions, MemStatsReply, FileMapping } from './api/server-session.ts'
 export type { FileSystemApi, Stat, Extent, FsyncResult, LeaseGrant, LeaseBreakNotice } from './api/file-system.ts'
 export { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from './memory/fs.ts'
 

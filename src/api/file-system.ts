@@ -15,7 +15,13 @@ export type { Extent, FsyncResult, LeaseBreakNotice, LeaseGrant, Stat }
 
 /** The server's files (open(2)-less: by name). Errors are EmuError with the errno's code (ENOENT, ETXTBSY, ENOSPC ...). */
 export interface FileSystemApi {
-  /** creat(2): a new empty file; `dax` (default false) maps it without a page cache. */
+  /**
+   * creat(2): a new empty file; `dax` (default false) maps it without a page
+   * cache. What a file MR over it may be follows (ServerSession.regFile): under
+   * policy upstream a DAX file refuses any long-term pin (EOPNOTSUPP), a
+   * page-cached one refuses a writable shared mapping (EFAULT) but takes a
+   * writable `mapping: 'private'` (pinned copy-on-write copies).
+   */
   create(name: string, opts?: { dax?: boolean }): Promise<number>
   /** pwrite(2); resolves with the bytes written. */
   write(name: string, offset: number, data: Uint8Array): Promise<number>

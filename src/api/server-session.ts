@@ -7,11 +7,11 @@
  * it (MRs, their pins, leases, QPs) when this host leaves the fabric.
  */
 import type { ControlPlane } from '../../fabric/control-plane.ts'
-import type { MemStatsReply, RemoteMr } from '../../fabric/node-message-types.ts'
+import type { FileMapping, MemStatsReply, RemoteMr } from '../../fabric/node-message-types.ts'
 import type { QpCap } from '../verbs/qp.ts'
 import { remoteFileSystem, type FileSystemApi } from './file-system.ts'
 
-export type { MemStatsReply }
+export type { FileMapping, MemStatsReply }
 
 /**
  * A region of a server's memory this host registered there: what the peer's
@@ -98,9 +98,22 @@ export class ServerSession {
    * (file-backed memory, long-term pinned as the server's pin policy allows:
    * upstream refuses a DAX file with EOPNOTSUPP, layout-lease needs this host
    * to hold the file's layout lease, odp registers it ON_DEMAND ...).
+   *
+   * `mapping` says which mmap(2) of the file the MR stands for, as a process
+   * registering a mapped file would have it:
+   * - 'shared' (MAP_SHARED, the default): the NIC reads and writes the file's
+   *   own pages. Under policy upstream a writable registration of a
+   *   page-cached file (created with `dax: false`) is refused with EFAULT, as
+   *   mm/gup.c refuses FOLL_LONGTERM | FOLL_WRITE where the mapping needs dirty
+   *   tracking (vma_needs_dirty_tracking).
+   * - 'private' (MAP_PRIVATE): a writable registration breaks copy-on-write
+   *   first, so the MR pins anonymous copies of the file's pages: READs see the
+   *   file's bytes as they were at registration, WRITEs never reach the file,
+   *   and truncate or writeback do not touch the pinned copies. Allowed under
+   *   upstream for a page-cached file; a DAX file is still EOPNOTSUPP.
    */
-  async regFile(pd: number, file: string, o: { offset?: number; length: number; access: number; iova?: number }): Promise<ServerMr> {
-    const reg = { pd, file, offset: o.offset ?? 0, length: o.length, access: o.access, iova: o.iova }
+  async regFile(pd: number, file: string, o: { offset?: number; length: number; access: number; iova?: number; mapping?: FileMapping }): Promise<ServerMr> {
+    const reg = { pd, file, offset: o.offset ?? 0, length: o.length, access: o.access, iova: o.iova, ...(o.mapping !== undefined ? { mapping: o.mapping } : {}) }
     return new ServerMr(this, await this.control.request(this.node, 'verbs.mr.regFile', reg, this.timeoutMs))
   }
 

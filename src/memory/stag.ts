@@ -36,7 +36,13 @@ export interface Mr {
   memory: RegionMemory
   /** Free-form owner tag (e.g. the peer that asked for it), for clean-up. */
   owner?: string
-  /** Unique per registration (never reused), to name the region to worker threads. */
+  /**
+   * Names the memory behind the MR to worker threads (the data-path workers
+   * cache regions by it, src/workers/): unique per registration and never
+   * reused, and renewed whenever the MR comes to stand for other memory
+   * (MrTable.remap: a fast-register MR's REG_MR), so no cache keeps serving
+   * the memory it mapped before under the same name.
+   */
   serial: number
   /**
    * Shared memory, so worker threads executing already-checked work see a
@@ -112,7 +118,11 @@ export class MrTable {
     return mr
   }
 
-  /** ibv_rereg_mr: change access and/or PD; the STag stays the same (as rxe). */
+  /**
+   * ibv_rereg_mr: change access and/or PD; the STag stays the same (as rxe).
+   * The memory stays too (no IBV_REREG_MR_CHANGE_TRANSLATION), and so does the
+   * serial: access and PD are checked on the main thread, never by the workers.
+   */
   reregister(mr: Mr, change: { access?: number; pd?: number }): void {
     if (this.byIndex.get(mr.index) !== mr) throw new EmuError(ErrorCodes.EINVAL, 'MR is not registered')
     if (change.access !== undefined) {
@@ -120,6 +130,22 @@ export class MrTable {
       mr.access = change.access
     }
     if (change.pd !== undefined) mr.pd = change.pd
+  }
+
+  /**
+   * The MR now stands for other memory (rxe_reg_fast_mr: a REG_MR over the
+   * pages ib_map_mr_sg gave it): memory, IOVA and length change, and the MR
+   * takes a new serial, so caches keyed by serial (the data-path workers'
+   * region cache) see a new region instead of the memory it mapped before.
+   * Work already checked against the old mapping keeps its old serial and
+   * memory. Access, PD, STag and state are the caller's to set.
+   */
+  remap(mr: Mr, to: { memory: RegionMemory; iova: number; length?: number }): void {
+    if (this.byIndex.get(mr.index) !== mr) throw new EmuError(ErrorCodes.EINVAL, 'MR is not registered')
+    mr.memory = to.memory
+    mr.iova = to.iova
+    mr.length = to.length ?? to.memory.length
+    mr.serial = this.nextSerial++
   }
 
   /**

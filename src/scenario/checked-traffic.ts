@@ -169,7 +169,7 @@ async function recvBuffer(ctx: RunContext, step: TrafficStep, m: MrRecord): Prom
 async function registerAgain(ctx: RunContext, m: MrRecord): Promise<void> {
   if (!m.file || !m.owner || !m.mr) throw new EmuError(ErrorCodes.ENOENT, `the MR's server lost it, and it is no file MR that can be registered again`)
   const pd = await ctx.serverPd(m.server)
-  m.mr = await ctx.verbs(m.owner).regServerFile(m.server, { pd, file: m.file.name, offset: m.file.offset, length: m.mr.length, access: m.file.access })
+  m.mr = await ctx.verbs(m.owner).regServerFile(m.server, { pd, file: m.file.name, offset: m.file.offset, length: m.mr.length, access: m.file.access, mapping: m.file.mapping })
   m.lost = false
   ctx.events.push({ atUs: ctx.elapsedUs(), kind: 'register', label: `${m.file.name} registered again` })
 }

@@ -181,7 +181,7 @@ function complete(r: Schema, config: ClusterConfig, file: string, problems: stri
         const server = node(`${at}.server`, s.server, 'server')
         needFile(`${at}.file`, server, s.file)
         defineMr(`${at}.as`, s.as, { at: i, server, bytes: s.bytes })
-        return { ...base, do: 'registerFile', as: s.as, client, server, file: s.file, offset: s.offset ?? 0, ...(s.bytes !== undefined ? { bytes: s.bytes } : {}), access: s.access ?? DEFAULT_ACCESS, odp: s.odp ?? false, fallback: s.fallback ?? 'none' }
+        return { ...base, do: 'registerFile', as: s.as, client, server, file: s.file, offset: s.offset ?? 0, ...(s.bytes !== undefined ? { bytes: s.bytes } : {}), access: s.access ?? DEFAULT_ACCESS, odp: s.odp ?? false, fallback: s.fallback ?? 'none', mapping: s.mapping ?? 'shared' }
       }
       case 'registerMemory': {
         const server = node(`${at}.server`, s.server, 'server')

@@ -5,7 +5,7 @@
  */
 import type { ControlPlane } from '../../fabric/control-plane.ts'
 import type { NodeBody, NodeCommand, NodeReply } from '../../fabric/node-messages.ts'
-import type { RemoteMr } from '../../fabric/node-message-types.ts'
+import type { FileMapping, RemoteMr } from '../../fabric/node-message-types.ts'
 import type { HistoryOp } from '../check/history.ts'
 import type { Policy, Role } from '../config/defaults.ts'
 import type { Cluster } from '../launcher/launch-cluster.ts'
@@ -27,7 +27,7 @@ export interface MrRecord {
   absent?: string
   deregistered: boolean
   /** What it was registered over: a file range (re-registered after a server restart), or anonymous memory. */
-  file?: { name: string; offset: number; access: number }
+  file?: { name: string; offset: number; access: number; mapping: FileMapping }
   /** Its server was killed since it was registered: the STag is gone. */
   lost?: boolean
   /** The MR's bytes before the first checked stream wrote to it. */

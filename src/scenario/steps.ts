@@ -166,8 +166,9 @@ async function registerFile(ctx: RunContext, step: StepOf<'registerFile'>): Prom
   const pd = await ctx.serverPd(step.server)
   const bytes = step.bytes ?? (await ctx.req(step.server, 'fs.stat', { name: step.file })).size - step.offset
   const client = ctx.verbs(step.client)
-  const reg = (odp: boolean) => client.regServerFile(step.server, { pd, file: step.file, offset: step.offset, length: bytes, access: accessOf(step.access, odp) })
-  const rec: MrRecord = { server: step.server, owner: step.client, deregistered: false, file: { name: step.file, offset: step.offset, access: accessOf(step.access, step.odp) } }
+  // The mapping goes with every attempt (an ODP fallback too) and is kept for a registration again after a server restart.
+  const reg = (odp: boolean) => client.regServerFile(step.server, { pd, file: step.file, offset: step.offset, length: bytes, access: accessOf(step.access, odp), mapping: step.mapping })
+  const rec: MrRecord = { server: step.server, owner: step.client, deregistered: false, file: { name: step.file, offset: step.offset, access: accessOf(step.access, step.odp), mapping: step.mapping } }
   ctx.mrs.set(step.as, rec)
   let outcome: string
   try {

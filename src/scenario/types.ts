@@ -4,6 +4,7 @@
  * src/scenario/scenario.schema.json; the README has the reference.
  */
 import type { FabricConfig, LogLevel, Policy, ServerConfig } from '../config/defaults.ts'
+import type { FileMapping } from '../../fabric/node-message-types.ts'
 
 /** Fields every step may carry. */
 export interface StepBase {
@@ -50,7 +51,11 @@ export type Step = StepBase & (
   | { do: 'lease'; client: string; server: string; file: string }
   | { do: 'unlease'; client: string; server: string; file: string }
   | { do: 'leaseMode'; client: string; mode: 'comply' | 'ignore' }
-  | { do: 'registerFile'; as: string; client: string; server: string; file: string; offset: number; bytes?: number; access: AccessName[]; odp: boolean; fallback: 'none' | 'odp' }
+  | {
+    do: 'registerFile'; as: string; client: string; server: string; file: string; offset: number; bytes?: number; access: AccessName[]; odp: boolean; fallback: 'none' | 'odp'
+    /** The mmap(2) the MR stands for: 'shared' (MAP_SHARED, the default) or 'private' (MAP_PRIVATE: a writable one pins copy-on-write copies). */
+    mapping: FileMapping
+  }
   | { do: 'registerMemory'; as: string; server: string; bytes: number; fill: number; access: AccessName[]; odp: boolean }
   | { do: 'deregister'; mr: string }
   | {

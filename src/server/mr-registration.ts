@@ -15,19 +15,10 @@ import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import { Access } from '../verbs/constants.ts'
 import type { RemoteMr } from '../verbs/remote-verbs-service.ts'
+import type { FileMapping } from '../../fabric/node-message-types.ts'
 import type { LeaseRevocation } from './lease-revocation.ts'
 import { WRITE_ACCESS, type MrRegistry, type OdpMr } from './mr-registry.ts'
 import type { OdpBinding } from './odp-binding.ts'
-
-/**
- * The kind of mapping a file MR stands for: the mmap(2) the application
- * registered. 'shared' (MAP_SHARED, the default): the NIC reads and writes the
- * file's own pages. 'private' (MAP_PRIVATE): a writable registration breaks
- * COW first (FOLL_WRITE -> mm/memory.c do_wp_page), so the pins hold
- * anonymous copies and the file never sees the NIC's writes; a read-only one
- * pins the file's pages.
- */
-export type FileMapping = 'shared' | 'private'
 
 /** verbs.mr.regFile, checked. */
 export interface FileMrRequest {
@@ -37,7 +28,7 @@ export interface FileMrRequest {
   length: number
   access: number
   iova?: number
-  /** Default 'shared'. */
+  /** The mmap(2) the MR stands for (MAP_SHARED or MAP_PRIVATE, fabric/node-message-types.ts FileMapping). Default 'shared'. */
   mapping?: FileMapping
 }
 

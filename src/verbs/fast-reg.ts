@@ -72,9 +72,8 @@ export function regFastMr(mrs: MrTable, pd: number, mr: Mr, key: number, access:
     return (err as Error).message
   }
   if (!f.pending) return 'no pages mapped (map_mr_sg)'
-  mr.memory = f.pending.memory
-  mr.iova = f.pending.iova
-  mr.length = f.pending.memory.length
+  // New memory, new serial: the worker data path must not reuse the region it cached for the old mapping.
+  mrs.remap(mr, { memory: f.pending.memory, iova: f.pending.iova })
   mr.access = access
   mr.stag = key >>> 0
   mr.state = MrState.VALID

@@ -23,7 +23,8 @@ import { LeaseAgent, type RunningWorkload } from './remote-verbs-lease.ts'
  * This host as the application of a server's file MRs ("an STag for
  * storage"): `server.lease` / `server.unlease` / `server.regFile` /
  * `server.deregMr` ask a server node, as this host, for a layout lease and a
- * file MR; the lease agent (src/verbs/remote-verbs-lease.ts) answers the
+ * file MR (`server.regFile` passes the MR's `mapping`, 'shared' or 'private',
+ * on to the server's verbs.mr.regFile); the lease agent (src/verbs/remote-verbs-lease.ts) answers the
  * server's lease-break notices ('comply' by default, `lease.mode` 'ignore' for
  * a holder that does not), `lease.status` shows what it did. `workload.stop`
  * stops a running workload early (it reports how far it got).
@@ -218,6 +219,7 @@ export class RemoteVerbsService {
     }
     h('server.lease', (b) => control.request(node(b?.node), 'fs.lease', { file: b.file }))
     h('server.unlease', (b) => control.request(node(b?.node), 'fs.unlease', { file: b.file }))
+    // The registration as the server takes it (mapping included: 'shared' or 'private', checked by the message table).
     h('server.regFile', (b) => {
       const { node: target, ...reg } = b ?? ({} as typeof b)
       return control.request(node(target), 'verbs.mr.regFile', reg)

@@ -4,7 +4,7 @@ import { Params } from '../params.ts'
 import type { Wc } from './cq.ts'
 import type { QpAttr } from './qp.ts'
 import type { ListenSpec } from './remote-verbs-service.ts'
-import type { LeaseMode, LeaseStatus, RemoteMr, RemoteSge } from '../../fabric/node-message-types.ts'
+import type { FileMapping, LeaseMode, LeaseStatus, RemoteMr, RemoteSge } from '../../fabric/node-message-types.ts'
 import type { SendWr } from '../engine/wqe.ts'
 import type { ConnectOptions } from './cm.ts'
 import type { WorkloadResult, WorkloadSpec } from './workload.ts'
@@ -99,8 +99,15 @@ export class RemoteVerbs {
   async unleaseFile(node: string, file: string, timeoutMs?: number): Promise<void> {
     await this.call('server.unlease', { node, file }, timeoutMs)
   }
-  /** Have this host register a file MR on server `node` (verbs.mr.regFile as this host: the MR, its pins and its lease are this host's). */
-  regServerFile(node: string, reg: { pd: number; file: string; offset: number; length: number; access: number; iova?: number }, timeoutMs?: number): Promise<RemoteMr> {
+  /**
+   * Have this host register a file MR on server `node` (verbs.mr.regFile as
+   * this host: the MR, its pins and its lease are this host's). `mapping` is
+   * the mmap(2) the MR stands for: 'shared' (MAP_SHARED, the default; under
+   * policy upstream a writable one over a page-cached file is EFAULT) or
+   * 'private' (MAP_PRIVATE: a writable one pins copy-on-write copies, the file
+   * never sees the NIC's writes). See FileMapping.
+   */
+  regServerFile(node: string, reg: { pd: number; file: string; offset: number; length: number; access: number; iova?: number; mapping?: FileMapping }, timeoutMs?: number): Promise<RemoteMr> {
     return this.call('server.regFile', { node, ...reg }, timeoutMs)
   }
   /** Have this host deregister one of its MRs on server `node`. */
