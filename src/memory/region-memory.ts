@@ -46,9 +46,9 @@ export interface RegionMemory {
 }
 
 /**
- * rxe_mr_fill_pages_from_sgt, as ibv_reg_mr runs it: a registration with IB_ACCESS_FLUSH_PERSISTENT is refused with EINVAL
- * ("Page can't be persistent") unless every page it pins is persistent
- * memory (is_pmem_page). An ODP registration pins no page and is not checked
+ * rxe_mr_fill_pages_from_sgt, as ibv_reg_mr runs it: a registration with
+ * IB_ACCESS_FLUSH_PERSISTENT is refused with EINVAL ("Page can't be
+ * persistent") unless every page it pins is persistent memory (is_pmem_page). An ODP registration pins no page and is not checked
  * (rxe_odp_mr_init_user), nor is a region with no page at all. ibv_rereg_mr
  * of the access flags is not checked either (rxe_rereg_user_mr only stores
  * them).
