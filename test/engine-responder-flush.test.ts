@@ -12,6 +12,8 @@ import type { SendWr } from '../src/engine/wqe.ts'
 //   included (only READ and WRITE are exempt at length 0), and a flush of
 //   the whole MR (IB_FLUSH_MR) skips the range check;
 // - process_flush: IB_FLUSH_MR flushes the MR from its start to its end.
+// The buffers stand for persistent memory (`pmem`): only such an MR may hold
+// IB_ACCESS_FLUSH_PERSISTENT (rxe_mr_fill_pages_from_sgt).
 const S = SendFlags.SIGNALED
 const RW = Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC
 
@@ -39,7 +41,7 @@ t.test('engine - FLUSH needs the QP flush rights of its placement type (rxe chec
     ['FLUSH_PERSISTENT only, persistent', RW | Access.FLUSH_PERSISTENT, 2, WcStatus.SUCCESS],
     ['both rights, both', RW | Access.FLUSH_GLOBAL | Access.FLUSH_PERSISTENT, 3, WcStatus.SUCCESS],
   ] as const) {
-    const { a, b } = connectQps(pair, { accessB })
+    const { a, b } = connectQps(pair, { accessB, pmem: true })
     a.qp.postSend(flushWr(b, { length: 64, plt }))
     t.equal((await a.cq.next()).status, status, name)
     t.equal(b.qp.state, status === WcStatus.SUCCESS ? QpState.RTS : QpState.ERR, `${name}: responder QP state`)
@@ -48,7 +50,7 @@ t.test('engine - FLUSH needs the QP flush rights of its placement type (rxe chec
 
 t.test('engine - FLUSH of the whole MR skips the range check and flushes the MR (rxe check_rkey IB_FLUSH_MR, process_flush)', async (t) => {
   const pair = await startEnginePair(t)
-  const { a, b } = connectQps(pair, { mrBytes: 8192 })
+  const { a, b } = connectQps(pair, { mrBytes: 8192, pmem: true })
   const calls = spyFlush(b)
   // A range far outside the MR: ignored at selectivity IB_FLUSH_MR.
   a.qp.postSend(flushWr(b, { off: 1 << 20, length: 1 << 20, sel: 1 }))
@@ -66,14 +68,14 @@ t.test('engine - FLUSH of the whole MR skips the range check and flushes the MR 
 t.test('engine - FLUSH checks the rkey at length 0 (rxe check_rkey: only READ and WRITE are exempt)', async (t) => {
   const pair = await startEnginePair(t)
   {
-    const { a, b } = connectQps(pair)
+    const { a, b } = connectQps(pair, { pmem: true })
     const calls = spyFlush(b)
     a.qp.postSend(flushWr(b, { length: 0 }))
     t.equal((await a.cq.next()).status, WcStatus.SUCCESS, 'zero-length FLUSH with a valid rkey')
     t.same(calls, [], 'has nothing to flush')
   }
   {
-    const { a, b } = connectQps(pair)
+    const { a, b } = connectQps(pair, { pmem: true })
     a.qp.postSend(flushWr(b, { length: 0, rkey: (b.mr.stag ^ 0x5a) >>> 0 }))
     t.equal((await a.cq.next()).status, WcStatus.REM_ACCESS_ERR, 'zero-length FLUSH with a bad rkey is a remote access error')
     t.equal(b.qp.state, QpState.ERR)

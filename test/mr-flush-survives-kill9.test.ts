@@ -2,7 +2,7 @@ import { controlReq, serverReq } from './helpers/odp.ts'
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import { startRdmaCluster, connect, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts'
+import { startRdmaCluster, connect, pattern, ALL_ACCESS, PMEM_ACCESS } from './helpers/rdma-cluster.ts'
 import { launchCluster } from '../src/launcher/launch-cluster.ts'
 import { SendFlags, WcStatus, WrOpcode } from '../src/verbs/constants.ts'
 
@@ -23,7 +23,7 @@ t.test('mr - FLUSHed bytes survive kill -9 of the server and a restart on the sa
   const name = 'journal.dat'
   await req('fs.create', { name, dax: true })
   await req('fs.fallocate', { name, mode: 0, offset: 0, length: 32 * PAGE })
-  const mr = await req('verbs.mr.regFile', { pd: c.serverPd, file: name, offset: 0, length: 32 * PAGE, access: ALL_ACCESS })
+  const mr = await req('verbs.mr.regFile', { pd: c.serverPd, file: name, offset: 0, length: 32 * PAGE, access: PMEM_ACCESS })
   const local = rc.local.device.regMr(c.pd, 32 * PAGE, ALL_ACCESS)
   const buf = local.memory.view(0, 32 * PAGE)!
 

@@ -2,7 +2,7 @@ import t from 'tap'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startRdmaCluster, connect, pattern, ALL_ACCESS } from './helpers/rdma-cluster.ts'
+import { startRdmaCluster, connect, pattern, ALL_ACCESS, PMEM_ACCESS } from './helpers/rdma-cluster.ts'
 import { serverReq } from './helpers/odp.ts'
 import { clientQp, clientWrite, stopLeavesNothing, trackPids } from './helpers/node-faults.ts'
 import { isAlive } from './cluster-helpers.ts'
@@ -36,7 +36,7 @@ t.test('node fault - restart a server: flushed data intact, unflushed lost, clie
   await req('fs.create', { name, dax: true })
   await req('fs.fallocate', { name, mode: 0, offset: 0, length: 16 * PAGE })
   await req('fs.fsync', { name })
-  const mr = await req('verbs.mr.regFile', { pd: c.serverPd, file: name, offset: 0, length: 16 * PAGE, access: ALL_ACCESS })
+  const mr = await req('verbs.mr.regFile', { pd: c.serverPd, file: name, offset: 0, length: 16 * PAGE, access: PMEM_ACCESS })
   const local = rc.local.device.regMr(c.pd, 16 * PAGE, ALL_ACCESS)
   const buf = local.memory.view(0, 16 * PAGE)!
   const flushed = pattern(5 * PAGE + 77, 11)

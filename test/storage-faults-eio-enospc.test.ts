@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startRdmaCluster, connect, pattern, ALL_ACCESS, type RdmaCluster } from './helpers/rdma-cluster.ts'
+import { startRdmaCluster, connect, pattern, ALL_ACCESS, PMEM_ACCESS, type RdmaCluster } from './helpers/rdma-cluster.ts'
 import { serverReq } from './helpers/odp.ts'
 import { ErrorCodes } from '../src/errors.ts'
 import { QpState, SendFlags, WcStatus, WrOpcode } from '../src/verbs/constants.ts'
@@ -15,7 +15,7 @@ const S = SendFlags.SIGNALED
 async function writeThenFlush(rc: RdmaCluster, name: string): Promise<{ write: number; flush: number; qpState: number }> {
   const req = serverReq(rc)
   const c = await connect(rc, { serverBytes: 0 })
-  const mr = await req('verbs.mr.regFile', { pd: c.serverPd, file: name, offset: 0, length: 4 * PAGE, access: ALL_ACCESS })
+  const mr = await req('verbs.mr.regFile', { pd: c.serverPd, file: name, offset: 0, length: 4 * PAGE, access: PMEM_ACCESS })
   const local = rc.local.device.regMr(c.pd, PAGE, ALL_ACCESS)
   local.memory.view(0, PAGE)!.set(pattern(PAGE, 7))
   c.qp.postSend({ wrId: 1, opcode: WrOpcode.RDMA_WRITE, sgList: [{ addr: local.iova, length: PAGE, lkey: local.stag }], remoteAddr: mr.iova, rkey: mr.stag, sendFlags: S })

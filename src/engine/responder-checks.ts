@@ -7,10 +7,12 @@ import { Mask } from './opcodes.ts'
 /**
  * The responder's request checks that need no memory (rxe_resp.c, in the
  * order rxe_responder runs them after check_psn and check_op_seq):
- * check_op_valid (the QP's access flags), then rxe_resp_check_length.
+ * check_op_valid (the QP's access flags), check_resource's responder
+ * resources for READ and atomics, then rxe_resp_check_length.
  * Each returns why the request is invalid, or undefined when it passes; the
  * responder ends a failed request with an invalid-request NAK (rxe
- * RESPST_ERR_UNSUPPORTED_OPCODE / RESPST_ERR_LENGTH: class C).
+ * RESPST_ERR_UNSUPPORTED_OPCODE / RESPST_ERR_TOO_MANY_RDMA_ATM_REQ /
+ * RESPST_ERR_LENGTH: class C).
  */
 
 /** FETH placement type bits (enum ib_flush_type). */
@@ -38,6 +40,19 @@ export function checkOpValid(qp: EngineQp, pkt: Packet, mask: number): string | 
   else if (mask & Mask.FLUSH) need = flushAccess(pkt.feth!.plt)
   if ((f & need) === need) return undefined
   return `QP lacks the access right (0x${need.toString(16)}) for this opcode`
+}
+
+/**
+ * rxe check_resource, its first half: a READ, a CMP_SWAP or FETCH_ADD, or an
+ * ATOMIC_WRITE (RXE_READ_OR_ATOMIC_MASK | RXE_ATOMIC_WRITE_MASK) needs a
+ * responder resource, and a QP with max_dest_rd_atomic 0 has none
+ * (RESPST_ERR_TOO_MANY_RDMA_ATM_REQ). With one or more it passes whatever is
+ * outstanding: keeping within the limit is the requester's job, and the
+ * responder recycles its resource ring. FLUSH is not counted (as rxe).
+ */
+export function checkRdAtomicResource(qp: EngineQp, mask: number): string | undefined {
+  if (mask & (Mask.READ | Mask.ATOMIC | Mask.ATOMIC_WRITE) && qp.attr.maxDestRdAtomic === 0) return 'no responder resources for READ or atomics (max_dest_rd_atomic 0)'
+  return undefined
 }
 
 /**

@@ -8,7 +8,7 @@ import { Aeth, aethAck, aethRnrNak, Mask, Op, opInfo } from './opcodes.ts'
 import { mrCheckFault, RespFault, type RespFaultValue } from './status.ts'
 import { respondFault } from './responder-fault.ts'
 import { flushPendingAck, respond, sendAck } from './responder-ack.ts'
-import { checkLength, checkOpValid, checkWritePayload, FlushLevel, flushAccess } from './responder-checks.ts'
+import { checkLength, checkOpValid, checkRdAtomicResource, checkWritePayload, FlushLevel, flushAccess } from './responder-checks.ts'
 import { scatterEach, segsUsable } from './sge.ts'
 import { invalidateRkey, lookupRkey, recheckRkey } from './invalidate.ts'
 import type { LocalSeg, RecvWr } from './wqe.ts'
@@ -20,7 +20,8 @@ import type { LocalSeg, RecvWr } from './wqe.ts'
  * sequence-error NAK, then silence until the sender is back in sequence;
  * duplicates are re-acknowledged, or replayed from the responder-resource
  * ring for READ and atomics. A new request is checked in rxe's order:
- * check_op_seq, check_op_valid, check_resource (the receive WQE),
+ * check_op_seq, check_op_valid, check_resource (responder resources for
+ * READ and atomics, the receive WQE),
  * rxe_resp_check_length (responder-checks.ts), check_rkey, then the checks
  * made while executing (a receive WQE's SGEs, an atomic's alignment).
  */
@@ -137,7 +138,10 @@ function execute(qp: EngineQp, pkt: Packet): void {
   const invalid = checkOpValid(qp, pkt, mask)
   if (invalid) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, `responder: ${info.name}: ${invalid}`)
 
-  // rxe check_resource: a receive WQE is needed for SEND and for WRITE with immediate.
+  // rxe check_resource: READ and atomics need responder resources (max_dest_rd_atomic > 0) ...
+  const noResource = checkRdAtomicResource(qp, mask)
+  if (noResource) return respondFault(qp, pkt.psn, RespFault.INVALID_REQUEST, `responder: ${info.name}: ${noResource}`)
+  // ... and a receive WQE is needed for SEND and for WRITE with immediate.
   if (mask & Mask.RWR || (mask & Mask.IMMDT && mask & Mask.WRITE)) {
     if (!resp.recv) {
       const r = qp.srq ? qp.srq.take() : qp.rq.shift()

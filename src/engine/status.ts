@@ -11,7 +11,7 @@ import { Aeth } from './opcodes.ts'
  */
 export const RespFault = {
   NONE: 0,
-  /** Malformed or unsupported request for this QP (opcode or QP access right, length, alignment). */
+  /** Malformed or unsupported request for this QP (opcode or QP access right, no responder resources, length, alignment). */
   INVALID_REQUEST: 1,
   /** rkey, PD, access right, MR state or bounds check failed. */
   REMOTE_ACCESS: 2,
@@ -34,7 +34,8 @@ export interface FaultRule {
 }
 
 const RULES: Readonly<Record<RespFaultError, FaultRule>> = {
-  // rxe RESPST_ERR_UNSUPPORTED_OPCODE, _MISSING_OPCODE_*, _MISALIGNED_ATOMIC, _LENGTH: class C.
+  // rxe RESPST_ERR_UNSUPPORTED_OPCODE, _MISSING_OPCODE_*, _MISALIGNED_ATOMIC, _LENGTH,
+  // _TOO_MANY_RDMA_ATM_REQ (a READ or atomic at max_dest_rd_atomic 0): class C.
   [RespFault.INVALID_REQUEST]: { name: 'INVALID_REQUEST', syndrome: Aeth.NAK_INVALID_REQUEST, wcStatus: WcStatus.REM_INV_REQ_ERR, qpState: QpState.ERR },
   // rxe RESPST_ERR_RKEY_VIOLATION: class C. Also an MR invalidated or an ODP page
   // that cannot be mapped under checked work (the data paths, lease revocation).

@@ -106,6 +106,20 @@ export class FrameMemory implements RegionMemory {
     }
   }
 
+  /**
+   * Every page of a pinned region is a DAX device block (rxe is_pmem_page):
+   * page-cache and anonymous pages are RAM. An ODP region has no pages yet.
+   */
+  get persistent(): boolean {
+    if (this.odp) return false
+    const need = this.length === 0 ? 0 : Math.ceil((this.offset + this.length) / this.pageSize)
+    for (let i = 0; i < need; i++) {
+      const f = this.frames[i]!
+      if (f < 0 || f >= this.deviceFrames) return false
+    }
+    return true
+  }
+
   /** Worker side: the same region over a ServerMemoryView. */
   static fromShared(host: FrameMemoryHost, desc: FrameMemoryDesc): FrameMemory {
     return new FrameMemory(host, desc)

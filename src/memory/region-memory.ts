@@ -1,3 +1,6 @@
+import { EmuError, ErrorCodes } from '../errors.ts'
+import { Access } from '../verbs/constants.ts'
+
 /**
  * The bytes behind a memory region, as the data path sees them. The RC engine
  * only talks to this interface, so anonymous memory, file-backed DAX ranges
@@ -8,6 +11,13 @@
  */
 export interface RegionMemory {
   readonly length: number
+  /**
+   * True when every page behind the region is persistent memory (rxe's
+   * is_pmem_page: a page of a DAX device), so a pinned registration may ask
+   * for IB_ACCESS_FLUSH_PERSISTENT (checkPmemPages). Absent or false: DRAM
+   * (anonymous memory, page-cache pages, a user buffer).
+   */
+  readonly persistent?: boolean
   /** Copy `len` bytes at `off` into `dst` at `dstOff`. */
   copyOut(off: number, dst: Uint8Array, dstOff: number, len: number): void
   /** Copy `src` into the region at `off`. */
@@ -36,15 +46,33 @@ export interface RegionMemory {
 }
 
 /**
+ * rxe_mr_fill_pages_from_sgt, as ibv_reg_mr runs it: a registration with
+ * IB_ACCESS_FLUSH_PERSISTENT is refused with EINVAL ("Page can't be
+ * persistent") unless every page it pins is persistent memory (is_pmem_page). An ODP registration pins no page and is not checked
+ * (rxe_odp_mr_init_user), nor is a region with no page at all. ibv_rereg_mr
+ * of the access flags is not checked either (rxe_rereg_user_mr only stores
+ * them).
+ */
+export function checkPmemPages(memory: RegionMemory, access: number): void {
+  if ((access & Access.FLUSH_PERSISTENT) === 0 || (access & Access.ON_DEMAND) !== 0 || memory.length === 0) return
+  if (memory.persistent !== true) {
+    throw new EmuError(ErrorCodes.EINVAL, 'IB_ACCESS_FLUSH_PERSISTENT on memory that is not persistent (rxe: page can\'t be persistent): register a range of a DAX file, or ask for FLUSH_GLOBAL only')
+  }
+}
+
+/**
  * Plain contiguous memory: a user buffer on a client host, or anonymous
  * memory on a server host. Atomics go through a BigInt64Array so they stay
  * atomic when the buffer is a SharedArrayBuffer read by worker threads.
  */
 export class ContiguousMemory implements RegionMemory {
   readonly bytes: Uint8Array
+  /** False (DRAM) unless the caller says the buffer stands for persistent memory (a devdax or fsdax mapping). */
+  readonly persistent: boolean
   private words: BigInt64Array | undefined
-  constructor(bytes: Uint8Array) {
+  constructor(bytes: Uint8Array, opts: { persistent?: boolean } = {}) {
     this.bytes = bytes
+    this.persistent = opts.persistent ?? false
   }
   get length(): number {
     return this.bytes.length

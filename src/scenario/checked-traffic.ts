@@ -14,6 +14,7 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Access, wcStatusName, WcStatus, WrOpcode } from '../verbs/constants.ts'
 import type { WorkloadMixEntry, WorkloadResult, WorkloadSpec } from '../verbs/workload-types.ts'
+import { flushPltFor } from '../verbs/workload-plan.ts'
 import type { MrRecord, RunContext, TrafficRecord } from './run-context.ts'
 import { SCENARIO_PORT } from './run-context.ts'
 import { deriveSeed } from './fault-book.ts'
@@ -95,7 +96,8 @@ async function runStream(ctx: RunContext, step: TrafficStep, i: number, m: MrRec
       opcode: WrOpcode.RDMA_WRITE, count: remaining, window: step.window, size: step.size, remoteAddr: m.mr!.iova + step.offset, rkey: m.mr!.stag, span,
       ...(deadline !== Infinity ? { durationMs: Math.max(1, Math.round(deadline - ctx.elapsed())) } : {}),
       mix: mixOf(step), seed: (seed + round) >>> 0, ...atomicLayout(step, span),
-      ...(step.flushEvery !== undefined ? { flushEvery: step.flushEvery } : {}),
+      // Persistence where the MR may be flushed to it (a DAX file MR with flushPersistent), else global visibility.
+      ...(step.flushEvery !== undefined ? { flushEvery: step.flushEvery, flushPlt: flushPltFor(m.mr!.access) } : {}),
       ...(recv ? { recv } : {}),
       history: { stream: step.id, mr: step.mr, server: m.server, client: step.client, firstOpId: nextId, t0EpochMs: ctx.t0EpochMs, mrIova: m.mr!.iova },
     }

@@ -186,6 +186,8 @@ function complete(r: Schema, config: ClusterConfig, file: string, problems: stri
       case 'registerMemory': {
         const server = node(`${at}.server`, s.server, 'server')
         defineMr(`${at}.as`, s.as, { at: i, server, bytes: s.bytes })
+        // rxe_mr_fill_pages_from_sgt: FLUSH_PERSISTENT over pages that are not persistent memory is EINVAL (ODP pins none and is not checked).
+        if (s.access?.includes('flushPersistent') && s.odp !== true) problems.push(`${at}.access: flushPersistent needs persistent memory, and anonymous memory is not (the registration would fail with EINVAL, as rxe's): register a range of a DAX file (registerFile), or ask for flushGlobal only`)
         return { ...base, do: 'registerMemory', as: s.as, server, bytes: s.bytes, fill: s.fill ?? 0, access: s.access ?? DEFAULT_ACCESS, odp: s.odp ?? false }
       }
       case 'deregister': {

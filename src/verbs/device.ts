@@ -13,8 +13,8 @@ import { runRequester } from '../engine/requester.ts'
 import { responderReceive } from '../engine/responder.ts'
 import { flushPendingAck } from '../engine/responder-ack.ts'
 import { InlineDataPath, type DataPath } from '../engine/data-path.ts'
-import { ContiguousMemory, type RegionMemory } from '../memory/region-memory.ts'
-import { MrTable, type DeregCause, type Mr } from '../memory/stag.ts'
+import { checkPmemPages, ContiguousMemory, type RegionMemory } from '../memory/region-memory.ts'
+import { checkAccessFlags, MrTable, type DeregCause, type Mr } from '../memory/stag.ts'
 import { QpState } from './constants.ts'
 import { AsyncEventQueue } from './async-events.ts'
 import { Cq } from './cq.ts'
@@ -150,9 +150,15 @@ export class RdmaDevice implements QpHost {
     return this.regMemory(pd, new ContiguousMemory(buf), access, opts)
   }
 
-  /** ibv_reg_mr over any region memory (file ranges, ODP ...). */
+  /**
+   * ibv_reg_mr over any region memory (file ranges, ODP ...). EINVAL for
+   * FLUSH_PERSISTENT over memory that is not persistent (checkPmemPages, as
+   * rxe_mr_init_user).
+   */
   regMemory(pd: number, memory: RegionMemory, access: number, opts: { iova?: number; owner?: string } = {}): Mr {
     this.checkPd(pd)
+    checkAccessFlags(access)
+    checkPmemPages(memory, access)
     return this.mrs.register(pd, memory, access, opts.iova, opts.owner)
   }
 

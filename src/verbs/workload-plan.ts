@@ -1,6 +1,6 @@
 import { seededRandom } from '../../fabric/faults.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
-import { WrOpcode } from './constants.ts'
+import { Access, WrOpcode } from './constants.ts'
 import type { MixOp, WorkloadHistorySpec, WorkloadSpec } from './workload-types.ts'
 
 /**
@@ -19,6 +19,16 @@ import type { MixOp, WorkloadHistorySpec, WorkloadSpec } from './workload-types.
 
 export const OpCode = { write: 0, read: 1, fetchAdd: 2, cmpSwap: 3, flush: 4, send: 5 } as const
 const MIX_OPS: readonly MixOp[] = ['write', 'read', 'fetchAdd', 'cmpSwap', 'send']
+
+/**
+ * The FLUSH placement type for an MR registered with `access`: global
+ * visibility and persistence (3) where the MR holds FLUSH_PERSISTENT (only
+ * persistent memory may: rxe_mr_fill_pages_from_sgt), else global visibility
+ * (1), which is also a checked workload's default.
+ */
+export function flushPltFor(access: number): number {
+  return access & Access.FLUSH_PERSISTENT ? 3 : 1
+}
 
 /** Marker of CMP_SWAP swap values (WRITE values carry 0xe5, src/check/history.ts). */
 const SWAP_TAG = 0xc5n << 56n
@@ -151,7 +161,7 @@ export class CheckedPlan {
 
     this.flushEvery = spec.flushEvery ?? 0
     if (!isUInt(this.flushEvery)) bad('flushEvery', `must be a non-negative integer, got ${spec.flushEvery}`)
-    this.flushPlt = spec.flushPlt ?? 3
+    this.flushPlt = spec.flushPlt ?? 1
     if (![1, 2, 3].includes(this.flushPlt)) bad('flushPlt', `must be 1 (global), 2 (persistent) or 3 (both), got ${spec.flushPlt}`)
     let lo = Infinity
     let hi = 0

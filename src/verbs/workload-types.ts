@@ -106,7 +106,11 @@ export interface WorkloadSpec {
   atomicInitial?: bigint
   /** Post an RDMA FLUSH over the range the workload touches after every N operations (default 0: none). */
   flushEvery?: number
-  /** Its placement type: 1 global visibility, 2 persistence, 3 both (default 3; the MR needs the matching FLUSH rights). */
+  /**
+   * Its placement type: 1 global visibility, 2 persistence, 3 both (default 1;
+   * the MR needs the matching FLUSH rights, and only persistent memory holds
+   * FLUSH_PERSISTENT: flushPltFor in workload-plan.ts picks it from the MR's access).
+   */
   flushPlt?: number
   /** Once posting stops, wait this long (ms) for the outstanding WRs (default 10000); the rest stay PENDING. */
   drainMs?: number

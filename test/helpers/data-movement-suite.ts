@@ -123,12 +123,15 @@ export async function dataMovement(t: Test, rc: RdmaHosts): Promise<void> {
     t.equal(await remoteWord(80), 0x0123456789abcdefn)
   })
 
-  await t.test('FLUSH after WRITE completes, and the written bytes are there', async (t) => {
+  // The server buffer is RAM: the FLUSH asks for global visibility (placement
+  // type 1). A persistent FLUSH needs an MR with FLUSH_PERSISTENT, which only
+  // persistent memory can be registered with (rxe_mr_fill_pages_from_sgt).
+  await t.test('FLUSH (global visibility) after WRITE completes, and the written bytes are there', async (t) => {
     const data = pattern(5000, 11)
     buf.set(data, 0)
     c.qp.postSend([
       { wrId: 10, opcode: WrOpcode.RDMA_WRITE, sgList: [{ addr: local.iova, length: data.length, lkey: local.stag }], remoteAddr: sm.iova + 4096, rkey: sm.stag },
-      { wrId: 11, opcode: WrOpcode.FLUSH, flush: { length: data.length }, remoteAddr: sm.iova + 4096, rkey: sm.stag, sendFlags: S },
+      { wrId: 11, opcode: WrOpcode.FLUSH, flush: { length: data.length, plt: 1 }, remoteAddr: sm.iova + 4096, rkey: sm.stag, sendFlags: S },
     ])
     const wc = await c.cq.next()
     t.equal(wc.wrId, 11)

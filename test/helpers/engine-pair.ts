@@ -37,7 +37,8 @@ import { RemoteVerbs } from '../../src/verbs/remote-verbs.ts'
 import { CM_QP_ACCESS } from '../../src/verbs/cm.ts'
 import type { Mr } from '../../src/memory/stag.ts'
 import type { DeviceModel } from '../../src/params.ts'
-import { ALL_ACCESS } from './rdma-connect.ts'
+import { ContiguousMemory } from '../../src/memory/region-memory.ts'
+import { ALL_ACCESS, PMEM_ACCESS } from './rdma-connect.ts'
 
 export interface Host {
   id: string
@@ -161,7 +162,7 @@ export interface QpEnd {
   /** Send and receive completions (one CQ). */
   cq: Cq
   pd: number
-  /** A registered buffer of `mrBytes` (ALL_ACCESS), zero-filled. */
+  /** A registered buffer of `mrBytes` (ALL_ACCESS; PMEM_ACCESS with `pmem`), zero-filled. */
   mr: Mr
   /** mr's bytes. */
   buf: Uint8Array
@@ -182,12 +183,16 @@ export interface QpPairOptions {
   minRnrTimerB?: number
   /** max_rd_atomic of a / max_dest_rd_atomic of b (default 16 both). */
   rdAtomic?: number
+  /** max_dest_rd_atomic of b alone (default rdAtomic). */
+  destRdAtomicB?: number
   /** Remote rights of b's QP (default the CM's: write, read, atomic). */
   accessB?: number
   capA?: Partial<QpCap>
   capB?: Partial<QpCap>
   /** Size of each side's buffer (default 64 KiB). */
   mrBytes?: number
+  /** Each side's buffer stands for persistent memory, registered with PMEM_ACCESS (FLUSH_PERSISTENT); default RAM, ALL_ACCESS. */
+  pmem?: boolean
   cqDepth?: number
 }
 
@@ -197,19 +202,20 @@ export function connectQps(pair: EnginePair, o: QpPairOptions = {}): { a: QpEnd;
     const pd = h.device.allocPd()
     const cq = h.device.createCq(o.cqDepth ?? 16384)
     const qp = h.device.createQp({ pd, sendCq: cq, cap })
-    const mr = h.device.regMr(pd, o.mrBytes ?? 1 << 16, ALL_ACCESS)
+    const bytes = new Uint8Array(o.mrBytes ?? 1 << 16)
+    const mr = o.pmem ? h.device.regMemory(pd, new ContiguousMemory(bytes, { persistent: true }), PMEM_ACCESS) : h.device.regMr(pd, bytes, ALL_ACCESS)
     return { qp, cq, pd, mr, buf: mr.memory.view(0, mr.length)! }
   }
   const a = end(pair.a, o.capA)
   const b = end(pair.b, o.capB)
   const depth = o.rdAtomic ?? 16
-  const up = (me: QpEnd, peer: QpEnd, peerHost: Host, access: number, sqPsn: number, rqPsn: number, minRnrTimer: number): void => {
+  const up = (me: QpEnd, peer: QpEnd, peerHost: Host, access: number, sqPsn: number, rqPsn: number, minRnrTimer: number, destDepth = depth): void => {
     me.qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: 1, qpAccessFlags: access })
-    me.qp.modify({ qpState: QpState.RTR, destNode: peerHost.id, destQpNum: peer.qp.qpNum, rqPsn, pathMtu: o.mtu ?? 4096, maxDestRdAtomic: depth, minRnrTimer })
+    me.qp.modify({ qpState: QpState.RTR, destNode: peerHost.id, destQpNum: peer.qp.qpNum, rqPsn, pathMtu: o.mtu ?? 4096, maxDestRdAtomic: destDepth, minRnrTimer })
     me.qp.modify({ qpState: QpState.RTS, sqPsn, timeout: o.timeout ?? 14, retryCnt: o.retryCnt ?? 7, rnrRetry: o.rnrRetry ?? 7, maxRdAtomic: depth })
   }
   up(a, b, pair.b, CM_QP_ACCESS, o.psnA ?? 0, o.psnB ?? 0, 1)
-  up(b, a, pair.a, o.accessB ?? CM_QP_ACCESS, o.psnB ?? 0, o.psnA ?? 0, o.minRnrTimerB ?? 1)
+  up(b, a, pair.a, o.accessB ?? CM_QP_ACCESS, o.psnB ?? 0, o.psnA ?? 0, o.minRnrTimerB ?? 1, o.destRdAtomicB)
   return { a, b }
 }
 

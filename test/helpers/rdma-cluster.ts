@@ -11,7 +11,7 @@ import { attachRdma } from '../../src/host/rdma-service.ts'
 import { RemoteVerbs } from '../../src/verbs/remote-verbs.ts'
 import type { RdmaHosts } from './rdma-connect.ts'
 
-export { ALL_ACCESS, connect, pattern, type Connection, type RdmaHosts } from './rdma-connect.ts'
+export { ALL_ACCESS, PMEM_ACCESS, connect, pattern, type Connection, type RdmaHosts } from './rdma-connect.ts'
 
 export interface RdmaCluster extends RdmaHosts {
   cluster: Cluster

@@ -12,7 +12,15 @@ import type { ConnectOptions } from '../../src/verbs/cm.ts'
 import type { ListenSpec } from '../../src/verbs/remote-verbs-service.ts'
 import type { RemoteMr } from '../../fabric/node-message-types.ts'
 
-export const ALL_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC | Access.FLUSH_GLOBAL | Access.FLUSH_PERSISTENT
+/**
+ * Every right a RAM buffer can be registered with. Not FLUSH_PERSISTENT: over
+ * memory that is not persistent, rxe refuses it with EINVAL
+ * (rxe_mr_fill_pages_from_sgt); a FLUSH to such an MR asks for global
+ * visibility (placement type 1).
+ */
+export const ALL_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC | Access.FLUSH_GLOBAL
+/** ALL_ACCESS and FLUSH_PERSISTENT: for persistent memory only (a range of a DAX file, a buffer standing for pmem). */
+export const PMEM_ACCESS = ALL_ACCESS | Access.FLUSH_PERSISTENT
 
 /** A local RDMA stack and the application side of a server host, driven over the control plane. */
 export interface RdmaHosts {
