@@ -50,5 +50,6 @@ t.test('bench - bw json has perftest keys', async (t) => {
   const doc = JSON.parse(r.stdout)
   for (const k of ['MsgSize', 'n_iterations', 'BW_peak', 'BW_average', 'MsgRate']) t.type(doc.results[k], 'number', `results.${k} is a number`)
   t.equal(doc.units.BW, 'Gb/sec')
+  t.equal(doc.results.n_iterations, 200, '#iterations is -n x QPs (100 x 2), as perftest')
   t.equal(doc.dataCheck.ok, true)
 })

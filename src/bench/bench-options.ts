@@ -25,6 +25,14 @@ export const MAX_DURATION_SECS = 3600
  * the duration has not passed, so memory (a latency per operation) stays bounded.
  */
 export const DURATION_MAX_ITERS = 10_000_000
+/** perftest's -n bounds (MIN_ITER, perftest_parameters.h). */
+export const MIN_ITERS = 5
+/** Above this many iterations perftest does not measure BW peak (perftest_parameters.c). */
+export const PEAK_MAX_ITERS = 20_000
+/** perftest's default -n: DEF_ITERS_WB (5000) for write_bw, DEF_ITERS (1000) for every other test. */
+export function defaultIters(verb: BenchVerb, kind: 'bw' | 'lat'): number {
+  return kind === 'bw' && verb === 'write' ? 5000 : 1000
+}
 /** Most outstanding reads/atomics per QP the emulated device supports (max_qp_rd_atom, rxe's 128). */
 export const MAX_OUTS = Params.defaultMaxRdAtomic
 
@@ -38,6 +46,18 @@ export interface BenchOptions {
   iters: number
   /** -D: seconds each QP runs the closed loop (instead of -n iterations); absent without -D. */
   duration?: number
+  /**
+   * -f/--margin: with -D, seconds dropped at each end of the run (perftest's
+   * margin: duration / 4, rounded down, unless -f is given); 0 without -D.
+   */
+  margin: number
+  /**
+   * BW peak is measured (perftest's noPeak off): not with -N/--noPeak, -D, or
+   * -n above PEAK_MAX_ITERS (perftest_parameters.c); peakOffReason says why not.
+   */
+  peak: boolean
+  /** Why the peak is off when perftest prints its warning (-D, -n above 20000); absent with -N or a measured peak. */
+  peakOffReason?: string
   /**
    * -o: outstanding reads/atomics per QP (max_rd_atomic, and the responder's
    * max_dest_rd_atomic), for read and atomic tests (default the device
@@ -93,6 +113,8 @@ export interface RawBenchOptions {
   qp?: string
   atomic_type?: string
   duration?: string
+  margin?: string
+  noPeak?: boolean
   outs?: string
   odp?: boolean
   report_gbits?: boolean
@@ -141,8 +163,24 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
     size = intOption('-s/--size', raw.size, kind === 'bw' ? 65536 : 2, 1, MAX_BENCH_SIZE)
   }
 
-  // -n: perftest defaults (5000 for _bw, 1000 for _lat); with -D the cap that bounds the run.
-  const iters = duration !== undefined ? DURATION_MAX_ITERS : intOption('-n/--iters', raw.iters, kind === 'bw' ? 5000 : 1000, 1, 100_000_000)
+  // -n: perftest defaults (5000 for write_bw, 1000 for the others), at least 5; with -D the cap that bounds the run.
+  const iters = duration !== undefined ? DURATION_MAX_ITERS : intOption('-n/--iters', raw.iters, defaultIters(verb, kind), MIN_ITERS, 100_000_000)
+
+  // -f: the margin of a -D run, at each end (perftest: duration / 4 by default; DURATION > 2 * MARGIN).
+  const marginGiven = intOption('-f/--margin', raw.margin, -1, 0, MAX_DURATION_SECS)
+  let margin = 0
+  if (duration !== undefined) {
+    margin = marginGiven >= 0 ? marginGiven : Math.floor(duration / 4)
+    if (!(duration > 2 * margin)) bad(`-f/--margin: the duration (${duration} s) must be longer than twice the margin (${margin} s)`)
+  }
+
+  // -N: no BW peak; perftest also drops it with -D and with more than 20000 iterations (bw tests).
+  let peakOffReason: string | undefined
+  if (kind === 'bw' && raw.noPeak !== true) {
+    if (duration !== undefined) peakOffReason = '-D'
+    else if (iters > PEAK_MAX_ITERS) peakOffReason = `-n above ${PEAK_MAX_ITERS}`
+  }
+  const peak = kind === 'bw' && raw.noPeak !== true && peakOffReason === undefined
 
   // -t: perftest defaults (128 for _bw, 1 for _lat); bounded by the QP's send queue.
   const txDepth = intOption('-t/--tx-depth', raw.txDepth, kind === 'bw' ? 128 : 1, 1, Params.defaultMaxSendWr)
@@ -194,7 +232,7 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
   if (datapath === 'compare' && (sizes || clients || workers)) bad('--datapath compare: not with a sweep (-a, --clients, --workers)')
 
   return {
-    test, verb, kind, size, iters, duration, outs, txDepth, qps, atomicType, datapath, rounds, baseline, sizes, clients, workers,
+    test, verb, kind, size, iters, duration, margin, peak, ...(peakOffReason !== undefined ? { peakOffReason } : {}), outs, txDepth, qps, atomicType, datapath, rounds, baseline, sizes, clients, workers,
     odp: raw.odp === true,
     itersGiven: raw.iters !== undefined,
     reportGbits: raw.report_gbits === true,

@@ -37,6 +37,7 @@ export function formatReport(o: BenchOutcome, where: { server: string; client: s
   const opt = o.options
   const title = `${VERB_TITLE[opt.verb]} ${opt.kind === 'bw' ? 'BW' : 'Latency'} Test`
   const lines = [
+    ...(opt.peakOffReason !== undefined ? [" WARNING: BW peak won't be measured in this run."] : []),
     RULE,
     `                    ${title}`,
     ` Connection type : RC           Using ${opt.qps} QP${opt.qps === 1 ? '' : 's'}${o.clients.length > 1 ? ` per client, ${o.clients.length} clients` : ''}`,
@@ -48,7 +49,10 @@ export function formatReport(o: BenchOutcome, where: { server: string; client: s
   if (opt.verb === 'atomic') lines.push(` Atomic type     : ${opt.atomicType}`)
   if (opt.outs !== undefined) lines.push(` Outstand reads  : ${opt.outs}            (QP max_rd_atomic ${o.qpDepths.client.maxRdAtomic}, server max_dest_rd_atomic ${o.qpDepths.server.maxDestRdAtomic})`)
   if (opt.odp) lines.push(' ODP             : server MRs registered with IBV_ACCESS_ON_DEMAND')
-  if (opt.duration !== undefined) lines.push(` Completed       : ${o.completedPerQp.join(', ')} operation(s) per QP in ${(o.elapsedMs / 1000).toFixed(2)} s; #iterations is their sum`)
+  if (opt.duration !== undefined) {
+    lines.push(` Completed       : ${o.completedPerQp.join(', ')} operation(s) per QP in ${(o.elapsedMs / 1000).toFixed(2)} s`)
+    lines.push(` Margin          : ${opt.margin} s dropped at each end; #iterations counts, over every QP, the operations completed between them`)
+  }
   if (o.halfRoundTrip) lines.push(' Latency         : half the round trip (perftest ping-pong convention)')
   else if (opt.kind === 'lat') lines.push(' Latency         : full round trip, post to completion (perftest convention for read/atomic)')
   lines.push(RULE, tableHeader(o), tableRow(o), RULE)
@@ -80,7 +84,7 @@ export function benchJson(o: BenchOutcome, baseline?: BaselineOutcome): Record<s
   return {
     test: opt.test,
     options: {
-      size: opt.size, iters: opt.iters, ...(opt.duration !== undefined ? { duration: opt.duration } : {}), txDepth: opt.txDepth, qps: opt.qps, clients: o.clients.length,
+      size: opt.size, iters: opt.iters, ...(opt.duration !== undefined ? { duration: opt.duration, margin: opt.margin } : {}), ...(opt.kind === 'bw' ? { noPeak: !opt.peak } : {}), txDepth: opt.txDepth, qps: opt.qps, clients: o.clients.length,
       ...(opt.verb === 'atomic' ? { atomicType: opt.atomicType } : {}), ...(opt.outs !== undefined ? { outs: opt.outs } : {}), odp: opt.odp, reportGbits: opt.reportGbits,
     },
     ...(opt.duration !== undefined ? { completedPerQp: o.completedPerQp } : {}),

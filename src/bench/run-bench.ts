@@ -11,7 +11,7 @@ import type { Wc } from '../verbs/cq.ts'
 import { RemoteVerbs } from '../verbs/remote-verbs.ts'
 import type { WorkloadResult, WorkloadSpec } from '../verbs/workload.ts'
 import type { BenchOptions } from './bench-options.ts'
-import { peakOpsPerSec } from './bandwidth-stats.ts'
+import { peakOpsPerSec, rebuildTimeline } from './bandwidth-stats.ts'
 import { checkRegion, prepareRegion, type BenchRegion } from './data-check.ts'
 import { latencyStats, type LatencyStats } from './latency-stats.ts'
 
@@ -77,29 +77,50 @@ export interface QpRunResult {
 
 /**
  * perftest's figures of parallel QP runs: bandwidth summed over QPs, latency
- * over every operation. n_iterations is -n (per QP) for -n runs; for -D runs
- * it is the operations completed in the duration, summed over every QP.
+ * over every operation. n_iterations is -n x QPs for -n runs (perftest's
+ * iterations x num_of_qps); for -D runs it is the operations completed inside
+ * the margins (-f, perftest's margin: the first and last `margin` seconds are
+ * dropped), summed over every QP, and the figures cover only that window.
+ * BW_peak is 0 when the options turn the peak off (-N, -D, -n above 20000).
  */
 export function benchFigures(o: BenchOptions, results: readonly QpRunResult[], halfRoundTrip: boolean): { bw?: BwFigures; lat?: LatFigures; elapsedMs: number } {
   const elapsedMs = Math.max(...results.map((r) => r.elapsedMs))
-  const ops = results.reduce((s, r) => s + r.completed, 0)
-  const nIterations = o.duration !== undefined ? ops : o.iters
+  const runs = o.duration !== undefined && o.margin > 0 ? results.map((r) => insideMargins(r, o.txDepth, o.margin * 1000, (o.duration! - o.margin) * 1000)) : results
+  const windowMs = o.duration !== undefined && o.margin > 0 ? Math.max(...runs.map((r) => r.elapsedMs)) : elapsedMs
+  const ops = runs.reduce((s, r) => s + r.completed, 0)
+  const nIterations = o.duration !== undefined ? ops : o.iters * results.length
   if (o.kind === 'lat') {
-    return { elapsedMs, lat: { MsgSize: o.size, n_iterations: nIterations, ...latencyStats(results.flatMap((r) => r.latenciesUs), halfRoundTrip ? 0.5 : 1) } }
+    return { elapsedMs, lat: { MsgSize: o.size, n_iterations: nIterations, ...latencyStats(runs.flatMap((r) => r.latenciesUs), halfRoundTrip ? 0.5 : 1) } }
   }
   const toUnit = (bytesPerSec: number) => (o.reportGbits ? (bytesPerSec * 8) / 1e9 : bytesPerSec / 2 ** 20)
-  const opsPerSec = elapsedMs > 0 ? ops / (elapsedMs / 1000) : 0
-  const peakOps = results.reduce((s, r) => s + peakOpsPerSec(r.latenciesUs, o.txDepth), 0)
+  const opsPerSec = windowMs > 0 ? ops / (windowMs / 1000) : 0
+  const peakOps = o.peak ? results.reduce((s, r) => s + peakOpsPerSec(r.latenciesUs, o.txDepth), 0) : 0
   return {
     elapsedMs,
     bw: {
       MsgSize: o.size,
       n_iterations: nIterations,
-      BW_peak: toUnit(Math.max(peakOps, opsPerSec) * o.size),
+      BW_peak: o.peak ? toUnit(Math.max(peakOps, opsPerSec) * o.size) : 0,
       BW_average: toUnit(opsPerSec * o.size),
       MsgRate: opsPerSec / 1e6,
     },
   }
+}
+
+/**
+ * The part of one QP's -D run that perftest measures: the operations that
+ * completed between `fromMs` and `toMs` (the run's own end when it stopped
+ * earlier), with elapsedMs the length of that window.
+ */
+export function insideMargins(r: QpRunResult, window: number, fromMs: number, toMs: number): QpRunResult {
+  const { completed } = rebuildTimeline(r.latenciesUs, window)
+  const end = Math.min(toMs, r.elapsedMs)
+  const latenciesUs: number[] = []
+  for (let j = 0; j < completed.length; j++) {
+    const atMs = completed[j]! / 1000
+    if (atMs >= fromMs && atMs <= end) latenciesUs.push(r.latenciesUs[j]!)
+  }
+  return { completed: latenciesUs.length, elapsedMs: Math.max(0, end - fromMs), latenciesUs }
 }
 
 /** Latency is half the round trip for write_lat and send_lat (perftest's ping-pong), the full one otherwise. */
