@@ -12,9 +12,11 @@ const readOuts1 = bench(t, ['read_bw', '-s', '4096', '-n', '300', '-t', '32', '-
 const atomicDefault = bench(t, ['atomic_bw', '-n', '200', '-t', '16'])
 const writeOdp = bench(t, ['write_bw', '-n', '100', '--odp'])
 const sendOuts1 = bench(t, ['send_bw', '-s', '1024', '-n', '100', '-o', '1'])
+// -o above the device maximum, -t above the default send queue (1024), -s in hex: as perftest.
+const readOver = bench(t, ['read_bw', '-s', '0x40', '-n', '3000', '-t', '2000', '-o', '200'])
 
 interface Doc {
-  options: { outs?: number; odp: boolean }
+  options: { outs?: number; odp: boolean; size: number; txDepth: number }
   qpDepths: { client: { maxRdAtomic: number; maxDestRdAtomic: number }; server: { maxRdAtomic: number; maxDestRdAtomic: number } }
   serverMrAccess: number
   results: Record<string, number>
@@ -60,4 +62,17 @@ t.test('bench - send_bw accepts -o and ignores it, as perftest', async (t) => {
   t.equal(doc.qpDepths.client.maxRdAtomic, 128, 'the QP keeps the device default')
   t.equal(doc.qpDepths.server.maxDestRdAtomic, 128)
   t.equal(doc.dataCheck.ok, true)
+})
+
+t.test('bench - read_bw -o above the device maximum warns and uses the maximum; -t 2000; -s 0x40', async (t) => {
+  const r = await readOver(t)
+  const doc = parse(t, r)
+  t.match(r.stderr, /WARNING: -o\/--outs: number of outstanding reads is above max = 128; changing to that max value/, 'perftest\'s warning, on stderr')
+  t.equal(doc.options.outs, 128, 'clamped to max_qp_rd_atom')
+  t.equal(doc.qpDepths.client.maxRdAtomic, 128)
+  t.equal(doc.qpDepths.server.maxDestRdAtomic, 128)
+  t.equal(doc.options.size, 64, '-s 0x40 is 64 bytes')
+  t.equal(doc.options.txDepth, 2000, '-t 2000: beyond the default send queue')
+  t.equal(doc.results.n_iterations, 3000, 'every read completed')
+  t.same(doc.dataCheck, { ok: true, problems: [] })
 })

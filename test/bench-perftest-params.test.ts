@@ -71,3 +71,36 @@ t.test('bench - -D drops a margin at each end: duration / 4 by default, -f to se
   const l = parseBenchOptions('read_lat', { duration: '4' })
   t.equal(benchFigures(l, [run], false).lat!.n_iterations, 150_001)
 })
+
+t.test('bench - -s as perftest reads it: K, M, hex; up to UINT_MAX / 2', async (t) => {
+  const size = (s: string) => parseBenchOptions('write_bw', { size: s }).size
+  t.equal(size('64K'), 65536)
+  t.equal(size('1M'), 1 << 20)
+  t.equal(size('0x1000'), 4096)
+  t.equal(size('0x2K'), 2048, 'hex with a suffix')
+  t.equal(size('4096'), 4096)
+  t.equal(size('2147483647'), 0x7fffffff, 'UINT_MAX / 2')
+  t.throws(() => size('2147483648'), /-s\/--size: expected a size 1-2147483647/)
+  t.throws(() => size('2048M'), /-s\/--size: .*got "2048M"/)
+  t.throws(() => size('1G'), /-s\/--size: .*got "1G"/, 'no G in perftest')
+  t.throws(() => size('0'), /-s\/--size/)
+  t.equal(parseBenchOptions('atomic_bw', { size: '0x8' }).size, 8, 'atomics: 0x8 is 8')
+  t.equal(parseBenchOptions('write_bw', { all: true, maxSize: '64K' }).sizes!.at(-1), 65536, '--max-size takes the same forms')
+})
+
+t.test('bench - -n at least 5, -t up to MAX_TX (15000)', async (t) => {
+  t.throws(() => parseBenchOptions('write_bw', { iters: '4' }), /-n\/--iters: expected an integer 5-/)
+  t.equal(parseBenchOptions('write_bw', { txDepth: '15000' }).txDepth, 15000)
+  t.throws(() => parseBenchOptions('write_bw', { txDepth: '15001' }), /-t\/--tx-depth: expected an integer 1-15000/)
+})
+
+t.test('bench - -o: above the device maximum warns and clamps; 0 or less is the maximum (ctx_set_out_reads)', async (t) => {
+  const over = parseBenchOptions('read_bw', { outs: '1000' })
+  t.equal(over.outs, 128)
+  t.match(over.warnings, [/above max = 128; changing to that max value/])
+  t.equal(parseBenchOptions('atomic_bw', { outs: '0' }).outs, 128, '-o 0: the maximum')
+  t.equal(parseBenchOptions('read_lat', { outs: '-3' }).outs, 128, '-o -3: the maximum')
+  t.same(parseBenchOptions('read_bw', { outs: '128' }).warnings, [], '-o 128: no warning')
+  t.equal(parseBenchOptions('read_bw', { outs: '7' }).outs, 7)
+  t.throws(() => parseBenchOptions('read_bw', { outs: 'x' }), /-o\/--outs: expected an integer/)
+})

@@ -25,6 +25,10 @@ export const MAX_DURATION_SECS = 3600
  * the duration has not passed, so memory (a latency per operation) stays bounded.
  */
 export const DURATION_MAX_ITERS = 10_000_000
+/** perftest's largest -s (UINT_MAX / 2, perftest_parameters.c). */
+export const MAX_MSG_SIZE = 0x7fffffff
+/** perftest's largest -t (MAX_TX, perftest_parameters.h). */
+export const MAX_TX_DEPTH = 15000
 /** perftest's -n bounds (MIN_ITER, perftest_parameters.h). */
 export const MIN_ITERS = 5
 /** Above this many iterations perftest does not measure BW peak (perftest_parameters.c). */
@@ -37,6 +41,8 @@ export function defaultIters(verb: BenchVerb, kind: 'bw' | 'lat'): number {
 export const MAX_OUTS = Params.defaultMaxRdAtomic
 
 export interface BenchOptions {
+  /** What the options made perftest warn about (printed on stderr; the run goes on). */
+  warnings: string[]
   test: BenchTest
   verb: BenchVerb
   kind: 'bw' | 'lat'
@@ -133,6 +139,25 @@ function bad(message: string): never {
   throw new EmuError(ErrorCodes.BAD_ARGUMENT, message)
 }
 
+/**
+ * -s as perftest reads it (perftest_parameters.c): a trailing K (x 1024) or
+ * M (x 1024 x 1024), the number in decimal or 0x hex, 1 .. UINT_MAX / 2.
+ * Unlike strtol, trailing junk is refused.
+ */
+export function parseSize(raw: string): number | undefined {
+  const m = /^\s*(0[xX][0-9a-fA-F]+|\d+)([KM]?)\s*$/.exec(raw)
+  if (!m) return undefined
+  const n = Number(m[1]) * (m[2] === 'K' ? 1024 : m[2] === 'M' ? 1024 * 1024 : 1)
+  return Number.isSafeInteger(n) ? n : undefined
+}
+
+function sizeOption(raw: string | undefined, dflt: number): number {
+  if (raw === undefined) return dflt
+  const n = parseSize(raw)
+  if (n === undefined || n < 1 || n > MAX_MSG_SIZE) bad(`-s/--size: expected a size 1-${MAX_MSG_SIZE} (bytes, decimal or 0x hex, optionally with K or M as perftest), got "${raw}"`)
+  return n
+}
+
 /** An integer option within [min, max], or its default when absent. */
 function intOption(name: string, raw: string | undefined, dflt: number, min: number, max: number): number {
   if (raw === undefined) return dflt
@@ -144,9 +169,10 @@ function intOption(name: string, raw: string | undefined, dflt: number, min: num
 }
 
 export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchOptions {
-  // TEST: one of perftest's eight tests.
-  if (!(BENCH_TESTS as readonly string[]).includes(testArg)) bad(`TEST: unknown test "${testArg}" (expected one of ${BENCH_TESTS.join(', ')})`)
-  const test = testArg as BenchTest
+  // TEST: one of perftest's eight tests, by its name or its program's (ib_write_bw, ...).
+  const name = testArg.startsWith('ib_') ? testArg.slice(3) : testArg
+  if (!(BENCH_TESTS as readonly string[]).includes(name)) bad(`TEST: unknown test "${testArg}" (expected one of ${BENCH_TESTS.join(', ')}, or perftest's program name: ib_write_bw, ...)`)
+  const test = name as BenchTest
   const [verb, kind] = test.split('_') as [BenchVerb, 'bw' | 'lat']
   const atomic = verb === 'atomic'
 
@@ -157,10 +183,10 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
   // -s: perftest defaults (64 KiB for _bw, 2 B for _lat); atomics move exactly 8 bytes.
   let size: number
   if (atomic) {
-    size = intOption('-s/--size', raw.size, ATOMIC_SIZE, 0, MAX_BENCH_SIZE)
-    if (size !== ATOMIC_SIZE) bad(`-s/--size: atomic tests move exactly ${ATOMIC_SIZE} bytes, got ${size}`)
+    size = raw.size === undefined ? ATOMIC_SIZE : (parseSize(raw.size) ?? -1)
+    if (size !== ATOMIC_SIZE) bad(`-s/--size: atomic tests move exactly ${ATOMIC_SIZE} bytes, got ${raw.size}`)
   } else {
-    size = intOption('-s/--size', raw.size, kind === 'bw' ? 65536 : 2, 1, MAX_BENCH_SIZE)
+    size = sizeOption(raw.size, kind === 'bw' ? 65536 : 2)
   }
 
   // -n: perftest defaults (5000 for write_bw, 1000 for the others), at least 5; with -D the cap that bounds the run.
@@ -182,8 +208,8 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
   }
   const peak = kind === 'bw' && raw.noPeak !== true && peakOffReason === undefined
 
-  // -t: perftest defaults (128 for _bw, 1 for _lat); bounded by the QP's send queue.
-  const txDepth = intOption('-t/--tx-depth', raw.txDepth, kind === 'bw' ? 128 : 1, 1, Params.defaultMaxSendWr)
+  // -t: perftest defaults (128 for _bw, 1 for _lat), 1 .. MAX_TX (the QP's send queue is sized to hold it).
+  const txDepth = intOption('-t/--tx-depth', raw.txDepth, kind === 'bw' ? 128 : 1, 1, MAX_TX_DEPTH)
 
   // -q: QPs in parallel.
   const qps = intOption('-q/--qp', raw.qp, 1, 1, MAX_BENCH_QPS)
@@ -196,8 +222,15 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
     atomicType = raw.atomic_type as AtomicType
   }
 
-  // -o: 1 .. the device's max_qp_rd_atom; only read and atomic tests use it (perftest ignores it elsewhere).
-  const outsGiven = intOption('-o/--outs', raw.outs, MAX_OUTS, 1, MAX_OUTS)
+  // -o: perftest's ctx_set_out_reads: above the device's max_qp_rd_atom warns and
+  // uses the maximum; 0 or less means the maximum. Only read and atomic tests use it.
+  const warnings: string[] = []
+  if (raw.outs !== undefined && !(/^\s*[-+]?\d+\s*$/.test(raw.outs) && Number.isSafeInteger(Number(raw.outs)))) bad(`-o/--outs: expected an integer (outstanding reads; at most ${MAX_OUTS} are used), got "${raw.outs}"`)
+  let outsGiven = raw.outs === undefined ? MAX_OUTS : Number(raw.outs)
+  if (outsGiven > MAX_OUTS) {
+    warnings.push(`-o/--outs: number of outstanding reads is above max = ${MAX_OUTS}; changing to that max value`)
+    outsGiven = MAX_OUTS
+  } else if (outsGiven <= 0) outsGiven = MAX_OUTS
   const outs = verb === 'read' || verb === 'atomic' ? outsGiven : undefined
 
   // --out_json_file: a non-empty path.
@@ -216,7 +249,9 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
   if (raw.maxSize !== undefined && raw.all !== true) bad('--max-size: only applies with -a/--all')
   if (raw.all === true) {
     if (atomic) bad(`-a/--all: atomic tests move exactly ${ATOMIC_SIZE} bytes; sweep --clients or --workers instead`)
-    const max = intOption('--max-size', raw.maxSize ?? raw.size, MAX_BENCH_SIZE, 2, MAX_BENCH_SIZE)
+    const maxRaw = raw.maxSize ?? raw.size
+    const max = maxRaw === undefined ? MAX_BENCH_SIZE : (parseSize(maxRaw) ?? -1)
+    if (max < 2 || max > MAX_BENCH_SIZE) bad(`${raw.maxSize !== undefined ? '--max-size' : '-s/--size'}: with -a, expected a size 2-${MAX_BENCH_SIZE}, got "${maxRaw}"`)
     sizes = []
     for (let s = 2; s <= max; s *= 2) sizes.push(s)
   }
@@ -232,7 +267,7 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
   if (datapath === 'compare' && (sizes || clients || workers)) bad('--datapath compare: not with a sweep (-a, --clients, --workers)')
 
   return {
-    test, verb, kind, size, iters, duration, margin, peak, ...(peakOffReason !== undefined ? { peakOffReason } : {}), outs, txDepth, qps, atomicType, datapath, rounds, baseline, sizes, clients, workers,
+    warnings, test, verb, kind, size, iters, duration, margin, peak, ...(peakOffReason !== undefined ? { peakOffReason } : {}), outs, txDepth, qps, atomicType, datapath, rounds, baseline, sizes, clients, workers,
     odp: raw.odp === true,
     itersGiven: raw.iters !== undefined,
     reportGbits: raw.report_gbits === true,

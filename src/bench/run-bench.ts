@@ -8,6 +8,7 @@
 import type { ControlPlane } from '../../fabric/control-plane.ts'
 import { Access, WrOpcode, wcStatusName } from '../verbs/constants.ts'
 import type { Wc } from '../verbs/cq.ts'
+import { Params } from '../params.ts'
 import { RemoteVerbs } from '../verbs/remote-verbs.ts'
 import type { WorkloadResult, WorkloadSpec } from '../verbs/workload.ts'
 import type { BenchOptions } from './bench-options.ts'
@@ -184,9 +185,11 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
     listening = true
     // -o: our max_rd_atomic and the responder's max_dest_rd_atomic (perftest sets both ends to -o).
     const options = o.outs !== undefined ? { initiatorDepth: o.outs, responderResources: o.outs } : undefined
+    // -t beyond the default send queue: a send queue (and CQ) that holds -t operations.
+    const sendQueue = o.txDepth > Params.defaultMaxSendWr ? { cap: { maxSendWr: o.txDepth }, cqDepth: Math.max(Params.defaultCqDepth, o.txDepth + 16) } : {}
     for (const id of clientList) {
       const client = new RemoteVerbs(control, id)
-      for (let k = 0; k < o.qps; k++) conns.push({ client, ...(await client.connect(serverId, BENCH_PORT, options ? { options } : {})) })
+      for (let k = 0; k < o.qps; k++) conns.push({ client, ...(await client.connect(serverId, BENCH_PORT, { ...sendQueue, ...(options ? { options } : {}) })) })
     }
     const qpDepths = await queryDepths(server, conns[0]!)
     const receivers = send ? conns.map((c, k) => new Receiver(server, c.remoteQpn, regions[k]!, o, k)) : []

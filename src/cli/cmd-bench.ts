@@ -42,18 +42,18 @@ export function register(program: Command): void {
   program
     .command('bench')
     .description('run a perftest test (ib_write_bw, ib_read_lat, ...) on the emulated cluster')
-    .argument('<test>', `one of ${BENCH_TESTS.join(', ')}`)
+    .argument('<test>', `one of ${BENCH_TESTS.join(', ')}, or perftest's program name (ib_write_bw, ...; also installed as commands)`)
     .addOption(configOption())
     .addOption(runDirOption())
-    .option('-s, --size <bytes>', 'bytes per operation (default 65536 for _bw, 2 for _lat, 8 for atomics)')
+    .option('-s, --size <bytes>', 'bytes per operation: decimal or 0x hex, with K or M as perftest (64K, 1M), at most 2147483647 (default 65536 for _bw, 2 for _lat, 8 for atomics)')
     .option('-n, --iters <n>', 'operations per QP, at least 5 (default 5000 for write_bw, 1000 for the other tests, as perftest); #iterations reports -n x QPs')
-    .option('-t, --tx-depth <n>', 'outstanding operations per QP (default 128 for _bw, 1 for _lat)')
+    .option('-t, --tx-depth <n>', 'outstanding operations per QP, 1-15000 as perftest (default 128 for _bw, 1 for _lat)')
     .option('-q, --qp <n>', 'QPs, run in parallel (default 1)')
     .option('-A, --atomic_type <type>', 'CMP_AND_SWAP or FETCH_AND_ADD (default FETCH_AND_ADD)')
     .option('-D, --duration <secs>', `run each QP for this many seconds instead of -n iterations (1-${MAX_DURATION_SECS}; not with -n); #iterations / n_iterations then reports the operations completed, summed over every QP (each QP stops at ${DURATION_MAX_ITERS})`)
     .option('-f, --margin <secs>', 'with -D: seconds dropped at each end of the run before measuring (default duration / 4, as perftest); the duration must exceed twice the margin')
     .option('-N, --noPeak', 'do not measure BW peak (reported as 0); perftest also drops it with -D and with -n above 20000')
-    .option('-o, --outs <n>', `outstanding reads/atomics per QP: the QP's max_rd_atomic and the server QP's max_dest_rd_atomic (1-${MAX_OUTS}, default ${MAX_OUTS}, the device maximum); read and atomic tests only, ignored by the others as perftest does`)
+    .option('-o, --outs <n>', `outstanding reads/atomics per QP: the QP's max_rd_atomic and the server QP's max_dest_rd_atomic (default ${MAX_OUTS}, the device maximum; 0 or less means the maximum, above it warns and uses the maximum, as perftest); read and atomic tests only, ignored by the others as perftest does`)
     .option('--odp', 'register the server MRs with IBV_ACCESS_ON_DEMAND (on-demand paging: no page pins)')
     .option('--attach <run-dir|cluster.json>', 'run on a cluster `rdma-emu up` keeps running (its run directory or cluster.json) instead of launching one; -c is not read, the cluster is left running')
     .option('--pcap <file>', 'capture every data-plane packet of the run to this pcap file (RoCEv2: opens in Wireshark); not with --attach')
@@ -74,6 +74,7 @@ export function register(program: Command): void {
 
 async function bench(test: string, cli: BenchCliOpts): Promise<number> {
   const o = parseBenchOptions(test, cli)
+  for (const w of o.warnings) process.stderr.write(` WARNING: ${w}\n`)
   // The nodes: from the configuration (a launched cluster), or from the cluster.json of a running `up`.
   let nodes: Array<Pick<ClusterFileNode, 'id' | 'role'>>
   let source: string

@@ -75,8 +75,8 @@ export class RemoteVerbs {
     const wait = o.waitMs ?? 0
     return this.call('cq.poll', { qpn, which, ...o }, (this.timeoutMs ?? Params.controlTimeoutMs) + wait)
   }
-  /** Have this host connect a new QP of its own to `node`:`port`. */
-  connect(node: string, port: number, o: { cqDepth?: number; options?: ConnectOptions } = {}): Promise<{ qpn: number; pd: number; remoteQpn: number }> {
+  /** Have this host connect a new QP of its own to `node`:`port` (with `cap`, the QP's queue sizes). */
+  connect(node: string, port: number, o: { cqDepth?: number; cap?: { maxSendWr?: number }; options?: ConnectOptions } = {}): Promise<{ qpn: number; pd: number; remoteQpn: number }> {
     return this.call('connect', { node, port, ...o })
   }
   /** Disconnect and destroy a QP made by connect() (the remote QP goes to ERR and is destroyed by its host). */
