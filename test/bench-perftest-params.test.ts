@@ -1,5 +1,6 @@
 import t from 'tap'
 import { parseBenchOptions } from '../src/bench/bench-options.ts'
+import { bwDecimals, tableRow } from '../src/bench/perftest-format.ts'
 import { benchFigures, type QpRunResult } from '../src/bench/run-bench.ts'
 
 // perftest's parameter rules (linux-rdma/perftest src/perftest_parameters.c,
@@ -103,4 +104,14 @@ t.test('bench - -o: above the device maximum warns and clamps; 0 or less is the 
   t.same(parseBenchOptions('read_bw', { outs: '128' }).warnings, [], '-o 128: no warning')
   t.equal(parseBenchOptions('read_bw', { outs: '7' }).outs, 7)
   t.throws(() => parseBenchOptions('read_bw', { outs: 'x' }), /-o\/--outs: expected an integer/)
+})
+
+t.test('bench - small bandwidths print with six decimals in Gb/sec (inc_accuracy)', async (t) => {
+  const row = (avg: number, gbits: boolean) => tableRow({ bw: { MsgSize: 2, n_iterations: 5000, BW_peak: avg * 1.5, BW_average: avg, MsgRate: 1.25 } }, gbits)
+  const cells = (line: string) => line.trim().split(/\s+/)
+  t.same(cells(row(0.0123456789, true)), ['2', '5000', '0.018519', '0.012346', '1.250000'], 'Gb/sec below 0.1: six decimals')
+  t.same(cells(row(0.1, true)), ['2', '5000', '0.15', '0.10', '1.250000'], 'Gb/sec at 0.1: two')
+  t.same(cells(row(0.0123456789, false)), ['2', '5000', '0.02', '0.01', '1.250000'], 'MiB/sec: always two (perftest: GBS only)')
+  t.equal(bwDecimals(0.05, true), 6)
+  t.equal(bwDecimals(0.05, false), 2)
 })

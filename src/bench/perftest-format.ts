@@ -19,11 +19,21 @@ export function tableHeader(o: BenchOutcome): string {
   return ' #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    t_avg[usec]    t_stdev[usec]   99% percentile[usec]   99.9% percentile[usec]'
 }
 
-/** The figures row, aligned under tableHeader(). */
-export function tableRow(o: Pick<BenchOutcome, 'bw' | 'lat'>): string {
+/**
+ * perftest's inc_accuracy (perftest_parameters.c, print_report_bw): in Gb/sec,
+ * a BW average below 0.1 prints BW peak and BW average with six decimals
+ * (REPORT_FMT_EXT) instead of two.
+ */
+export function bwDecimals(bwAverage: number, gbits: boolean): 2 | 6 {
+  return gbits && bwAverage < 0.1 ? 6 : 2
+}
+
+/** The figures row, aligned under tableHeader(); `gbits`: the figures are in Gb/sec (--report_gbits). */
+export function tableRow(o: Pick<BenchOutcome, 'bw' | 'lat'>, gbits = false): string {
   if (o.bw) {
     const b = o.bw
-    return ` ${String(b.MsgSize).padEnd(10)} ${String(b.n_iterations).padEnd(14)} ${fix(b.BW_peak, 2).padEnd(19)} ${fix(b.BW_average, 2).padEnd(21)} ${fix(b.MsgRate, 6)}`
+    const d = bwDecimals(b.BW_average, gbits)
+    return ` ${String(b.MsgSize).padEnd(10)} ${String(b.n_iterations).padEnd(14)} ${fix(b.BW_peak, d).padEnd(19)} ${fix(b.BW_average, d).padEnd(21)} ${fix(b.MsgRate, 6)}`
   }
   const l = o.lat!
   return (
@@ -55,7 +65,7 @@ export function formatReport(o: BenchOutcome, where: { server: string; client: s
   }
   if (o.halfRoundTrip) lines.push(' Latency         : half the round trip (perftest ping-pong convention)')
   else if (opt.kind === 'lat') lines.push(' Latency         : full round trip, post to completion (perftest convention for read/atomic)')
-  lines.push(RULE, tableHeader(o), tableRow(o), RULE)
+  lines.push(RULE, tableHeader(o), tableRow(o, opt.reportGbits), RULE)
   lines.push(o.problems.length === 0 ? ' data check      : OK (server memory matches what the run wrote)' : ` data check      : FAILED (${o.problems.length} problem${o.problems.length === 1 ? '' : 's'})`)
   return lines.join('\n') + '\n'
 }
@@ -67,7 +77,7 @@ export function formatBaseline(o: BenchOutcome, b: BaselineOutcome): string {
   return [
     ` baseline        : raw zeromq.js DEALER to DEALER, same processes, size and window: ${b.shape}`,
     tableHeader(o),
-    tableRow(b),
+    tableRow(b, o.options.reportGbits),
     RULE,
     ` ratio           : ${ratio.toFixed(3)} (emulator / raw ZeroMQ, ${metric}: ${fix(metricOf(o), 2)} / ${fix(metricOf(b), 2)} ${o.options.kind === 'bw' ? o.bwUnit : 'usec'})`,
     b.problems.length === 0 ? ' baseline check  : OK (every message arrived with its size)' : ` baseline check  : FAILED (${b.problems.length} problem${b.problems.length === 1 ? '' : 's'})`,

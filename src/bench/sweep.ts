@@ -16,6 +16,7 @@ import type { ControlPlane } from '../../fabric/control-plane.ts'
 import { formatTable } from '../report/table.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { baselineOptions, baselineRatio, runBaseline, warmUp, type BaselineOutcome } from './baseline.ts'
+import { bwDecimals } from './perftest-format.ts'
 import { BenchProgress, expectedServerPackets, watchRun } from './progress.ts'
 import { runBench, type BenchOutcome } from './run-bench.ts'
 import { formatBytes, renderSvg, type ChartSeries, type LineChart } from './svg-chart.ts'
@@ -234,7 +235,10 @@ export function formatSweep(o: BenchOptions, rows: readonly SweepRow[]): string 
   const table = rows.map((r) => {
     const e = figures(r.emulator)
     const cells: Array<string | number> = [r.size, r.clients, r.workers === undefined ? '-' : r.workers === 0 ? 'inline' : r.workers, iterationsOf(r)]
-    if (o.kind === 'bw') cells.push(f(e.BW_peak), f(e.BW_average), (e.MsgRate ?? 0).toFixed(6))
+    if (o.kind === 'bw') {
+      const d = bwDecimals(e.BW_average ?? 0, o.reportGbits)
+      cells.push(e.BW_peak?.toFixed(d) ?? '', e.BW_average?.toFixed(d) ?? '', (e.MsgRate ?? 0).toFixed(6))
+    }
     else cells.push(...LAT_KEYS.map((k) => f(e[k])))
     if (o.baseline) cells.push(f(figures(r.baseline)[o.kind === 'bw' ? 'BW_average' : 't_typical']), r.ratio === undefined ? '' : r.ratio.toFixed(3))
     cells.push(problemsOf(r).length === 0 ? 'OK' : 'FAILED')
