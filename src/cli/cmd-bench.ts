@@ -50,7 +50,7 @@ export function register(program: Command): void {
     .option('-t, --tx-depth <n>', 'outstanding operations per QP, 1-15000 as perftest (default 128 for _bw, 1 for _lat)')
     .option('-q, --qp <n>', 'QPs, run in parallel (default 1)')
     .option('-A, --atomic_type <type>', 'CMP_AND_SWAP or FETCH_AND_ADD (default FETCH_AND_ADD)')
-    .option('-D, --duration <secs>', `run each QP for this many seconds instead of -n iterations (1-${MAX_DURATION_SECS}; not with -n); #iterations / n_iterations then reports the operations completed, summed over every QP (each QP stops at ${DURATION_MAX_ITERS})`)
+    .option('-D, --duration <secs>', `run each QP for this many seconds instead of -n iterations (1-${MAX_DURATION_SECS}; not with -n); #iterations / n_iterations then reports the operations completed between the margins (-f), summed over every QP (each QP stops at ${DURATION_MAX_ITERS}); no BW peak`)
     .option('-f, --margin <secs>', 'with -D: seconds dropped at each end of the run before measuring (default duration / 4, as perftest); the duration must exceed twice the margin')
     .option('-N, --noPeak', 'do not measure BW peak (reported as 0); perftest also drops it with -D and with -n above 20000')
     .option('-o, --outs <n>', `outstanding reads/atomics per QP: the QP's max_rd_atomic and the server QP's max_dest_rd_atomic (default ${MAX_OUTS}, the device maximum; 0 or less means the maximum, above it warns and uses the maximum, as perftest); read and atomic tests only, ignored by the others as perftest does`)
