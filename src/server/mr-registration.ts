@@ -101,15 +101,19 @@ export class MrRegistration {
       if (at < size) mem.phys.frameView(f).set(mem.fs.read(ino, at, Math.min(ps, size - at)))
     })
     const pinOwner = `${from}/mr${nextId()}`
-    let pinned: number[]
-    try {
-      ;({ pinned } = registry.pinFrames(frames, access, pinOwner))
-    } catch (err) {
-      mem.freeAnon(frames)
-      throw err
-    }
+    const pinned = this.pinAnon(frames, access, pinOwner)
     const frameMem = new FrameMemory(mem, { frames, offset: r.offset % ps, length: r.length, expectedIno: OWNER_ANON })
     return registry.add(r.pd, frameMem, access, { kind: 'file', pinOwner, pinned, write: true, anonFrames: frames, peer: from, file: r.file }, r.iova)
+  }
+
+  /** Long-term pin freshly allocated anonymous frames; on a refusal they are freed again. */
+  private pinAnon(frames: number[], access: number, pinOwner: string): number[] {
+    try {
+      return this.deps.registry.pinFrames(frames, access, pinOwner).pinned
+    } catch (err) {
+      this.deps.mem.freeAnon(frames)
+      throw err
+    }
   }
 
   /** An anonymous MR of `length` bytes of RAM-arena pages for node `from` (verbs.mr.reg). */
@@ -130,13 +134,7 @@ export class MrRegistration {
       }
       return registry.add(pd, o.mem, access, { kind: 'anon', pinOwner, pinned: [], write, anonFrames: frames, peer: from, odp: o }, iova)
     }
-    let pinned: number[]
-    try {
-      ;({ pinned } = registry.pinFrames(frames, access, pinOwner))
-    } catch (err) {
-      mem.freeAnon(frames)
-      throw err
-    }
+    const pinned = this.pinAnon(frames, access, pinOwner)
     const frameMem = new FrameMemory(mem, { frames, offset: 0, length, expectedIno: OWNER_ANON })
     return registry.add(pd, frameMem, access, { kind: 'anon', pinOwner, pinned, write, anonFrames: frames, peer: from }, iova)
   }
