@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { serializeConfig, type ClusterConfig, type Policy } from '../config/defaults.ts'
 import { parseConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
+import { Params } from '../params.ts'
 import type { MemStatsReply } from '../../fabric/node-message-types.ts'
 import type { Cluster } from '../launcher/launch-cluster.ts'
 import { checkExpectations, computeMetrics, fabricMetrics, victimsOf, type ExpectationResult, type Metrics, type NodeReadings, type TrafficReport } from './metrics.ts'
@@ -224,7 +225,13 @@ async function readNodes(cluster: Cluster, config: ClusterConfig, down: Readonly
     counters.push(await c.request(n.id, 'verbs.counters'))
     if (n.role === 'server') {
       servers.push(await c.request(n.id, 'mem.stats'))
-      serverQps.push({ server: n.id, qps: (await c.request(n.id, 'verbs.qps')).length })
+      // A disconnect sent while the peer could not be reached is resent by the CM (every cmDreqTimeoutMs): give it two rounds to land.
+      let qps = (await c.request(n.id, 'verbs.qps')).length
+      for (const until = Date.now() + 2 * Params.cmDreqTimeoutMs + 500; qps > 0 && Date.now() < until;) {
+        await new Promise((r) => setTimeout(r, 100))
+        qps = (await c.request(n.id, 'verbs.qps')).length
+      }
+      serverQps.push({ server: n.id, qps })
     } else leaseStatus.push(await c.request(n.id, 'verbs.lease.status'))
   }
   return { servers, counters, leaseStatus, serverQps }
