@@ -33,7 +33,7 @@ t.test('rxe_cq_post: a full send CQ fails the post, raises CQ_ERR and moves the 
 
 t.test('rxe_cq_post: a full receive CQ fails the receive completion, raises CQ_ERR and moves the responder QP to ERR', async (t) => {
   const pair = await startEnginePair(t)
-  const { a, b } = connectQps(pair, { cqDepth: 2, timeout: 10, retryCnt: 1 })
+  const { a, b } = connectQps(pair, { cqDepth: 2, timeout: 14, retryCnt: 1 })
   for (let i = 0; i < 3; i++) b.qp.postRecv({ wrId: 100 + i, sgList: [{ addr: b.mr.iova + i * 64, length: 64, lkey: b.mr.stag }] })
   // One SEND at a time: each is acknowledged before the next goes.
   for (let i = 0; i < 3; i++) {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { sent, startEnginePair } from './helpers/engine-pair.ts'
+import { firstSent, startEnginePair } from './helpers/engine-pair.ts'
 import { qpPair, sge } from './helpers/verbs-pair.ts'
 import { CompChannel } from '../src/verbs/comp-channel.ts'
 import { Op } from '../src/engine/opcodes.ts'
@@ -69,7 +69,7 @@ t.test('completion channel - solicited-only notification honours the SE bit', as
   t.equal(wc.wrId, 1)
   t.equal(wc.immData, 0x1234)
   ch.ackCqEvents(p.b.cq, 1)
-  const sends = sent(pair.a).filter((x) => x.opcode === Op.SEND_ONLY || x.opcode === Op.SEND_ONLY_WITH_IMMEDIATE)
+  const sends = firstSent(pair.a).filter((x) => x.opcode === Op.SEND_ONLY || x.opcode === Op.SEND_ONLY_WITH_IMMEDIATE)
   t.same(sends.map((x) => x.se), [false, true], 'BTH SE is set only for IBV_SEND_SOLICITED')
 
   // Armed solicited-only, a flushed receive (an unsuccessful completion) fires it too (rxe: no packet, solicited).

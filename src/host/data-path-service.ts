@@ -43,8 +43,9 @@ export function attachDataPath(ctx: NodeContext, rdma: RdmaService, memory: Serv
     mode = next
   }
   use(mode)
-  ctx.control.handle('rdma.dataPath', (b) => {
+  ctx.control.handle('rdma.dataPath', async (b) => {
     use(b.mode, b.workers ?? (workers || 2), b.inlineBatchBytes ?? inlineBelow)
+    if (mode !== 'inline') await pool!.ready()
     return { mode, workers: mode === 'inline' ? 0 : pool!.threads, inlineBatchBytes: inlineBelow }
   })
   ctx.control.handle('rdma.dataPathStats', () => ({

@@ -21,7 +21,9 @@ const regions = new Map<number, FrameMemory>()
  */
 const held = new Set<number>()
 
-export default function run(task: DataPathTask): unknown {
+export default function run(task: DataPathTask | { ping: true }): unknown {
+  // The readiness probe (WorkerDataPath.ready): the thread is up and its module loaded.
+  if ('ping' in task) return 'pong'
   const lane = task.lane ?? -1
   if (task.resume) held.delete(lane)
   let res: DataPathResult

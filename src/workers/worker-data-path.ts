@@ -468,6 +468,16 @@ export class WorkerDataPath implements DataPath {
     this.opts.onFault?.(qp, err?.message ?? 'region invalidated')
   }
 
+  /**
+   * Resolves once every worker thread has booted and loaded its module (one
+   * probe task each): a switch to the workers replies only then, so the first
+   * batches do not wait out a thread's start (seconds on a loaded machine,
+   * longer than a QP's retry budget).
+   */
+  async ready(): Promise<void> {
+    await Promise.all(this.pools.map((p) => p.run({ ping: true })))
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sampler)
     await Promise.all(this.pools.map((p) => p.destroy()))

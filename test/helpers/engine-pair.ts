@@ -152,6 +152,21 @@ export function sent(h: Host): Packet[] {
   return h.wire.out.map((p) => decodePacket(p))
 }
 
+/**
+ * The packets a host sent, less retransmissions: the first of each (QP, PSN,
+ * opcode). A loaded machine can stall past a short ACK timeout and resend;
+ * tests of what a message looks like on the wire read this.
+ */
+export function firstSent(h: Host): Packet[] {
+  const seen = new Set<string>()
+  return sent(h).filter((p) => {
+    const key = `${p.destQp}:${p.psn}:${p.opcode}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}
+
 /** The packets a host received, decoded. */
 export function received(h: Host): Packet[] {
   return h.wire.in.map((p) => decodePacket(p))

@@ -1,12 +1,14 @@
 /**
- * The package as a user gets it: `npm pack` (which builds it, through
- * `prepare`) from a copy of the checkout, then the tarball installed with
+ * The package as a user gets it: `npm pack` from a copy of the checkout (which
+ * builds it, through `prepare`; when the checkout's build is newer than every
+ * source, as after `npm test`'s pretest build, that build is copied and packed
+ * as is, saving a second full tsc run), then the tarball installed with
  * production dependencies only into a project outside the checkout. No
  * TypeScript loader is installed there: tsx, esbuild and typescript are dev
  * dependencies. Everything lives in one temporary directory, removed after
  * the test.
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { ROOT, runCommand, tempDir, type CliResult } from '../cluster-helpers.ts'
@@ -64,7 +66,9 @@ export async function packAndInstall(t: Test, opts: { allowScripts?: Record<stri
   mkdirSync(stage)
   for (const f of COPIED) cpSync(join(ROOT, f), join(stage, f), { recursive: true })
   symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'), 'dir')
-  const packed = check('npm pack', await run('npm', ['pack', '--json', '--pack-destination', dir, '--loglevel=error'], { cwd: stage, env, timeoutMs }))
+  const built = buildIsFresh()
+  if (built) cpSync(join(ROOT, 'dist'), join(stage, 'dist'), { recursive: true })
+  const packed = check('npm pack', await run('npm', ['pack', '--json', '--pack-destination', dir, '--loglevel=error', ...(built ? ['--ignore-scripts'] : [])], { cwd: stage, env, timeoutMs }))
   const json = packed.stdout.slice(packed.stdout.search(/^\[/m))
   const [info] = JSON.parse(json) as Array<{ filename: string; files: Array<{ path: string }> }>
   const tarball = join(dir, info!.filename)
@@ -76,4 +80,23 @@ export async function packAndInstall(t: Test, opts: { allowScripts?: Record<stri
   check('npm install', await run('npm', ['install', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', tarball], { cwd: app, env, timeoutMs }))
   const pkg = join(app, 'node_modules', 'rdma-emu')
   return { app, pkg, bin: join(app, 'node_modules', '.bin', 'rdma-emu'), files: info!.files.map((f) => f.path), env }
+}
+
+/** Newest modification time (ms) of the files under `dir` whose names match `re`; 0 when there are none. */
+function newest(dir: string, re: RegExp): number {
+  if (!existsSync(dir)) return 0
+  let t = 0
+  for (const f of readdirSync(dir, { recursive: true, encoding: 'utf8' })) if (re.test(f)) t = Math.max(t, statSync(join(dir, f)).mtimeMs)
+  return t
+}
+
+/** The checkout's dist/ was built after the last change to any source or build config (then it is what `prepare` would build). */
+function buildIsFresh(): boolean {
+  const dist = newest(join(ROOT, 'dist'), /\.js$/)
+  if (dist === 0) return false
+  const sources = Math.max(
+    ...['src', 'fabric'].map((d) => newest(join(ROOT, d), /\.(ts|mjs|json)$/)),
+    ...['tsconfig.json', 'tsconfig.build.json', 'package.json'].map((f) => statSync(join(ROOT, f)).mtimeMs),
+  )
+  return dist >= sources
 }
