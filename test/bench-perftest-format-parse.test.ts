@@ -188,8 +188,19 @@ const REPORT_FMT_LAT_JSON = '"MsgSize": %lu,\n"n_iterations": %lu,\n"t_min": %.2
 // REPORT_FMT_LAT_DUR_JSON "\"MsgSize\": %lu,\n\"n_iterations\": %" PRIu64 ",\n\"t_avg\": %.2f,\n\"tps_average\": %.2f"
 const REPORT_FMT_LAT_DUR_JSON = '"MsgSize": %lu,\n"n_iterations": %lu,\n"t_avg": %.2f,\n"tps_average": %.2f'
 
+/** What the tests read of the parsed document (perftest's keys, then ours). */
+interface Doc {
+  test_info: Record<string, unknown>
+  results: Record<string, number>
+  rdma_emu: {
+    dataCheck: { ok: boolean }
+    addresses: Array<Record<'local' | 'remote', Record<string, number>>>
+    points?: Array<{ MsgSize: number }>
+  }
+}
+
 /** perftest's JSON text: "{", test_info, results as its writers print them; then our rdma_emu key. */
-function parseJsonText(text: string, kind: 'bw' | 'lat' | 'latDur', outs: boolean): { info: Values[]; results: Values; doc: Record<string, any> } {
+function parseJsonText(text: string, kind: 'bw' | 'lat' | 'latDur', outs: boolean): { info: Values[]; results: Values; doc: Doc } {
   const lines = text.split('\n')
   let i = 0
   const fail = (what: string): never => {
@@ -213,7 +224,7 @@ function parseJsonText(text: string, kind: 'bw' | 'lat' | 'latDur', outs: boolea
   }
   expectLine('},')
   if (!lines[i]!.startsWith('"rdma_emu": {')) fail('"rdma_emu": {')
-  return { info, results, doc: JSON.parse(text) }
+  return { info, results, doc: JSON.parse(text) as Doc }
 }
 
 // ---------------------------------------------------------------- the runs
@@ -252,8 +263,8 @@ function checkInfo(t: Test, r: Report, tx: number): void {
 }
 
 /** Address lines carry the QPs' real numbers, as the JSON's rdma_emu.addresses has them. */
-function checkAddresses(t: Test, r: Report, doc: Record<string, any>, verb: 'read' | 'write' | 'basic'): void {
-  const addr = doc.rdma_emu.addresses as Array<Record<'local' | 'remote', Record<string, number>>>
+function checkAddresses(t: Test, r: Report, doc: Doc, verb: 'read' | 'write' | 'basic'): void {
+  const addr = doc.rdma_emu.addresses
   t.equal(r.local.length, addr.length, 'one local address line per QP')
   t.equal(r.remote.length, addr.length, 'one remote address line per QP')
   for (const [k, a] of addr.entries()) {
@@ -325,7 +336,7 @@ t.test('perftest parser - write_bw -a: one header, one row per size, perftest\'s
   t.notMatch(r.stdout, /clients|workers/, 'our sweep columns are not in perftest\'s table')
   const j = parseJsonText(readFileSync(files.bwAll, 'utf8'), 'bw', false)
   sameFigures(t, rep.rows[rep.rows.length - 1]!, j.results, 'the last size (perftest rewrites its file after every size)')
-  t.same(j.doc.rdma_emu.points.map((p: { MsgSize: number }) => p.MsgSize), [2, 4, 8, 16], 'every size under rdma_emu.points')
+  t.same(j.doc.rdma_emu.points?.map((p) => p.MsgSize), [2, 4, 8, 16], 'every size under rdma_emu.points')
 })
 
 t.test('perftest parser - read_lat -a', async (t) => {
