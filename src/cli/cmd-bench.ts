@@ -8,8 +8,8 @@
  * JSON, SVG in the run directory). Exit 0 ok, 1 a failed completion or data
  * check (or an unreachable attached cluster), 2 bad options.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { mkdirSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { BENCH_TESTS, DEFAULT_JSON_FILE_NAME, DURATION_MAX_ITERS, MAX_DURATION_SECS, MAX_OUTS, isSweep, parseBenchOptions, type BenchOptions, type RawBenchOptions } from '../bench/bench-options.ts'
 import type { ClusterConfig } from '../config/defaults.ts'
@@ -77,6 +77,7 @@ export function register(program: Command): void {
 async function bench(test: string, cli: BenchCliOpts): Promise<number> {
   const o = parseBenchOptions(test, cli)
   for (const w of o.warnings) process.stderr.write(` WARNING: ${w}\n`)
+  if (o.outJsonFile !== undefined) checkJsonTarget(o.outJsonFile)
   // The nodes: from the configuration (a launched cluster), or from the cluster.json of a running `up`.
   let nodes: Array<Pick<ClusterFileNode, 'id' | 'role'>>
   let source: string
@@ -150,7 +151,7 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
     json.runDir = cluster.runDir
     if (cli.pcap) json.pcap = resolve(cli.pcap)
     const text = benchJsonText(outcome, json)
-    if (o.outJsonFile) writeFileSync(o.outJsonFile, text)
+    if (o.outJsonFile) writeJson(o.outJsonFile, text)
     if (o.json) process.stdout.write(text)
     else {
       process.stdout.write(formatReport(outcome, { server: server.id, client: client.id }, gids))
@@ -176,6 +177,26 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
     progress?.stop()
     await restoreDataPath?.().catch(() => {})
     await cluster?.close()
+  }
+}
+
+/** --out_json / --out_json_file: the file's directory must exist, checked before the run. */
+function checkJsonTarget(file: string): void {
+  const dir = dirname(resolve(file))
+  let isDir = false
+  try {
+    isDir = statSync(dir).isDirectory()
+  } catch {
+    // Missing: isDir stays false.
+  }
+  if (!isDir) throw new EmuError(ErrorCodes.BAD_ARGUMENT, `--out_json_file: ${file}: directory ${dir} does not exist`)
+}
+
+function writeJson(file: string, text: string): void {
+  try {
+    writeFileSync(file, text)
+  } catch (err) {
+    throw new EmuError(ErrorCodes.BAD_ARGUMENT, `--out_json_file: cannot write ${file}: ${(err as Error).message}`)
   }
 }
 
@@ -223,7 +244,7 @@ async function sweep(o: BenchOptions, cluster: BenchCluster, serverId: string, c
   }
   const files = writeSweepFiles(cluster.runDir, o, rows)
   const text = sweepJsonText(o, rows, files, { runDir: cluster.runDir })
-  if (o.outJsonFile) writeFileSync(o.outJsonFile, text)
+  if (o.outJsonFile) writeJson(o.outJsonFile, text)
   if (o.json) process.stdout.write(text)
   else {
     const what = [o.sizes ? `${o.sizes.length} sizes` : undefined, o.clients ? `clients ${o.clients.join(',')}` : undefined, o.workers ? `workers ${o.workers.join(',')}` : undefined]
