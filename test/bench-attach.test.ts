@@ -22,10 +22,8 @@ const CONFIG = {
 }
 
 interface BwDoc {
-  test: string
-  attached: string
   results: { MsgSize: number; n_iterations: number; BW_peak: number; BW_average: number; MsgRate: number }
-  dataCheck: { ok: boolean; problems: string[] }
+  rdma_emu: { test: string; attached: string; dataCheck: { ok: boolean; problems: string[] } }
 }
 
 t.test('bench - two attached runs on a running up, which stays up and clean', async (t) => {
@@ -54,12 +52,12 @@ t.test('bench - two attached runs on a running up, which stays up and clean', as
     const r = await runCli(['bench', 'write_bw', '-n', '200', '--attach', target, '--json'], { timeoutMs: 60000 })
     t.equal(r.code, 0, `run ${i + 1}: exit 0 ${r.stderr}`)
     const doc = JSON.parse(r.stdout) as BwDoc
-    t.equal(doc.test, 'write_bw')
-    t.equal(doc.attached, clusterFile, `run ${i + 1}: reports the cluster it attached to`)
+    t.equal(doc.rdma_emu.test, 'write_bw')
+    t.equal(doc.rdma_emu.attached, clusterFile, `run ${i + 1}: reports the cluster it attached to`)
     t.equal(doc.results.MsgSize, 65536)
     t.equal(doc.results.n_iterations, 200)
     t.ok(doc.results.BW_average > 0 && doc.results.BW_peak >= doc.results.BW_average, `run ${i + 1}: BW peak ${doc.results.BW_peak} >= average ${doc.results.BW_average} > 0`)
-    t.same(doc.dataCheck, { ok: true, problems: [] }, `run ${i + 1}: data check passes`)
+    t.same(doc.rdma_emu.dataCheck, { ok: true, problems: [] }, `run ${i + 1}: data check passes`)
     // Straight after the run (before any node could notice the bench is gone and clean up for it).
     const after = await look()
     t.same({ ...after, acquired: 0 }, { serverMrs: 0, serverQps: 0, clientQps: 0, pinsHeld: 0, acquired: 0 }, `run ${i + 1}: MRs deregistered, QPs destroyed, pins dropped on both nodes`)

@@ -24,6 +24,8 @@ const rules: Array<[string, string[], RegExp]> = [
   ['-f without room in the duration', ['bench', 'write_bw', '-D', '2', '-f', '1'], /-f\/--margin: the duration \(2 s\) must be longer than twice the margin \(1 s\)/],
   ['--attach nowhere', ['bench', 'write_bw', '--attach', '/nonexistent/rdma-emu-run'], /--attach: \/nonexistent\/rdma-emu-run: no such file or directory/],
   ['missing TEST', ['bench'], /missing required argument 'test'/],
+  ['--extra-columns without a sweep', ['bench', 'write_bw', '--extra-columns'], /--extra-columns: only applies to a sweep/],
+  ['--out_json_file in a missing directory', ['bench', 'write_bw', '--out_json_file', '/nonexistent/rdma-emu/out.json'], /--out_json_file: \/nonexistent\/rdma-emu\/out\.json: directory \/nonexistent\/rdma-emu does not exist/],
 ]
 
 t.test('bench - bad options exit 2 naming the option', async (t) => {

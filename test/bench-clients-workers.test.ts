@@ -26,19 +26,19 @@ t.test('bench - clients 2 runs one and two client nodes', async (t) => {
   const r = await clients(t)
   t.equal(r.code, 0, r.stderr)
   const doc = JSON.parse(r.stdout)
-  t.equal(doc.axis, 'clients')
-  t.same(doc.points.map((p: { clients: number }) => p.clients), [1, 2])
-  for (const p of doc.points) t.ok(p.results.BW_average > 0 && p.dataCheck.ok, `${p.clients} client(s): bandwidth and data check`)
-  t.ok(doc.files.svg.endsWith('bench-write_bw.svg'), 'chart written')
+  t.equal(doc.rdma_emu.axis, 'clients')
+  t.same(doc.rdma_emu.points.map((p: { clients: number }) => p.clients), [1, 2])
+  for (const p of doc.rdma_emu.points) t.ok(p.results.BW_average > 0 && p.dataCheck.ok, `${p.clients} client(s): bandwidth and data check`)
+  t.ok(doc.rdma_emu.files.svg.endsWith('bench-write_bw.svg'), 'chart written')
 })
 
 t.test('bench - workers 1 runs inline and one worker thread', async (t) => {
   const r = await workers(t)
   t.equal(r.code, 0, r.stderr)
   const doc = JSON.parse(r.stdout)
-  t.equal(doc.axis, 'workers')
-  t.same(doc.points.map((p: { workers: number }) => p.workers), [0, 1])
-  for (const p of doc.points) t.ok(p.results.MsgRate > 0 && p.dataCheck.ok, `workers ${p.workers}: operations and data check`)
+  t.equal(doc.rdma_emu.axis, 'workers')
+  t.same(doc.rdma_emu.points.map((p: { workers: number }) => p.workers), [0, 1])
+  for (const p of doc.rdma_emu.points) t.ok(p.results.MsgRate > 0 && p.dataCheck.ok, `workers ${p.workers}: operations and data check`)
 })
 
 t.test('bench - bad client and worker counts exit 2', async (t) => {

@@ -16,11 +16,13 @@ const sendOuts1 = bench(t, ['send_bw', '-s', '1024', '-n', '100', '-o', '1'])
 const readOver = bench(t, ['read_bw', '-s', '0x40', '-n', '3000', '-t', '2000', '-o', '200'])
 
 interface Doc {
-  options: { outs?: number; odp: boolean; size: number; txDepth: number }
-  qpDepths: { client: { maxRdAtomic: number; maxDestRdAtomic: number }; server: { maxRdAtomic: number; maxDestRdAtomic: number } }
-  serverMrAccess: number
   results: Record<string, number>
-  dataCheck: { ok: boolean; problems: string[] }
+  rdma_emu: {
+    options: { outs?: number; odp: boolean; size: number; txDepth: number }
+    qpDepths: { client: { maxRdAtomic: number; maxDestRdAtomic: number }; server: { maxRdAtomic: number; maxDestRdAtomic: number } }
+    serverMrAccess: number
+    dataCheck: { ok: boolean; problems: string[] }
+  }
 }
 
 function parse(t: Test, r: { code: number | null; stdout: string; stderr: string }): Doc {
@@ -30,49 +32,49 @@ function parse(t: Test, r: { code: number | null; stdout: string; stderr: string
 
 t.test('bench - read_bw -o 1: one outstanding read per QP, data intact', async (t) => {
   const doc = parse(t, await readOuts1(t))
-  t.equal(doc.options.outs, 1)
-  t.equal(doc.qpDepths.client.maxRdAtomic, 1, 'client QP max_rd_atomic is 1')
-  t.equal(doc.qpDepths.server.maxDestRdAtomic, 1, 'server QP max_dest_rd_atomic is 1')
+  t.equal(doc.rdma_emu.options.outs, 1)
+  t.equal(doc.rdma_emu.qpDepths.client.maxRdAtomic, 1, 'client QP max_rd_atomic is 1')
+  t.equal(doc.rdma_emu.qpDepths.server.maxDestRdAtomic, 1, 'server QP max_dest_rd_atomic is 1')
   t.equal(doc.results.n_iterations, 300, 'every read completed')
-  t.same(doc.dataCheck, { ok: true, problems: [] }, 'reads left the server target unchanged')
-  t.equal(doc.options.odp, false)
-  t.equal(doc.serverMrAccess & Access.ON_DEMAND, 0, 'without --odp the server MRs are not ON_DEMAND')
+  t.same(doc.rdma_emu.dataCheck, { ok: true, problems: [] }, 'reads left the server target unchanged')
+  t.equal(doc.rdma_emu.options.odp, false)
+  t.equal(doc.rdma_emu.serverMrAccess & Access.ON_DEMAND, 0, 'without --odp the server MRs are not ON_DEMAND')
 })
 
 t.test('bench - atomic_bw without -o uses the device maximum', async (t) => {
   const doc = parse(t, await atomicDefault(t))
-  t.equal(doc.options.outs, 128)
-  t.equal(doc.qpDepths.client.maxRdAtomic, 128)
-  t.equal(doc.qpDepths.server.maxDestRdAtomic, 128)
-  t.equal(doc.dataCheck.ok, true)
+  t.equal(doc.rdma_emu.options.outs, 128)
+  t.equal(doc.rdma_emu.qpDepths.client.maxRdAtomic, 128)
+  t.equal(doc.rdma_emu.qpDepths.server.maxDestRdAtomic, 128)
+  t.equal(doc.rdma_emu.dataCheck.ok, true)
 })
 
 t.test('bench - write_bw --odp: ON_DEMAND server MRs, data check passes', async (t) => {
   const doc = parse(t, await writeOdp(t))
-  t.equal(doc.options.odp, true)
-  t.ok(doc.serverMrAccess & Access.ON_DEMAND, `server MR access 0x${doc.serverMrAccess.toString(16)} has ON_DEMAND`)
-  t.ok(doc.serverMrAccess & Access.REMOTE_WRITE, 'and remote write')
+  t.equal(doc.rdma_emu.options.odp, true)
+  t.ok(doc.rdma_emu.serverMrAccess & Access.ON_DEMAND, `server MR access 0x${doc.rdma_emu.serverMrAccess.toString(16)} has ON_DEMAND`)
+  t.ok(doc.rdma_emu.serverMrAccess & Access.REMOTE_WRITE, 'and remote write')
   t.equal(doc.results.n_iterations, 100)
-  t.same(doc.dataCheck, { ok: true, problems: [] }, 'the server holds what the run wrote')
+  t.same(doc.rdma_emu.dataCheck, { ok: true, problems: [] }, 'the server holds what the run wrote')
 })
 
 t.test('bench - send_bw accepts -o and ignores it, as perftest', async (t) => {
   const doc = parse(t, await sendOuts1(t))
-  t.equal(doc.options.outs, undefined, 'no outstanding-reads setting for a send test')
-  t.equal(doc.qpDepths.client.maxRdAtomic, 128, 'the QP keeps the device default')
-  t.equal(doc.qpDepths.server.maxDestRdAtomic, 128)
-  t.equal(doc.dataCheck.ok, true)
+  t.equal(doc.rdma_emu.options.outs, undefined, 'no outstanding-reads setting for a send test')
+  t.equal(doc.rdma_emu.qpDepths.client.maxRdAtomic, 128, 'the QP keeps the device default')
+  t.equal(doc.rdma_emu.qpDepths.server.maxDestRdAtomic, 128)
+  t.equal(doc.rdma_emu.dataCheck.ok, true)
 })
 
 t.test('bench - read_bw -o above the device maximum warns and uses the maximum; -t 2000; -s 0x40', async (t) => {
   const r = await readOver(t)
   const doc = parse(t, r)
   t.match(r.stderr, /WARNING: -o\/--outs: number of outstanding reads is above max = 128; changing to that max value/, 'perftest\'s warning, on stderr')
-  t.equal(doc.options.outs, 128, 'clamped to max_qp_rd_atom')
-  t.equal(doc.qpDepths.client.maxRdAtomic, 128)
-  t.equal(doc.qpDepths.server.maxDestRdAtomic, 128)
-  t.equal(doc.options.size, 64, '-s 0x40 is 64 bytes')
-  t.equal(doc.options.txDepth, 2000, '-t 2000: beyond the default send queue')
+  t.equal(doc.rdma_emu.options.outs, 128, 'clamped to max_qp_rd_atom')
+  t.equal(doc.rdma_emu.qpDepths.client.maxRdAtomic, 128)
+  t.equal(doc.rdma_emu.qpDepths.server.maxDestRdAtomic, 128)
+  t.equal(doc.rdma_emu.options.size, 64, '-s 0x40 is 64 bytes')
+  t.equal(doc.rdma_emu.options.txDepth, 2000, '-t 2000: beyond the default send queue')
   t.equal(doc.results.n_iterations, 3000, 'every read completed')
-  t.same(doc.dataCheck, { ok: true, problems: [] })
+  t.same(doc.rdma_emu.dataCheck, { ok: true, problems: [] })
 })

@@ -35,11 +35,11 @@ t.test('bench - a perftest command line runs with only the program name changed'
   // ib_write_bw -s 4K -n 100 -q 2 -t 16 (perftest's options), plus our cluster and output options.
   const r = await runCommand(process.execPath, [join(ROOT, 'nodes/ib_write_bw.js'), '-s', '4K', '-n', '100', '-q', '2', '-t', '16', '--json', '-c', config, '--run-dir', runDir], { cwd: ROOT, timeoutMs: 60000 })
   t.equal(r.code, 0, r.stderr)
-  const doc = JSON.parse(r.stdout) as { test: string; results: Record<string, number>; dataCheck: { ok: boolean } }
-  t.equal(doc.test, 'write_bw')
+  const doc = JSON.parse(r.stdout) as { results: Record<string, number>; rdma_emu: { test: string; dataCheck: { ok: boolean } } }
+  t.equal(doc.rdma_emu.test, 'write_bw')
   t.equal(doc.results.MsgSize, 4096)
   t.equal(doc.results.n_iterations, 200, '100 iterations x 2 QPs')
-  t.equal(doc.dataCheck.ok, true)
+  t.equal(doc.rdma_emu.dataCheck.ok, true)
   t.same(await waitGone(pidsMatching(runDir), 3000), [], 'no node process left behind')
   const bad = await runCommand(process.execPath, [join(ROOT, 'nodes/ib_read_lat.js'), '-n', '2'], { cwd: ROOT, timeoutMs: 30000 })
   t.equal(bad.code, 2, 'a bad option exits 2')

@@ -38,9 +38,9 @@ t.test('bench - sweep writes csv json and svg', async (t) => {
   t.ok(csv.slice(1).every((l) => l.endsWith(',ok')), 'every point passed its data check')
 
   const doc = JSON.parse(readFileSync(files.json!, 'utf8'))
-  t.equal(doc.axis, 'size')
-  t.same(doc.points.map((p: { MsgSize: number }) => p.MsgSize), sizes)
-  for (const p of doc.points) {
+  t.equal(doc.rdma_emu.axis, 'size')
+  t.same(doc.rdma_emu.points.map((p: { MsgSize: number }) => p.MsgSize), sizes)
+  for (const p of doc.rdma_emu.points) {
     t.ok(p.results.BW_average > 0 && p.baseline.BW_average > 0 && p.ratio > 0, `size ${p.MsgSize}: figures and ratio positive`)
   }
 

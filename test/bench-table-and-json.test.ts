@@ -33,15 +33,15 @@ t.test('bench - json has perftest keys', async (t) => {
   t.equal(r.code, 0, r.stderr)
   const doc = JSON.parse(r.stdout)
   t.same(JSON.parse(readFileSync(out, 'utf8')), doc, '--out_json_file holds the same document')
-  t.equal(doc.test, 'read_lat')
-  t.equal(doc.dataCheck.ok, true)
+  t.equal(doc.rdma_emu.test, 'read_lat')
+  t.equal(doc.rdma_emu.dataCheck.ok, true)
   const keys = ['MsgSize', 'n_iterations', 't_min', 't_max', 't_typical', 't_avg', 't_stdev', 'percentile_99', 'percentile_99.9']
   for (const k of keys) t.type(doc.results[k], 'number', `results.${k} is a number`)
   t.equal(doc.results.MsgSize, 8)
   t.equal(doc.results.n_iterations, 100)
   const l = doc.results
   t.ok(l.t_min > 0 && l.t_min <= l.t_typical && l.t_typical <= l.percentile_99 && l.percentile_99 <= l['percentile_99.9'] && l.t_min <= l.t_max, 'ordered figures')
-  t.equal(doc.halfRoundTrip, false, 'read latency is the full round trip, as perftest')
+  t.equal(doc.rdma_emu.halfRoundTrip, false, 'read latency is the full round trip, as perftest')
 })
 
 t.test('bench - bw json has perftest keys', async (t) => {
@@ -49,7 +49,7 @@ t.test('bench - bw json has perftest keys', async (t) => {
   t.equal(r.code, 0, r.stderr)
   const doc = JSON.parse(r.stdout)
   for (const k of ['MsgSize', 'n_iterations', 'BW_peak', 'BW_average', 'MsgRate']) t.type(doc.results[k], 'number', `results.${k} is a number`)
-  t.equal(doc.units.BW, 'Gb/sec')
+  t.equal(doc.rdma_emu.units.BW, 'Gb/sec')
   t.equal(doc.results.n_iterations, 200, '#iterations is -n x QPs (100 x 2), as perftest')
-  t.equal(doc.dataCheck.ok, true)
+  t.equal(doc.rdma_emu.dataCheck.ok, true)
 })

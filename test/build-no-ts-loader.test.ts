@@ -208,7 +208,7 @@ t.test('build - node processes and workers run compiled JavaScript', async (t) =
 
     const bench = await run(bin, ['bench', 'write_bw', '-n', '200', '--datapath', 'workers', '--attach', runDir, '--json'], { cwd: app, env, timeoutMs: 30000 })
     t.equal(bench.code, 0, `bench exits 0\n${bench.stderr}`)
-    t.ok(JSON.parse(bench.stdout).dataCheck.ok, 'the data written through the workers checks out')
+    t.ok(JSON.parse(bench.stdout).rdma_emu.dataCheck.ok, 'the data written through the workers checks out')
     const stats = await run(bin, ['stats', '--run-dir', runDir, '--json'], { cwd: app, env, timeoutMs: 15000 })
     t.equal(stats.code, 0, `stats exits 0\n${stats.stderr}`)
     const server = (JSON.parse(stats.stdout) as Array<{ id: string; dataPath?: { workers: number; tasks: number } }>).find((s) => s.id === 'server0')

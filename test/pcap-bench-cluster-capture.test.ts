@@ -20,7 +20,7 @@ t.test('pcap - bench --pcap captures every data-plane packet of the cluster in o
   const run = startBench(t, ['write_bw', '-s', '8192', '-n', String(iters), '--json', '--pcap', file], { ...ONE_CLIENT_CONFIG, logLevel: 'info' })
   const r = await run(t)
   t.equal(r.code, 0, `bench exits 0 (stderr: ${r.stderr.slice(0, 300)})`)
-  const json = JSON.parse(r.stdout) as { pcap: string; runDir: string }
+  const json = (JSON.parse(r.stdout) as { rdma_emu: { pcap: string; runDir: string } }).rdma_emu
   t.equal(json.pcap, file, 'JSON names the capture')
 
   const b = readFileSync(file)

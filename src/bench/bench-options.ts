@@ -12,6 +12,8 @@ export type BenchVerb = 'write' | 'read' | 'send' | 'atomic'
 export const ATOMIC_TYPES = ['FETCH_AND_ADD', 'CMP_AND_SWAP'] as const
 export type AtomicType = (typeof ATOMIC_TYPES)[number]
 
+/** perftest's DEFAULT_JSON_FILE_NAME: what --out_json writes when --out_json_file names no other file. */
+export const DEFAULT_JSON_FILE_NAME = 'perftest_out.json'
 /** Largest message size: perftest's -a upper bound (2^23). */
 export const MAX_BENCH_SIZE = 1 << 23
 /** Atomics always move 8 bytes (IBTA). */
@@ -82,8 +84,13 @@ export interface BenchOptions {
   reportGbits: boolean
   /** --json: print JSON instead of the table. */
   json: boolean
-  /** --out_json_file: also write the JSON here. */
+  /**
+   * Where the JSON document is also written: --out_json_file, or with
+   * --out_json alone perftest's perftest_out.json in the current directory.
+   */
   outJsonFile?: string
+  /** --extra-columns: a -a sweep prints our wide table (clients, workers, check) instead of perftest's. */
+  extraColumns: boolean
   /** --datapath: the server's data path for the run, or `compare` to measure both side by side. */
   datapath?: DataPathChoice
   /** --rounds: runs per data path with --datapath compare. */
@@ -125,7 +132,9 @@ export interface RawBenchOptions {
   odp?: boolean
   report_gbits?: boolean
   json?: boolean
+  out_json?: boolean
   out_json_file?: string
+  extraColumns?: boolean
   datapath?: string
   rounds?: string
   baseline?: boolean
@@ -261,6 +270,9 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
   const workers = countList('--workers', raw.workers, 0)
   if (workers !== undefined && datapath !== undefined) bad('--workers: sets the server data path itself; drop --datapath')
 
+  // --extra-columns: only a sweep has the wide table.
+  if (raw.extraColumns === true && sizes === undefined && clients === undefined && workers === undefined) bad('--extra-columns: only applies to a sweep (-a, --clients, --workers)')
+
   // --baseline: one raw ZeroMQ run beside each emulated run; not with the data-path comparison.
   const baseline = raw.baseline === true
   if (baseline && datapath === 'compare') bad('--baseline: not with --datapath compare')
@@ -272,7 +284,9 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
     itersGiven: raw.iters !== undefined,
     reportGbits: raw.report_gbits === true,
     json: raw.json === true,
-    outJsonFile: raw.out_json_file,
+    // perftest writes the file only with --out_json (--out_json_file just names it); here naming it is enough.
+    outJsonFile: raw.out_json_file ?? (raw.out_json === true ? DEFAULT_JSON_FILE_NAME : undefined),
+    extraColumns: raw.extraColumns === true,
   }
 }
 

@@ -1,72 +1,65 @@
 /**
- * perftest's output: the banner, the result table with perftest's column
- * headers, and the JSON document with perftest's keys (under "results", as
- * perftest's --out_json writes them).
+ * perftest's output for one run: the banner (perftest-banner.ts), the result
+ * table (perftest-rows.ts), then, after perftest's closing line, our own
+ * lines (data check, margins, baseline, ...). And the JSON document:
+ * perftest's test_info and results (perftest-json.ts), with our figures
+ * under one more key, rdma_emu.
  */
 import { baselineRatio, ratioMetric, type BaselineOutcome } from './baseline.ts'
+import { addressLines, bannerInfo, RESULT_LINE, testInfoLines } from './perftest-banner.ts'
+import { perftestJsonText, type PerftestFigures } from './perftest-json.ts'
+import { figuresRow, tableHeaderLine, tableKind } from './perftest-rows.ts'
 import type { BenchOutcome } from './run-bench.ts'
 
-const RULE = '-'.repeat(87)
-const VERB_TITLE = { write: 'RDMA_Write', read: 'RDMA_Read', send: 'Send', atomic: 'Atomic' } as const
+export { RESULT_LINE } from './perftest-banner.ts'
+export { bwDecimals } from './perftest-rows.ts'
 
-const fix = (v: number, digits: number) => v.toFixed(digits)
+/** The GIDs the address lines print: the client node's (local) and the server node's (remote). */
+export interface ReportGids {
+  local: Uint8Array
+  remote: Uint8Array
+}
 
 /** The header row of the result table. */
-export function tableHeader(o: BenchOutcome): string {
-  if (o.options.kind === 'bw') {
-    return ` #bytes     #iterations    BW peak[${o.bwUnit}]    BW average[${o.bwUnit}]   MsgRate[Mpps]`
-  }
-  return ' #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    t_avg[usec]    t_stdev[usec]   99% percentile[usec]   99.9% percentile[usec]'
+export function tableHeader(o: Pick<BenchOutcome, 'options'> & { bw?: unknown; latDuration?: unknown }): string {
+  return tableHeaderLine(o.options.kind === 'bw' ? 'bw' : tableKind(o), o.options.reportGbits)
 }
 
-/**
- * perftest's inc_accuracy (perftest_parameters.c, print_report_bw): in Gb/sec,
- * a BW average below 0.1 prints BW peak and BW average with six decimals
- * (REPORT_FMT_EXT) instead of two.
- */
-export function bwDecimals(bwAverage: number, gbits: boolean): 2 | 6 {
-  return gbits && bwAverage < 0.1 ? 6 : 2
+/** The figures row, exactly as perftest prints it; `gbits`: the figures are in Gb/sec (--report_gbits). */
+export function tableRow(o: Pick<BenchOutcome, 'bw' | 'lat' | 'latDuration'>, gbits = false): string {
+  return figuresRow(o, gbits)
 }
 
-/** The figures row, aligned under tableHeader(); `gbits`: the figures are in Gb/sec (--report_gbits). */
-export function tableRow(o: Pick<BenchOutcome, 'bw' | 'lat'>, gbits = false): string {
-  if (o.bw) {
-    const b = o.bw
-    const d = bwDecimals(b.BW_average, gbits)
-    return ` ${String(b.MsgSize).padEnd(10)} ${String(b.n_iterations).padEnd(14)} ${fix(b.BW_peak, d).padEnd(19)} ${fix(b.BW_average, d).padEnd(21)} ${fix(b.MsgRate, 6)}`
-  }
-  const l = o.lat!
-  return (
-    ` ${String(l.MsgSize).padEnd(6)} ${String(l.n_iterations).padEnd(11)} ${fix(l.t_min, 2).padStart(11)}    ${fix(l.t_max, 2).padStart(11)}  ${fix(l.t_typical, 2).padStart(15)}` +
-    `    ${fix(l.t_avg, 2).padStart(11)}    ${fix(l.t_stdev, 2).padStart(13)}   ${fix(l.percentile_99, 2).padStart(20)}   ${fix(l['percentile_99.9'], 2).padStart(22)}`
-  )
-}
-
-/** The whole human-readable report. */
-export function formatReport(o: BenchOutcome, where: { server: string; client: string }): string {
+/** perftest's lines before the table: its warnings, the test information, the QPs' addresses. */
+export function perftestBanner(o: BenchOutcome, gids: ReportGids): string[] {
   const opt = o.options
-  const title = `${VERB_TITLE[opt.verb]} ${opt.kind === 'bw' ? 'BW' : 'Latency'} Test`
-  const lines = [
+  return [
     ...(opt.peakOffReason !== undefined ? [" WARNING: BW peak won't be measured in this run."] : []),
-    RULE,
-    `                    ${title}`,
-    ` Connection type : RC           Using ${opt.qps} QP${opt.qps === 1 ? '' : 's'}${o.clients.length > 1 ? ` per client, ${o.clients.length} clients` : ''}`,
-    opt.duration !== undefined
-      ? ` TX depth        : ${opt.txDepth}            Duration   : ${opt.duration} s per QP (at most ${opt.iters} iterations)`
-      : ` TX depth        : ${opt.txDepth}            Iterations : ${opt.iters} per QP`,
-    ` Client          : ${where.client}      Server : ${where.server}`,
+    ...testInfoLines(opt, bannerInfo(opt, o.mtu)),
+    ...addressLines(opt.verb, o.addresses, gids),
   ]
-  if (opt.verb === 'atomic') lines.push(` Atomic type     : ${opt.atomicType}`)
-  if (opt.outs !== undefined) lines.push(` Outstand reads  : ${opt.outs}            (QP max_rd_atomic ${o.qpDepths.client.maxRdAtomic}, server max_dest_rd_atomic ${o.qpDepths.server.maxDestRdAtomic})`)
+}
+
+/** Our lines, printed after perftest's block: what perftest does not say. */
+export function extraLines(o: BenchOutcome, where: { server: string; client: string }): string[] {
+  const opt = o.options
+  const lines = [` nodes           : client ${where.client}${o.clients.length > 1 ? ` (${o.clients.length} clients: ${o.clients.join(', ')}; ${opt.qps} QP${opt.qps === 1 ? '' : 's'} each)` : ''}, server ${where.server}`]
+  if (opt.outs !== undefined) lines.push(` QP depths       : max_rd_atomic ${o.qpDepths.client.maxRdAtomic}, server max_dest_rd_atomic ${o.qpDepths.server.maxDestRdAtomic}`)
   if (opt.odp) lines.push(' ODP             : server MRs registered with IBV_ACCESS_ON_DEMAND')
   if (opt.duration !== undefined) {
+    lines.push(` Duration        : ${opt.duration} s per QP (at most ${opt.iters} iterations)`)
     lines.push(` Completed       : ${o.completedPerQp.join(', ')} operation(s) per QP in ${(o.elapsedMs / 1000).toFixed(2)} s`)
     lines.push(` Margin          : ${opt.margin} s dropped at each end; #iterations counts, over every QP, the operations completed between them`)
   }
   if (o.halfRoundTrip) lines.push(' Latency         : half the round trip (perftest ping-pong convention)')
   else if (opt.kind === 'lat') lines.push(' Latency         : full round trip, post to completion (perftest convention for read/atomic)')
-  lines.push(RULE, tableHeader(o), tableRow(o, opt.reportGbits), RULE)
   lines.push(o.problems.length === 0 ? ' data check      : OK (server memory matches what the run wrote)' : ` data check      : FAILED (${o.problems.length} problem${o.problems.length === 1 ? '' : 's'})`)
+  return lines
+}
+
+/** The whole human-readable report: perftest's output, then our lines. */
+export function formatReport(o: BenchOutcome, where: { server: string; client: string }, gids: ReportGids): string {
+  const lines = [...perftestBanner(o, gids), RESULT_LINE, tableHeader(o), tableRow(o, o.options.reportGbits), RESULT_LINE, ...extraLines(o, where)]
   return lines.join('\n') + '\n'
 }
 
@@ -78,8 +71,8 @@ export function formatBaseline(o: BenchOutcome, b: BaselineOutcome): string {
     ` baseline        : raw zeromq.js DEALER to DEALER, same processes, size and window: ${b.shape}`,
     tableHeader(o),
     tableRow(b, o.options.reportGbits),
-    RULE,
-    ` ratio           : ${ratio.toFixed(3)} (emulator / raw ZeroMQ, ${metric}: ${fix(metricOf(o), 2)} / ${fix(metricOf(b), 2)} ${o.options.kind === 'bw' ? o.bwUnit : 'usec'})`,
+    RESULT_LINE,
+    ` ratio           : ${ratio.toFixed(3)} (emulator / raw ZeroMQ, ${metric}: ${metricOf(o).toFixed(2)} / ${metricOf(b).toFixed(2)} ${o.options.kind === 'bw' ? o.bwUnit : 'usec'})`,
     b.problems.length === 0 ? ' baseline check  : OK (every message arrived with its size)' : ` baseline check  : FAILED (${b.problems.length} problem${b.problems.length === 1 ? '' : 's'})`,
   ].join('\n') + '\n'
 }
@@ -88,8 +81,18 @@ function metricOf(r: Pick<BenchOutcome, 'bw' | 'lat'>): number {
   return r.bw ? r.bw.BW_average : r.lat!.t_typical
 }
 
-/** The JSON document (perftest keys under "results"; with --baseline, `baseline` in the same keys and `ratio`). */
-export function benchJson(o: BenchOutcome, baseline?: BaselineOutcome): Record<string, unknown> {
+/** The figures perftest reports for a run: bw, lat, or (-D latency tests) latDuration. */
+export function perftestFigures(r: Pick<BenchOutcome, 'bw' | 'lat' | 'latDuration'>): PerftestFigures {
+  return r.bw ? { bw: r.bw } : r.latDuration ? { latDuration: r.latDuration } : { lat: r.lat! }
+}
+
+/**
+ * Our figures of a run, the rdma_emu key of the JSON document: options,
+ * units, the QPs' addresses, depths, the data check, and with --baseline the
+ * raw ZeroMQ figures and the ratio. The emulator's own latency statistics of
+ * a -D latency test are here too (latency), as perftest prints only t_avg and tps.
+ */
+export function benchExtras(o: BenchOutcome, baseline?: BaselineOutcome): Record<string, unknown> {
   const opt = o.options
   return {
     test: opt.test,
@@ -97,11 +100,13 @@ export function benchJson(o: BenchOutcome, baseline?: BaselineOutcome): Record<s
       size: opt.size, iters: opt.iters, ...(opt.duration !== undefined ? { duration: opt.duration, margin: opt.margin } : {}), ...(opt.kind === 'bw' ? { noPeak: !opt.peak } : {}), txDepth: opt.txDepth, qps: opt.qps, clients: o.clients.length,
       ...(opt.verb === 'atomic' ? { atomicType: opt.atomicType } : {}), ...(opt.outs !== undefined ? { outs: opt.outs } : {}), odp: opt.odp, reportGbits: opt.reportGbits,
     },
+    clients: o.clients,
     ...(opt.duration !== undefined ? { completedPerQp: o.completedPerQp } : {}),
+    ...(o.latDuration ? { latency: o.lat } : {}),
+    addresses: o.addresses,
     qpDepths: o.qpDepths,
     serverMrAccess: o.serverMrAccess,
     ...(opt.kind === 'bw' ? { units: { BW: o.bwUnit, MsgRate: 'Mpps' } } : { units: { latency: 'usec' }, halfRoundTrip: o.halfRoundTrip }),
-    results: o.bw ?? o.lat,
     elapsedMs: o.elapsedMs,
     dataCheck: { ok: o.problems.length === 0, problems: o.problems },
     ...(baseline
@@ -115,4 +120,9 @@ export function benchJson(o: BenchOutcome, baseline?: BaselineOutcome): Record<s
         }
       : {}),
   }
+}
+
+/** The JSON document of a run (--json, --out_json): perftest's test_info and results, then `rdma_emu` (benchExtras and what the caller adds). */
+export function benchJsonText(o: BenchOutcome, rdmaEmu: Record<string, unknown>): string {
+  return perftestJsonText(o.options, bannerInfo(o.options, o.mtu), perftestFigures(o), rdmaEmu)
 }

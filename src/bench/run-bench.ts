@@ -14,7 +14,7 @@ import type { WorkloadResult, WorkloadSpec } from '../verbs/workload.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { peakOpsPerSec, rebuildTimeline } from './bandwidth-stats.ts'
 import { checkRegion, prepareRegion, type BenchRegion } from './data-check.ts'
-import { latencyStats, type LatencyStats } from './latency-stats.ts'
+import { latencyDurationStats, latencyStats, qpSamples, type LatencyDurationStats, type LatencyStats } from './latency-stats.ts'
 
 /** perftest's default port; the CM port of the server's listener. */
 export const BENCH_PORT = 18515
@@ -34,6 +34,28 @@ export interface BwFigures {
   MsgRate: number
 }
 export type LatFigures = { MsgSize: number; n_iterations: number } & LatencyStats
+/** perftest's figures of a -D latency test (print_report_lat_duration). */
+export type LatDurationFigures = { MsgSize: number; n_iterations: number } & LatencyDurationStats
+
+/** One end of a connected QP, as perftest prints it (ctx_print_pingpong_data). */
+export interface QpAddress {
+  /** 0: a RoCE port has no LID. */
+  lid: number
+  qpn: number
+  /** The initial PSN of the QP's send queue. */
+  psn: number
+  /** The MR this end offers: the client's workload buffer, the server's target. */
+  rkey: number
+  vaddr: number
+  /** max_rd_atomic (local) / max_dest_rd_atomic (remote): perftest's OUT. */
+  outReads: number
+}
+
+/** QP k of the run: the client's end (perftest's local address) and the server's (remote address). */
+export interface QpAddresses {
+  local: QpAddress
+  remote: QpAddress
+}
 
 export interface BenchOutcome {
   options: BenchOptions
@@ -42,7 +64,14 @@ export interface BenchOutcome {
   /** 'MiB/sec' or 'Gb/sec' (bw tests). */
   bwUnit: string
   bw?: BwFigures
+  /** Latency figures (-n runs: perftest's; -D runs: ours, beside latDuration). */
   lat?: LatFigures
+  /** -D latency tests: perftest's t_avg and tps_average. */
+  latDuration?: LatDurationFigures
+  /** Every QP's two ends (QPN, PSN, RKey, VAddr), client node by client node. */
+  addresses: QpAddresses[]
+  /** The connected QPs' path MTU (bytes). */
+  mtu: number
   /** Latency reported as half the measured round trip (write_lat, send_lat), as perftest. */
   halfRoundTrip: boolean
   elapsedMs: number
@@ -84,14 +113,17 @@ export interface QpRunResult {
  * dropped), summed over every QP, and the figures cover only that window.
  * BW_peak is 0 when the options turn the peak off (-N, -D, -n above 20000).
  */
-export function benchFigures(o: BenchOptions, results: readonly QpRunResult[], halfRoundTrip: boolean): { bw?: BwFigures; lat?: LatFigures; elapsedMs: number } {
+export function benchFigures(o: BenchOptions, results: readonly QpRunResult[], halfRoundTrip: boolean): { bw?: BwFigures; lat?: LatFigures; latDuration?: LatDurationFigures; elapsedMs: number } {
   const elapsedMs = Math.max(...results.map((r) => r.elapsedMs))
   const runs = o.duration !== undefined && o.margin > 0 ? results.map((r) => insideMargins(r, o.txDepth, o.margin * 1000, (o.duration! - o.margin) * 1000)) : results
   const windowMs = o.duration !== undefined && o.margin > 0 ? Math.max(...runs.map((r) => r.elapsedMs)) : elapsedMs
   const ops = runs.reduce((s, r) => s + r.completed, 0)
   const nIterations = o.duration !== undefined ? ops : o.iters * results.length
   if (o.kind === 'lat') {
-    return { elapsedMs, lat: { MsgSize: o.size, n_iterations: nIterations, ...latencyStats(runs.flatMap((r) => r.latenciesUs), halfRoundTrip ? 0.5 : 1) } }
+    const factor = halfRoundTrip ? 0.5 : 1
+    const lat = { MsgSize: o.size, n_iterations: nIterations, ...latencyStats(qpSamples(runs.map((r) => r.latenciesUs)), factor) }
+    if (o.duration === undefined) return { elapsedMs, lat }
+    return { elapsedMs, lat, latDuration: { MsgSize: o.size, n_iterations: nIterations, ...latencyDurationStats(ops, windowMs, runs.length, factor) } }
   }
   const toUnit = (bytesPerSec: number) => (o.reportGbits ? (bytesPerSec * 8) / 1e9 : bytesPerSec / 2 ** 20)
   const opsPerSec = windowMs > 0 ? ops / (windowMs / 1000) : 0
@@ -192,6 +224,7 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
       for (let k = 0; k < o.qps; k++) conns.push({ client, ...(await client.connect(serverId, BENCH_PORT, { ...sendQueue, ...(options ? { options } : {}) })) })
     }
     const qpDepths = await queryDepths(server, conns[0]!)
+    const ends = await Promise.all(conns.map((c) => Promise.all([c.client.queryQp(c.qpn), server.queryQp(c.remoteQpn)])))
     const receivers = send ? conns.map((c, k) => new Receiver(server, c.remoteQpn, regions[k]!, o, k)) : []
     for (const r of receivers) await r.post(recvDepth)
 
@@ -232,12 +265,17 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
     })
     for (const [k, r] of receivers.entries()) problems.push(...(await r.check(results[k]!.completed)))
     for (let k = 0; k < nQps; k++) problems.push(...(await checkRegion(server, regions[k]!, o, k, results[k]!.atomicResults, results[k]!.completed)))
+    // Before cleanUp forgets the connections.
+    const addresses = ends.map(([local, remote], k): QpAddresses => ({
+      local: { lid: 0, qpn: conns[k]!.qpn, psn: local.sqPsn, rkey: results[k]!.localMr?.stag ?? 0, vaddr: results[k]!.localMr?.iova ?? 0, outReads: local.maxRdAtomic },
+      remote: { lid: 0, qpn: conns[k]!.remoteQpn, psn: remote.sqPsn, rkey: regions[k]!.mr.stag, vaddr: regions[k]!.mr.iova, outReads: remote.maxDestRdAtomic },
+    }))
     await cleanUp(false)
 
     const halfRoundTrip = isHalfRoundTrip(o)
     const bwUnit = o.reportGbits ? 'Gb/sec' : 'MiB/sec'
     return {
-      options: o, clients: clientList, bwUnit, halfRoundTrip, problems, qpDepths, serverMrAccess,
+      options: o, clients: clientList, bwUnit, halfRoundTrip, problems, qpDepths, serverMrAccess, addresses, mtu: ends[0]![0].pathMtu,
       completedPerQp: results.map((r) => r.completed),
       ...benchFigures(o, results, halfRoundTrip),
     }

@@ -16,7 +16,10 @@ import type { ControlPlane } from '../../fabric/control-plane.ts'
 import { formatTable } from '../report/table.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { baselineOptions, baselineRatio, runBaseline, warmUp, type BaselineOutcome } from './baseline.ts'
-import { bwDecimals } from './perftest-format.ts'
+import { perftestBanner, perftestFigures, RESULT_LINE, tableHeader, tableRow, type ReportGids } from './perftest-format.ts'
+import { perftestJsonText } from './perftest-json.ts'
+import { bannerInfo } from './perftest-banner.ts'
+import { bwDecimals } from './perftest-rows.ts'
 import { BenchProgress, expectedServerPackets, watchRun } from './progress.ts'
 import { runBench, type BenchOutcome } from './run-bench.ts'
 import { formatBytes, renderSvg, type ChartSeries, type LineChart } from './svg-chart.ts'
@@ -148,7 +151,13 @@ export function sweepCsv(o: BenchOptions, rows: readonly SweepRow[]): string {
   return [header.join(','), ...lines].join('\n') + '\n'
 }
 
-export function sweepJson(o: BenchOptions, rows: readonly SweepRow[], files?: SweepFiles): Record<string, unknown> {
+/**
+ * Our figures of a sweep (the rdma_emu key of its JSON document): the
+ * options, the axis and every point, each with its clients, workers,
+ * window, figures, data check and (with --baseline) the raw ZeroMQ figures
+ * and the ratio.
+ */
+export function sweepExtras(o: BenchOptions, rows: readonly SweepRow[], files?: SweepFiles): Record<string, unknown> {
   const unit = o.reportGbits ? 'Gb/sec' : 'MiB/sec'
   return {
     test: o.test,
@@ -160,7 +169,8 @@ export function sweepJson(o: BenchOptions, rows: readonly SweepRow[], files?: Sw
       clients: r.clients,
       workers: r.workers ?? null,
       txDepth: r.options.txDepth,
-      results: r.emulator.bw ?? r.emulator.lat,
+      results: r.emulator.bw ?? r.emulator.latDuration ?? r.emulator.lat,
+      ...(r.emulator.latDuration ? { latency: r.emulator.lat } : {}),
       elapsedMs: r.emulator.elapsedMs,
       dataCheck: { ok: r.emulator.problems.length === 0, problems: r.emulator.problems },
       ...(r.baseline
@@ -169,6 +179,16 @@ export function sweepJson(o: BenchOptions, rows: readonly SweepRow[], files?: Sw
     })),
     ...(files ? { files } : {}),
   }
+}
+
+/**
+ * The sweep's JSON document. perftest's -a rewrites its JSON file after every
+ * size, so the file ends up holding the last one: `results` is the last
+ * point, as there; every point is under rdma_emu.points. `more` joins rdma_emu.
+ */
+export function sweepJsonText(o: BenchOptions, rows: readonly SweepRow[], files?: SweepFiles, more: Record<string, unknown> = {}): string {
+  const last = rows[rows.length - 1]!.emulator
+  return perftestJsonText(o, bannerInfo(o, last.mtu), perftestFigures(last), { ...sweepExtras(o, rows, files), ...more })
 }
 
 const AXIS_TITLES: Record<SweepAxis, string> = {
@@ -217,13 +237,34 @@ export function writeSweepFiles(dir: string, o: BenchOptions, rows: readonly Swe
   const base = join(dir, `bench-${o.test}`)
   const files: SweepFiles = { csv: `${base}.csv`, json: `${base}.json`, svg: `${base}.svg` }
   writeFileSync(files.csv, sweepCsv(o, rows))
-  writeFileSync(files.json, JSON.stringify(sweepJson(o, rows, files), null, 2) + '\n')
+  writeFileSync(files.json, sweepJsonText(o, rows, files))
   writeFileSync(files.svg, renderSvg(sweepChart(o, rows)))
   return files
 }
 
-/** The sweep as a table for people. */
-export function formatSweep(o: BenchOptions, rows: readonly SweepRow[]): string {
+/**
+ * The sweep as perftest prints -a: its banner (the first point's QPs), one
+ * header, one row per size, its closing line; with --baseline our table of
+ * the raw ZeroMQ figures and ratios follows. A sweep over clients or workers
+ * (several rows per size) or --extra-columns prints formatSweepTable instead.
+ */
+export function formatSweep(o: BenchOptions, rows: readonly SweepRow[], gids: ReportGids): string {
+  if (o.extraColumns || o.clients !== undefined || o.workers !== undefined) return formatSweepTable(o, rows)
+  const first = rows[0]!.emulator
+  const lines = [...perftestBanner(first, gids), RESULT_LINE, tableHeader(first), ...rows.map((r) => tableRow(r.emulator, o.reportGbits)), RESULT_LINE]
+  if (o.baseline) {
+    const unit = o.reportGbits ? 'Gb/sec' : 'MiB/sec'
+    const headers = ['#bytes', o.kind === 'bw' ? `raw ZeroMQ BW average[${unit}]` : 'raw ZeroMQ t_typical[usec]', 'ratio']
+    const cells = rows.map((r) => [r.size, (figures(r.baseline)[o.kind === 'bw' ? 'BW_average' : 't_typical'] ?? 0).toFixed(2), r.ratio === undefined ? '' : r.ratio.toFixed(3)])
+    lines.push(' baseline        : raw zeromq.js DEALER to DEALER beside each size (ratio = emulator / raw ZeroMQ)', formatTable(headers, cells, [0, 1, 2]))
+  }
+  const failed = rows.filter((r) => problemsOf(r).length > 0).map((r) => r.size)
+  lines.push(failed.length === 0 ? ` data check      : OK at every size (${rows.length})` : ` data check      : FAILED at ${failed.join(', ')} bytes`)
+  return lines.join('\n') + '\n'
+}
+
+/** The sweep as one table with our columns (clients, workers, check; raw ZeroMQ and ratio with --baseline). */
+export function formatSweepTable(o: BenchOptions, rows: readonly SweepRow[]): string {
   const unit = o.reportGbits ? 'Gb/sec' : 'MiB/sec'
   const f = (v: number | undefined) => (v === undefined ? '' : v.toFixed(2))
   const headers =

@@ -8,10 +8,10 @@
  * JSON, SVG in the run directory). Exit 0 ok, 1 a failed completion or data
  * check (or an unreachable attached cluster), 2 bad options.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { mkdirSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import type { Command } from 'commander'
-import { BENCH_TESTS, DURATION_MAX_ITERS, MAX_DURATION_SECS, MAX_OUTS, isSweep, parseBenchOptions, type BenchOptions, type RawBenchOptions } from '../bench/bench-options.ts'
+import { BENCH_TESTS, DEFAULT_JSON_FILE_NAME, DURATION_MAX_ITERS, MAX_DURATION_SECS, MAX_OUTS, isSweep, parseBenchOptions, type BenchOptions, type RawBenchOptions } from '../bench/bench-options.ts'
 import type { ClusterConfig } from '../config/defaults.ts'
 import { loadConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes, ExitCode } from '../errors.ts'
@@ -58,12 +58,14 @@ export function register(program: Command): void {
     .option('--attach <run-dir|cluster.json>', 'run on a cluster `rdma-emu up` keeps running (its run directory or cluster.json) instead of launching one; -c is not read, the cluster is left running')
     .option('--pcap <file>', 'capture every data-plane packet of the run to this pcap file (RoCEv2: opens in Wireshark); not with --attach')
     .option('--report_gbits', 'report bandwidth in Gb/sec instead of MiB/sec')
-    .option('--json', 'print the result as JSON (perftest keys) instead of the table')
-    .option('--out_json_file <file>', 'also write the JSON result to this file')
+    .option('--json', "print the JSON document (perftest's test_info and results, our figures under rdma_emu) instead of the table")
+    .option('--out_json', `also write the JSON document to ${DEFAULT_JSON_FILE_NAME} in the current directory, as perftest`)
+    .option('--out_json_file <file>', `write the JSON document to this file instead of ${DEFAULT_JSON_FILE_NAME} (implies --out_json; perftest needs both)`)
     .option('--datapath <mode>', 'server data path: inline, workers (always offload), adaptive (the default), or compare (inline and workers side by side, in one run)')
     .option('--rounds <n>', 'with --datapath compare: runs per data path (default 3)')
     .option('--baseline', 'also run raw ZeroMQ messaging of the same size and window between the same processes; print both and the ratio')
     .option('-a, --all', 'sweep message sizes 2, 4, ... 2^23 (perftest -a); CSV, JSON and SVG in the run directory')
+    .option('--extra-columns', "with a -a sweep: print one wide table with our columns (clients, workers, check) instead of perftest's")
     .option('--max-size <bytes>', 'with -a: largest size of the sweep (default 8388608)')
     .option('--clients <n|list>', 'client nodes driving one server: N sweeps 1..N, or a list like 1,2,4 (the config needs that many clients)')
     .option('--workers <n|list>', 'server worker threads: N sweeps 0..N (0 = inline data path), or a list like 1,2')
@@ -75,6 +77,7 @@ export function register(program: Command): void {
 async function bench(test: string, cli: BenchCliOpts): Promise<number> {
   const o = parseBenchOptions(test, cli)
   for (const w of o.warnings) process.stderr.write(` WARNING: ${w}\n`)
+  if (o.outJsonFile !== undefined) checkJsonTarget(o.outJsonFile)
   // The nodes: from the configuration (a launched cluster), or from the cluster.json of a running `up`.
   let nodes: Array<Pick<ClusterFileNode, 'id' | 'role'>>
   let source: string
@@ -106,7 +109,9 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
   }
   // Loaded on use, so `--help` and option errors are fast.
   const { runBench } = await import('../bench/run-bench.ts')
-  const { benchJson, formatBaseline, formatReport } = await import('../bench/perftest-format.ts')
+  const { benchExtras, benchJsonText, formatBaseline, formatReport } = await import('../bench/perftest-format.ts')
+  const { nodeGid } = await import('../bench/perftest-banner.ts')
+  const gids = { local: nodeGid(nodes.indexOf(client)), remote: nodeGid(nodes.indexOf(server)) }
   const { compareDataPaths, formatComparison, setDataPath } = await import('../bench/datapath-compare.ts')
   const { baselineOptions, runBaseline, warmUp } = await import('../bench/baseline.ts')
   const { BenchProgress, expectedServerPackets, progressWanted, watchRun } = await import('../bench/progress.ts')
@@ -120,7 +125,7 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
     const clientIds = clientNodes.map((n) => n.id)
     // An attached cluster outlives the run: give its server back the data path it had.
     if (attachFile && (o.datapath || o.workers)) restoreDataPath = await dataPathRestorer(control, server.id)
-    if (isSweep(o)) return await sweep(o, cluster, server.id, clientIds, progressWanted(o.json))
+    if (isSweep(o)) return await sweep(o, cluster, server.id, clientIds, progressWanted(o.json), gids)
     if (o.datapath && o.datapath !== 'compare') await setDataPath(control, server.id, o.datapath)
     progress = new BenchProgress(progressWanted(o.json) && o.datapath !== 'compare', o.baseline ? 2 : 1, `bench ${o.test}`)
     // With --baseline, both sides first run a short untimed warm-up (neither is measured cold).
@@ -136,7 +141,7 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
       ? await Promise.race([runBaseline(control, server.id, [client.id], baselineOptions(o, outcome), progress.enabled ? (f) => progress!.update(1 + f) : undefined), failed])
       : undefined
     progress.stop()
-    const json: Record<string, unknown> = benchJson(outcome, baseline)
+    const json: Record<string, unknown> = benchExtras(outcome, baseline)
     const problems = [...warmProblems, ...(compared ? compared.outcomes.flatMap((r) => r.problems) : outcome.problems), ...(baseline?.problems ?? [])]
     if (compared) {
       const { outcomes: _all, ...figures } = compared
@@ -145,15 +150,17 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
     if (attachFile) json.attached = attachFile.file
     json.runDir = cluster.runDir
     if (cli.pcap) json.pcap = resolve(cli.pcap)
-    if (o.outJsonFile) writeFileSync(o.outJsonFile, JSON.stringify(json, null, 2) + '\n')
-    if (o.json) process.stdout.write(JSON.stringify(json, null, 2) + '\n')
+    const text = benchJsonText(outcome, json)
+    if (o.outJsonFile) writeJson(o.outJsonFile, text)
+    if (o.json) process.stdout.write(text)
     else {
-      process.stdout.write(formatReport(outcome, { server: server.id, client: client.id }))
+      process.stdout.write(formatReport(outcome, { server: server.id, client: client.id }, gids))
       if (baseline) process.stdout.write(formatBaseline(outcome, baseline))
       if (compared) process.stdout.write(formatComparison(compared, o.kind === 'bw' ? outcome.bwUnit : 'usec'))
       if (attachFile) process.stdout.write(` attached to     : ${displayPath(attachFile.file)} (left running)\n`)
       else process.stdout.write(` run directory   : ${displayPath(cluster.runDir)}\n`)
       if (cli.pcap) process.stdout.write(` capture         : ${displayPath(resolve(cli.pcap))} (every data-plane packet, written as the cluster stops)\n`)
+      if (o.outJsonFile) process.stdout.write(` json            : ${displayPath(resolve(o.outJsonFile))}\n`)
     }
     if (problems.length > 0) {
       process.stderr.write(`rdma-emu: bench ${o.test}: data check FAILED:\n${problems.map((p) => `  ${p}`).join('\n')}\n`)
@@ -170,6 +177,26 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
     progress?.stop()
     await restoreDataPath?.().catch(() => {})
     await cluster?.close()
+  }
+}
+
+/** --out_json / --out_json_file: the file's directory must exist, checked before the run. */
+function checkJsonTarget(file: string): void {
+  const dir = dirname(resolve(file))
+  let isDir = false
+  try {
+    isDir = statSync(dir).isDirectory()
+  } catch {
+    // Missing: isDir stays false.
+  }
+  if (!isDir) throw new EmuError(ErrorCodes.BAD_ARGUMENT, `--out_json_file: ${file}: directory ${dir} does not exist`)
+}
+
+function writeJson(file: string, text: string): void {
+  try {
+    writeFileSync(file, text)
+  } catch (err) {
+    throw new EmuError(ErrorCodes.BAD_ARGUMENT, `--out_json_file: cannot write ${file}: ${(err as Error).message}`)
   }
 }
 
@@ -204,8 +231,8 @@ async function dataPathRestorer(control: ControlPlane, serverId: string): Promis
 }
 
 /** -a / --clients / --workers: every point on the running cluster, then the CSV, JSON and SVG. */
-async function sweep(o: BenchOptions, cluster: BenchCluster, serverId: string, clientIds: string[], showProgress: boolean): Promise<number> {
-  const { runSweep, sweepPoints, writeSweepFiles, sweepJson, formatSweep, sweepProblems } = await import('../bench/sweep.ts')
+async function sweep(o: BenchOptions, cluster: BenchCluster, serverId: string, clientIds: string[], showProgress: boolean, gids: import('../bench/perftest-format.ts').ReportGids): Promise<number> {
+  const { runSweep, sweepPoints, writeSweepFiles, sweepJsonText, formatSweep, sweepProblems } = await import('../bench/sweep.ts')
   const { BenchProgress } = await import('../bench/progress.ts')
   const points = sweepPoints(o).length
   const progress = new BenchProgress(showProgress, points * (o.baseline ? 2 : 1), `bench ${o.test} sweep`)
@@ -216,18 +243,18 @@ async function sweep(o: BenchOptions, cluster: BenchCluster, serverId: string, c
     progress.stop()
   }
   const files = writeSweepFiles(cluster.runDir, o, rows)
-  const json = sweepJson(o, rows, files)
-  if (o.outJsonFile) writeFileSync(o.outJsonFile, JSON.stringify(json, null, 2) + '\n')
-  if (o.json) process.stdout.write(JSON.stringify(json, null, 2) + '\n')
+  const text = sweepJsonText(o, rows, files, { runDir: cluster.runDir })
+  if (o.outJsonFile) writeJson(o.outJsonFile, text)
+  if (o.json) process.stdout.write(text)
   else {
     const what = [o.sizes ? `${o.sizes.length} sizes` : undefined, o.clients ? `clients ${o.clients.join(',')}` : undefined, o.workers ? `workers ${o.workers.join(',')}` : undefined]
-    process.stdout.write(`${o.test} sweep (${what.filter(Boolean).join(' x ')}; ${o.qps} QP${o.qps === 1 ? '' : 's'} per client${o.baseline ? '; raw ZeroMQ baseline beside each point' : ''}):\n\n`)
-    process.stdout.write(formatSweep(o, rows))
-    process.stdout.write('\n')
+    process.stdout.write(formatSweep(o, rows, gids))
+    process.stdout.write(` sweep           : ${o.test}, ${what.filter(Boolean).join(' x ')}; ${o.qps} QP${o.qps === 1 ? '' : 's'} per client${o.baseline ? '; raw ZeroMQ baseline beside each point' : ''}\n`)
     process.stdout.write(` csv             : ${displayPath(files.csv)}\n`)
     process.stdout.write(` json            : ${displayPath(files.json)}\n`)
     process.stdout.write(` chart (svg)     : ${displayPath(files.svg)}\n`)
     process.stdout.write(` run directory   : ${displayPath(cluster.runDir)}\n`)
+    if (o.outJsonFile) process.stdout.write(` json (perftest) : ${displayPath(resolve(o.outJsonFile))}\n`)
   }
   const problems = sweepProblems(rows)
   if (problems.length > 0) {

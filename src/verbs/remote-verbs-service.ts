@@ -197,7 +197,8 @@ export class RemoteVerbsService {
         const p = runWorkload(qp, qp.sendCq, local, b.spec, { signal: ctl.signal, receiver: b.spec.recv && this.peerReceiver(control, qp, b.spec.recv) })
         run.done = p
         this.workloads.set(qp.qpNum, run)
-        return await p
+        // The buffer's keys go back too (bench prints them, as perftest's local address line).
+        return { ...(await p), localMr: { stag: local.stag, iova: local.iova } }
       } finally {
         if (this.workloads.get(qp.qpNum) === run) this.workloads.delete(qp.qpNum)
         device.deregMr(local)

@@ -132,6 +132,8 @@ export interface WorkloadResult {
   latenciesUs: number[]
   /** Atomic results (original values), when the opcode is an atomic. */
   atomicResults?: bigint[]
+  /** The local buffer the verbs.workload service registered for the run (its STag and address), when run through it. */
+  localMr?: { stag: number; iova: number }
 
   // ---- checked mode ----
   /** Every WR posted, in posting order (wrId = op id = history.firstOpId + index). */

@@ -17,12 +17,12 @@ export const ONE_CLIENT_CONFIG = {
   ],
 }
 
-export function startBench(t: Test, args: string[], config: unknown = ONE_CLIENT_CONFIG): (st: Test) => Promise<CliResult> {
+export function startBench(t: Test, args: string[], config: unknown = ONE_CLIENT_CONFIG, cwd?: string): (st: Test) => Promise<CliResult> {
   const dir = tempDir(t)
   const file = writeConfig(dir, config)
   const runDir = join(dir, 'run')
   reapAfter(t, runDir)
-  const run = runCli(['bench', ...args, '-c', file, '--run-dir', runDir], { timeoutMs: 60000 })
+  const run = runCli(['bench', ...args, '-c', file, '--run-dir', runDir], { timeoutMs: 60000, ...(cwd !== undefined ? { cwd } : {}) })
   return async (st: Test) => {
     const r = await run
     st.same(await waitGone(pidsMatching(runDir), 3000), [], 'no node process left behind')
