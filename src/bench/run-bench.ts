@@ -66,6 +66,8 @@ export interface BenchOutcome {
  * can keep it apart from perftest's own keys.
  */
 export interface PerftestEffects {
+  /** -m / -u: path MTU and ACK timeout of QP 0 at both ends (qp.query after the connection). */
+  qp?: { client: { pathMtu: number; timeout: number }; server: { pathMtu: number; timeout: number } }
   /** -Q / -l / -e: completions polled, CQ events taken, postSend calls, summed over the QPs (absent without them). */
   completions?: { polled: number; cqEvents: number; postCalls: number }
   /** --use-srq: the server's SRQ (receives posted to it, and taken from it by the QPs). */
@@ -224,7 +226,7 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
       const client = new RemoteVerbs(control, id)
       for (let k = 0; k < o.qps; k++) conns.push({ client, ...(await client.connect(serverId, port, { ...sendQueue, ...(options ? { options } : {}) })) })
     }
-    const qpDepths = await queryDepths(server, conns[0]!)
+    const { path: qpPath, ...qpDepths } = await queryDepths(server, conns[0]!)
     const receivers = send ? conns.map((c, k) => new Receiver(server, c.remoteQpn, regions[k]!, o, k, p.useSrq ? port : undefined)) : []
     for (const r of receivers) await r.post(recvDepth)
 
@@ -281,7 +283,8 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
     const halfRoundTrip = isHalfRoundTrip(o)
     const bwUnit = o.reportGbits ? 'Gb/sec' : 'MiB/sec'
     const figures = benchFigures(o, results, halfRoundTrip)
-    const effects: PerftestEffects = {}
+    // -m and -u as both ends of QP 0 report them (qp.query).
+    const effects: PerftestEffects = { qp: qpPath }
     if (p.cqMod > 1 || p.postList > 1 || p.events) {
       effects.completions = { polled: 0, cqEvents: 0, postCalls: 0 }
       for (const r of results) {
@@ -306,11 +309,12 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
   }
 }
 
-async function queryDepths(server: RemoteVerbs, c: Conn): Promise<QpDepths> {
+async function queryDepths(server: RemoteVerbs, c: Conn): Promise<QpDepths & { path: NonNullable<PerftestEffects['qp']> }> {
   const [client, remote] = await Promise.all([c.client.queryQp(c.qpn), server.queryQp(c.remoteQpn)])
   return {
     client: { maxRdAtomic: client.maxRdAtomic, maxDestRdAtomic: client.maxDestRdAtomic },
     server: { maxRdAtomic: remote.maxRdAtomic, maxDestRdAtomic: remote.maxDestRdAtomic },
+    path: { client: { pathMtu: client.pathMtu, timeout: client.timeout }, server: { pathMtu: remote.pathMtu, timeout: remote.timeout } },
   }
 }
 

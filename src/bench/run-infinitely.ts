@@ -26,7 +26,8 @@ export async function runInfinitely(control: ControlPlane, serverId: string, cli
     while (!stop) {
       const r = await Promise.race([runBench(control, serverId, clientIds, o), failed])
       if (!header) {
-        write(` Running infinitely: a line every ${o.duration} s until interrupted (Ctrl-C)\n${tableHeader(r)}\n`)
+        const warn = o.peakOffReason !== undefined ? " WARNING: BW peak won't be measured in this run.\n" : ''
+        write(`${warn} Running infinitely: a line every ${o.duration} s until interrupted (Ctrl-C)\n${tableHeader(r)}\n`)
         header = true
       }
       write(tableRow(r, o.reportGbits) + '\n')

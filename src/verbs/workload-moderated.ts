@@ -27,7 +27,7 @@ export async function runModerated(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec
   const every = spec.signalEvery ?? 1
   const list = spec.postList ?? 1
   if (!Number.isInteger(every) || every < 1 || every > window) throw new EmuError(ErrorCodes.EINVAL, `signalEvery must be an integer 1..window (${window}), got ${every}`)
-  if (!Number.isInteger(list) || list < 1 || list > window || list % every !== 0) throw new EmuError(ErrorCodes.EINVAL, `postList must be a multiple of signalEvery (${every}) within the window (${window}), got ${list}`)
+  if (!Number.isInteger(list) || list < 1 || list > window || (list > 1 && list % every !== 0)) throw new EmuError(ErrorCodes.EINVAL, `postList must be a multiple of signalEvery (${every}) within the window (${window}), got ${list}`)
   const atomic = spec.opcode === WrOpcode.ATOMIC_CMP_AND_SWP || spec.opcode === WrOpcode.ATOMIC_FETCH_AND_ADD
   const slots = Math.min(window, count)
   if (local.length < slots * size) throw new EmuError(ErrorCodes.EINVAL, `local MR of ${local.length} bytes is too small for ${slots} x ${size}`)
