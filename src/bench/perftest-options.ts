@@ -169,8 +169,8 @@ const UNSUPPORTED: Array<[flags: string, hasArg: boolean]> = [
   ['--pin_cores', true], ['--numa_node', true], ['--disable_numa', false],
 ]
 
-/** The perftest flags rdma-emu bench refuses (for tests and the README). */
-export const UNSUPPORTED_FLAGS: readonly string[] = UNSUPPORTED.map(([f]) => f)
+/** The perftest options rdma-emu bench refuses, and whether each takes a value (for tests and the README). */
+export const UNSUPPORTED_OPTIONS: ReadonlyArray<readonly [flags: string, hasArg: boolean]> = UNSUPPORTED
 
 function bad(message: string): never {
   throw new EmuError(ErrorCodes.BAD_ARGUMENT, message)
@@ -244,13 +244,14 @@ export function parsePerftestOptions(raw: RawPerftestOptions, t: PerftestTest, w
   const inlineSize = int('-I/--inline_size', raw.inline_size, 0, MAX_INLINE)
   if (inlineSize !== undefined && (verb === 'read' || verb === 'atomic')) bad(`-I/--inline_size: inline is not available on READ/Atomic verbs (perftest), not with ${t.test}`)
 
-  const postListGiven = int('-l/--post_list', raw.post_list, 1, t.txDepth)
+  const postListGiven = int('-l/--post_list', raw.post_list, 1, 15000)
   const cqModGiven = int('-Q/--cq-mod', raw.cqMod, MIN_CQ_MOD, MAX_CQ_MOD)
   if (cqModGiven !== undefined && kind === 'lat') bad(`-Q/--cq-mod: CQ moderation applies to bw tests, not ${t.test} (every latency operation is signaled)`)
   const postList = postListGiven ?? 1
   let cqMod = cqModGiven ?? 1
   if (postList > 1) {
     if (kind === 'lat') bad(`-l/--post_list: post lists apply to bw tests, not ${t.test}`)
+    if (postList > t.txDepth) bad(`-l/--post_list: the post list size (${postList}) must be at most the tx depth (-t ${t.txDepth})`)
     if (t.duration === undefined && t.iters % postList !== 0) bad(`-l/--post_list: the number of iterations (${t.iters}) must be a multiple of the post list size (${postList})`)
     if (cqModGiven === undefined) {
       cqMod = postList
