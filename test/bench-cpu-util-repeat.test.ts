@@ -45,9 +45,9 @@ t.test('bench - --cpu_util -D table: perftest\'s CPU_Util[%] column and the node
   t.equal(r.code, 0, r.stderr)
   const lines = r.stdout.split('\n')
   const at = lines.findIndex((l) => l.startsWith(' #bytes'))
-  t.match(lines[at], /BW average\[MiB\/sec\]\s+MsgRate\[Mpps\]    CPU_Util\[%\]$/, 'header ends with perftest\'s RESULT_EXT_CPU_UTIL')
+  t.match(lines[at], /BW average\[MiB\/sec\]\s+MsgRate\[Mpps\] {4}CPU_Util\[%\]$/, 'header ends with perftest\'s RESULT_EXT_CPU_UTIL')
   const row = lines[at + 1]!
-  t.match(row, /^ 64\s+\d+\s+0\.00\s+\d+\.\d{2}\s+\d+\.\d{6}\t    \d+\.\d{2}\s*$/, `row ends with "\\t    %-3.2f": ${JSON.stringify(row)}`)
+  t.match(row, /^ 64\s+\d+\s+0\.00\s+\d+\.\d{2}\s+\d+\.\d{6}\t {4}\d+\.\d{2}\s*$/, `row ends with "\\t    %-3.2f": ${JSON.stringify(row)}`)
   t.match(r.stdout, /cpu \(--cpu_util\): \d+ operations in 2\.\d{2} s/)
   t.match(r.stdout, /server0 \(server, pid \d+\)\s+\d+\.\d ms\s+\d+\.\d %\s+\d+\.\d{3} usec\/op/)
   t.match(r.stdout, /client0 \(client, pid \d+\)\s+\d+\.\d ms\s+\d+\.\d %\s+\d+\.\d{3} usec\/op/)
@@ -84,7 +84,7 @@ t.test('bench - --repeat 3 --baseline --cpu_util: median, min and max of emulato
 t.test('bench - --repeat 2 table: the summary under the report', async (t) => {
   const r = await repeatTable(t)
   t.equal(r.code, 0, r.stderr)
-  t.match(r.stdout, /repeat          : 2 runs on the same cluster/)
+  t.match(r.stdout, /repeat {10}: 2 runs on the same cluster/)
   t.match(r.stdout, / figure\s+median\s+min\s+max/)
   const line = /t_typical\[usec\]\s+(\d+\.\d{2})\s+(\d+\.\d{2})\s+(\d+\.\d{2})/.exec(r.stdout)
   t.ok(line, 't_typical line')
