@@ -8,6 +8,7 @@
 import { Option, type Command } from 'commander'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
+import { DEFAULT_CONFIG_PATH } from '../config/load-config.ts'
 
 /** perftest's connection types (connStr in perftest_parameters.c); only RC is emulated. */
 export const CONNECTION_TYPES = ['RC', 'UC', 'UD', 'RawEth', 'XRC', 'DC', 'SRD'] as const
@@ -113,7 +114,7 @@ const SUPPORTED: Array<[flags: string, help: string]> = [
   ['-d, --ib-dev <dev>', 'perftest device name: accepted and reported (each node has one emulated device)'],
   ['-i, --ib-port <port>', 'IB port: accepted and reported (the emulated device has one port)'],
   ['-m, --mtu <mtu>', `path MTU of the QPs: ${Params.mtus.join(', ')} (default ${Params.defaultMtu}, the port MTU)`],
-  ['-c, --config <file|type>', `cluster configuration file; or perftest's -c connection type: RC (${CONNECTION_TYPES.slice(1).join(', ')} exit 2: not supported yet)`],
+  ['-c, --config <file|type>', `cluster configuration file (default: ${DEFAULT_CONFIG_PATH}); or perftest's -c connection type: RC (${CONNECTION_TYPES.slice(1).join(', ')} exit 2: not supported yet)`],
   ['--connection <type>', 'perftest -c: connection type, RC only'],
   ['-x, --gid-index <index>', `GID index 0-${MAX_GID_IX}: accepted and reported (no GID table here)`],
   ['-F, --CPU-freq', 'no warning on a CPU frequency mismatch: accepted (the emulator does not read the CPU frequency)'],
