@@ -279,6 +279,7 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
   // Issue 13 item 17: perftest's -m -c -Q -l -e -r -u -I -w -p --use-srq ... (their own rules).
   const perftest = parsePerftestOptions(raw, { test, verb, kind, iters, itersGiven: raw.iters !== undefined, txDepth, duration }, warnings)
 
+  if (perftest.useSrq && (qps > 1 || clients !== undefined)) bad('--use-srq: with one QP only for now (not with -q above 1 or --clients): the data check keeps one receive target per QP')
   // --cpu_util: perftest measures CPU utilisation in duration mode only (it warns otherwise).
   const cpuUtil = raw.cpu_util === true
   if (cpuUtil && duration === undefined) warnings.push('CPU Utilization works only with Duration mode. (CPU_Util[%] is printed with -D; the JSON still has every node\'s CPU time per operation)')
