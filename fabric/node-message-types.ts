@@ -58,6 +58,15 @@ export interface RttStats {
 export type PingPeerReply = RttStats & { from: string; to: string }
 
 /** A node's own view of itself (`stats`). */
+/** `proc.cpu`: the node process's CPU time so far (process.cpuUsage()) and its clock. */
+export interface ProcCpuReply {
+  pid: number
+  userUs: number
+  systemUs: number
+  /** performance.timeOrigin + performance.now() of the node, ms. */
+  atMs: number
+}
+
 export interface NodeStatsReply {
   id: string
   role: Role

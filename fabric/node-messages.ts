@@ -53,12 +53,13 @@ const WorkloadMix = v.array(v.object({ op: v.picklist(['write', 'read', 'fetchAd
 const WorkloadSpec = v.object({
   opcode: UInt, count: UInt, durationMs: Opt(Ms), window: UInt, size: UInt, remoteAddr: UInt, rkey: Key,
   span: Opt(UInt), compareAdd: Opt(U64), swap: Opt(U64), imm: Opt(UInt),
+  signalEvery: Opt(IntFrom(1)), postList: Opt(IntFrom(1)), events: Opt(v.boolean()),
   // checked mode (src/verbs/workload-checked.ts)
   history: Opt(WorkloadHistory), mix: Opt(WorkloadMix), seed: Opt(v.pipe(v.number(), v.safeInteger())), readSize: Opt(UInt), sendSize: Opt(UInt), recv: Opt(Sge),
   atomicOffset: Opt(UInt), atomicSpan: Opt(IntFrom(1)), casOffset: Opt(UInt), casSpan: Opt(IntFrom(1)), addend: Opt(U64), atomicInitial: Opt(U64),
   flushEvery: Opt(UInt), flushPlt: Opt(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(3))), drainMs: Opt(Ms), sampleMs: Opt(Ms),
 })
-const ListenSpec = v.object({ port: UInt, pd: UInt, cqDepth: Opt(UInt), cap: Opt(QpCap), qpAccessFlags: Opt(UInt) })
+const ListenSpec = v.object({ port: UInt, pd: UInt, cqDepth: Opt(UInt), cap: Opt(QpCap), qpAccessFlags: Opt(UInt), srq: Opt(v.object({ maxWr: IntFrom(1) })) })
 const ConnParam = { qpn: UInt, psn: UInt, mtu: UInt, initiatorDepth: UInt, responderResources: UInt, privateData: Opt(v.unknown()) }
 const Probability = v.pipe(v.number(), v.minValue(0), v.maxValue(1))
 const FaultOptions = v.object({ drop: Opt(Probability), duplicate: Opt(Probability), reorder: Opt(Probability), seed: Opt(v.pipe(v.number(), v.integer())) })
@@ -85,6 +86,8 @@ export const NodeMessages = {
   ping: command<unknown>()(NoBody),
   'ping-peer': command<W.PingPeerReply>()(v.object({ peer: Name, count: Opt(IntFrom(1)), warmup: Opt(UInt), size: Opt(UInt) })),
   stats: command<W.NodeStatsReply>()(NoBody),
+  // the node process's own CPU time (process.cpuUsage: user and system µs, every thread), for bench --cpu_util
+  'proc.cpu': command<W.ProcCpuReply>()(NoBody),
   // the launcher: a node process is gone (killed, crashed, stopped), the authoritative death signal (src/host/node-host.ts)
   'peer.gone': notice(v.object({ id: Name, pid: Opt(UInt), cause: Opt(v.string()) })),
   // a node's program ended (node -> launcher; src/host/program-runner.ts, src/launcher/program-exits.ts)
@@ -100,9 +103,12 @@ export const NodeMessages = {
   'verbs.mr.dereg': command<Empty>()(Stag),
   'verbs.mem.write': command<Empty>()(v.object({ stag: Key, offset: UInt, data: Bytes })),
   'verbs.mem.read': command<Uint8Array>()(v.object({ stag: Key, offset: UInt, length: UInt })),
-  'verbs.listen': command<Empty>()(ListenSpec),
+  'verbs.listen': command<{ srqn?: number }>()(ListenSpec),
   'verbs.unlisten': command<Empty>()(v.object({ port: UInt })),
   'verbs.qp.postRecv': command<Empty>()(v.object({ qpn: UInt, wrs: v.array(RecvWr) })),
+  // the SRQ of a listener made with `srq` (bench --use-srq): post receives to it, and how many its QPs took
+  'verbs.srq.postRecv': command<Empty>()(v.object({ port: UInt, wrs: v.array(RecvWr) })),
+  'verbs.srq.query': command<{ srqn: number; posted: number; left: number; taken: number }>()(v.object({ port: UInt })),
   'verbs.qp.postSend': command<Empty>()(v.object({ qpn: UInt, wrs: v.array(SendWr) })),
   'verbs.qp.query': command<QpAttr & { stateName: string }>()(Qpn),
   'verbs.qp.modify': command<Empty>()(v.object({ qpn: UInt, attr: QpAttrChange })),

@@ -5,6 +5,7 @@
  */
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
+import { DEF_DURATION, MAX_REPEAT, parsePerftestOptions, type PerftestSettings, type RawPerftestOptions } from './perftest-options.ts'
 
 export const BENCH_TESTS = ['write_bw', 'read_bw', 'send_bw', 'atomic_bw', 'write_lat', 'read_lat', 'send_lat', 'atomic_lat'] as const
 export type BenchTest = (typeof BENCH_TESTS)[number]
@@ -105,6 +106,12 @@ export interface BenchOptions {
   clients?: number[]
   /** --workers: server worker-thread counts of the sweep (0 = inline); absent when not given. */
   workers?: number[]
+  /** The perftest options of issue 13 item 17 (-m, -Q, -l, -e, --use-srq, ...: src/bench/perftest-options.ts). */
+  perftest: PerftestSettings
+  /** --cpu_util: CPU_Util[%] with -D (perftest), and every node's CPU time per operation in the JSON. */
+  cpuUtil: boolean
+  /** --repeat: runs on the same cluster (1: one run, no summary). */
+  repeat: number
 }
 
 /** Most client nodes or server worker threads one sweep point may ask for. */
@@ -119,7 +126,7 @@ export const DATAPATH_CHOICES = ['inline', 'workers', 'adaptive', 'compare'] as 
 export type DataPathChoice = (typeof DATAPATH_CHOICES)[number]
 
 /** The options as commander hands them over (its property names): strings, not yet checked. */
-export interface RawBenchOptions {
+export interface RawBenchOptions extends RawPerftestOptions {
   size?: string
   iters?: string
   txDepth?: string
@@ -187,7 +194,9 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
 
   // -D: a run of so many seconds instead of -n iterations; perftest refuses both at once.
   if (raw.duration !== undefined && raw.iters !== undefined) bad('-D/--duration: not with -n/--iters (a run lasts either a duration or a number of iterations)')
-  const duration = raw.duration === undefined ? undefined : intOption('-D/--duration', raw.duration, 0, 1, MAX_DURATION_SECS)
+  // --run_infinitely: a result line every -D seconds (perftest's DEF_DURATION without -D), no margin.
+  const infinite = raw.run_infinitely === true && raw.iters === undefined
+  const duration = raw.duration === undefined ? (infinite ? DEF_DURATION : undefined) : intOption('-D/--duration', raw.duration, 0, 1, MAX_DURATION_SECS)
 
   // -s: perftest defaults (64 KiB for _bw, 2 B for _lat); atomics move exactly 8 bytes.
   let size: number
@@ -204,7 +213,7 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
   // -f: the margin of a -D run, at each end (perftest: duration / 4 by default; DURATION > 2 * MARGIN).
   const marginGiven = intOption('-f/--margin', raw.margin, -1, 0, MAX_DURATION_SECS)
   let margin = 0
-  if (duration !== undefined) {
+  if (duration !== undefined && !infinite) {
     margin = marginGiven >= 0 ? marginGiven : Math.floor(duration / 4)
     if (!(duration > 2 * margin)) bad(`-f/--margin: the duration (${duration} s) must be longer than twice the margin (${margin} s)`)
   }
@@ -212,7 +221,8 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
   // -N: no BW peak; perftest also drops it with -D and with more than 20000 iterations (bw tests).
   let peakOffReason: string | undefined
   if (kind === 'bw' && raw.noPeak !== true) {
-    if (duration !== undefined) peakOffReason = '-D'
+    if (infinite) peakOffReason = '--run_infinitely'
+    else if (duration !== undefined) peakOffReason = '-D'
     else if (iters > PEAK_MAX_ITERS) peakOffReason = `-n above ${PEAK_MAX_ITERS}`
   }
   const peak = kind === 'bw' && raw.noPeak !== true && peakOffReason === undefined
@@ -278,7 +288,20 @@ export function parseBenchOptions(testArg: string, raw: RawBenchOptions): BenchO
   if (baseline && datapath === 'compare') bad('--baseline: not with --datapath compare')
   if (datapath === 'compare' && (sizes || clients || workers)) bad('--datapath compare: not with a sweep (-a, --clients, --workers)')
 
+  // Issue 13 item 17: perftest's -m -c -Q -l -e -r -u -I -w -p --use-srq ... (their own rules).
+  const perftest = parsePerftestOptions(raw, { test, verb, kind, iters, itersGiven: raw.iters !== undefined, txDepth, duration }, warnings)
+
+  if (perftest.useSrq && (qps > 1 || clients !== undefined)) bad('--use-srq: with one QP only for now (not with -q above 1 or --clients): the data check keeps one receive target per QP')
+  // --cpu_util: perftest measures CPU utilisation in duration mode only (it warns otherwise).
+  const cpuUtil = raw.cpu_util === true
+  if (cpuUtil && duration === undefined) warnings.push('CPU Utilization works only with Duration mode. (CPU_Util[%] is printed with -D; the JSON still has every node\'s CPU time per operation)')
+  // --repeat: N runs on the same cluster, median with min and max.
+  const repeat = intOption('--repeat', raw.repeat, 1, 1, MAX_REPEAT)
+  if (repeat > 1 && (sizes || clients || workers || datapath === 'compare')) bad('--repeat: not with a sweep (-a, --clients, --workers) or --datapath compare')
+  if (repeat > 1 && perftest.runInfinitely) bad('--repeat: not with --run_infinitely')
+
   return {
+    perftest, cpuUtil, repeat,
     warnings, test, verb, kind, size, iters, duration, margin, peak, ...(peakOffReason !== undefined ? { peakOffReason } : {}), outs, txDepth, qps, atomicType, datapath, rounds, baseline, sizes, clients, workers,
     odp: raw.odp === true,
     itersGiven: raw.iters !== undefined,

@@ -46,18 +46,20 @@ export interface BannerInfo {
   rdmaCm: boolean
 }
 
+/** The banner's values: the device's, and what -d, -x, --use-srq, -Q (or -l), -I and -R set. */
 export function bannerInfo(o: BenchOptions, mtu: number): BannerInfo {
+  const p = o.perftest
   return {
-    device: EMU_DEVICE_NAME,
+    device: p.ibDev ?? EMU_DEVICE_NAME,
     qps: o.qps,
-    useSrq: false,
+    useSrq: p.useSrq,
     txDepth: o.txDepth,
-    cqMod: 1,
+    cqMod: p.cqMod,
     mtu,
-    gidIndex: EMU_GID_INDEX,
-    inlineSize: 0,
+    gidIndex: p.gidIndex ?? EMU_GID_INDEX,
+    inlineSize: p.inlineSize ?? 0,
     outReads: o.verb === 'read' || o.verb === 'atomic' ? o.outs : undefined,
-    rdmaCm: false,
+    rdmaCm: p.rdmaCm,
   }
 }
 

@@ -8,6 +8,7 @@
 import { baselineRatio, ratioMetric, type BaselineOutcome } from './baseline.ts'
 import { addressLines, bannerInfo, RESULT_LINE, testInfoLines } from './perftest-banner.ts'
 import { perftestJsonText, type PerftestFigures } from './perftest-json.ts'
+import { perftestBannerLines } from './perftest-options.ts'
 import { figuresRow, tableHeaderLine, tableKind } from './perftest-rows.ts'
 import type { BenchOutcome } from './run-bench.ts'
 
@@ -20,14 +21,24 @@ export interface ReportGids {
   remote: Uint8Array
 }
 
-/** The header row of the result table. */
-export function tableHeader(o: Pick<BenchOutcome, 'options'> & { bw?: unknown; latDuration?: unknown }): string {
-  return tableHeaderLine(o.options.kind === 'bw' ? 'bw' : tableKind(o), o.options.reportGbits)
+/**
+ * The client's CPU utilisation perftest prints with --cpu_util (its
+ * CPU_Util[%] column and CPU_util key): measured in duration mode only, as
+ * perftest does; undefined otherwise.
+ */
+export function cpuUtilOf(o: Pick<BenchOutcome, 'options'> & { effects?: BenchOutcome['effects'] }): number | undefined {
+  const cpu = o.effects?.cpu
+  return cpu && o.options.duration !== undefined ? cpu.CPU_util : undefined
 }
 
-/** The figures row, exactly as perftest prints it; `gbits`: the figures are in Gb/sec (--report_gbits). */
-export function tableRow(o: Pick<BenchOutcome, 'bw' | 'lat' | 'latDuration'>, gbits = false): string {
-  return figuresRow(o, gbits)
+/** The header row of the result table (with perftest's CPU_Util[%] column when cpuUtilOf() has a figure). */
+export function tableHeader(o: Pick<BenchOutcome, 'options'> & { bw?: unknown; latDuration?: unknown; effects?: BenchOutcome['effects'] }): string {
+  return tableHeaderLine(o.options.kind === 'bw' ? 'bw' : tableKind(o), o.options.reportGbits, cpuUtilOf(o) !== undefined)
+}
+
+/** The figures row, exactly as perftest prints it; `gbits`: the figures are in Gb/sec (--report_gbits); `cpuUtil`: perftest's last column. */
+export function tableRow(o: Pick<BenchOutcome, 'bw' | 'lat' | 'latDuration'>, gbits = false, cpuUtil?: number): string {
+  return figuresRow(o, gbits, cpuUtil)
 }
 
 /** perftest's lines before the table: its warnings, the test information, the QPs' addresses. */
@@ -43,7 +54,8 @@ export function perftestBanner(o: BenchOutcome, gids: ReportGids): string[] {
 /** Our lines, printed after perftest's block: what perftest does not say. */
 export function extraLines(o: BenchOutcome, where: { server: string; client: string }): string[] {
   const opt = o.options
-  const lines = [` nodes           : client ${where.client}${o.clients.length > 1 ? ` (${o.clients.length} clients: ${o.clients.join(', ')}; ${opt.qps} QP${opt.qps === 1 ? '' : 's'} each)` : ''}, server ${where.server}`]
+  // The perftest options that are only reported (-d, -x, -i, -F, ...) and what the others set.
+  const lines = [...perftestBannerLines(opt.perftest), ` nodes           : client ${where.client}${o.clients.length > 1 ? ` (${o.clients.length} clients: ${o.clients.join(', ')}; ${opt.qps} QP${opt.qps === 1 ? '' : 's'} each)` : ''}, server ${where.server}`]
   if (opt.outs !== undefined) lines.push(` QP depths       : max_rd_atomic ${o.qpDepths.client.maxRdAtomic}, server max_dest_rd_atomic ${o.qpDepths.server.maxDestRdAtomic}`)
   if (opt.odp) lines.push(' ODP             : server MRs registered with IBV_ACCESS_ON_DEMAND')
   if (opt.duration !== undefined) {
@@ -59,7 +71,7 @@ export function extraLines(o: BenchOutcome, where: { server: string; client: str
 
 /** The whole human-readable report: perftest's output, then our lines. */
 export function formatReport(o: BenchOutcome, where: { server: string; client: string }, gids: ReportGids): string {
-  const lines = [...perftestBanner(o, gids), RESULT_LINE, tableHeader(o), tableRow(o, o.options.reportGbits), RESULT_LINE, ...extraLines(o, where)]
+  const lines = [...perftestBanner(o, gids), RESULT_LINE, tableHeader(o), tableRow(o, o.options.reportGbits, cpuUtilOf(o)), RESULT_LINE, ...extraLines(o, where)]
   return lines.join('\n') + '\n'
 }
 
@@ -124,5 +136,6 @@ export function benchExtras(o: BenchOutcome, baseline?: BaselineOutcome): Record
 
 /** The JSON document of a run (--json, --out_json): perftest's test_info and results, then `rdma_emu` (benchExtras and what the caller adds). */
 export function benchJsonText(o: BenchOutcome, rdmaEmu: Record<string, unknown>): string {
-  return perftestJsonText(o.options, bannerInfo(o.options, o.mtu), perftestFigures(o), rdmaEmu)
+  const cpu = cpuUtilOf(o)
+  return perftestJsonText(o.options, bannerInfo(o.options, o.mtu), perftestFigures(o), rdmaEmu, cpu === undefined ? undefined : Math.round(cpu * 100) / 100)
 }

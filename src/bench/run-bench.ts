@@ -9,15 +9,18 @@ import type { ControlPlane } from '../../fabric/control-plane.ts'
 import { Access, WrOpcode, wcStatusName } from '../verbs/constants.ts'
 import type { Wc } from '../verbs/cq.ts'
 import { Params } from '../params.ts'
+import { EmuError, ErrorCodes } from '../errors.ts'
 import { RemoteVerbs } from '../verbs/remote-verbs.ts'
 import type { WorkloadResult, WorkloadSpec } from '../verbs/workload.ts'
 import type { BenchOptions } from './bench-options.ts'
 import { peakOpsPerSec, rebuildTimeline } from './bandwidth-stats.ts'
 import { checkRegion, prepareRegion, type BenchRegion } from './data-check.ts'
 import { latencyDurationStats, latencyStats, qpSamples, type LatencyDurationStats, type LatencyStats } from './latency-stats.ts'
+import { CpuWindow, type CpuFigures } from './cpu-util.ts'
+import { DEF_PORT } from './perftest-options.ts'
 
-/** perftest's default port; the CM port of the server's listener. */
-export const BENCH_PORT = 18515
+/** perftest's default port; the CM port of the server's listener (-p sets another). */
+export const BENCH_PORT = DEF_PORT
 const SERVER_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC
 /** Receives posted per control request (send tests). */
 const RECV_CHUNK = 1000
@@ -83,6 +86,25 @@ export interface BenchOutcome {
   qpDepths: QpDepths
   /** Empty when every completion succeeded and the server data is right. */
   problems: string[]
+  /** What the perftest options did (issue 13 item 17, --cpu_util): see PerftestEffects. */
+  effects: PerftestEffects
+}
+
+/**
+ * What the perftest options of the run did, measured: one place, so the JSON
+ * can keep it apart from perftest's own keys.
+ */
+export interface PerftestEffects {
+  /** -m / -u: path MTU and ACK timeout of QP 0 at both ends (qp.query after the connection). */
+  qp?: { client: { pathMtu: number; timeout: number }; server: { pathMtu: number; timeout: number } }
+  /** -Q / -l / -e: completions polled, CQ events taken, postSend calls, summed over the QPs (absent without them). */
+  completions?: { polled: number; cqEvents: number; postCalls: number }
+  /** --use-srq: the server's SRQ (receives posted to it, and taken from it by the QPs). */
+  srq?: { srqn: number; posted: number; taken: number }
+  /** --cpu_util: CPU time over the measured window. */
+  cpu?: CpuFigures
+  /** -H / -U: every latency sample (usec, as reported: half the round trip where perftest halves it), in completion order. */
+  samplesUs?: number[]
 }
 
 /** max_rd_atomic / max_dest_rd_atomic of the client's QP and of the server's QP it is connected to. */
@@ -183,6 +205,9 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
   const conns: Conn[] = []
   let pd: number | undefined
   let listening = false
+  const p = o.perftest
+  const port = p.port
+  let cpuWindow: CpuWindow | undefined
 
   // Everything the run set up goes again, on the server and the client nodes,
   // so runs can follow each other on one cluster (bench --attach).
@@ -195,13 +220,13 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
       }
     }
     for (const c of conns.splice(0)) await step(() => c.client.disconnect(c.qpn))
-    if (listening) await step(() => server.unlisten(BENCH_PORT))
+    if (listening) await step(() => server.unlisten(port))
     listening = false
     for (const r of regions.splice(0)) await step(() => server.deregMr(r.mr.stag))
     if (pd !== undefined) {
-      const p = pd
+      const freed = pd
       pd = undefined
-      await step(() => server.deallocPd(p))
+      await step(() => server.deallocPd(freed))
     }
   }
 
@@ -211,24 +236,39 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
     const serverMrAccess = regions[0]!.mr.access
 
     // Send tests need a receive per send: -n runs post them all up front; -D
-    // runs keep a ring of RECV_RING posted and re-post as receives complete.
-    const recvDepth = timed ? RECV_RING : o.iters
-    await server.listen({ port: BENCH_PORT, pd, ...(send ? { cqDepth: recvDepth + 16, cap: { maxRecvWr: recvDepth } } : {}) })
+    // runs keep a ring of RECV_RING posted and re-post as receives complete;
+    // -r keeps that many posted and re-posts, in both.
+    const refill = timed || p.rxDepth !== undefined
+    const recvDepth = p.rxDepth ?? (timed ? RECV_RING : o.iters)
+    // --use-srq: the QPs the listener accepts share one SRQ, and the receives go there.
+    if (p.useSrq && nQps > 1) throw new EmuError(ErrorCodes.BAD_ARGUMENT, `--use-srq: with one QP only for now (${nQps} asked for: -q, --clients); the data check keeps one target per QP`)
+    await server.listen({ port, pd, ...(send ? { cqDepth: recvDepth + 16, cap: { maxRecvWr: recvDepth } } : {}), ...(p.useSrq ? { srq: { maxWr: recvDepth } } : {}) })
     listening = true
-    // -o: our max_rd_atomic and the responder's max_dest_rd_atomic (perftest sets both ends to -o).
-    const options = o.outs !== undefined ? { initiatorDepth: o.outs, responderResources: o.outs } : undefined
+    // -o: our max_rd_atomic and the responder's max_dest_rd_atomic (perftest sets both ends to -o);
+    // -m the path MTU (the passive side takes the smaller of both), -u the local ACK timeout.
+    const connectOptions = {
+      ...(o.outs !== undefined ? { initiatorDepth: o.outs, responderResources: o.outs } : {}),
+      ...(p.mtu !== undefined ? { mtu: p.mtu } : {}),
+      ...(p.qpTimeout !== undefined ? { timeout: p.qpTimeout } : {}),
+    }
+    const options = Object.keys(connectOptions).length > 0 ? connectOptions : undefined
     // -t beyond the default send queue: a send queue (and CQ) that holds -t operations.
     const sendQueue = o.txDepth > Params.defaultMaxSendWr ? { cap: { maxSendWr: o.txDepth }, cqDepth: Math.max(Params.defaultCqDepth, o.txDepth + 16) } : {}
     for (const id of clientList) {
       const client = new RemoteVerbs(control, id)
-      for (let k = 0; k < o.qps; k++) conns.push({ client, ...(await client.connect(serverId, BENCH_PORT, { ...sendQueue, ...(options ? { options } : {}) })) })
+      for (let k = 0; k < o.qps; k++) conns.push({ client, ...(await client.connect(serverId, port, { ...sendQueue, ...(options ? { options } : {}) })) })
     }
-    const qpDepths = await queryDepths(server, conns[0]!)
+    const { path: qpPath, ...qpDepths } = await queryDepths(server, conns[0]!)
     const ends = await Promise.all(conns.map((c) => Promise.all([c.client.queryQp(c.qpn), server.queryQp(c.remoteQpn)])))
-    const receivers = send ? conns.map((c, k) => new Receiver(server, c.remoteQpn, regions[k]!, o, k)) : []
+    const receivers = send ? conns.map((c, k) => new Receiver(server, c.remoteQpn, regions[k]!, o, k, p.useSrq ? port : undefined)) : []
     for (const r of receivers) await r.post(recvDepth)
 
     const atomicCas = o.verb === 'atomic' && o.atomicType === 'CMP_AND_SWAP'
+    // --cpu_util: every node's CPU time over the measured window (the margins of a -D run).
+    if (o.cpuUtil) {
+      cpuWindow = new CpuWindow(control, [serverId, ...clientList], timed ? { durationMs: o.duration! * 1000, marginMs: o.margin * 1000 } : undefined)
+      cpuWindow.start()
+    }
     const workloads = Promise.all(conns.map((c, k) => {
       const spec: WorkloadSpec = {
         opcode: atomicCas ? WrOpcode.ATOMIC_CMP_AND_SWP : OPCODES[o.verb],
@@ -239,11 +279,15 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
         remoteAddr: regions[k]!.mr.iova,
         rkey: regions[k]!.mr.stag,
         ...(o.verb === 'atomic' ? (atomicCas ? { compareAdd: 0n, swap: 1n } : { compareAdd: 1n }) : {}),
+        // -Q, -l, -e (src/verbs/workload-moderated.ts).
+        ...(p.cqMod > 1 ? { signalEvery: p.cqMod } : {}),
+        ...(p.postList > 1 ? { postList: p.postList } : {}),
+        ...(p.events ? { events: true } : {}),
       }
       return c.client.workload(c.qpn, Math.min(o.txDepth, o.iters) * o.size, spec, WORKLOAD_MARGIN_MS + (o.duration ?? 0) * 1000)
     }))
     let results: WorkloadResult[]
-    if (send && timed) {
+    if (send && refill) {
       const done = { value: false }
       const refills = Promise.all(receivers.map((r) => r.refillWhile(done)))
       try {
@@ -257,6 +301,7 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
       results = await workloads
     }
 
+    cpuWindow?.stop()
     const problems: string[] = []
     results.forEach((r, k) => {
       if (r.errors > 0) problems.push(`QP ${k}: ${r.errors} completion(s) in error, first ${wcStatusName(r.firstError ?? -1)}`)
@@ -264,6 +309,7 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
       else if (timed && r.completed < 1) problems.push(`QP ${k}: no operation completed in ${o.duration} s`)
     })
     for (const [k, r] of receivers.entries()) problems.push(...(await r.check(results[k]!.completed)))
+    const srq = p.useSrq ? await server.querySrq(port) : undefined
     for (let k = 0; k < nQps; k++) problems.push(...(await checkRegion(server, regions[k]!, o, k, results[k]!.atomicResults, results[k]!.completed)))
     // Before cleanUp forgets the connections.
     const addresses = ends.map(([local, remote], k): QpAddresses => ({
@@ -274,22 +320,39 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
 
     const halfRoundTrip = isHalfRoundTrip(o)
     const bwUnit = o.reportGbits ? 'Gb/sec' : 'MiB/sec'
+    const figures = benchFigures(o, results, halfRoundTrip)
+    // -m and -u as both ends of QP 0 report them (qp.query).
+    const effects: PerftestEffects = { qp: qpPath }
+    if (p.cqMod > 1 || p.postList > 1 || p.events) {
+      effects.completions = { polled: 0, cqEvents: 0, postCalls: 0 }
+      for (const r of results) {
+        effects.completions.polled += r.polled ?? 0
+        effects.completions.cqEvents += r.cqEvents ?? 0
+        effects.completions.postCalls += r.postCalls ?? 0
+      }
+    }
+    if (srq) effects.srq = { srqn: srq.srqn, posted: srq.posted, taken: srq.taken }
+    const measuredMs = timed && o.margin > 0 ? (o.duration! - 2 * o.margin) * 1000 : figures.elapsedMs
+    if (cpuWindow) effects.cpu = await cpuWindow.end(figures.bw?.n_iterations ?? figures.lat!.n_iterations, measuredMs, new Map([[serverId, 'server' as const], ...clientList.map((c) => [c, 'client' as const] as const)]))
+    if (p.histogram) effects.samplesUs = Array.from(qpSamples(results.map((r) => r.latenciesUs)), (us) => (halfRoundTrip ? us / 2 : us))
     return {
-      options: o, clients: clientList, bwUnit, halfRoundTrip, problems, qpDepths, serverMrAccess, addresses, mtu: ends[0]![0].pathMtu,
+      options: o, clients: clientList, bwUnit, halfRoundTrip, problems, qpDepths, serverMrAccess, effects, addresses, mtu: ends[0]![0].pathMtu,
       completedPerQp: results.map((r) => r.completed),
-      ...benchFigures(o, results, halfRoundTrip),
+      ...figures,
     }
   } catch (err) {
+    cpuWindow?.cancel()
     await cleanUp(true)
     throw err
   }
 }
 
-async function queryDepths(server: RemoteVerbs, c: Conn): Promise<QpDepths> {
+async function queryDepths(server: RemoteVerbs, c: Conn): Promise<QpDepths & { path: NonNullable<PerftestEffects['qp']> }> {
   const [client, remote] = await Promise.all([c.client.queryQp(c.qpn), server.queryQp(c.remoteQpn)])
   return {
     client: { maxRdAtomic: client.maxRdAtomic, maxDestRdAtomic: client.maxDestRdAtomic },
     server: { maxRdAtomic: remote.maxRdAtomic, maxDestRdAtomic: remote.maxDestRdAtomic },
+    path: { client: { pathMtu: client.pathMtu, timeout: client.timeout }, server: { pathMtu: remote.pathMtu, timeout: remote.timeout } },
   }
 }
 
@@ -305,6 +368,8 @@ class Receiver {
     private readonly region: BenchRegion,
     private readonly o: BenchOptions,
     private readonly k: number,
+    /** --use-srq: the receives go to the SRQ of the listener on this port. */
+    private readonly srqPort?: number,
   ) {}
 
   /** Post `n` more receives, each for one whole message into the QP's target. */
@@ -312,7 +377,8 @@ class Receiver {
     for (let left = n; left > 0; ) {
       const wrs = []
       for (let i = 0; i < Math.min(left, RECV_CHUNK); i++) wrs.push({ wrId: this.posted + i, sgList: [{ stag: this.region.mr.stag, offset: 0, length: this.o.size }] })
-      await this.server.postRecv(this.qpn, wrs)
+      if (this.srqPort !== undefined) await this.server.postSrqRecv(this.srqPort, wrs)
+      else await this.server.postRecv(this.qpn, wrs)
       this.posted += wrs.length
       left -= wrs.length
     }

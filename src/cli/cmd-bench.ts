@@ -17,11 +17,15 @@ import { loadConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes, ExitCode } from '../errors.ts'
 import type { ControlPlane } from '../../fabric/control-plane.ts'
 import type { ClusterFileNode } from '../launcher/attach-cluster.ts'
-import { configOption, displayPath, runDirOption } from './options.ts'
+import type { RepeatRun } from '../bench/repeat.ts'
+import { DEFAULT_CONFIG_PATH } from '../config/load-config.ts'
+import { addPerftestOptions, splitConfigOption } from '../bench/perftest-options.ts'
+import { displayPath, runDirOption } from './options.ts'
 
 /** Commander's options: the bench options plus the cluster ones. */
 interface BenchCliOpts extends RawBenchOptions {
-  config: string
+  /** -c: the configuration file, or perftest's connection type (splitConfigOption). */
+  config?: string[]
   runDir?: string
   attach?: string
   pcap?: string
@@ -39,11 +43,10 @@ interface BenchCluster {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('bench')
     .description('run a perftest test (ib_write_bw, ib_read_lat, ...) on the emulated cluster')
     .argument('<test>', `one of ${BENCH_TESTS.join(', ')}, or perftest's program name (ib_write_bw, ...; also installed as commands)`)
-    .addOption(configOption())
     .addOption(runDirOption())
     .option('-s, --size <bytes>', 'bytes per operation: decimal or 0x hex, with K or M as perftest (64K, 1M), at most 2147483647 (default 65536 for _bw, 2 for _lat, 8 for atomics)')
     .option('-n, --iters <n>', 'operations per QP, at least 5 (default 5000 for write_bw, 1000 for the other tests, as perftest); #iterations reports -n x QPs')
@@ -69,13 +72,17 @@ export function register(program: Command): void {
     .option('--max-size <bytes>', 'with -a: largest size of the sweep (default 8388608)')
     .option('--clients <n|list>', 'client nodes driving one server: N sweeps 1..N, or a list like 1,2,4 (the config needs that many clients)')
     .option('--workers <n|list>', 'server worker threads: N sweeps 0..N (0 = inline data path), or a list like 1,2')
-    .action(async (test: string, opts: BenchCliOpts) => {
-      process.exitCode = await bench(test, opts)
-    })
+  // perftest's -d -i -m -c -x -R -F -I -l -Q -r -u -C -H -U -w -e -p ..., --repeat, and the refused ones.
+  addPerftestOptions(cmd)
+  cmd.action(async (test: string, opts: BenchCliOpts) => {
+    process.exitCode = await bench(test, opts)
+  })
 }
 
 async function bench(test: string, cli: BenchCliOpts): Promise<number> {
-  const o = parseBenchOptions(test, cli)
+  const split = splitConfigOption(cli.config, DEFAULT_CONFIG_PATH)
+  const configPath = split.config
+  const o = parseBenchOptions(test, { ...cli, connection: cli.connection ?? split.connection })
   for (const w of o.warnings) process.stderr.write(` WARNING: ${w}\n`)
   if (o.outJsonFile !== undefined) checkJsonTarget(o.outJsonFile)
   // The nodes: from the configuration (a launched cluster), or from the cluster.json of a running `up`.
@@ -91,8 +98,8 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
     nodes = attachFile.nodes
     source = displayPath(attachFile.file)
   } else {
-    nodes = loadConfig(cli.config).nodes
-    source = cli.config
+    nodes = loadConfig(configPath).nodes
+    source = configPath
   }
   const server = nodes.find((n) => n.role === 'server')
   const clientNodes = nodes.filter((n) => n.role === 'client')
@@ -112,37 +119,58 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
   const { benchExtras, benchJsonText, formatBaseline, formatReport } = await import('../bench/perftest-format.ts')
   const { nodeGid } = await import('../bench/perftest-banner.ts')
   const gids = { local: nodeGid(nodes.indexOf(client)), remote: nodeGid(nodes.indexOf(server)) }
+  const { limitBwFailure, perftestExtrasJson, sampleLines } = await import('../bench/perftest-report.ts')
+  const { formatRepeat, repeatSummary } = await import('../bench/repeat.ts')
+  const { formatCpu } = await import('../bench/cpu-util.ts')
   const { compareDataPaths, formatComparison, setDataPath } = await import('../bench/datapath-compare.ts')
-  const { baselineOptions, runBaseline, warmUp } = await import('../bench/baseline.ts')
+  const { WARMUP_ITERS, baselineOptions, runBaseline, warmUp } = await import('../bench/baseline.ts')
   const { BenchProgress, expectedServerPackets, progressWanted, watchRun } = await import('../bench/progress.ts')
 
   let cluster: BenchCluster | undefined
   let progress: InstanceType<typeof BenchProgress> | undefined
   let restoreDataPath: (() => Promise<void>) | undefined
   try {
-    cluster = attachFile ? await attached(attachFile, cli.runDir) : await launched(loadConfig(cli.config), cli.runDir, cli.pcap)
+    cluster = attachFile ? await attached(attachFile, cli.runDir) : await launched(loadConfig(configPath), cli.runDir, cli.pcap)
     const { control, failed } = cluster
     const clientIds = clientNodes.map((n) => n.id)
     // An attached cluster outlives the run: give its server back the data path it had.
     if (attachFile && (o.datapath || o.workers)) restoreDataPath = await dataPathRestorer(control, server.id)
     if (isSweep(o)) return await sweep(o, cluster, server.id, clientIds, progressWanted(o.json), gids)
     if (o.datapath && o.datapath !== 'compare') await setDataPath(control, server.id, o.datapath)
-    progress = new BenchProgress(progressWanted(o.json) && o.datapath !== 'compare', o.baseline ? 2 : 1, `bench ${o.test}`)
-    // With --baseline, both sides first run a short untimed warm-up (neither is measured cold).
-    progress.update(0, o.baseline ? 'warm-up' : 'emulator')
-    const warmProblems = o.baseline ? await Promise.race([warmUp(control, server.id, [client.id], o), failed]) : []
-    progress.update(0, 'emulator')
-    const compared = o.datapath === 'compare' ? await Promise.race([compareDataPaths(control, server.id, client.id, o), failed]) : undefined
-    const outcome = compared
-      ? compared.outcomes[compared.outcomes.length - 1]!
-      : await Promise.race([watchRun(progress, control, server.id, expectedServerPackets(o, 1), (f) => progress!.update(f, 'emulator'), () => runBench(control, server.id, client.id, o)), failed])
-    progress.update(1, 'raw ZeroMQ')
-    const baseline = o.baseline
-      ? await Promise.race([runBaseline(control, server.id, [client.id], baselineOptions(o, outcome), progress.enabled ? (f) => progress!.update(1 + f) : undefined), failed])
-      : undefined
+    if (o.perftest.runInfinitely) {
+      const { runInfinitely } = await import('../bench/run-infinitely.ts')
+      const problems = await runInfinitely(control, server.id, [client.id], o, (text) => process.stdout.write(text), failed)
+      return reportProblems(o, problems)
+    }
+    progress = new BenchProgress(progressWanted(o.json) && o.datapath !== 'compare', o.repeat * (o.baseline ? 2 : 1), `bench ${o.test}`)
+    // With --baseline, both sides first run a short untimed warm-up (neither is measured cold); --perform_warm_up the emulator alone.
+    progress.update(0, o.baseline || o.perftest.performWarmUp ? 'warm-up' : 'emulator')
+    const warmProblems = o.baseline
+      ? await Promise.race([warmUp(control, server.id, [client.id], o), failed])
+      : o.perftest.performWarmUp
+        ? (await Promise.race([runBench(control, server.id, [client.id], { ...o, iters: Math.min(o.iters, WARMUP_ITERS), duration: undefined, cpuUtil: false }), failed])).problems.map((p) => `warm-up: ${p}`)
+        : []
+    // --repeat: the same run N times on this cluster (the report is the last one's, then the median, min and max).
+    const runs: RepeatRun[] = []
+    let compared: Awaited<ReturnType<typeof compareDataPaths>> | undefined
+    for (let i = 0; i < o.repeat; i++) {
+      const step = i * (o.baseline ? 2 : 1)
+      progress.update(step, 'emulator')
+      compared = o.datapath === 'compare' ? await Promise.race([compareDataPaths(control, server.id, client.id, o), failed]) : undefined
+      const outcome = compared
+        ? compared.outcomes[compared.outcomes.length - 1]!
+        : await Promise.race([watchRun(progress, control, server.id, expectedServerPackets(o, 1), (f) => progress!.update(step + f, 'emulator'), () => runBench(control, server.id, client.id, o)), failed])
+      progress.update(step + 1, 'raw ZeroMQ')
+      const baseline = o.baseline
+        ? await Promise.race([runBaseline(control, server.id, [client.id], baselineOptions(o, outcome), progress.enabled ? (f) => progress!.update(step + 1 + f) : undefined), failed])
+        : undefined
+      runs.push({ outcome, baseline })
+    }
     progress.stop()
+    const { outcome, baseline } = runs[runs.length - 1]!
+    const summary = o.repeat > 1 ? repeatSummary(runs) : undefined
     const json: Record<string, unknown> = benchExtras(outcome, baseline)
-    const problems = [...warmProblems, ...(compared ? compared.outcomes.flatMap((r) => r.problems) : outcome.problems), ...(baseline?.problems ?? [])]
+    const problems = [...warmProblems, ...runs.flatMap((r) => [...(r.outcome.problems), ...(r.baseline?.problems ?? [])]), ...(compared ? compared.outcomes.slice(0, -1).flatMap((r) => r.problems) : [])]
     if (compared) {
       const { outcomes: _all, ...figures } = compared
       json.datapath = figures
@@ -150,23 +178,29 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
     if (attachFile) json.attached = attachFile.file
     json.runDir = cluster.runDir
     if (cli.pcap) json.pcap = resolve(cli.pcap)
+    // Issue 13 item 17, --cpu_util, --repeat: what the perftest options did (one block).
+    Object.assign(json, perftestExtrasJson(outcome), summary ? { repeat: { ...summary, results: runs.map((r) => r.outcome.bw ?? r.outcome.latDuration ?? r.outcome.lat) } } : {})
     const text = benchJsonText(outcome, json)
     if (o.outJsonFile) writeJson(o.outJsonFile, text)
     if (o.json) process.stdout.write(text)
     else {
+      if (outcome.effects.samplesUs) process.stdout.write(sampleLines(o, outcome.effects.samplesUs))
       process.stdout.write(formatReport(outcome, { server: server.id, client: client.id }, gids))
       if (baseline) process.stdout.write(formatBaseline(outcome, baseline))
       if (compared) process.stdout.write(formatComparison(compared, o.kind === 'bw' ? outcome.bwUnit : 'usec'))
+      if (outcome.effects.cpu) process.stdout.write(formatCpu(outcome.effects.cpu))
+      if (summary) process.stdout.write(formatRepeat(summary, outcome.bwUnit))
       if (attachFile) process.stdout.write(` attached to     : ${displayPath(attachFile.file)} (left running)\n`)
       else process.stdout.write(` run directory   : ${displayPath(cluster.runDir)}\n`)
       if (cli.pcap) process.stdout.write(` capture         : ${displayPath(resolve(cli.pcap))} (every data-plane packet, written as the cluster stops)\n`)
       if (o.outJsonFile) process.stdout.write(` json            : ${displayPath(resolve(o.outJsonFile))}\n`)
     }
-    if (problems.length > 0) {
-      process.stderr.write(`rdma-emu: bench ${o.test}: data check FAILED:\n${problems.map((p) => `  ${p}`).join('\n')}\n`)
+    const limit = runs.map((r) => limitBwFailure(r.outcome)).find((m) => m !== undefined)
+    if (limit !== undefined && problems.length === 0) {
+      process.stderr.write(`rdma-emu: bench ${o.test}: ${limit}\n`)
       return ExitCode.PROBLEM
     }
-    return ExitCode.OK
+    return reportProblems(o, problems)
   } catch (err) {
     if (err instanceof EmuError && err.code === ErrorCodes.NODE_FAILED) {
       process.stderr.write(`rdma-emu: bench ${o.test}: ${err.message}\n`)
@@ -198,6 +232,13 @@ function writeJson(file: string, text: string): void {
   } catch (err) {
     throw new EmuError(ErrorCodes.BAD_ARGUMENT, `--out_json_file: cannot write ${file}: ${(err as Error).message}`)
   }
+}
+
+/** Print the data-check problems (exit 1), or exit 0. */
+function reportProblems(o: BenchOptions, problems: readonly string[]): number {
+  if (problems.length === 0) return ExitCode.OK
+  process.stderr.write(`rdma-emu: bench ${o.test}: data check FAILED:\n${problems.map((p) => `  ${p}`).join('\n')}\n`)
+  return ExitCode.PROBLEM
 }
 
 /** A cluster launched for this run from `config`, torn down afterwards. */

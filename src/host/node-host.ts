@@ -128,6 +128,11 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
     transport: { ...transport.counters },
     rssBytes: process.memoryUsage().rss,
   }))
+  // This process's CPU time (every thread: the data-path workers too), for bench --cpu_util.
+  control.handle('proc.cpu', () => {
+    const cpu = process.cpuUsage()
+    return { pid: process.pid, userUs: cpu.user, systemUs: cpu.system, atMs: performance.timeOrigin + performance.now() }
+  })
   // The launcher saw a node process exit: the authoritative death signal.
   // Marking the peer down at once runs every 'peer down' listener (QPs to
   // ERR, its MRs, pins and leases released) without waiting for the

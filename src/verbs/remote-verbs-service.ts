@@ -9,6 +9,7 @@ import type { ConnectionManager } from './cm.ts'
 import type { Wc } from './cq.ts'
 import type { RdmaDevice } from './device.ts'
 import type { Qp } from './qp.ts'
+import type { Srq } from './srq.ts'
 import { localBytesFor, runWorkload, type WorkloadReceiver } from './workload.ts'
 import { Access } from './constants.ts'
 import { LeaseAgent, type RunningWorkload } from './remote-verbs-lease.ts'
@@ -61,6 +62,8 @@ export class RemoteVerbsService {
   private readonly connectPds = new Set<number>()
   /** CM ports listened on through `listen`, and who asked. */
   private readonly listenerOwner = new Map<number, string>()
+  /** The SRQ a listener's accepted QPs share (listen with `srq`), by port; receives posted to each. */
+  private readonly listenSrqs = new Map<number, { srq: Srq; posted: number }>()
   /** Running workloads by QP number. */
   private readonly workloads = new Map<number, RunningWorkload>()
   /** Reaction to layout-lease breaks of the servers this host uses. */
@@ -111,20 +114,39 @@ export class RemoteVerbsService {
       return out
     })
     h('listen', (b, owner) => {
-      cm.listen(b.port, (_req, from) => {
-        const sendCq = device.createCq(b.cqDepth)
-        const recvCq = device.createCq(b.cqDepth)
-        const qp = device.createQp({ pd: b.pd, sendCq, recvCq, cap: b.cap, owner: from })
-        if (b.qpAccessFlags !== undefined) qp.attr.qpAccessFlags = b.qpAccessFlags
-        return { qp, privateData: { listenerOwner: owner } }
-      })
+      // `srq`: one shared receive queue for every QP this listener accepts (perftest --use-srq).
+      const shared = b.srq ? { srq: device.createSrq(b.pd, { maxWr: b.srq.maxWr }), posted: 0 } : undefined
+      try {
+        cm.listen(b.port, (_req, from) => {
+          const sendCq = device.createCq(b.cqDepth)
+          const recvCq = device.createCq(b.cqDepth)
+          const qp = device.createQp({ pd: b.pd, sendCq, recvCq, cap: b.cap, owner: from, srq: shared?.srq })
+          if (b.qpAccessFlags !== undefined) qp.attr.qpAccessFlags = b.qpAccessFlags
+          return { qp, privateData: { listenerOwner: owner } }
+        })
+      } catch (err) {
+        if (shared) device.destroySrq(shared.srq)
+        throw err
+      }
       this.listenerOwner.set(b.port, owner)
-      return {}
+      if (shared) this.listenSrqs.set(b.port, shared)
+      return shared ? { srqn: shared.srq.srqn } : {}
     })
     h('unlisten', (b) => {
       cm.unlisten(b.port)
       this.listenerOwner.delete(b.port)
+      this.dropListenSrq(b.port)
       return {}
+    })
+    h('srq.postRecv', (b) => {
+      const shared = this.listenSrq(b.port)
+      shared.srq.postRecv(b.wrs.map((w) => ({ wrId: w.wrId, sgList: w.sgList.map((s) => this.sge(s)) })))
+      shared.posted += b.wrs.length
+      return {}
+    })
+    h('srq.query', (b) => {
+      const shared = this.listenSrq(b.port)
+      return { srqn: shared.srq.srqn, posted: shared.posted, left: shared.srq.count, taken: shared.posted - shared.srq.count }
     })
     h('qp.postRecv', (b) => {
       const qp = this.qp(b.qpn)
@@ -263,6 +285,7 @@ export class RemoteVerbsService {
       if (owner !== peer) continue
       this.cm.unlisten(port)
       this.listenerOwner.delete(port)
+      this.dropListenSrq(port)
     }
     for (const qp of [...this.device.allQps()]) {
       if (qp.owner === peer || qp.attr.destNode === peer) {
@@ -280,6 +303,30 @@ export class RemoteVerbsService {
       }
     }
     return { qps, mrs }
+  }
+
+  private listenSrq(port: number): { srq: Srq; posted: number } {
+    const shared = this.listenSrqs.get(port)
+    if (!shared) throw new EmuError(ErrorCodes.ENOENT, `no SRQ on listener port ${port} (listen with srq)`)
+    return shared
+  }
+
+  /** Destroy a listener's SRQ once no QP uses it (a QP still connected keeps it until it is destroyed). */
+  private dropListenSrq(port: number): void {
+    const shared = this.listenSrqs.get(port)
+    if (!shared) return
+    this.listenSrqs.delete(port)
+    if (shared.srq.users.size === 0) this.device.destroySrq(shared.srq)
+    else {
+      // Its QPs go with their connections; the SRQ goes with the last of them.
+      const users = shared.srq.users
+      const timer = setInterval(() => {
+        if (users.size > 0 && !shared.srq.destroyed) return
+        clearInterval(timer)
+        if (!shared.srq.destroyed) this.device.destroySrq(shared.srq)
+      }, 100)
+      timer.unref()
+    }
   }
 
   private mr(stag: number): Mr {

@@ -52,8 +52,17 @@ export class RemoteVerbs {
   async read(stag: number, offset: number, length: number): Promise<Uint8Array> {
     return new Uint8Array(await this.call('mem.read', { stag, offset, length }))
   }
-  async listen(spec: ListenSpec): Promise<void> {
-    await this.call('listen', spec)
+  /** A CM listener; with `srq`, its accepted QPs share one SRQ (its number in the reply). */
+  listen(spec: ListenSpec): Promise<{ srqn?: number }> {
+    return this.call('listen', spec)
+  }
+  /** Post receives to the SRQ of the listener on `port` (listen with `srq`). */
+  async postSrqRecv(port: number, wrs: Array<{ wrId: number; sgList: RemoteSge[] }>): Promise<void> {
+    await this.call('srq.postRecv', { port, wrs })
+  }
+  /** The SRQ of the listener on `port`: receives posted to it, left in it, and taken by its QPs. */
+  querySrq(port: number): Promise<{ srqn: number; posted: number; left: number; taken: number }> {
+    return this.call('srq.query', { port })
   }
   async unlisten(port: number): Promise<void> {
     await this.call('unlisten', { port })

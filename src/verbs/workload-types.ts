@@ -76,6 +76,12 @@ export interface WorkloadSpec {
   compareAdd?: bigint
   swap?: bigint
   imm?: number
+  /** perftest -Q: signal only every N-th WR (and the last); default 1 (src/verbs/workload-moderated.ts). */
+  signalEvery?: number
+  /** perftest -l: WRs per postSend call (a multiple of signalEvery); default 1. */
+  postList?: number
+  /** perftest -e: wait for completions on a completion channel (reqNotify) instead of awaiting the CQ. */
+  events?: boolean
 
   // ---- checked mode (history set) ----
   /** Record every WR as a HistoryOp: where the records belong, and the run's clock. Turns checked mode on. */
@@ -134,6 +140,10 @@ export interface WorkloadResult {
   atomicResults?: bigint[]
   /** The local buffer the verbs.workload service registered for the run (its STag and address), when run through it. */
   localMr?: { stag: number; iova: number }
+  /** With signalEvery, postList or events: completions polled, CQ events taken, postSend calls made. */
+  polled?: number
+  cqEvents?: number
+  postCalls?: number
 
   // ---- checked mode ----
   /** Every WR posted, in posting order (wrId = op id = history.firstOpId + index). */

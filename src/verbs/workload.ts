@@ -6,6 +6,7 @@ import type { Cq } from './cq.ts'
 import type { Qp } from './qp.ts'
 import type { SendWr } from '../engine/wqe.ts'
 import { runChecked } from './workload-checked.ts'
+import { isModerated, runModerated } from './workload-moderated.ts'
 import type { WorkloadOptions, WorkloadResult, WorkloadSpec } from './workload-types.ts'
 
 export type { MixOp, WorkloadHistorySpec, WorkloadMixEntry, WorkloadOptions, WorkloadReceiver, WorkloadResult, WorkloadSample, WorkloadSpec } from './workload-types.ts'
@@ -33,6 +34,7 @@ export async function runWorkload(qp: Qp, cq: Cq, local: Mr, spec: WorkloadSpec,
   if (spec.durationMs !== undefined && !(spec.durationMs >= 0)) throw new EmuError(ErrorCodes.EINVAL, `durationMs must be >= 0, got ${spec.durationMs}`)
   if (spec.history !== undefined) return runChecked(qp, cq, local, spec, opts)
   if (spec.mix !== undefined) throw new EmuError(ErrorCodes.EINVAL, 'spec.mix needs spec.history (checked mode)', { field: 'spec.mix' })
+  if (isModerated(spec)) return runModerated(qp, cq, local, spec, opts)
   const atomic = spec.opcode === WrOpcode.ATOMIC_CMP_AND_SWP || spec.opcode === WrOpcode.ATOMIC_FETCH_AND_ADD
   const slots = Math.min(window, count)
   if (local.length < slots * size) throw new EmuError(ErrorCodes.EINVAL, `local MR of ${local.length} bytes is too small for ${slots} x ${size}`)
