@@ -4,14 +4,14 @@ import { startBench } from './helpers/bench-run.ts'
 
 // `bench -D SECONDS`: every QP runs the closed loop for that long instead of
 // -n iterations. n_iterations is what completed (summed over QPs) between
-// the margins (-f, duration / 4 by default: 0 for -D 1 and -D 3, 2 s for
-// -D 10), the bandwidth comes from it, and the end-of-run data check holds for whatever
+// the margins (-f, duration / 4 by default: 0 for -D 1 and -D 3, 1 s for
+// -D 6), the bandwidth comes from it, and the end-of-run data check holds for whatever
 // count completed: FETCH_AND_ADD ends at start + completed, a send test
-// re-posts receives as they complete. The 10-second run outlasts the control
+// re-posts receives as they complete. The 6-second run outlasts the control
 // plane's 5-second default request timeout. Runs in parallel.
 const bench = (t: Test, args: string[]) => startBench(t, [...args, '--json'])
 
-const writeBw = bench(t, ['write_bw', '-s', '64', '-D', '10'])
+const writeBw = bench(t, ['write_bw', '-s', '64', '-D', '6'])
 const atomicBw = bench(t, ['atomic_bw', '-D', '1', '-q', '2', '-t', '16'])
 const sendBw = bench(t, ['send_bw', '-s', '64', '-D', '3'])
 const readLat = bench(t, ['read_lat', '-s', '8', '-D', '1'])
@@ -32,19 +32,19 @@ function parse(t: Test, r: { code: number | null; stdout: string; stderr: string
   return JSON.parse(r.stdout) as Doc
 }
 
-t.test('bench - write_bw -D 10 runs for the duration and reports what completed inside the margins', async (t) => {
+t.test('bench - write_bw -D 6 runs for the duration and reports what completed inside the margins', async (t) => {
   const doc = parse(t, await writeBw(t))
-  t.equal(doc.rdma_emu.options.duration, 10)
-  t.equal(doc.rdma_emu.options.margin, 2, 'margin: duration / 4, rounded down (perftest)')
+  t.equal(doc.rdma_emu.options.duration, 6)
+  t.equal(doc.rdma_emu.options.margin, 1, 'margin: duration / 4, rounded down (perftest)')
   t.equal(doc.rdma_emu.completedPerQp.length, 1, 'one QP')
   const done = doc.rdma_emu.completedPerQp[0]!
   t.ok(done > 0, `${done} operations completed`)
   t.ok(done < doc.rdma_emu.options.iters, `fewer than the iteration cap (${doc.rdma_emu.options.iters}): the duration ended the run`)
   const measured = doc.results.n_iterations!
-  t.ok(measured > 0 && measured < done, `n_iterations ${measured}: the operations completed between 2 s and 8 s, fewer than the ${done} of the whole run`)
-  t.ok(doc.rdma_emu.elapsedMs >= 10_000 && doc.rdma_emu.elapsedMs < 40_000, `elapsed ${doc.rdma_emu.elapsedMs} ms: the duration, plus the drain of the last window`)
-  const mibPerSec = (measured * 64) / 6 / 2 ** 20
-  t.ok(Math.abs(doc.results.BW_average! - mibPerSec) <= 0.005 + 1e-9, 'BW_average = operations inside the margins x size / the 6 s between them (to the 2 decimals perftest prints)')
+  t.ok(measured > 0 && measured < done, `n_iterations ${measured}: the operations completed between 1 s and 5 s, fewer than the ${done} of the whole run`)
+  t.ok(doc.rdma_emu.elapsedMs >= 6_000 && doc.rdma_emu.elapsedMs < 40_000, `elapsed ${doc.rdma_emu.elapsedMs} ms: the duration, plus the drain of the last window`)
+  const mibPerSec = (measured * 64) / 4 / 2 ** 20
+  t.ok(Math.abs(doc.results.BW_average! - mibPerSec) <= 0.005 + 1e-9, 'BW_average = operations inside the margins x size / the 4 s between them (to the 2 decimals perftest prints)')
   t.equal(doc.results.BW_peak, 0, 'no BW peak with -D (perftest)')
   t.equal(doc.rdma_emu.dataCheck.ok, true, 'the server holds what the run wrote')
 })
