@@ -15,6 +15,7 @@ import type { BenchOptions } from './bench-options.ts'
 import { peakOpsPerSec, rebuildTimeline } from './bandwidth-stats.ts'
 import { checkRegion, prepareRegion, type BenchRegion } from './data-check.ts'
 import { latencyStats, type LatencyStats } from './latency-stats.ts'
+import { pingPongProblems, runPingPongs, usesPingPong } from './pingpong-bench.ts'
 
 /** perftest's default port; the CM port of the server's listener. */
 export const BENCH_PORT = 18515
@@ -137,6 +138,7 @@ export function serverAccess(o: Pick<BenchOptions, 'odp'>): number {
 interface Conn {
   client: RemoteVerbs
   qpn: number
+  pd: number
   remoteQpn: number
 }
 
@@ -147,8 +149,11 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
   const nQps = clientList.length * o.qps
   const send = o.verb === 'send'
   const timed = o.duration !== undefined
+  const pingpong = usesPingPong(o)
   const regions: BenchRegion[] = []
   const conns: Conn[] = []
+  /** Ping-pong buffers registered on the client nodes. */
+  const clientMrs: Array<{ client: RemoteVerbs; stag: number }> = []
   let pd: number | undefined
   let listening = false
 
@@ -163,6 +168,7 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
       }
     }
     for (const c of conns.splice(0)) await step(() => c.client.disconnect(c.qpn))
+    for (const m of clientMrs.splice(0)) await step(() => m.client.deregMr(m.stag))
     if (listening) await step(() => server.unlisten(BENCH_PORT))
     listening = false
     for (const r of regions.splice(0)) await step(() => server.deregMr(r.mr.stag))
@@ -192,11 +198,13 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
       for (let k = 0; k < o.qps; k++) conns.push({ client, ...(await client.connect(serverId, BENCH_PORT, { ...sendQueue, ...(options ? { options } : {}) })) })
     }
     const qpDepths = await queryDepths(server, conns[0]!)
-    const receivers = send ? conns.map((c, k) => new Receiver(server, c.remoteQpn, regions[k]!, o, k)) : []
+    const receivers = send && !pingpong ? conns.map((c, k) => new Receiver(server, c.remoteQpn, regions[k]!, o, k)) : []
     for (const r of receivers) await r.post(recvDepth)
 
     const atomicCas = o.verb === 'atomic' && o.atomicType === 'CMP_AND_SWAP'
-    const workloads = Promise.all(conns.map((c, k) => {
+    const timeoutMs = WORKLOAD_MARGIN_MS + (o.duration ?? 0) * 1000
+    const pongs = pingpong ? await runPingPongs(server, conns, regions, o, timeoutMs, clientMrs) : undefined
+    const workloads = pongs ? Promise.resolve(pongs.map((p) => p.client)) : Promise.all(conns.map((c, k) => {
       const spec: WorkloadSpec = {
         opcode: atomicCas ? WrOpcode.ATOMIC_CMP_AND_SWP : OPCODES[o.verb],
         count: o.iters,
@@ -207,9 +215,9 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
         rkey: regions[k]!.mr.stag,
         ...(o.verb === 'atomic' ? (atomicCas ? { compareAdd: 0n, swap: 1n } : { compareAdd: 1n }) : {}),
       }
-      return c.client.workload(c.qpn, Math.min(o.txDepth, o.iters) * o.size, spec, WORKLOAD_MARGIN_MS + (o.duration ?? 0) * 1000)
+      return c.client.workload(c.qpn, Math.min(o.txDepth, o.iters) * o.size, spec, timeoutMs)
     }))
-    let results: WorkloadResult[]
+    let results: Array<Pick<WorkloadResult, 'completed' | 'errors' | 'firstError' | 'elapsedMs' | 'latenciesUs' | 'atomicResults'>>
     if (send && timed) {
       const done = { value: false }
       const refills = Promise.all(receivers.map((r) => r.refillWhile(done)))
@@ -231,7 +239,8 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
       else if (timed && r.completed < 1) problems.push(`QP ${k}: no operation completed in ${o.duration} s`)
     })
     for (const [k, r] of receivers.entries()) problems.push(...(await r.check(results[k]!.completed)))
-    for (let k = 0; k < nQps; k++) problems.push(...(await checkRegion(server, regions[k]!, o, k, results[k]!.atomicResults, results[k]!.completed)))
+    for (const [k, p] of (pongs ?? []).entries()) problems.push(...pingPongProblems(k, p))
+    for (let k = 0; k < nQps; k++) problems.push(...(await checkRegion(server, regions[k]!, o, k, results[k]!.atomicResults, results[k]!.completed, pingpong)))
     await cleanUp(false)
 
     const halfRoundTrip = isHalfRoundTrip(o)
