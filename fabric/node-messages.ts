@@ -17,6 +17,7 @@ import type { Extent, FsyncResult, LeaseInfo, OdpQuery, Stat } from '../src/memo
 import type { Wc } from '../src/verbs/cq.ts'
 import type { QpAttr } from '../src/verbs/qp.ts'
 import type { WorkloadResult } from '../src/verbs/workload.ts'
+import type { PingPongResult } from '../src/verbs/pingpong.ts'
 import type { FaultCounters } from './faults.ts'
 import { FaultRuleSchema } from './fault-rules.ts'
 import { Bytes, command, IntFrom, Key, Ms, Name, NoBody, notice, U64, UInt, type BodyOf, type CommandType, type MessageTable, type ReplyOf } from './message-schema.ts'
@@ -58,6 +59,11 @@ const WorkloadSpec = v.object({
   history: Opt(WorkloadHistory), mix: Opt(WorkloadMix), seed: Opt(v.pipe(v.number(), v.safeInteger())), readSize: Opt(UInt), sendSize: Opt(UInt), recv: Opt(Sge),
   atomicOffset: Opt(UInt), atomicSpan: Opt(IntFrom(1)), casOffset: Opt(UInt), casSpan: Opt(IntFrom(1)), addend: Opt(U64), atomicInitial: Opt(U64),
   flushEvery: Opt(UInt), flushPlt: Opt(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(3))), drainMs: Opt(Ms), sampleMs: Opt(Ms),
+})
+/** One side of a latency ping-pong (src/verbs/pingpong.ts). */
+const PingPongSpec = v.object({
+  role: v.picklist(['client', 'server']), verb: v.picklist(['write', 'send']), count: UInt, durationMs: Opt(Ms), size: UInt,
+  localStag: Key, sendOffset: UInt, recvOffset: UInt, remoteAddr: Opt(UInt), rkey: Opt(Key), recvDepth: Opt(IntFrom(1)), answerTimeoutMs: Opt(Ms),
 })
 const ListenSpec = v.object({ port: UInt, pd: UInt, cqDepth: Opt(UInt), cap: Opt(QpCap), qpAccessFlags: Opt(UInt), srq: Opt(v.object({ maxWr: IntFrom(1) })) })
 const ConnParam = { qpn: UInt, psn: UInt, mtu: UInt, initiatorDepth: UInt, responderResources: UInt, privateData: Opt(v.unknown()) }
@@ -117,6 +123,7 @@ export const NodeMessages = {
   'verbs.disconnect': command<Empty>()(Qpn),
   'verbs.workload': command<WorkloadResult>()(v.object({ qpn: UInt, localBytes: UInt, spec: WorkloadSpec })),
   'verbs.workload.stop': command<{ stopped: boolean }>()(Qpn),
+  'verbs.pingpong': command<PingPongResult>()(v.object({ qpn: UInt, spec: PingPongSpec, timeoutMs: Opt(Ms) })),
   'verbs.server.lease': command<W.LeaseGrant>()(v.object({ node: Name, file: Name })),
   'verbs.server.unlease': command<Empty>()(v.object({ node: Name, file: Name })),
   'verbs.server.regFile': command<W.RemoteMr>()(v.object({ node: Name, ...FileReg })),

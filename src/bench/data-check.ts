@@ -3,6 +3,7 @@
  * fresh, zero-filled MR inside the client process, so what each test leaves
  * on the server is known in advance:
  * - write: the target (a pattern before the run) holds zeros, the guard after it still the pattern;
+ *   after a write_lat ping-pong the last byte holds the count of the last message (perftest's post_buf);
  * - send: the receive buffer likewise, and every receive completed with the full size;
  * - read: the target is unchanged (reads must not disturb it);
  * - atomic FETCH_AND_ADD(1): the word ends at start + operations and the returned
@@ -60,7 +61,7 @@ function firstDiff(a: Uint8Array, b: Uint8Array): number {
 }
 
 /** Check QP `k`'s target after the run, in which it completed `completed` operations (default -n). */
-export async function checkRegion(server: RemoteVerbs, region: BenchRegion, o: BenchOptions, k: number, atomicResults?: ReadonlyArray<bigint | number>, completed = o.iters): Promise<string[]> {
+export async function checkRegion(server: RemoteVerbs, region: BenchRegion, o: BenchOptions, k: number, atomicResults?: ReadonlyArray<bigint | number>, completed = o.iters, pingpong = false): Promise<string[]> {
   const problems: string[] = []
   const after = await server.read(region.mr.stag, 0, region.targetBytes + GUARD_BYTES)
   const target = after.subarray(0, region.targetBytes)
@@ -69,7 +70,9 @@ export async function checkRegion(server: RemoteVerbs, region: BenchRegion, o: B
   switch (o.verb) {
     case 'write':
     case 'send': {
-      const nonZero = target.findIndex((b) => b !== 0)
+      const counted = pingpong && o.verb === 'write' && target.length > 0
+      if (counted && target[target.length - 1] !== (completed & 0xff)) problems.push(`QP ${k}: last target byte is ${target[target.length - 1]} after a ${completed}-message ping-pong, expected ${completed & 0xff}`)
+      const nonZero = (counted ? target.subarray(0, target.length - 1) : target).findIndex((b) => b !== 0)
       if (nonZero >= 0) problems.push(`QP ${k}: server byte ${nonZero} is 0x${target[nonZero]!.toString(16)} after ${o.verb === 'write' ? 'writing' : 'sending'} zeros`)
       break
     }

@@ -294,6 +294,11 @@ export function parsePerftestOptions(raw: RawPerftestOptions, t: PerftestTest, w
 
   const useSrq = raw.useSrq === true
   if (useSrq && verb !== 'send') bad(`--use-srq: using an SRQ is only available in SEND tests (perftest), not ${t.test}`)
+  // send_lat is a ping-pong of two live loops (src/verbs/pingpong.ts) that poll and keep their own receives.
+  if (kind === 'lat' && verb === 'send') {
+    const which = useSrq ? '--use-srq' : events ? '-e/--events' : rxDepth !== undefined ? '-r/--rx-depth' : undefined
+    if (which) bad(`${which}: not supported yet with send_lat (its ping-pong loops poll, and keep their own receives posted)`)
+  }
 
   const performWarmUp = raw.perform_warm_up === true
   if (performWarmUp && !(kind === 'bw' && verb !== 'send')) bad(`--perform_warm_up: valid in atomic, read and write bw tests (perftest), not ${t.test}`)

@@ -18,6 +18,7 @@ import { checkRegion, prepareRegion, type BenchRegion } from './data-check.ts'
 import { latencyDurationStats, latencyStats, qpSamples, type LatencyDurationStats, type LatencyStats } from './latency-stats.ts'
 import { CpuWindow, type CpuFigures } from './cpu-util.ts'
 import { DEF_PORT } from './perftest-options.ts'
+import { pingPongProblems, runPingPongs, usesPingPong } from './pingpong-bench.ts'
 
 /** perftest's default port; the CM port of the server's listener (-p sets another). */
 export const BENCH_PORT = DEF_PORT
@@ -191,6 +192,7 @@ export function serverAccess(o: Pick<BenchOptions, 'odp'>): number {
 interface Conn {
   client: RemoteVerbs
   qpn: number
+  pd: number
   remoteQpn: number
 }
 
@@ -201,8 +203,11 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
   const nQps = clientList.length * o.qps
   const send = o.verb === 'send'
   const timed = o.duration !== undefined
+  const pingpong = usesPingPong(o)
   const regions: BenchRegion[] = []
   const conns: Conn[] = []
+  /** Ping-pong buffers registered on the client nodes. */
+  const clientMrs: Array<{ client: RemoteVerbs; stag: number; iova: number }> = []
   let pd: number | undefined
   let listening = false
   const p = o.perftest
@@ -220,6 +225,7 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
       }
     }
     for (const c of conns.splice(0)) await step(() => c.client.disconnect(c.qpn))
+    for (const m of clientMrs.splice(0)) await step(() => m.client.deregMr(m.stag))
     if (listening) await step(() => server.unlisten(port))
     listening = false
     for (const r of regions.splice(0)) await step(() => server.deregMr(r.mr.stag))
@@ -260,7 +266,7 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
     }
     const { path: qpPath, ...qpDepths } = await queryDepths(server, conns[0]!)
     const ends = await Promise.all(conns.map((c) => Promise.all([c.client.queryQp(c.qpn), server.queryQp(c.remoteQpn)])))
-    const receivers = send ? conns.map((c, k) => new Receiver(server, c.remoteQpn, regions[k]!, o, k, p.useSrq ? port : undefined)) : []
+    const receivers = send && !pingpong ? conns.map((c, k) => new Receiver(server, c.remoteQpn, regions[k]!, o, k, p.useSrq ? port : undefined)) : []
     for (const r of receivers) await r.post(recvDepth)
 
     const atomicCas = o.verb === 'atomic' && o.atomicType === 'CMP_AND_SWAP'
@@ -269,7 +275,10 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
       cpuWindow = new CpuWindow(control, [serverId, ...clientList], timed ? { durationMs: o.duration! * 1000, marginMs: o.margin * 1000 } : undefined)
       cpuWindow.start()
     }
-    const workloads = Promise.all(conns.map((c, k) => {
+    const timeoutMs = WORKLOAD_MARGIN_MS + (o.duration ?? 0) * 1000
+    // write_lat, send_lat: perftest's ping-pong, both ends live (pingpong-bench.ts).
+    const pongs = pingpong ? await runPingPongs(server, conns, regions, o, timeoutMs, clientMrs) : undefined
+    const workloads = pongs ? Promise.resolve(pongs.map((x) => x.client)) : Promise.all(conns.map((c, k) => {
       const spec: WorkloadSpec = {
         opcode: atomicCas ? WrOpcode.ATOMIC_CMP_AND_SWP : OPCODES[o.verb],
         count: o.iters,
@@ -284,9 +293,9 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
         ...(p.postList > 1 ? { postList: p.postList } : {}),
         ...(p.events ? { events: true } : {}),
       }
-      return c.client.workload(c.qpn, Math.min(o.txDepth, o.iters) * o.size, spec, WORKLOAD_MARGIN_MS + (o.duration ?? 0) * 1000)
+      return c.client.workload(c.qpn, Math.min(o.txDepth, o.iters) * o.size, spec, timeoutMs)
     }))
-    let results: WorkloadResult[]
+    let results: Array<Pick<WorkloadResult, 'completed' | 'errors' | 'firstError' | 'elapsedMs' | 'latenciesUs' | 'atomicResults' | 'localMr' | 'polled' | 'cqEvents' | 'postCalls'>>
     if (send && refill) {
       const done = { value: false }
       const refills = Promise.all(receivers.map((r) => r.refillWhile(done)))
@@ -309,13 +318,17 @@ export async function runBench(control: ControlPlane, serverId: string, clientId
       else if (timed && r.completed < 1) problems.push(`QP ${k}: no operation completed in ${o.duration} s`)
     })
     for (const [k, r] of receivers.entries()) problems.push(...(await r.check(results[k]!.completed)))
+    for (const [k, x] of (pongs ?? []).entries()) problems.push(...pingPongProblems(k, x))
     const srq = p.useSrq ? await server.querySrq(port) : undefined
-    for (let k = 0; k < nQps; k++) problems.push(...(await checkRegion(server, regions[k]!, o, k, results[k]!.atomicResults, results[k]!.completed)))
-    // Before cleanUp forgets the connections.
-    const addresses = ends.map(([local, remote], k): QpAddresses => ({
-      local: { lid: 0, qpn: conns[k]!.qpn, psn: local.sqPsn, rkey: results[k]!.localMr?.stag ?? 0, vaddr: results[k]!.localMr?.iova ?? 0, outReads: local.maxRdAtomic },
-      remote: { lid: 0, qpn: conns[k]!.remoteQpn, psn: remote.sqPsn, rkey: regions[k]!.mr.stag, vaddr: regions[k]!.mr.iova, outReads: remote.maxDestRdAtomic },
-    }))
+    for (let k = 0; k < nQps; k++) problems.push(...(await checkRegion(server, regions[k]!, o, k, results[k]!.atomicResults, results[k]!.completed, pingpong)))
+    // Before cleanUp forgets the connections. The local MR: the workload's buffer, or the ping-pong's.
+    const addresses = ends.map(([local, remote], k): QpAddresses => {
+      const mine = pingpong ? clientMrs[k] : results[k]!.localMr
+      return {
+        local: { lid: 0, qpn: conns[k]!.qpn, psn: local.sqPsn, rkey: mine?.stag ?? 0, vaddr: mine?.iova ?? 0, outReads: local.maxRdAtomic },
+        remote: { lid: 0, qpn: conns[k]!.remoteQpn, psn: remote.sqPsn, rkey: regions[k]!.mr.stag, vaddr: regions[k]!.mr.iova, outReads: remote.maxDestRdAtomic },
+      }
+    })
     await cleanUp(false)
 
     const halfRoundTrip = isHalfRoundTrip(o)

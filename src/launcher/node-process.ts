@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { packagePath } from '../package-root.ts'
+import { Params } from '../params.ts'
 
 /** The CLI entry point; nodes are started as `<node> rdma-emu.js node --id X ...`. */
 export const BIN_PATH = packagePath('nodes/rdma-emu.js')
@@ -87,10 +88,11 @@ export async function within(p: Promise<unknown>, ms: number): Promise<boolean> 
 }
 
 /**
- * Extra Node.js flags for every node process, from RDMA_EMU_NODE_FLAGS
- * (space-separated), e.g. `--cpu-prof --cpu-prof-dir=prof` to profile a
- * bench run's nodes; Node refuses --cpu-prof in NODE_OPTIONS.
+ * Node.js flags of every node process: Params.nodeV8Flags, then the extra
+ * ones of RDMA_EMU_NODE_FLAGS (space-separated, so they can override), e.g.
+ * `--cpu-prof --cpu-prof-dir=prof` to profile a bench run's nodes; Node
+ * refuses --cpu-prof in NODE_OPTIONS.
  */
-function nodeFlags(): string[] {
-  return (process.env.RDMA_EMU_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f.length > 0)
+export function nodeFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+  return [...Params.nodeV8Flags, ...(env.RDMA_EMU_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f.length > 0)]
 }

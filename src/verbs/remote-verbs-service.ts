@@ -12,6 +12,8 @@ import type { Qp } from './qp.ts'
 import type { Srq } from './srq.ts'
 import { localBytesFor, runWorkload, type WorkloadReceiver } from './workload.ts'
 import { Access } from './constants.ts'
+import { runPingPong } from './pingpong.ts'
+import { Params } from '../params.ts'
 import { LeaseAgent, type RunningWorkload } from './remote-verbs-lease.ts'
 
 /**
@@ -224,6 +226,27 @@ export class RemoteVerbsService {
       } finally {
         if (this.workloads.get(qp.qpNum) === run) this.workloads.delete(qp.qpNum)
         device.deregMr(local)
+      }
+    })
+    // One side of a latency ping-pong (write_lat, send_lat) over an MR of this
+    // host: the server's side answers each message, the client's times the
+    // round trips. Bounded: the iterations, workload.stop, or `timeoutMs`.
+    h('pingpong', async (b) => {
+      const qp = this.qp(b.qpn)
+      if (this.workloads.has(qp.qpNum)) throw new EmuError(ErrorCodes.EBUSY, `a workload already runs on QP ${qp.qpNum}`)
+      const local = this.mr(b.spec.localStag)
+      if (b.spec.rkey !== undefined) this.lease.checkPost(qp, [{ rkey: b.spec.rkey }])
+      const ctl = new AbortController()
+      const timer = setTimeout(() => ctl.abort(`timed out after ${b.timeoutMs} ms`), b.timeoutMs ?? Params.workloadTimeoutMs)
+      const run: RunningWorkload = { qp, rkey: (b.spec.rkey ?? 0) >>> 0, stop: (why) => ctl.abort(why), done: Promise.resolve() }
+      try {
+        const p = runPingPong(qp, local, b.spec, ctl.signal)
+        run.done = p
+        this.workloads.set(qp.qpNum, run)
+        return await p
+      } finally {
+        clearTimeout(timer)
+        if (this.workloads.get(qp.qpNum) === run) this.workloads.delete(qp.qpNum)
       }
     })
     // Stop a running workload early: it posts nothing more, and its own

@@ -8,6 +8,7 @@ import type { FileMapping, LeaseMode, LeaseStatus, RemoteMr, RemoteSge } from '.
 import type { SendWr } from '../engine/wqe.ts'
 import type { ConnectOptions } from './cm.ts'
 import type { WorkloadResult, WorkloadSpec } from './workload.ts'
+import type { PingPongResult, PingPongSpec } from './pingpong.ts'
 
 /** Client of RemoteVerbsService: drive another host's verbs over the control plane. */
 export class RemoteVerbs {
@@ -95,6 +96,13 @@ export class RemoteVerbs {
   /** Run a closed-loop workload on one of this host's QPs (see src/verbs/workload.ts). */
   workload(qpn: number, localBytes: number, spec: WorkloadSpec, timeoutMs: number = Params.workloadTimeoutMs): Promise<WorkloadResult> {
     return this.call('workload', { qpn, localBytes, spec }, timeoutMs)
+  }
+  /**
+   * Run one side of a latency ping-pong on one of this host's QPs (src/verbs/pingpong.ts);
+   * `stopWorkload` ends it early. The loop gives up after `timeoutMs` (default Params.workloadTimeoutMs).
+   */
+  pingpong(qpn: number, spec: PingPongSpec, timeoutMs: number = Params.workloadTimeoutMs): Promise<PingPongResult> {
+    return this.call('pingpong', { qpn, spec, timeoutMs }, timeoutMs + Params.controlTimeoutMs)
   }
   /** Stop this host's workload on QP `qpn` early; its workload() call then resolves with `stopped` set. */
   stopWorkload(qpn: number): Promise<{ stopped: boolean }> {
