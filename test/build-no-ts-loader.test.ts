@@ -200,7 +200,8 @@ t.test('build - node processes and workers run compiled JavaScript', async (t) =
     const entry = join(pkg, 'nodes', 'rdma-emu.js')
     for (const n of nodes) {
       const argv = cmdline(n.pid)
-      t.equal(argv[1], entry, `${n.id} runs the installed CLI`)
+      // The script is the first argument after node's own flags (the launcher's V8 flags, Params.nodeV8Flags).
+      t.equal(argv.slice(1).find((a) => !a.startsWith('-')), entry, `${n.id} runs the installed CLI`)
       t.same(argv.filter((a) => LOADER_FLAG.test(a)), [], `${n.id}: no loader flag on its command line`)
       const opts = environ(n.pid).get('NODE_OPTIONS') ?? ''
       t.notMatch(opts, TS_LOADER, `${n.id}: no TypeScript loader in NODE_OPTIONS (${opts || 'unset'})`)
