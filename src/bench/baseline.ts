@@ -32,6 +32,8 @@ export interface BaselineOutcome {
   elapsedMs: number
   /** Empty when every request arrived with its size and every answer came back. */
   problems: string[]
+  /** With --cpu_util: each node's CPU over the baseline run (cpu-util.ts withBaselineCpu). */
+  cpu?: import('./cpu-util.ts').CpuFigures
 }
 
 /** Request and answer of one operation of test `o` on raw ZeroMQ. */

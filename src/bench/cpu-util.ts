@@ -121,12 +121,30 @@ export class CpuWindow {
   }
 }
 
-/** perftest's CPU_Util[%] column on the table: the header gets "    CPU_Util[%]", the figures row the value ("\t    %-3.2f"). */
 /** The lines under the table: each node's CPU time over the window and per operation. */
-export function formatCpu(c: CpuFigures): string {
-  const lines = [` cpu (--cpu_util): ${c.ops} operations in ${(c.measuredMs / 1000).toFixed(2)} s; user + sys of each node process, read by the node itself over ${(c.windowMs / 1000).toFixed(2)} s`]
+export function formatCpu(c: CpuFigures, of?: string): string {
+  const lines = [` cpu (--cpu_util${of ? `, ${of}` : ''}): ${c.ops} operations in ${(c.measuredMs / 1000).toFixed(2)} s; user + sys of each node process, read by the node itself over ${(c.windowMs / 1000).toFixed(2)} s`]
   for (const n of c.nodes) {
     lines.push(`   ${`${n.node} (${n.role}, pid ${n.pid})`.padEnd(32)} ${((n.userUs + n.systemUs) / 1000).toFixed(1).padStart(9)} ms  ${n.utilPercent.toFixed(1).padStart(6)} %  ${n.cpuUsPerOp.toFixed(3).padStart(10)} usec/op`)
   }
   return lines.join('\n') + '\n'
+}
+
+/**
+ * --cpu_util with --baseline: the same reading around the raw ZeroMQ run, so
+ * the emulator's CPU per operation can be set beside what moving the same
+ * messages costs the same processes (`cpu` on the returned outcome).
+ */
+export async function withBaselineCpu<T extends { elapsedMs: number; bw?: { n_iterations: number }; lat?: { n_iterations: number } }>(
+  control: ControlPlane, roles: ReadonlyMap<string, 'server' | 'client'>, run: () => Promise<T>,
+): Promise<T & { cpu: CpuFigures }> {
+  const window = new CpuWindow(control, [...roles.keys()])
+  window.start()
+  try {
+    const r = await run()
+    const ops = r.bw?.n_iterations ?? r.lat?.n_iterations ?? 0
+    return Object.assign(r, { cpu: await window.end(ops, r.elapsedMs, roles) })
+  } finally {
+    window.cancel()
+  }
 }

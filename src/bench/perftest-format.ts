@@ -127,6 +127,7 @@ export function benchExtras(o: BenchOutcome, baseline?: BaselineOutcome): Record
           baselineElapsedMs: baseline.elapsedMs,
           baselineShape: baseline.shape,
           baselineCheck: { ok: baseline.problems.length === 0, problems: baseline.problems },
+          ...(baseline.cpu ? { baselineCpu: baseline.cpu } : {}),
           ratio: baselineRatio(o, baseline),
           ratioMetric: ratioMetric(opt),
         }

@@ -6,6 +6,7 @@
  */
 import { baselineRatio, ratioMetric, type BaselineOutcome } from './baseline.ts'
 import type { BenchOutcome } from './run-bench.ts'
+import type { CpuFigures } from './cpu-util.ts'
 
 /** One run of the N: the emulator, and the baseline beside it. */
 export interface RepeatRun {
@@ -33,6 +34,9 @@ export interface RepeatSummary {
   ratioMetric: 'BW_average' | 't_typical'
   /** --cpu_util: each node's CPU µs per operation. */
   cpuUsPerOp?: Record<string, Spread>
+  /** --cpu_util with --baseline: the same of the raw ZeroMQ runs, and emulator ÷ baseline per node. */
+  baselineCpuUsPerOp?: Record<string, Spread>
+  cpuRatio?: Record<string, Spread>
 }
 
 /** Median (the mean of the middle two for an even count), min and max. */
@@ -62,7 +66,13 @@ export function repeatSummary(runs: readonly RepeatRun[]): RepeatSummary {
   }
   if (runs.every((r) => r.outcome.effects.cpu)) {
     const nodes = runs[0]!.outcome.effects.cpu!.nodes.map((n) => n.node)
-    summary.cpuUsPerOp = Object.fromEntries(nodes.map((node) => [node, spread(runs.map((r) => r.outcome.effects.cpu!.nodes.find((n) => n.node === node)?.cpuUsPerOp ?? 0))]))
+    const perOp = (c: CpuFigures | undefined, node: string) => c?.nodes.find((n) => n.node === node)?.cpuUsPerOp ?? 0
+    summary.cpuUsPerOp = Object.fromEntries(nodes.map((node) => [node, spread(runs.map((r) => perOp(r.outcome.effects.cpu, node)))]))
+    if (runs.every((r) => r.baseline?.cpu)) {
+      const raw = runs[0]!.baseline!.cpu!.nodes.map((n) => n.node)
+      summary.baselineCpuUsPerOp = Object.fromEntries(raw.map((node) => [node, spread(runs.map((r) => perOp(r.baseline!.cpu, node)))]))
+      summary.cpuRatio = Object.fromEntries(raw.map((node) => [node, spread(runs.map((r) => perOp(r.outcome.effects.cpu, node) / (perOp(r.baseline!.cpu, node) || Infinity)))]))
+    }
   }
   return summary
 }
@@ -83,5 +93,7 @@ export function formatRepeat(s: RepeatSummary, bwUnit: string): string {
   for (const [name, sp] of Object.entries(s.baseline ?? {})) lines.push(row(`baseline ${name}[${unit(name)}]`, sp, name))
   if (s.ratio) lines.push(row(`ratio (${s.ratioMetric})`, s.ratio, 'ratio'))
   for (const [node, sp] of Object.entries(s.cpuUsPerOp ?? {})) lines.push(row(`CPU per op ${node}[usec]`, sp, 'cpu'))
+  for (const [node, sp] of Object.entries(s.baselineCpuUsPerOp ?? {})) lines.push(row(`baseline CPU per op ${node}[usec]`, sp, 'cpu'))
+  for (const [node, sp] of Object.entries(s.cpuRatio ?? {})) lines.push(row(`CPU ratio ${node} (emulator / raw)`, sp, 'ratio'))
   return lines.join('\n') + '\n'
 }

@@ -121,7 +121,7 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
   const gids = { local: nodeGid(nodes.indexOf(client)), remote: nodeGid(nodes.indexOf(server)) }
   const { limitBwFailure, perftestExtrasJson, sampleLines } = await import('../bench/perftest-report.ts')
   const { formatRepeat, repeatSummary } = await import('../bench/repeat.ts')
-  const { formatCpu } = await import('../bench/cpu-util.ts')
+  const { formatCpu, withBaselineCpu } = await import('../bench/cpu-util.ts')
   const { compareDataPaths, formatComparison, setDataPath } = await import('../bench/datapath-compare.ts')
   const { WARMUP_ITERS, baselineOptions, runBaseline, warmUp } = await import('../bench/baseline.ts')
   const { BenchProgress, expectedServerPackets, progressWanted, watchRun } = await import('../bench/progress.ts')
@@ -161,9 +161,9 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
         ? compared.outcomes[compared.outcomes.length - 1]!
         : await Promise.race([watchRun(progress, control, server.id, expectedServerPackets(o, 1), (f) => progress!.update(step + f, 'emulator'), () => runBench(control, server.id, client.id, o)), failed])
       progress.update(step + 1, 'raw ZeroMQ')
-      const baseline = o.baseline
-        ? await Promise.race([runBaseline(control, server.id, [client.id], baselineOptions(o, outcome), progress.enabled ? (f) => progress!.update(step + 1 + f) : undefined), failed])
-        : undefined
+      const runRaw = () => runBaseline(control, server.id, [client.id], baselineOptions(o, outcome), progress!.enabled ? (f) => progress!.update(step + 1 + f) : undefined)
+      const roles = new Map([[server.id, 'server' as const], [client.id, 'client' as const]])
+      const baseline = o.baseline ? await Promise.race([o.cpuUtil ? withBaselineCpu(control, roles, runRaw) : runRaw(), failed]) : undefined
       runs.push({ outcome, baseline })
     }
     progress.stop()
@@ -189,6 +189,7 @@ async function bench(test: string, cli: BenchCliOpts): Promise<number> {
       if (baseline) process.stdout.write(formatBaseline(outcome, baseline))
       if (compared) process.stdout.write(formatComparison(compared, o.kind === 'bw' ? outcome.bwUnit : 'usec'))
       if (outcome.effects.cpu) process.stdout.write(formatCpu(outcome.effects.cpu))
+      if (baseline?.cpu) process.stdout.write(formatCpu(baseline.cpu, 'raw ZeroMQ baseline'))
       if (summary) process.stdout.write(formatRepeat(summary, outcome.bwUnit))
       if (attachFile) process.stdout.write(` attached to     : ${displayPath(attachFile.file)} (left running)\n`)
       else process.stdout.write(` run directory   : ${displayPath(cluster.runDir)}\n`)
