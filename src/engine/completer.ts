@@ -215,6 +215,16 @@ function onAck(qp: EngineQp, pkt: Packet): void {
     if (moved) progress(qp)
     return
   }
+  // A NAK for a PSN the requester has moved past (a late answer to a
+  // retransmission: a duplicate READ refused once its MR was gone) is stale,
+  // as a response older than comp.psn is in rxe_comp.c check_psn: ignored, it
+  // must not fail the WR now at the head.
+  // The floor: the first PSN not yet acknowledged (the next to post when idle).
+  const head = qp.sq.peek()
+  if (psnDiff(psn, head ? psnAdd(head.firstPsn, head.done) : qp.req.nextPsn) < 0) {
+    qp.host.counters.strayResponses++
+    return
+  }
   // NAKs first acknowledge everything before the PSN they carry.
   const moved = ackBefore(qp, psn)
   if (type === Aeth.RNR_NAK) {
