@@ -13,7 +13,7 @@ import { runScenario } from './helpers/scenario-run.ts'
 // never breaks it. Each run is its own cluster with that policy, written to
 // its own directory.
 t.test('scenario - truncate race: unsafe-gup corrupts the file that reuses the blocks, truncate-extend corrupts nothing, exclusive-lease refuses the truncate (ETXTBSY)', async (t) => {
-  const r = await runScenario(t, 'truncate-race', ['--policy', 'unsafe-gup,truncate-extend,exclusive-lease', '--traffic-ms', '800', '--json'])
+  const r = await runScenario(t, 'truncate-race', ['--policy', 'unsafe-gup,truncate-extend,exclusive-lease', '--traffic-ms', '1500', '--json'])
   t.equal(r.code, 0, `exit 0: every expectation of the three policies held ${r.stderr}`)
   const runs = r.json.runs as Array<{ policy: string; runDir: string; metrics: Record<string, number | string>; victims: Array<{ file: string; bytes: number }>; expectations: Array<{ held: boolean }> }>
   t.same(runs.map((x) => x.policy), ['unsafe-gup', 'truncate-extend', 'exclusive-lease'], 'one run per policy, in order')
