@@ -10,8 +10,8 @@ import { freePort, startAlone } from './helpers/alone-nodes.ts'
 // fixed port; client0 has port 0 (its peers find it through its entry in the
 // run directory); client1 advertises a hostname (localhost) while binding
 // 127.0.0.1. stats, an attached bench with its data check and an attached
-// scenario then use the cluster; a scenario with a node fault is refused
-// before it runs; SIGTERM stops every node.
+// scenario then use the cluster; a scenario with a node fault, or for another
+// policy than the servers run, is refused before it runs; SIGTERM stops every node.
 t.test('cluster - nodes started one by one share a run file that stats, bench and run attach to', async (t) => {
   const dir = tempDir(t)
   const runDir = join(dir, 'run')
@@ -62,6 +62,10 @@ t.test('cluster - nodes started one by one share a run file that stats, bench an
   const refused = await runCli(['run', 'pause-resume', '--attach', runDir, '--run-dir', join(dir, 'refused')])
   t.equal(refused.code, 2, 'a scenario with a node fault: exit 2')
   t.match(refused.stderr, /--attach: scenario pause-resume: steps\[3\] \(pause server0\): node faults need the node's own process/, 'naming the step, before anything runs')
+
+  const otherPolicy = await runCli(['run', 'partition-heal', '--attach', runDir, '--run-dir', join(dir, 'other-policy')])
+  t.equal(otherPolicy.code, 2, 'a scenario for another policy than the servers run: exit 2')
+  t.match(otherPolicy.stderr, /--attach: the attached servers run policy "upstream", which is not among the scenario's policies \(deny\)/, 'naming both')
 
   t.ok(nodes.every((n) => n.child.exitCode === null), 'every node still runs after the attached tools left')
   const exits = await Promise.all(nodes.map((n) => n.stop()))
