@@ -5,12 +5,13 @@ import { parseConfig } from '../src/config/load-config.ts'
 import { EmuError, ErrorCodes } from '../src/errors.ts'
 import { startNode } from '../src/host/node-host.ts'
 import { pidsMatching, reapAfter, runCli, tempDir, writeConfig } from './cluster-helpers.ts'
-import { freePort } from './helpers/alone-nodes.ts'
+import { freePort, startAlone } from './helpers/alone-nodes.ts'
 
 // A node started alone is ready only once every peer answers. When a peer
 // never comes, the start fails after the ready timeout, naming each missing
 // peer and why: client0 at its fixed endpoint never answered; client1 has
 // port 0 and no entry in the run directory, so nobody knows where it is.
+// Stopped while it waits, it exits 0.
 t.test('cluster - a node alone whose peers never answer fails naming them', async (t) => {
   const dir = tempDir(t)
   const port = await freePort()
@@ -31,6 +32,13 @@ t.test('cluster - a node alone whose peers never answer fails naming them', asyn
   t.notMatch(r.stdout, / ready at /, 'never said ready')
   t.ok(existsSync(join(runDir, 'nodes', 'server0.json')), 'its entry in the run directory says where it was')
   t.same(pidsMatching(runDir), [], 'no process of the run remains')
+
+  // Stopped while it waits (Ctrl-C, SIGTERM): it stops at once, exit 0, as `up` stopped while starting.
+  const waiting = startAlone(t, 'server0', ['-c', join(dir, 'cluster.config.json'), '--run-dir', runDir])
+  await waiting.output(/waiting up to 60000 ms for 2 peers/)
+  const stopped = await waiting.stop()
+  t.equal(stopped.code, 0, 'SIGTERM while waiting: exit 0')
+  t.match(waiting.stdout(), /node server0: stopped before its peers answered/, 'saying so')
 
   // The same through the API: the stable code, and the missing peers as data.
   const err = await startNode({ config: parseConfig(raw), id: 'server0', runDir: join(dir, 'api'), readyTimeoutMs: 1000 }).catch((e: unknown) => e)

@@ -51,7 +51,14 @@ export function register(program: Command): void {
         ? { file: resolve(opts.program), args }
         : nodeConfig?.program ? { file: nodeConfig.program, args: args.length ? args : nodeConfig.args ?? [] } : undefined
       const { startNode } = await import('../host/node-host.ts')
-      const node = await startNode({
+      // Ctrl-C / SIGTERM while a node alone waits for its peers: it stops, exit 0 (as `up` stopped while starting).
+      const early = new AbortController()
+      const stopEarly = () => early.abort()
+      if (!opts.launcher) {
+        process.on('SIGINT', stopEarly)
+        process.on('SIGTERM', stopEarly)
+      }
+      const starting = startNode({
         config,
         id: opts.id,
         runDir: opts.runDir ?? defaultRunDir(),
@@ -63,6 +70,15 @@ export function register(program: Command): void {
         onWaitPeers: (endpoint, peers, ms) => {
           if (peers.length > 0) process.stdout.write(`node ${opts.id} at ${endpoint}: waiting up to ${ms} ms for ${peers.length} peer${peers.length === 1 ? '' : 's'} (${peers.join(', ')})\n`)
         },
+        signal: early.signal,
+      })
+      const node = await starting.finally(() => {
+        process.off('SIGINT', stopEarly)
+        process.off('SIGTERM', stopEarly)
+      }).catch((err: unknown) => {
+        if (!early.signal.aborted) throw err
+        process.stdout.write(`node ${opts.id}: stopped before its peers answered\n`)
+        process.exit(0)
       })
       const onSignal = (sig: NodeJS.Signals) => void node.stop(0, sig)
       process.on('SIGINT', onSignal)

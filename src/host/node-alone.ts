@@ -34,6 +34,8 @@ export interface AloneOptions {
   timeoutMs: number
   /** The configuration file the node was started with (not overwritten by the run directory's copy). */
   configFile?: string
+  /** Stop waiting (SIGINT, SIGTERM): rejects with EmuError(NODE_FAILED, details { interrupted: true }). */
+  signal?: AbortSignal
 }
 
 /** Join the peers of a node started alone; resolves once every one answers (see the file comment). */
@@ -58,7 +60,7 @@ export async function joinAlone(ctx: NodeContext, o: AloneOptions): Promise<void
   log.info({ peers: peers.map((p) => p.id), timeoutMs: o.timeoutMs }, 'waiting for peers')
   const deadline = Date.now() + o.timeoutMs
   await Promise.all(peers.map(async (peer) => {
-    for (let left = deadline - Date.now(); left > 0; left = deadline - Date.now()) {
+    for (let left = deadline - Date.now(); left > 0 && !o.signal?.aborted; left = deadline - Date.now()) {
       if (!dial(peer)) {
         await sleep(Math.min(LOOK_AGAIN_MS, left))
         continue
@@ -74,6 +76,7 @@ export async function joinAlone(ctx: NodeContext, o: AloneOptions): Promise<void
       }
     }
   }))
+  if (o.signal?.aborted) throw new EmuError(ErrorCodes.NODE_FAILED, `node ${id}: stopped while waiting for its peers`, { interrupted: true })
   const missing = peers.filter((p) => !answered.has(p.id)).map((p) => {
     const at = dialled.get(p.id)
     return at !== undefined

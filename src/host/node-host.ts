@@ -35,6 +35,8 @@ export interface StartNodeOptions {
   configFile?: string
   /** Alone: told once bound, before the wait for the peers (which may be long). */
   onWaitPeers?: (endpoint: string, peers: string[], timeoutMs: number) => void
+  /** Alone: stop waiting for the peers (the start then fails, and the node stops). */
+  signal?: AbortSignal
   /** Exit when the parent process goes away (default: when a launcher is given). */
   watchParent?: boolean
   /** Capture every data-plane packet this node sends to this pcap file. */
@@ -198,10 +200,10 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
     // Alone: in the run file, and ready once every peer answers (node-alone.ts).
     opts.onWaitPeers?.(endpoint, config.nodes.filter((n) => n.id !== id).map((n) => n.id), readyTimeoutMs)
     try {
-      await joinAlone(ctx, { endpoint, timeoutMs: readyTimeoutMs, configFile: opts.configFile })
+      await joinAlone(ctx, { endpoint, timeoutMs: readyTimeoutMs, configFile: opts.configFile, signal: opts.signal })
     } catch (err) {
       log.error({ err: (err as Error).message }, 'not ready')
-      await stop(1, 'peers unreachable')
+      await stop(1, opts.signal?.aborted ? 'stopped before ready' : 'peers unreachable')
       throw err
     }
   }
