@@ -21,6 +21,11 @@
  * the first frame from a smaller-id peer arrives on our ROUTER (before that
  * peer is up here, so only heartbeats can have taken the other way), or when
  * a peer first answered through the ROUTER is later connected to.
+ *
+ * Addresses: the ROUTER binds `bind` (an IP address or a wildcard); peers are
+ * dialled at the endpoint connect() names (their advertised address, which
+ * may be a hostname: libzmq resolves it, IPv4 only). Sockets on an IPv6
+ * endpoint ([addr]) get ZMQ_IPV6.
  */
 import { Dealer, Router } from 'zeromq'
 import { Params } from '../src/params.ts'
@@ -78,6 +83,7 @@ export class ZmqTransport extends TransportBase {
     const router = new Router({
       routingId: this.id,
       mandatory: true,
+      ipv6: isIpv6(this.opts.bind),
       // A node restarted under the same id takes over its routing id.
       handover: true,
       linger: this.opts.lingerMs,
@@ -106,6 +112,7 @@ export class ZmqTransport extends TransportBase {
   protected openConnection(peerId: string, endpoint: string): void {
     const socket = new Dealer({
       routingId: this.id,
+      ipv6: isIpv6(endpoint),
       linger: this.opts.lingerMs,
       sendHighWaterMark: this.opts.highWaterMark,
       receiveHighWaterMark: this.opts.highWaterMark,
@@ -192,4 +199,9 @@ export class ZmqTransport extends TransportBase {
       await undefined
     }
   }
+}
+
+/** tcp://[ADDR]:PORT: libzmq sockets are IPv4-only unless ZMQ_IPV6 is set. */
+function isIpv6(endpoint: string): boolean {
+  return endpoint.startsWith('tcp://[')
 }

@@ -7,6 +7,18 @@
 export const ErrorCodes = {
   /** Bad configuration file (schema, duplicates, unreadable). Exit code 2. */
   CONFIG_INVALID: 'ERR_CONFIG_INVALID',
+  /** A config problem (within CONFIG_INVALID, on its line): a node binds a hostname or an interface name, not an IP address or a wildcard. */
+  CONFIG_BIND_HOSTNAME: 'ERR_CONFIG_BIND_HOSTNAME',
+  /** A config problem (within CONFIG_INVALID): two nodes advertise one endpoint (host:port). */
+  CONFIG_ENDPOINT_DUPLICATE: 'ERR_CONFIG_ENDPOINT_DUPLICATE',
+  /** A config problem (within CONFIG_INVALID): a wildcard bind without an address to advertise (or a wildcard advertised). */
+  CONFIG_WILDCARD_NO_ADVERTISE: 'ERR_CONFIG_WILDCARD_NO_ADVERTISE',
+  /** A config problem (within CONFIG_INVALID): an advertised address that is neither an IP address nor a hostname. */
+  CONFIG_ADVERTISE_INVALID: 'ERR_CONFIG_ADVERTISE_INVALID',
+  /** A node started alone could not reach every peer before its ready timeout (the missing ones are named). Exit code 1. */
+  PEERS_UNREACHABLE: 'ERR_PEERS_UNREACHABLE',
+  /** A scenario on an attached cluster has a node fault that needs the node's local process (kill, pause, resume, restart, stopNode). Exit code 2. */
+  ATTACH_NODE_FAULT: 'ERR_ATTACH_NODE_FAULT',
   /** Bad command-line argument. Exit code 2. */
   BAD_ARGUMENT: 'ERR_BAD_ARGUMENT',
   /** Bad scenario file. Exit code 2. */
@@ -73,7 +85,7 @@ export const ExitCode = { OK: 0, PROBLEM: 1, BAD_INPUT: 2 } as const
 /** Exit code for an error thrown out of a command. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof EmuError) {
-    if (err.code === ErrorCodes.CONFIG_INVALID || err.code === ErrorCodes.BAD_ARGUMENT || err.code === ErrorCodes.SCENARIO_INVALID) {
+    if (err.code === ErrorCodes.CONFIG_INVALID || err.code === ErrorCodes.BAD_ARGUMENT || err.code === ErrorCodes.SCENARIO_INVALID || err.code === ErrorCodes.ATTACH_NODE_FAULT) {
       return ExitCode.BAD_INPUT
     }
   }

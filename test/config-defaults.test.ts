@@ -9,7 +9,7 @@ t.test('config - defaults filled in', async (t) => {
   t.equal(c.logLevel, 'info')
   const s = c.nodes[0]!
   t.equal(s.role, 'server')
-  t.same([s.transport, s.host, s.port], ['tcp', '127.0.0.1', 0], 'tcp on loopback, free port')
+  t.same([s.transport, s.bind, s.advertise, s.port], ['tcp', '127.0.0.1', '127.0.0.1', 0], 'tcp on loopback (bound and advertised), free port')
   if (s.role === 'server') {
     t.same(s.server, {
       deviceBytes: 64 * 1024 * 1024, pageSize: 4096, policy: 'upstream', leaseBreakTimeMs: 45000, leaseRevokeKill: false,

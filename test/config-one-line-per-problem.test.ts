@@ -13,6 +13,6 @@ t.test('config - one line per problem', async (t) => {
     'fabric.heartbeatTimeoutMs: expected more than heartbeatIntervalMs (500), got 400',
     'nodes[0].server.policy: expected one of upstream, unsafe-gup, deny, truncate-extend, layout-lease, exclusive-lease, odp, got "yolo"',
     'nodes[1].server: only allowed when role is "server"',
-    'nodes[2].bogus: unknown property, expected one of id, role, transport, host, port, path, program, args, server',
+    'nodes[2].bogus: unknown property, expected one of id, role, transport, host, bind, advertise, port, path, program, args, server',
   ], 'every problem reported, each on its own line')
 })

@@ -1,10 +1,16 @@
-/** rdma-emu node --id ID: run one node in the foreground (the launcher uses the hidden options). */
+/**
+ * rdma-emu node --id ID: run one node in the foreground (the launcher uses
+ * the hidden options). Started alone (no --launcher) it writes the run file
+ * (src/host/node-alone.ts) and reports ready once every peer answers.
+ */
 import { Option, type Command } from 'commander'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { loadConfig, programProblem } from '../config/load-config.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import { defaultRunDir } from '../launcher/run-dir.ts'
+import { CLUSTER_FILE } from '../launcher/run-file.ts'
+import { ALONE_READY_TIMEOUT_MS } from '../host/node-alone.ts'
 import { reportError } from './report-error.ts'
 import { configOption, intArg, runDirOption } from './options.ts'
 
@@ -14,7 +20,7 @@ interface NodeOpts {
   runDir?: string
   dataDir?: string
   launcher?: string
-  readyTimeout: number
+  readyTimeout?: number
   pcap?: string
   program?: string
 }
@@ -31,7 +37,7 @@ export function register(program: Command): void {
     .option('--program <file>', "run this JavaScript program as the node's host (instead of the configuration's); the node exits when it ends, with its status")
     .argument('[args...]', 'arguments for the program, after -- (instead of the configuration\'s "args")')
     .addOption(new Option('--launcher <endpoint>', 'fabric endpoint of the launcher').hideHelp())
-    .addOption(new Option('--ready-timeout <ms>', 'start-up handshake timeout').argParser(intArg(1)).default(Params.readyTimeoutMs).hideHelp())
+    .addOption(new Option('--ready-timeout <ms>', `how long to wait for every peer to answer before giving up (exit 1, naming the missing peers; default ${ALONE_READY_TIMEOUT_MS}, with a launcher ${Params.readyTimeoutMs})`).argParser(intArg(1)))
     .action(async (args: string[], opts: NodeOpts) => {
       const config = loadConfig(opts.config)
       const nodeConfig = config.nodes.find((n) => n.id === opts.id)
@@ -45,7 +51,14 @@ export function register(program: Command): void {
         ? { file: resolve(opts.program), args }
         : nodeConfig?.program ? { file: nodeConfig.program, args: args.length ? args : nodeConfig.args ?? [] } : undefined
       const { startNode } = await import('../host/node-host.ts')
-      const node = await startNode({
+      // Ctrl-C / SIGTERM while a node alone waits for its peers: it stops, exit 0 (as `up` stopped while starting).
+      const early = new AbortController()
+      const stopEarly = () => early.abort()
+      if (!opts.launcher) {
+        process.on('SIGINT', stopEarly)
+        process.on('SIGTERM', stopEarly)
+      }
+      const starting = startNode({
         config,
         id: opts.id,
         runDir: opts.runDir ?? defaultRunDir(),
@@ -53,6 +66,19 @@ export function register(program: Command): void {
         launcher: opts.launcher,
         readyTimeoutMs: opts.readyTimeout,
         pcap: opts.pcap,
+        configFile: opts.config,
+        onWaitPeers: (endpoint, peers, ms) => {
+          if (peers.length > 0) process.stdout.write(`node ${opts.id} at ${endpoint}: waiting up to ${ms} ms for ${peers.length} peer${peers.length === 1 ? '' : 's'} (${peers.join(', ')})\n`)
+        },
+        signal: early.signal,
+      })
+      const node = await starting.finally(() => {
+        process.off('SIGINT', stopEarly)
+        process.off('SIGTERM', stopEarly)
+      }).catch((err: unknown) => {
+        if (!early.signal.aborted) throw err
+        process.stdout.write(`node ${opts.id}: stopped before its peers answered\n`)
+        process.exit(0)
       })
       const onSignal = (sig: NodeJS.Signals) => void node.stop(0, sig)
       process.on('SIGINT', onSignal)
@@ -66,7 +92,8 @@ export function register(program: Command): void {
         void node.stop(1, 'uncaught exception')
       })
       if (!opts.launcher) {
-        process.stdout.write(`node ${node.ctx.id} (${node.ctx.role}) ready at ${node.ctx.transport.endpoint}, pid ${process.pid}, log ${node.ctx.runDir}/${node.ctx.id}.log\n`)
+        const bound = node.ctx.transport.endpoint !== node.endpoint ? ` (bound ${node.ctx.transport.endpoint})` : ''
+        process.stdout.write(`node ${node.ctx.id} (${node.ctx.role}) ready at ${node.endpoint}${bound}, pid ${process.pid}, run file ${join(node.ctx.runDir, CLUSTER_FILE)}, log ${node.ctx.runDir}/${node.ctx.id}.log\n`)
       }
       if (spec) {
         const { runNodeProgram } = await import('../host/program-runner.ts')

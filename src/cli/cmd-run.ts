@@ -1,7 +1,8 @@
 /**
  * rdma-emu run SCENARIO: run a scenario file (src/scenario/) once per policy
  * it lists, each on a cluster of its own, print one table comparing the
- * runs (or --json), and check its expectations.
+ * runs (or --json), and check its expectations. With --attach, once on a
+ * running cluster, under its servers' policy (src/scenario/run-attached.ts).
  *
  * Exit codes: 0 every expectation held, 1 one broke or a run had a problem
  * (a step failed, pins did not balance, a node died), 2 bad input (the
@@ -10,7 +11,9 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
 import type { Command } from 'commander'
-import { POLICIES, type Policy } from '../config/defaults.ts'
+import { POLICIES, type ClusterConfig, type Policy } from '../config/defaults.ts'
+import type { AttachedCluster } from '../launcher/attach-cluster.ts'
+import type { Scenario } from '../scenario/types.ts'
 import { loadConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes, ExitCode } from '../errors.ts'
 import { defaultRunDir } from '../launcher/run-dir.ts'
@@ -31,6 +34,7 @@ interface RunCliOpts {
   seed?: number
   pcap?: string
   report?: string
+  attach?: string
 }
 
 export function register(program: Command): void {
@@ -47,6 +51,7 @@ export function register(program: Command): void {
     .option('--pcap <file>', 'capture every data-plane packet to this pcap file (RoCEv2 framing, with the ICRC; one file per policy, named FILE-POLICY.pcap, when the scenario runs several)')
     .option('--report <dir>', 'write the report (timeline.svg, report.html, series.json, history, fault log) of each policy run into DIR/POLICY/ (default: the run directory)')
     .option('--ready-timeout <ms>', 'how long nodes have to report ready', intArg(1), Params.readyTimeoutMs)
+    .option('--attach <run-dir|cluster.json>', "run on this running cluster (`up`, or nodes started with `rdma-emu node`) instead of launching one, under its servers' policy; it is left running. Node faults (kill, pause, resume, restart, stopNode) are refused there (exit 2)")
     .action(async (file: string, opts: RunCliOpts) => {
       process.exitCode = await run(file, opts)
     })
@@ -76,12 +81,43 @@ function parsePolicies(list: string | undefined, allowed: readonly Policy[]): Po
   return [...new Set(names)] as Policy[]
 }
 
-async function run(arg: string, opts: RunCliOpts): Promise<number> {
-  const config = loadConfig(opts.config)
+/** --attach: the cluster joined, its configuration, and the scenario checked against it (node faults refused). */
+async function attach(target: string, file: string, opts: RunCliOpts) {
+  if (opts.pcap !== undefined) throw new EmuError(ErrorCodes.BAD_ARGUMENT, '--pcap: not with --attach (the attached cluster is already running: start it with `rdma-emu up --pcap FILE`)')
+  const { attachCluster, readClusterFile, recordedConfig } = await import('../launcher/attach-cluster.ts')
+  const { attachedPolicy, attachedRunConfig, overrideWarnings, refuseNodeFaults } = await import('../scenario/run-attached.ts')
   const { loadScenario } = await import('../scenario/load-scenario.ts')
-  const file = scenarioPath(arg)
+  const clusterFile = readClusterFile(target)
+  const config = attachedRunConfig(clusterFile, recordedConfig(clusterFile))
   const sc = loadScenario(file, config)
-  const policies = parsePolicies(opts.policy, sc.policies)
+  const wanted = parsePolicies(opts.policy, sc.policies)
+  refuseNodeFaults(sc)
+  for (const w of overrideWarnings(sc)) process.stderr.write(` WARNING: ${w}\n`)
+  const cluster = await attachCluster(clusterFile, { name: 'run' })
+  try {
+    return { cluster, config, sc, policies: [await attachedPolicy(cluster.control, config, sc, wanted)], source: `the attached cluster ${displayPath(clusterFile.file)}` }
+  } catch (err) {
+    await cluster.close()
+    throw err
+  }
+}
+
+async function run(arg: string, opts: RunCliOpts): Promise<number> {
+  const file = scenarioPath(arg)
+  const { cluster: attached, config, sc, policies, source } = opts.attach !== undefined ? await attach(opts.attach, file, opts) : await (async () => {
+    const config = loadConfig(opts.config)
+    const { loadScenario } = await import('../scenario/load-scenario.ts')
+    const sc = loadScenario(file, config)
+    return { cluster: undefined, config, sc, policies: parsePolicies(opts.policy, sc.policies), source: `nodes from ${opts.config}` }
+  })()
+  try {
+    return await runLoaded(file, opts, config, sc, policies, source, attached)
+  } finally {
+    await attached?.close()
+  }
+}
+
+async function runLoaded(file: string, opts: RunCliOpts, config: ClusterConfig, sc: Scenario, policies: Policy[] | undefined, source: string, attached: AttachedCluster | undefined): Promise<number> {
   const { resultsJson, runConfig, runScenario } = await import('../scenario/run-scenario.ts')
   // Every run's configuration is checked before the first cluster starts.
   for (const p of policies ?? sc.policies) runConfig(config, sc, p)
@@ -103,11 +139,11 @@ async function run(arg: string, opts: RunCliOpts): Promise<number> {
   process.on('SIGTERM', onSignal)
   try {
     const list = policies ?? sc.policies
-    out(`rdma-emu run: ${sc.name} (${displayPath(file)}), ${list.length} polic${list.length === 1 ? 'y' : 'ies'}, nodes from ${opts.config}`)
+    out(`rdma-emu run: ${sc.name} (${displayPath(file)}), ${list.length} polic${list.length === 1 ? 'y' : 'ies'}${attached ? ` (${list.join(', ')}, the servers')` : ''}, ${source}`)
     if (sc.description) out(sc.description)
     let t0 = 0
     const result = await runScenario(sc, {
-      config, runDir, policies, trafficMs: opts.trafficMs, readyTimeoutMs: opts.readyTimeout, signal: abort.signal,
+      config, runDir, policies, ...(attached ? { attached } : {}), trafficMs: opts.trafficMs, readyTimeoutMs: opts.readyTimeout, signal: abort.signal,
       ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(opts.pcap ? { pcap: resolve(opts.pcap) } : {}), ...(opts.report ? { reportDir: resolve(opts.report) } : {}),
       onRun: ({ policy, index, of, done }) => {
         if (!done) {

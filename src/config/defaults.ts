@@ -49,8 +49,10 @@ export interface ServerConfig {
 interface NodeConfigBase {
   id: string
   transport: 'tcp' | 'ipc'
-  /** tcp: bind address (also what peers connect to). */
-  host: string
+  /** tcp: the local address bound (an IP address or a wildcard: 0.0.0.0, ::, *). */
+  bind: string
+  /** tcp: the address peers and tools dial (an IP address or a hostname). */
+  advertise: string
   /** tcp: port, 0 = pick a free one. */
   port: number
   /** ipc: socket path (relative = under the run directory). */
@@ -95,6 +97,7 @@ export const DEFAULTS = {
   } satisfies FabricConfig,
   node: {
     transport: 'tcp' as const,
+    /** bind and advertise both, when neither nor `host` is given. */
     host: '127.0.0.1',
     port: 0,
   },
@@ -132,7 +135,9 @@ export function applyDefaults(raw: any, opts: { baseDir?: string } = {}): Cluste
       const base: NodeConfigBase = {
         id: n.id,
         transport,
-        host: n.host ?? DEFAULTS.node.host,
+        // `host` is both (compatibility); bind and advertise each override it.
+        bind: n.bind ?? n.host ?? DEFAULTS.node.host,
+        advertise: n.advertise ?? n.host ?? n.bind ?? DEFAULTS.node.host,
         port: n.port ?? DEFAULTS.node.port,
       }
       if (transport === 'ipc') base.path = n.path ?? `${n.id}.sock`
@@ -157,7 +162,7 @@ export function programPath(program: string, baseDir: string): string {
 export function serializeConfig(config: ClusterConfig): string {
   const nodes = config.nodes.map((n) => {
     if (n.transport !== 'ipc') return n
-    const { host: _host, port: _port, ...rest } = n
+    const { bind: _bind, advertise: _advertise, port: _port, ...rest } = n
     return rest
   })
   return JSON.stringify({ ...config, nodes }, null, 2) + '\n'

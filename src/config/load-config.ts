@@ -3,7 +3,7 @@
  *
  * Validation is the published JSON Schema (cluster.schema.json, checked by
  * ajv with allErrors) plus the rules a schema cannot express (duplicate ids,
- * duplicate fixed endpoints, settings that belong to another role or
+ * the address rules of address-rules.ts, settings that belong to another role or
  * transport, cross-field limits). Every problem becomes one line naming the
  * exact path and what was expected, e.g.
  *   nodes[1].port: expected integer 0-65535, got "x"
@@ -14,6 +14,7 @@ import { dirname, resolve } from 'node:path'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { packagePath } from '../package-root.ts'
+import { addressProblems } from './address-rules.ts'
 import { applyDefaults, programPath, type ClusterConfig } from './defaults.ts'
 import { locateJsonError } from './json-error.ts'
 import { schemaProblems } from './schema-errors.ts'
@@ -87,7 +88,9 @@ export function programProblem(program: string, baseDir: string): string | undef
 }
 
 function invalid(lines: string[]): EmuError {
-  return new EmuError(ErrorCodes.CONFIG_INVALID, lines.join('\n'), { problems: lines })
+  // The problems that have a code of their own (the address rules) end with it: [ERR_...].
+  const codes = lines.flatMap((l) => /\[(ERR_[A-Z_]+)\]$/.exec(l)?.[1] ?? [])
+  return new EmuError(ErrorCodes.CONFIG_INVALID, lines.join('\n'), { problems: lines, codes })
 }
 
 /** The configuration schema's own `#/$defs/...` references. */
@@ -110,8 +113,9 @@ function semanticProblems(raw: unknown, baseDir: string): string[] {
     if (timeout <= effective) lines.push(`fabric.heartbeatTimeoutMs: expected more than heartbeatIntervalMs (${effective}), got ${timeout}`)
   }
   if (!Array.isArray(raw.nodes)) return lines
+  // bind, advertise and their endpoints (address-rules.ts), each line with its code.
+  lines.push(...addressProblems(raw.nodes).map((p) => p.line))
   const ids = new Map<string, number>()
-  const tcp = new Map<string, number>()
   const ipc = new Map<string, number>()
   raw.nodes.forEach((node: unknown, i: number) => {
     if (!isObject(node)) return
@@ -130,16 +134,8 @@ function semanticProblems(raw: unknown, baseDir: string): string[] {
     const transport = node.transport ?? 'tcp'
     if (transport === 'tcp') {
       if (node.path !== undefined) lines.push(`${at}.path: only allowed when transport is "ipc"`)
-      const port = node.port
-      if (typeof port === 'number' && Number.isInteger(port) && port > 0) {
-        const host = typeof node.host === 'string' ? node.host : '127.0.0.1'
-        const key = `${host}:${port}`
-        const first = tcp.get(key)
-        if (first !== undefined) lines.push(`${at}.port: duplicate endpoint ${key} (also nodes[${first}].port)`)
-        else tcp.set(key, i)
-      }
     } else if (transport === 'ipc') {
-      for (const k of ['host', 'port']) if (node[k] !== undefined) lines.push(`${at}.${k}: only allowed when transport is "tcp"`)
+      for (const k of ['host', 'bind', 'advertise', 'port']) if (node[k] !== undefined) lines.push(`${at}.${k}: only allowed when transport is "tcp"`)
       const path = typeof node.path === 'string' ? node.path : typeof node.id === 'string' ? `${node.id}.sock` : undefined
       if (path !== undefined) {
         const first = ipc.get(path)

@@ -24,6 +24,7 @@ import { Dealer } from 'zeromq'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import type { NodeContext } from './node-context.ts'
+import { endpointPort, tcpEndpoint } from '../config/endpoint.ts'
 import type { BaselineCloseReply, BaselineListenReply, BaselineRunResult, BaselineShape } from '../../fabric/node-message-types.ts'
 
 const HELLO = Buffer.from('baseline-hello')
@@ -43,7 +44,10 @@ export function attachBaseline(ctx: NodeContext): void {
   const served = new Map<number, Served>()
   const driving = new Set<Dealer>()
   let nextToken = 1
-  const host = ctx.nodeConfig.transport === 'tcp' && ctx.nodeConfig.host !== '0.0.0.0' && ctx.nodeConfig.host !== '*' ? ctx.nodeConfig.host : '127.0.0.1'
+  // Bound where the node binds; handed out at the address the node advertises.
+  const nc = ctx.nodeConfig
+  const bindAt = nc.transport === 'tcp' ? (nc.bind === '*' ? 'tcp://*:0' : tcpEndpoint(nc.bind, 0)) : 'tcp://127.0.0.1:0'
+  const reachAt = nc.transport === 'tcp' ? nc.advertise : '127.0.0.1'
 
   const closeServed = (token: number): BaselineCloseReply => {
     const s = served.get(token)
@@ -59,10 +63,10 @@ export function attachBaseline(ctx: NodeContext): void {
     const shape: BaselineShape = body
     const socket = newDealer()
     try {
-      await socket.bind(`tcp://${host}:0`)
+      await socket.bind(bindAt)
     } catch (err) {
       socket.close()
-      throw new EmuError(ErrorCodes.TRANSPORT, `baseline: cannot bind tcp://${host}:0: ${(err as Error).message}`)
+      throw new EmuError(ErrorCodes.TRANSPORT, `baseline: cannot bind ${bindAt}: ${(err as Error).message}`)
     }
     const token = nextToken++
     const s: Served = { socket, received: 0, badSize: 0, timer: setTimeout(() => served.has(token) && closeServed(token), Params.baselineIdleCloseMs) }
@@ -71,7 +75,7 @@ export function attachBaseline(ctx: NodeContext): void {
     void serve(s, shape).catch((err) => {
       if (!socket.closed) ctx.log.warn({ err: (err as Error).message }, 'baseline stream failed')
     })
-    return { token, endpoint: socket.lastEndpoint! }
+    return { token, endpoint: tcpEndpoint(reachAt, endpointPort(socket.lastEndpoint!)!) }
   })
 
   ctx.control.handle('baseline.close', (b) => closeServed(b.token))

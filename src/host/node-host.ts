@@ -10,13 +10,14 @@ import { Worker } from 'node:worker_threads'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { ZmqTransport } from '../../fabric/zmq-transport.ts'
-import { bindEndpoint, knownEndpoint } from '../config/endpoint.ts'
+import { advertisedEndpoint, bindEndpoint } from '../config/endpoint.ts'
 import type { ClusterConfig } from '../config/defaults.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import { LAUNCHER_ID, Msg, type HelloBody, type PingPeerBody, type ReadyBody } from '../launcher/protocol.ts'
 import { ControlPlane } from '../../fabric/control-plane.ts'
 import { fileLogger } from './logger.ts'
+import { ALONE_READY_TIMEOUT_MS, joinAlone } from './node-alone.ts'
 import { rttStats } from './rtt-stats.ts'
 import { attachServices, type NodeContext, type NodeServices } from './services.ts'
 
@@ -28,8 +29,14 @@ export interface StartNodeOptions {
   dataDir?: string
   /** The launcher's endpoint; absent when the node runs alone. */
   launcher?: string
-  /** How long to wait for the launcher's peer list and for peers (ms). */
+  /** How long to wait for the launcher's peer list and for peers (ms); alone, default ALONE_READY_TIMEOUT_MS. */
   readyTimeoutMs?: number
+  /** Alone: the configuration file given (never overwritten by the run directory's copy). */
+  configFile?: string
+  /** Alone: told once bound, before the wait for the peers (which may be long). */
+  onWaitPeers?: (endpoint: string, peers: string[], timeoutMs: number) => void
+  /** Alone: stop waiting for the peers (the start then fails, and the node stops). */
+  signal?: AbortSignal
   /** Exit when the parent process goes away (default: when a launcher is given). */
   watchParent?: boolean
   /** Capture every data-plane packet this node sends to this pcap file. */
@@ -38,6 +45,8 @@ export interface StartNodeOptions {
 
 export interface NodeHandle {
   ctx: NodeContext
+  /** The endpoint peers dial: the advertised address with the real port. */
+  endpoint: string
   /** What the node runs: its RDMA stack, mailbox, and on a server its memory model. */
   services: NodeServices
   /** Resolves with the exit code once the node has shut down. */
@@ -52,7 +61,7 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
   if (!nodeConfig) {
     throw new EmuError(ErrorCodes.BAD_ARGUMENT, `--id: no node "${id}" in the configuration (known: ${config.nodes.map((n) => n.id).join(', ')})`)
   }
-  const readyTimeoutMs = opts.readyTimeoutMs ?? Params.readyTimeoutMs
+  const readyTimeoutMs = opts.readyTimeoutMs ?? (opts.launcher ? Params.readyTimeoutMs : ALONE_READY_TIMEOUT_MS)
   const dataDir = opts.dataDir ?? join(runDir, 'data', id)
   mkdirSync(runDir, { recursive: true })
   mkdirSync(dataDir, { recursive: true })
@@ -67,7 +76,9 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
     flush()
     throw new EmuError(ErrorCodes.NODE_FAILED, `node ${id}: ${(err as Error).message}`)
   }
-  log.info({ endpoint: transport.endpoint }, 'bound')
+  // Peers dial the advertised address (bind may be a wildcard), at the port really bound.
+  const endpoint = advertisedEndpoint(nodeConfig, runDir, transport.endpoint) ?? transport.endpoint
+  log.info({ bound: transport.endpoint, endpoint }, 'bound')
   transport.on('peer', (info) => log.info({ peer: info.id, state: info.state }, 'peer state'))
   const control = new ControlPlane(transport, { log })
 
@@ -179,22 +190,26 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
 
   if (opts.launcher) {
     transport.connect(LAUNCHER_ID, opts.launcher)
-    const hello: HelloBody = { id, role: nodeConfig.role, pid: process.pid, endpoint: transport.endpoint }
+    const hello: HelloBody = { id, role: nodeConfig.role, pid: process.pid, endpoint }
     const { peers } = await control.request(LAUNCHER_ID, Msg.HELLO, hello, readyTimeoutMs)
     for (const p of peers) if (p.id !== id) transport.connect(p.id, p.endpoint)
     await reachPeers(control, peers.map((p) => p.id).filter((p) => p !== id), readyTimeoutMs)
-    const ready: ReadyBody = { id, pid: process.pid, endpoint: transport.endpoint }
+    const ready: ReadyBody = { id, pid: process.pid, endpoint }
     await control.request(LAUNCHER_ID, Msg.READY, ready, readyTimeoutMs)
   } else {
-    // Alone: connect to the peers whose endpoints are known in advance.
-    for (const n of config.nodes) {
-      const ep = n.id !== id ? knownEndpoint(n, runDir) : undefined
-      if (ep) transport.connect(n.id, ep)
+    // Alone: in the run file, and ready once every peer answers (node-alone.ts).
+    opts.onWaitPeers?.(endpoint, config.nodes.filter((n) => n.id !== id).map((n) => n.id), readyTimeoutMs)
+    try {
+      await joinAlone(ctx, { endpoint, timeoutMs: readyTimeoutMs, configFile: opts.configFile, signal: opts.signal })
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'not ready')
+      await stop(1, opts.signal?.aborted ? 'stopped before ready' : 'peers unreachable')
+      throw err
     }
   }
-  log.info({ endpoint: transport.endpoint, peers: transport.peers().map((p) => p.id) }, 'ready')
+  log.info({ endpoint, peers: transport.peers().map((p) => p.id) }, 'ready')
 
-  return { ctx, services, stopped, stop }
+  return { ctx, endpoint, services, stopped, stop }
 }
 
 /** A thread that SIGKILLs this process after `ms`, whatever the main thread is doing. */

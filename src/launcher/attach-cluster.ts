@@ -15,6 +15,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, statSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { ZmqTransport } from '../../fabric/zmq-transport.ts'
 import { applyDefaults, type ClusterConfig, type Role } from '../config/defaults.ts'
@@ -22,7 +23,7 @@ import { loadConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { ControlPlane } from '../../fabric/control-plane.ts'
 import { attachRdma, type RdmaService } from '../host/rdma-service.ts'
-import { CLUSTER_FILE } from './launch-cluster.ts'
+import { CLUSTER_FILE } from './run-file.ts'
 import { Msg } from './protocol.ts'
 
 /** How long every node of the file has to answer a ping (ms). */
@@ -71,11 +72,11 @@ function bad(option: string, message: string): never {
  * and the path for a missing or malformed file.
  */
 export function readClusterFile(pathOrDir: string, option = '--attach'): ClusterFile {
-  if (pathOrDir.trim() === '') bad(option, 'expected a run directory of `rdma-emu up` or its cluster.json')
+  if (pathOrDir.trim() === '') bad(option, 'expected a run directory of `rdma-emu up` or `rdma-emu node`, or its cluster.json')
   const given = resolve(pathOrDir)
-  if (!existsSync(given)) bad(option, `${pathOrDir}: no such file or directory (expected a run directory of \`rdma-emu up\` or its ${CLUSTER_FILE})`)
+  if (!existsSync(given)) bad(option, `${pathOrDir}: no such file or directory (expected a run directory of \`rdma-emu up\` or \`rdma-emu node\`, or its ${CLUSTER_FILE})`)
   const file = statSync(given).isDirectory() ? join(given, CLUSTER_FILE) : given
-  if (!existsSync(file)) bad(option, `${pathOrDir}: no ${CLUSTER_FILE} in this directory (is it the run directory of a running \`rdma-emu up\`?)`)
+  if (!existsSync(file)) bad(option, `${pathOrDir}: no ${CLUSTER_FILE} in this directory (is it the run directory of a running \`rdma-emu up\` or \`rdma-emu node\`?)`)
   let raw: unknown
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'))
@@ -90,7 +91,9 @@ export function readClusterFile(pathOrDir: string, option = '--attach'): Cluster
     if (n.role !== 'client' && n.role !== 'server') bad(option, `${at}.role: expected client or server, got ${JSON.stringify(n.role)}`)
     if (typeof n.endpoint !== 'string' || !/^(tcp|ipc):\/\/./.test(n.endpoint)) bad(option, `${at}.endpoint: expected tcp://HOST:PORT or ipc://PATH, got ${JSON.stringify(n.endpoint)}`)
     if (n.pid !== undefined && !(Number.isSafeInteger(n.pid) && (n.pid as number) > 0)) bad(option, `${at}.pid: expected a process id, got ${JSON.stringify(n.pid)}`)
-    return { id: n.id, role: n.role, endpoint: n.endpoint, ...(n.pid !== undefined ? { pid: n.pid as number } : {}) }
+    // A pid is checked only on the machine it belongs to (nodes started alone on several machines).
+    const local = n.pid !== undefined && (typeof n.hostname !== 'string' || n.hostname === hostname())
+    return { id: n.id, role: n.role, endpoint: n.endpoint, ...(local ? { pid: n.pid as number } : {}) }
   })
   const ids = new Set<string>()
   for (const n of out) {
@@ -98,6 +101,18 @@ export function readClusterFile(pathOrDir: string, option = '--attach'): Cluster
     ids.add(n.id)
   }
   return { file, runDir: dirname(file), nodes: out }
+}
+
+/**
+ * The configuration recorded beside cluster.json (by `up`, or by the nodes
+ * started alone; defaults filled in): its fabric timers and time scale. The
+ * defaults over the file's nodes when it is not there.
+ */
+export function recordedConfig(cluster: ClusterFile): ClusterConfig {
+  const configFile = join(cluster.runDir, 'cluster.config.json')
+  return existsSync(configFile)
+    ? loadConfig(configFile)
+    : applyDefaults({ name: 'attached', nodes: cluster.nodes.map(({ id, role }) => ({ id, role })) })
 }
 
 /** False only when `pid` certainly is not a running process. */
@@ -118,11 +133,7 @@ function running(pid: number): boolean {
 export async function attachCluster(cluster: ClusterFile, opts: { name?: string; timeoutMs?: number; option?: string } = {}): Promise<AttachedCluster> {
   const option = opts.option ?? '--attach'
   const timeoutMs = opts.timeoutMs ?? ATTACH_TIMEOUT_MS
-  // The configuration `up` recorded beside cluster.json (defaults filled in); its fabric timers and time scale.
-  const configFile = join(cluster.runDir, 'cluster.config.json')
-  const config = existsSync(configFile)
-    ? loadConfig(configFile)
-    : applyDefaults({ name: 'attached', nodes: cluster.nodes.map(({ id, role }) => ({ id, role })) })
+  const config = recordedConfig(cluster)
   for (const n of cluster.nodes) {
     if (n.pid !== undefined && !running(n.pid)) {
       throw new EmuError(ErrorCodes.NODE_FAILED, `${option}: node ${n.id} (pid ${n.pid}) listed in ${cluster.file} is not running (has \`rdma-emu up\` stopped?)`)

@@ -10,7 +10,7 @@
  * every other running node `peer.gone` at once: the authoritative death
  * signal, on which the servers release what the node owned.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
@@ -28,9 +28,9 @@ import { forgetPaused, pauseProcess, resumeIfPaused, restartConfig, stopProcesse
 import { LAUNCHER_ID, Msg } from './protocol.ts'
 import { Startup } from './startup.ts'
 import { defaultRunDir, prepareRunDir } from './run-dir.ts'
+import { writeClusterFile } from './run-file.ts'
 
-/** File in the run directory naming every node's pid and real endpoint. */
-export const CLUSTER_FILE = 'cluster.json'
+export { CLUSTER_FILE } from './run-file.ts'
 
 export interface LaunchOptions {
   /** Configuration file (ignored when `config` is given). Default ./cluster.config.json. */
@@ -366,11 +366,6 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.transport.markDown(id)
     this.log.info({ node: id, pid, cause }, 'peer.gone sent')
   }
-}
-
-/** Where each node really listens (ports may have been 0): `rdma-emu stats` reads this. */
-function writeClusterFile(runDir: string, infos: readonly ClusterNode[]): void {
-  writeFileSync(join(runDir, CLUSTER_FILE), JSON.stringify({ nodes: infos.map(({ id, role, pid, endpoint }) => ({ id, role, pid, endpoint })) }, null, 2) + '\n')
 }
 
 /** Start every node of the configuration and wait until all report ready. */

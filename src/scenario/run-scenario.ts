@@ -6,14 +6,19 @@
  * (traffic, QPs, MRs, leases), reads every node's counters, and checks the
  * invariants that hold under any policy (every pin released). The
  * expectations are checked against each run's metrics.
+ *
+ * Attached (run --attach, run-attached.ts): the one run is on the running
+ * cluster given, which is left running; its node faults were refused before.
  */
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { serializeConfig, type ClusterConfig, type Policy } from '../config/defaults.ts'
 import { parseConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import type { MemStatsReply } from '../../fabric/node-message-types.ts'
+import type { ControlPlane } from '../../fabric/control-plane.ts'
+import type { AttachedCluster } from '../launcher/attach-cluster.ts'
 import type { Cluster } from '../launcher/launch-cluster.ts'
 import { checkExpectations, computeMetrics, fabricMetrics, victimsOf, type ExpectationResult, type Metrics, type NodeReadings, type TrafficReport } from './metrics.ts'
 import { cleanUp, RunContext, runStep, type TimelineEntry } from './steps.ts'
@@ -39,6 +44,11 @@ export interface RunOptions {
   reportDir?: string
   /** Capture every data-plane packet of each run to this pcap file (the policy's name is added when there are several). */
   pcap?: string
+  /**
+   * Run on this running cluster (run --attach, src/scenario/run-attached.ts)
+   * instead of launching one per policy: it is left running.
+   */
+  attached?: AttachedCluster
   /** Told when a run starts and ends (progress lines). */
   onRun?: (event: { policy: Policy; index: number; of: number; done?: PolicyRun }) => void
 }
@@ -115,12 +125,37 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<Scenario
   return result
 }
 
-async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o: RunOptions): Promise<PolicyRun> {
+/** The cluster one policy run uses: launched for it, or the attached one (left running). */
+interface RunCluster {
+  control: ControlPlane
+  nodes: string[]
+  /** The launched cluster (node faults act through it). */
+  launched?: Cluster
+  /** `fail` is called once a node of the cluster fails. */
+  onFailed(fail: (message: string) => void): void
+  stop(): Promise<void>
+}
+
+async function openCluster(sc: Scenario, policy: Policy, config: ClusterConfig, runDir: string, o: RunOptions): Promise<RunCluster> {
+  if (o.attached) {
+    const a = o.attached
+    mkdirSync(runDir, { recursive: true })
+    return { control: a.control, nodes: config.nodes.map((n) => n.id), onFailed: (fail) => void a.failed.catch((err: Error) => fail(err.message)), stop: async () => {} }
+  }
   const { launchCluster } = await import('../launcher/launch-cluster.ts')
   const { describeExit } = await import('../launcher/node-process.ts')
-  const runDir = join(o.runDir, policy)
   const pcap = o.pcap === undefined ? undefined : (o.policies ?? sc.policies).length > 1 ? o.pcap.replace(/(\.pcap)?$/, `-${policy}.pcap`) : o.pcap
   const cluster: Cluster = await launchCluster({ config, runDir, readyTimeoutMs: o.readyTimeoutMs, signal: o.signal, ...(pcap ? { pcap } : {}) })
+  return {
+    control: cluster.control, nodes: cluster.nodes.map((n) => n.id), launched: cluster,
+    onFailed: (fail) => void cluster.on('failed', (e) => fail(`node ${e.id} failed during the run (${describeExit(e)})`)),
+    stop: () => cluster.stop(),
+  }
+}
+
+async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o: RunOptions): Promise<PolicyRun> {
+  const runDir = join(o.runDir, policy)
+  const cluster = await openCluster(sc, policy, config, runDir, o)
   const problems: string[] = []
   // A node that dies, or an interrupt, ends the run at the next await.
   let isBroken = false
@@ -130,7 +165,7 @@ async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o:
       isBroken = true
       reject(new EmuError(ErrorCodes.NODE_FAILED, msg))
     }
-    cluster.on('failed', (e) => fail(`node ${e.id} failed during the run (${describeExit(e)})`))
+    cluster.onFailed(fail)
     onAbort = () => fail('run interrupted')
     if (o.signal?.aborted) onAbort()
     o.signal?.addEventListener('abort', onAbort, { once: true })
@@ -138,7 +173,7 @@ async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o:
   broken.catch(() => {})
   const guarded = <T>(p: Promise<T>): Promise<T> => Promise.race([p, broken])
   const roles = new Map(config.nodes.map((n) => [n.id, n.role]))
-  const ctx = new RunContext(cluster.control, policy, cluster.nodes.map((n) => n.id), { seed: o.seed ?? sc.seed, cluster, roles })
+  const ctx = new RunContext(cluster.control, policy, cluster.nodes, { seed: o.seed ?? sc.seed, ...(cluster.launched ? { cluster: cluster.launched } : {}), roles })
   let readings: NodeReadings | undefined
   let finals: FinalMemories = new Map()
   let faultReports: NodeFaultReport[] = []
@@ -182,7 +217,7 @@ async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o:
       liveness = await guarded(probeNodes(ctx))
       finals = await guarded(readFinalMemories(ctx))
       problems.push(...(await guarded(cleanUp(ctx))))
-      readings = await guarded(readNodes(cluster, config, ctx.faults.down))
+      readings = await guarded(readNodes(cluster.control, config, ctx.faults.down))
     }
   } catch (err) {
     problems.push(`end of run: ${(err as Error).message}`)
@@ -214,8 +249,7 @@ async function runPolicy(sc: Scenario, policy: Policy, config: ClusterConfig, o:
 }
 
 /** Every node's counters at the end of a run (nodes a step took down are not asked). */
-async function readNodes(cluster: Cluster, config: ClusterConfig, down: ReadonlySet<string>): Promise<NodeReadings> {
-  const c = cluster.control
+async function readNodes(c: ControlPlane, config: ClusterConfig, down: ReadonlySet<string>): Promise<NodeReadings> {
   const servers: MemStatsReply[] = []
   const counters: Array<Record<string, number>> = []
   const leaseStatus: NodeReadings['leaseStatus'] = []
