@@ -6,7 +6,8 @@ import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import { defaultRunDir } from '../launcher/run-dir.ts'
 import { reportError } from './report-error.ts'
-import { configOption, intArg, runDirOption } from './options.ts'
+import { configOption, intArg, metricsHostOption, metricsPortOption, noMetricsOption, runDirOption } from './options.ts'
+import { metricsEndpoint } from '../config/metrics-config.ts'
 
 interface NodeOpts {
   id: string
@@ -17,6 +18,9 @@ interface NodeOpts {
   readyTimeout: number
   pcap?: string
   program?: string
+  metricsPort?: number
+  metricsHost?: string
+  metrics?: boolean
 }
 
 export function register(program: Command): void {
@@ -30,6 +34,9 @@ export function register(program: Command): void {
     .option('--pcap <file>', 'capture every data-plane packet this node sends (RoCEv2 pcap, opens in Wireshark)')
     .option('--program <file>', "run this JavaScript program as the node's host (instead of the configuration's); the node exits when it ends, with its status")
     .argument('[args...]', 'arguments for the program, after -- (instead of the configuration\'s "args")')
+    .addOption(metricsPortOption())
+    .addOption(metricsHostOption())
+    .addOption(noMetricsOption())
     .addOption(new Option('--launcher <endpoint>', 'fabric endpoint of the launcher').hideHelp())
     .addOption(new Option('--ready-timeout <ms>', 'start-up handshake timeout').argParser(intArg(1)).default(Params.readyTimeoutMs).hideHelp())
     .action(async (args: string[], opts: NodeOpts) => {
@@ -44,6 +51,9 @@ export function register(program: Command): void {
       const spec = opts.program !== undefined
         ? { file: resolve(opts.program), args }
         : nodeConfig?.program ? { file: nodeConfig.program, args: args.length ? args : nodeConfig.args ?? [] } : undefined
+      // Started by a launcher (`up`), the node serves no metrics of its own: the launcher serves every node's.
+      const endpoint = opts.launcher ? undefined : metricsEndpoint(config, opts)
+      const metrics = endpoint ? await (await import('../metrics/metrics-server.ts')).MetricsServer.listen(endpoint) : undefined
       const { startNode } = await import('../host/node-host.ts')
       const node = await startNode({
         config,
@@ -65,9 +75,14 @@ export function register(program: Command): void {
         reportError(err)
         void node.stop(1, 'uncaught exception')
       })
+      if (metrics) {
+        const { serveNodeMetrics } = await import('../host/node-metrics.ts')
+        serveNodeMetrics(node, metrics)
+      }
       if (!opts.launcher) {
         process.stdout.write(`node ${node.ctx.id} (${node.ctx.role}) ready at ${node.ctx.transport.endpoint}, pid ${process.pid}, log ${node.ctx.runDir}/${node.ctx.id}.log\n`)
       }
+      if (metrics) process.stdout.write(`node ${node.ctx.id}: metrics at ${metrics.url}\n`)
       if (spec) {
         const { runNodeProgram } = await import('../host/program-runner.ts')
         run = runNodeProgram(node, spec, Boolean(opts.launcher))

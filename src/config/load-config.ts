@@ -16,6 +16,7 @@ import { EmuError, ErrorCodes } from '../errors.ts'
 import { packagePath } from '../package-root.ts'
 import { applyDefaults, programPath, type ClusterConfig } from './defaults.ts'
 import { locateJsonError } from './json-error.ts'
+import { metricsProblems } from './metrics-config.ts'
 import { schemaProblems } from './schema-errors.ts'
 
 export const DEFAULT_CONFIG_PATH = 'cluster.config.json'
@@ -109,6 +110,7 @@ function semanticProblems(raw: unknown, baseDir: string): string[] {
     const effective = iv ?? applyDefaults({ nodes: [] }).fabric.heartbeatIntervalMs
     if (timeout <= effective) lines.push(`fabric.heartbeatTimeoutMs: expected more than heartbeatIntervalMs (${effective}), got ${timeout}`)
   }
+  lines.push(...metricsProblems(raw))
   if (!Array.isArray(raw.nodes)) return lines
   const ids = new Map<string, number>()
   const tcp = new Map<string, number>()
