@@ -37,6 +37,9 @@ export interface ScaleOptions {
   /** write_bw: bytes per WRITE and WRITEs per client. */
   size: number
   iters: number
+  /** write_bw: WRITEs in flight per QP (perftest -t) and the QPs' ACK timeout exponent (perftest -u). */
+  txDepth: number
+  qpTimeout: number
   runDir: string
   readyTimeoutMs: number
   /** Called with a line of progress (stderr), or not at all. */
@@ -69,6 +72,8 @@ export interface ScaleResult {
   writeBw: {
     size: number
     itersPerClient: number
+    txDepth: number
+    qpTimeout: number
     /** Every QP's bytes over the wall time of the phase (MiB/s). */
     aggregateMiBps: number
     /** The sum of each server's perftest BW_average (MiB/s). */
@@ -150,7 +155,7 @@ async function allClientsWriteBw(cluster: Cluster, o: ScaleOptions): Promise<Sca
   const servers = cluster.nodes.filter((n) => n.role === 'server').map((n) => n.id)
   const clients = cluster.nodes.filter((n) => n.role === 'client').map((n) => n.id)
   const groups = servers.map((s, i) => ({ server: s, clients: clients.filter((_, k) => k % servers.length === i) })).filter((g) => g.clients.length > 0)
-  const bench = parseBenchOptions('write_bw', { size: String(o.size), iters: String(o.iters) })
+  const bench = parseBenchOptions('write_bw', { size: String(o.size), iters: String(o.iters), txDepth: String(o.txDepth), qpTimeout: String(o.qpTimeout) })
   const t0 = performance.now()
   const outcomes: BenchOutcome[] = await Promise.all(groups.map((g) => runBench(cluster.control, g.server, g.clients, bench)))
   const wallMs = performance.now() - t0
@@ -159,6 +164,8 @@ async function allClientsWriteBw(cluster: Cluster, o: ScaleOptions): Promise<Sca
   return {
     size: o.size,
     itersPerClient: o.iters,
+    txDepth: o.txDepth,
+    qpTimeout: o.qpTimeout,
     aggregateMiBps: bytes / 2 ** 20 / (wallMs / 1000),
     sumOfServersMiBps: outcomes.reduce((s, r) => s + (r.bw?.BW_average ?? 0), 0),
     wallMs,

@@ -38,7 +38,7 @@ export function formatScale(r: ScaleResult): string {
     `idle CPU per node over ${(r.idleWindowMs / 1000).toFixed(1)} s (heartbeats and timers; % of one core):`,
     formatTable(['nodes', 'min', 'median', 'max', 'total'], rows(r.nodes, (n) => n.idleCpuPercent, pct), [1, 2, 3, 4]),
     '',
-    `write_bw, every client at once (client k -> server k mod ${r.servers}, one QP each, ${w.itersPerClient} x ${w.size} B):`,
+    `write_bw, every client at once (client k -> server k mod ${r.servers}, one QP each, ${w.itersPerClient} x ${w.size} B, -t ${w.txDepth}, -u ${w.qpTimeout}):`,
     `  aggregate ${w.aggregateMiBps.toFixed(1)} MiB/s  (${(w.bytes / MiB).toFixed(0)} MiB in ${(w.wallMs / 1000).toFixed(2)} s; sum of the servers' BW_average ${w.sumOfServersMiBps.toFixed(1)} MiB/s)`,
     `  data check: ${w.problems.length === 0 ? 'ok' : w.problems.join('; ')}`,
     '',

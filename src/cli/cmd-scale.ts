@@ -24,6 +24,8 @@ interface ScaleOpts {
   idleSecs: number
   size: number
   iters: number
+  txDepth: number
+  qpTimeout: number
   readyTimeout: number
   runDir?: string
   json?: boolean
@@ -39,6 +41,8 @@ export function register(program: Command): void {
     .option('--idle-secs <s>', 'seconds of the idle CPU window', intArg(1, 600), 5)
     .option('-s, --size <bytes>', 'write_bw: bytes per RDMA WRITE', intArg(1, 1 << 23), 65536)
     .option('-n, --iters <n>', 'write_bw: WRITEs per client', intArg(5, 1_000_000), 500)
+    .option('-t, --tx-depth <n>', "write_bw: WRITEs in flight per QP (perftest's -t; its default 128 over-runs 28 QPs on a few cores)", intArg(1, 8192), 16)
+    .option('-u, --qp-timeout <n>', "write_bw: the QPs' ACK timeout, 4.096 us x 2^N (perftest's -u; its default 14, 67 ms, is shorter than the queueing of 32 busy processes)", intArg(0, 31), 18)
     .option('--ready-timeout <ms>', 'how long the nodes have to report ready', intArg(1), 120_000)
     .option('--run-dir <dir>', 'run directory for logs and data, kept afterwards (default: a temporary one, removed)')
     .option('--json', 'print the figures as JSON')
@@ -59,7 +63,7 @@ async function scale(opts: ScaleOpts): Promise<number> {
   try {
     const result = await runScale({
       servers: opts.servers, clients: opts.clients, workers: opts.workers, idleSecs: opts.idleSecs,
-      size: opts.size, iters: opts.iters, runDir, readyTimeoutMs: opts.readyTimeout, signal: abort.signal,
+      size: opts.size, iters: opts.iters, txDepth: opts.txDepth, qpTimeout: opts.qpTimeout, runDir, readyTimeoutMs: opts.readyTimeout, signal: abort.signal,
       progress: opts.json ? undefined : (line) => process.stderr.write(`rdma-emu scale: ${line}\n`),
     })
     if (temp) rmSync(join(runDir, '..'), { recursive: true, force: true })
