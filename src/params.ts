@@ -32,6 +32,10 @@ export const Params = {
    * write_bw). A larger initial old-space limit leaves those to the scavenger.
    */
   nodeV8Flags: ['--initial-old-space-size=256'] as readonly string[],
+  /** Prometheus metrics (`metrics` in the configuration, `--metrics-port`): the port a `metrics` block without one serves on. */
+  metricsPort: 9477,
+  /** Prometheus metrics: how long one scrape waits for a node's counters (ms); a node silent that long is reported `rdma_emu_up 0`. */
+  metricsScrapeTimeoutMs: 2000,
   /** ZeroMQ linger on close (ms): short, so processes exit promptly. */
   zmqLingerMs: 0,
   /** ZeroMQ send/receive high-water marks (messages). */

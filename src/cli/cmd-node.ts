@@ -12,7 +12,8 @@ import { defaultRunDir } from '../launcher/run-dir.ts'
 import { CLUSTER_FILE } from '../launcher/run-file.ts'
 import { ALONE_READY_TIMEOUT_MS } from '../host/node-alone.ts'
 import { reportError } from './report-error.ts'
-import { configOption, intArg, runDirOption } from './options.ts'
+import { configOption, intArg, metricsHostOption, metricsPortOption, noMetricsOption, runDirOption } from './options.ts'
+import { metricsEndpoint } from '../config/metrics-config.ts'
 
 interface NodeOpts {
   id: string
@@ -23,6 +24,9 @@ interface NodeOpts {
   readyTimeout?: number
   pcap?: string
   program?: string
+  metricsPort?: number
+  metricsHost?: string
+  metrics?: boolean
 }
 
 export function register(program: Command): void {
@@ -36,6 +40,9 @@ export function register(program: Command): void {
     .option('--pcap <file>', 'capture every data-plane packet this node sends (RoCEv2 pcap, opens in Wireshark)')
     .option('--program <file>', "run this JavaScript program as the node's host (instead of the configuration's); the node exits when it ends, with its status")
     .argument('[args...]', 'arguments for the program, after -- (instead of the configuration\'s "args")')
+    .addOption(metricsPortOption())
+    .addOption(metricsHostOption())
+    .addOption(noMetricsOption())
     .addOption(new Option('--launcher <endpoint>', 'fabric endpoint of the launcher').hideHelp())
     .addOption(new Option('--ready-timeout <ms>', `how long to wait for every peer to answer before giving up (exit 1, naming the missing peers; default ${ALONE_READY_TIMEOUT_MS}, with a launcher ${Params.readyTimeoutMs})`).argParser(intArg(1)))
     .action(async (args: string[], opts: NodeOpts) => {
@@ -50,6 +57,9 @@ export function register(program: Command): void {
       const spec = opts.program !== undefined
         ? { file: resolve(opts.program), args }
         : nodeConfig?.program ? { file: nodeConfig.program, args: args.length ? args : nodeConfig.args ?? [] } : undefined
+      // Started by a launcher (`up`), the node serves no metrics of its own: the launcher serves every node's.
+      const endpoint = opts.launcher ? undefined : metricsEndpoint(config, opts)
+      const metrics = endpoint ? await (await import('../metrics/metrics-server.ts')).MetricsServer.listen(endpoint) : undefined
       const { startNode } = await import('../host/node-host.ts')
       // Ctrl-C / SIGTERM while a node alone waits for its peers: it stops, exit 0 (as `up` stopped while starting).
       const early = new AbortController()
@@ -91,10 +101,15 @@ export function register(program: Command): void {
         reportError(err)
         void node.stop(1, 'uncaught exception')
       })
+      if (metrics) {
+        const { serveNodeMetrics } = await import('../host/node-metrics.ts')
+        serveNodeMetrics(node, metrics)
+      }
       if (!opts.launcher) {
         const bound = node.ctx.transport.endpoint !== node.endpoint ? ` (bound ${node.ctx.transport.endpoint})` : ''
         process.stdout.write(`node ${node.ctx.id} (${node.ctx.role}) ready at ${node.endpoint}${bound}, pid ${process.pid}, run file ${join(node.ctx.runDir, CLUSTER_FILE)}, log ${node.ctx.runDir}/${node.ctx.id}.log\n`)
       }
+      if (metrics) process.stdout.write(`node ${node.ctx.id}: metrics at ${metrics.url}\n`)
       if (spec) {
         const { runNodeProgram } = await import('../host/program-runner.ts')
         run = runNodeProgram(node, spec, Boolean(opts.launcher))

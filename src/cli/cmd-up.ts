@@ -13,7 +13,9 @@ import { EmuError, ErrorCodes, ExitCode } from '../errors.ts'
 import type { Cluster } from '../launcher/launch-cluster.ts'
 import type { ProgramExit } from '../launcher/program-exits.ts'
 import { Params } from '../params.ts'
-import { configOption, displayPath, intArg, runDirOption } from './options.ts'
+import { configOption, displayPath, intArg, metricsHostOption, metricsPortOption, noMetricsOption, runDirOption } from './options.ts'
+import { metricsEndpoint } from '../config/metrics-config.ts'
+import type { MetricsServer } from '../metrics/metrics-server.ts'
 import { formatTable } from '../report/table.ts'
 
 interface UpOpts {
@@ -22,6 +24,9 @@ interface UpOpts {
   readyTimeout: number
   json?: boolean
   pcap?: string
+  metricsPort?: number
+  metricsHost?: string
+  metrics?: boolean
 }
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
@@ -35,6 +40,9 @@ export function register(program: Command): void {
     .option('--ready-timeout <ms>', 'how long nodes have to report ready', intArg(1), Params.readyTimeoutMs)
     .option('--json', 'print machine-readable JSON lines instead of tables')
     .option('--pcap <file>', 'capture every data-plane packet to this pcap file (RoCEv2: opens in Wireshark), written when the cluster stops')
+    .addOption(metricsPortOption())
+    .addOption(metricsHostOption())
+    .addOption(noMetricsOption())
     .action(async (opts: UpOpts) => {
       process.exitCode = await up(opts)
     })
@@ -42,6 +50,7 @@ export function register(program: Command): void {
 
 async function up(opts: UpOpts): Promise<number> {
   const config = loadConfig(opts.config)
+  const endpoint = metricsEndpoint(config, opts)
   // Loaded on use, so `validate` and `--help` start fast.
   const { launchCluster } = await import('../launcher/launch-cluster.ts')
   const out = (line: string) => process.stdout.write(line + '\n')
@@ -55,19 +64,28 @@ async function up(opts: UpOpts): Promise<number> {
   for (const s of STOP_SIGNALS) process.on(s, onSignal)
   const keepAlive = setInterval(() => {}, 1 << 30)
   let cluster: Cluster | undefined
+  let metrics: MetricsServer | undefined
   try {
+    // Bound before any node starts: a port in use is bad input, found at once.
+    if (endpoint) metrics = await (await import('../metrics/metrics-server.ts')).MetricsServer.listen(endpoint)
     try {
       cluster = await launchCluster({ config, runDir: opts.runDir, readyTimeoutMs: opts.readyTimeout, signal: abort.signal, pcap: opts.pcap && resolve(opts.pcap) })
     } catch (err) {
       if (abort.signal.aborted) return ExitCode.OK
       throw err
     }
+    if (metrics) {
+      const { sampleNodes } = await import('../metrics/node-stats.ts')
+      const { control, nodes } = cluster
+      // Each scrape asks every node over the launcher's control plane; one that does not answer in time is `rdma_emu_up 0`.
+      metrics.setSource(() => sampleNodes(control, nodes, Params.metricsScrapeTimeoutMs))
+    }
     const { programs } = cluster
     cluster.on('failed', (e) => resolveDone({ code: ExitCode.PROBLEM, why: programs.describeNodeExit(e) }))
     const where = displayPath(cluster.runDir)
     const programOf = (id: string) => programs.programs.get(id)?.program
     if (opts.json) {
-      out(JSON.stringify({ event: 'up', runDir: cluster.runDir, nodes: cluster.nodes.map(({ id, role, pid, endpoint, logFile }) => ({ id, role, pid, endpoint, logFile, ...(programOf(id) ? { program: programOf(id) } : {}) })) }))
+      out(JSON.stringify({ event: 'up', runDir: cluster.runDir, ...(metrics ? { metrics: metrics.url } : {}), nodes: cluster.nodes.map(({ id, role, pid, endpoint, logFile }) => ({ id, role, pid, endpoint, logFile, ...(programOf(id) ? { program: programOf(id) } : {}) })) }))
     } else {
       out(`rdma-emu: cluster "${config.name}" up, ${cluster.nodes.length} nodes (launcher pid ${process.pid})`)
       out('')
@@ -75,6 +93,7 @@ async function up(opts: UpOpts): Promise<number> {
       out(formatTable(head, cluster.nodes.map((n) => [n.id, n.role, n.pid, n.endpoint, ...(programs.hasPrograms ? [displayPath(programOf(n.id) ?? '-')] : [])]), [2]))
       out('')
       out(`run directory: ${where}  (node logs: ${where}/<id>.log, launcher: ${where}/launcher.log)`)
+      if (metrics) out(`metrics: ${metrics.url}`)
       out(programs.hasPrograms ? 'running until the programs end (Ctrl-C stops it sooner)' : 'press Ctrl-C to stop')
     }
     const tell = (e: ProgramExit) => {
@@ -100,6 +119,7 @@ async function up(opts: UpOpts): Promise<number> {
     }
     throw err
   } finally {
+    await metrics?.close()
     clearInterval(keepAlive)
     for (const s of STOP_SIGNALS) process.off(s, onSignal)
   }

@@ -11,6 +11,7 @@ import { ExitCode, exitCodeFor } from '../errors.ts'
 import * as bench from './cmd-bench.ts'
 import * as nodeCmd from './cmd-node.ts'
 import * as runCmd from './cmd-run.ts'
+import * as scale from './cmd-scale.ts'
 import * as stats from './cmd-stats.ts'
 import * as tour from './cmd-tour.ts'
 import * as up from './cmd-up.ts'
@@ -22,7 +23,7 @@ export interface CommandModule {
   register(program: Command): void
 }
 
-const COMMANDS: CommandModule[] = [validate, up, nodeCmd, tour, bench, runCmd, stats]
+const COMMANDS: CommandModule[] = [validate, up, nodeCmd, tour, bench, runCmd, stats, scale]
 
 export function buildProgram(): Command {
   const program = new Command('rdma-emu')

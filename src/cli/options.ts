@@ -25,3 +25,9 @@ export function displayPath(p: string): string {
   const rel = relative(process.cwd(), p)
   return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? p : rel
 }
+
+/** --metrics-port, --metrics-host, --no-metrics (src/config/metrics-config.ts): the Prometheus endpoint. */
+export const metricsPortOption = () =>
+  new Option('--metrics-port <port>', "serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port; default: the configuration's `metrics` block, else none)").argParser(intArg(0, 65535))
+export const metricsHostOption = () => new Option('--metrics-host <ip>', 'IP address the metrics endpoint binds (default 127.0.0.1: loopback only)')
+export const noMetricsOption = () => new Option('--no-metrics', 'serve no metrics, whatever the configuration says')

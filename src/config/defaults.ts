@@ -74,6 +74,14 @@ export interface ServerNodeConfig extends NodeConfigBase {
 
 export type NodeConfig = ClientNodeConfig | ServerNodeConfig
 
+/** Prometheus metrics endpoint (config `metrics`, `--metrics-port`); see src/metrics/. */
+export interface MetricsConfig {
+  /** IP address the endpoint binds (loopback by default). */
+  host: string
+  /** TCP port, 0 = pick a free one. */
+  port: number
+}
+
 /** A validated configuration with every default filled in. */
 export interface ClusterConfig {
   name: string
@@ -83,6 +91,8 @@ export interface ClusterConfig {
   /** Device model of every node's RDMA device: 'ibta' (hardware) or 'rxe' (soft-RoCE quirks). */
   deviceModel: DeviceModel
   fabric: FabricConfig
+  /** The metrics endpoint; absent when the configuration has no `metrics` block. */
+  metrics?: MetricsConfig
   nodes: NodeConfig[]
 }
 
@@ -95,6 +105,10 @@ export const DEFAULTS = {
     heartbeatIntervalMs: Params.heartbeatIntervalMs,
     heartbeatTimeoutMs: Params.heartbeatTimeoutMs,
   } satisfies FabricConfig,
+  metrics: {
+    host: '127.0.0.1',
+    port: Params.metricsPort,
+  } satisfies MetricsConfig,
   node: {
     transport: 'tcp' as const,
     /** bind and advertise both, when neither nor `host` is given. */
@@ -130,6 +144,7 @@ export function applyDefaults(raw: any, opts: { baseDir?: string } = {}): Cluste
     timeScale: raw.timeScale ?? DEFAULTS.timeScale,
     deviceModel: raw.deviceModel ?? DEFAULTS.deviceModel,
     fabric: { ...DEFAULTS.fabric, ...raw.fabric },
+    ...(raw.metrics !== undefined ? { metrics: { ...DEFAULTS.metrics, ...raw.metrics } } : {}),
     nodes: (raw.nodes as any[]).map((n): NodeConfig => {
       const transport = n.transport ?? DEFAULTS.node.transport
       const base: NodeConfigBase = {

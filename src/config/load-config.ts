@@ -17,6 +17,7 @@ import { packagePath } from '../package-root.ts'
 import { addressProblems } from './address-rules.ts'
 import { applyDefaults, programPath, type ClusterConfig } from './defaults.ts'
 import { locateJsonError } from './json-error.ts'
+import { metricsProblems } from './metrics-config.ts'
 import { schemaProblems } from './schema-errors.ts'
 
 export const DEFAULT_CONFIG_PATH = 'cluster.config.json'
@@ -112,6 +113,7 @@ function semanticProblems(raw: unknown, baseDir: string): string[] {
     const effective = iv ?? applyDefaults({ nodes: [] }).fabric.heartbeatIntervalMs
     if (timeout <= effective) lines.push(`fabric.heartbeatTimeoutMs: expected more than heartbeatIntervalMs (${effective}), got ${timeout}`)
   }
+  lines.push(...metricsProblems(raw))
   if (!Array.isArray(raw.nodes)) return lines
   // bind, advertise and their endpoints (address-rules.ts), each line with its code.
   lines.push(...addressProblems(raw.nodes).map((p) => p.line))

@@ -26,6 +26,10 @@ export function newEngineCounters() {
     rnrNaksSent: 0,
     /** NAKs for invalid request / remote access / remote operational errors. */
     errorNaksSent: 0,
+    /** errorNaksSent by syndrome: 0x61 invalid request, 0x62 remote access error, 0x63 remote operational error. */
+    invalidRequestNaksSent: 0,
+    remoteAccessNaksSent: 0,
+    remoteOperationalNaksSent: 0,
     acksSent: 0,
     /** Completer: retransmissions by timer, by NAK, and RNR retries. */
     timeoutRetries: 0,

@@ -1,9 +1,10 @@
 import { QpState } from '../verbs/constants.ts'
 import { RESP_FAULT_EVENT } from '../verbs/async-events.ts'
 import type { EngineQp } from './engine-qp.ts'
+import type { EngineCounters } from './counters.ts'
 import { Op } from './opcodes.ts'
 import { flushPendingAck, sendAck } from './responder-ack.ts'
-import { faultRule, type FaultRule, type RespFaultError } from './status.ts'
+import { faultRule, RespFault, type FaultRule, type RespFaultError } from './status.ts'
 
 export interface RespondFaultOptions {
   /**
@@ -33,6 +34,7 @@ export interface RespondFaultOptions {
 export function respondFault(qp: EngineQp, psn: number, fault: RespFaultError, why: string, opts?: RespondFaultOptions): void {
   const rule = faultRule(fault)
   qp.host.counters.errorNaksSent++
+  qp.host.counters[NAK_COUNTERS[fault]]++
   if (opts?.now) {
     qp.host.counters.acksSent++
     qp.host.emit(qp.attr.destNode, { opcode: Op.ACKNOWLEDGE, destQp: qp.attr.destQpNum, psn, aeth: { syndrome: rule.syndrome, msn: qp.resp.msn } })
@@ -45,6 +47,13 @@ export function respondFault(qp: EngineQp, psn: number, fault: RespFaultError, w
   qp.resp.failed = true
   qp.host.dataPath.then(qp, () => transition(qp, rule, why))
 }
+
+/** The per-syndrome counter of each fault's NAK. */
+const NAK_COUNTERS = {
+  [RespFault.INVALID_REQUEST]: 'invalidRequestNaksSent',
+  [RespFault.REMOTE_ACCESS]: 'remoteAccessNaksSent',
+  [RespFault.REMOTE_OPERATIONAL]: 'remoteOperationalNaksSent',
+} as const satisfies Record<RespFaultError, keyof EngineCounters>
 
 function transition(qp: EngineQp, rule: FaultRule, why: string): void {
   if (rule.qpState === QpState.ERR) qp.toError(why, RESP_FAULT_EVENT[rule.name])

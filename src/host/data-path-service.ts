@@ -1,6 +1,7 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { InlineDataPath } from '../engine/data-path.ts'
 import type { ServerMemory } from '../memory/index.ts'
+import type { DataPathStatsReply } from '../../fabric/node-message-types.ts'
 import { WorkerDataPath } from '../workers/worker-data-path.ts'
 import type { RdmaService } from './rdma-service.ts'
 import type { NodeContext } from './node-context.ts'
@@ -16,7 +17,13 @@ import type { NodeContext } from './node-context.ts'
  */
 export type DataPathMode = 'inline' | 'workers' | 'adaptive'
 
-export function attachDataPath(ctx: NodeContext, rdma: RdmaService, memory: ServerMemory, workers: number, inlineBatchBytes: number, offload: 'always' | 'adaptive' = 'adaptive'): { close(): Promise<void> } {
+export interface DataPathService {
+  /** What `rdma.dataPathStats` answers. */
+  stats(): DataPathStatsReply
+  close(): Promise<void>
+}
+
+export function attachDataPath(ctx: NodeContext, rdma: RdmaService, memory: ServerMemory, workers: number, inlineBatchBytes: number, offload: 'always' | 'adaptive' = 'adaptive'): DataPathService {
   const device = rdma.device
   const emit = (qp: { attr: { destNode: string } }, pkt: Uint8Array): void => device.emit(qp.attr.destNode, pkt)
   const inline = new InlineDataPath(emit)
@@ -48,14 +55,16 @@ export function attachDataPath(ctx: NodeContext, rdma: RdmaService, memory: Serv
     if (mode !== 'inline') await pool!.ready()
     return { mode, workers: mode === 'inline' ? 0 : pool!.threads, inlineBatchBytes: inlineBelow }
   })
-  ctx.control.handle('rdma.dataPathStats', () => ({
+  const stats = (): DataPathStatsReply => ({
     mode,
     workers: mode === 'inline' ? 0 : pool!.threads,
     inlineBatchBytes: inlineBelow,
     queueDepth: device.dataPath.depth,
     ...(pool?.counters ?? {}),
-  }))
+  })
+  ctx.control.handle('rdma.dataPathStats', stats)
   return {
+    stats,
     async close() {
       device.dataPath = inline
       await pool?.close()

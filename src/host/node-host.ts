@@ -16,6 +16,7 @@ import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import { LAUNCHER_ID, Msg, type HelloBody, type PingPeerBody, type ReadyBody } from '../launcher/protocol.ts'
 import { ControlPlane } from '../../fabric/control-plane.ts'
+import type { NodeStatsReply } from '../../fabric/node-message-types.ts'
 import { fileLogger } from './logger.ts'
 import { ALONE_READY_TIMEOUT_MS, joinAlone } from './node-alone.ts'
 import { rttStats } from './rtt-stats.ts'
@@ -53,6 +54,8 @@ export interface NodeHandle {
   stopped: Promise<number>
   /** Shut down (idempotent). */
   stop(code?: number, reason?: string): Promise<void>
+  /** What `stats` answers: the node's own view of itself. */
+  stats(): NodeStatsReply
 }
 
 export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
@@ -128,7 +131,7 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
   // Built-in handlers.
   control.handle(Msg.PING, (body: unknown) => body ?? null)
   control.handle(Msg.PING_PEER, (body: PingPeerBody) => pingPeer(control, body))
-  control.handle(Msg.STATS, () => ({
+  const nodeStats = (): NodeStatsReply => ({
     id,
     role: nodeConfig.role,
     pid: process.pid,
@@ -138,7 +141,8 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
     control: { ...control.counters },
     transport: { ...transport.counters },
     rssBytes: process.memoryUsage().rss,
-  }))
+  })
+  control.handle(Msg.STATS, nodeStats)
   // This process's CPU time (every thread: the data-path workers too), for bench --cpu_util.
   control.handle('proc.cpu', () => {
     const cpu = process.cpuUsage()
@@ -209,7 +213,7 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
   }
   log.info({ endpoint, peers: transport.peers().map((p) => p.id) }, 'ready')
 
-  return { ctx, endpoint, services, stopped, stop }
+  return { ctx, endpoint, services, stopped, stop, stats: nodeStats }
 }
 
 /** A thread that SIGKILLs this process after `ms`, whatever the main thread is doing. */

@@ -10,7 +10,7 @@ import type { NodeContext } from './node-context.ts'
 import { attachRdma, type RdmaService } from './rdma-service.ts'
 import { openCapture } from './capture.ts'
 import { attachBaseline } from './baseline-service.ts'
-import { attachDataPath } from './data-path-service.ts'
+import { attachDataPath, type DataPathService } from './data-path-service.ts'
 import { attachServer, type ServerHost } from '../server/server-host.ts'
 import { Mailbox } from '../api/mailbox.ts'
 import { Msg } from '../launcher/protocol.ts'
@@ -22,6 +22,8 @@ export interface NodeServices {
   mailbox: Mailbox
   /** On a server node: its memory model, files, pins and policy. */
   server?: ServerHost
+  /** On a server node: its responder data path. */
+  dataPath?: DataPathService
 }
 
 export async function attachServices(ctx: NodeContext): Promise<NodeServices> {
@@ -43,7 +45,7 @@ export async function attachServices(ctx: NodeContext): Promise<NodeServices> {
   const cfg = ctx.nodeConfig.role === 'server' ? ctx.nodeConfig.server : undefined
   const dataPath = attachDataPath(ctx, rdma, server.mem, cfg?.workers ?? 0, cfg?.inlineBatchBytes ?? 0, cfg?.offload ?? 'adaptive')
   ctx.onShutdown(() => dataPath.close())
-  return { rdma, mailbox, server }
+  return { rdma, mailbox, server, dataPath }
 }
 
 export type { NodeContext }
