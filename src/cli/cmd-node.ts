@@ -6,6 +6,7 @@ import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import { defaultRunDir } from '../launcher/run-dir.ts'
 import { reportError } from './report-error.ts'
+import { plainFabricWarning } from '../config/security.ts'
 import { configOption, intArg, runDirOption } from './options.ts'
 
 interface NodeOpts {
@@ -17,6 +18,7 @@ interface NodeOpts {
   readyTimeout: number
   pcap?: string
   program?: string
+  launcherKey?: string
 }
 
 export function register(program: Command): void {
@@ -31,6 +33,7 @@ export function register(program: Command): void {
     .option('--program <file>', "run this JavaScript program as the node's host (instead of the configuration's); the node exits when it ends, with its status")
     .argument('[args...]', 'arguments for the program, after -- (instead of the configuration\'s "args")')
     .addOption(new Option('--launcher <endpoint>', 'fabric endpoint of the launcher').hideHelp())
+    .addOption(new Option('--launcher-key <z85>', "the launcher's CURVE public key").hideHelp())
     .addOption(new Option('--ready-timeout <ms>', 'start-up handshake timeout').argParser(intArg(1)).default(Params.readyTimeoutMs).hideHelp())
     .action(async (args: string[], opts: NodeOpts) => {
       const config = loadConfig(opts.config)
@@ -53,6 +56,7 @@ export function register(program: Command): void {
         launcher: opts.launcher,
         readyTimeoutMs: opts.readyTimeout,
         pcap: opts.pcap,
+        launcherKey: opts.launcherKey,
       })
       const onSignal = (sig: NodeJS.Signals) => void node.stop(0, sig)
       process.on('SIGINT', onSignal)
@@ -66,6 +70,8 @@ export function register(program: Command): void {
         void node.stop(1, 'uncaught exception')
       })
       if (!opts.launcher) {
+        const warning = plainFabricWarning(config)
+        if (warning) process.stderr.write(warning + '\n')
         process.stdout.write(`node ${node.ctx.id} (${node.ctx.role}) ready at ${node.ctx.transport.endpoint}, pid ${process.pid}, log ${node.ctx.runDir}/${node.ctx.id}.log\n`)
       }
       if (spec) {

@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { displayPath } from './options.ts'
+import { loadConfig } from '../config/load-config.ts'
 import { formatTable } from '../report/table.ts'
 
 interface ClusterFile {
@@ -49,9 +50,15 @@ export async function collectStats(runDir: string, timeoutMs = 3000): Promise<No
   }
   const { ZmqTransport } = await import('../../fabric/zmq-transport.ts')
   const { ControlPlane } = await import('../../fabric/control-plane.ts')
-  const transport = new ZmqTransport(`@stats-${process.pid}`, { bind: 'tcp://127.0.0.1:0' })
+  // With CURVE (the run's configuration names keys) stats speaks as an admin key.
+  const { ControlAuth, transportCurve } = await import('../../fabric/control-auth.ts')
+  const { curveIdentity } = await import('../config/security.ts')
+  const configFile = join(runDir, 'cluster.config.json')
+  const id = `@stats-${process.pid}`
+  const auth = new ControlAuth({ self: id, curve: existsSync(configFile) ? curveIdentity(loadConfig(configFile), 'admin') : undefined, enforce: false })
+  const transport = new ZmqTransport(id, { bind: 'tcp://127.0.0.1:0', curve: transportCurve(auth.curve, auth) })
   await transport.start()
-  const control = new ControlPlane(transport, { defaultTimeoutMs: timeoutMs })
+  const control = new ControlPlane(transport, { defaultTimeoutMs: timeoutMs, auth })
   try {
     return await Promise.all(cluster.nodes.map(async (n): Promise<NodeStats> => {
       transport.connect(n.id, n.endpoint)

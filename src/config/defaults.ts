@@ -72,6 +72,16 @@ export interface ServerNodeConfig extends NodeConfigBase {
 
 export type NodeConfig = ClientNodeConfig | ServerNodeConfig
 
+/** `security`: CURVE keys (src/config/security.ts loads them). */
+export interface SecurityConfig {
+  curve?: {
+    /** Absolute directory of the key files once defaults are filled. */
+    keys: string
+    /** Admin key names (default ["admin"]). */
+    admins: string[]
+  }
+}
+
 /** A validated configuration with every default filled in. */
 export interface ClusterConfig {
   name: string
@@ -81,6 +91,8 @@ export interface ClusterConfig {
   /** Device model of every node's RDMA device: 'ibta' (hardware) or 'rxe' (soft-RoCE quirks). */
   deviceModel: DeviceModel
   fabric: FabricConfig
+  /** Present only when the configuration has a `security` block. */
+  security?: SecurityConfig
   nodes: NodeConfig[]
 }
 
@@ -127,6 +139,7 @@ export function applyDefaults(raw: any, opts: { baseDir?: string } = {}): Cluste
     timeScale: raw.timeScale ?? DEFAULTS.timeScale,
     deviceModel: raw.deviceModel ?? DEFAULTS.deviceModel,
     fabric: { ...DEFAULTS.fabric, ...raw.fabric },
+    ...(raw.security !== undefined ? { security: securityDefaults(raw.security, baseDir) } : {}),
     nodes: (raw.nodes as any[]).map((n): NodeConfig => {
       const transport = n.transport ?? DEFAULTS.node.transport
       const base: NodeConfigBase = {
@@ -146,6 +159,12 @@ export function applyDefaults(raw: any, opts: { baseDir?: string } = {}): Cluste
         : { ...base, role: 'client' }
     }),
   }
+}
+
+/** The `security` block with its key directory absolute and the default admin name. */
+function securityDefaults(raw: any, baseDir: string): SecurityConfig {
+  if (!raw.curve) return {}
+  return { curve: { keys: programPath(raw.curve.keys, baseDir), admins: [...(raw.curve.admins ?? ['admin'])] } }
 }
 
 /** Where a node's `program` is: absolute, or resolved against `baseDir`. */

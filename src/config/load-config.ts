@@ -17,6 +17,7 @@ import { packagePath } from '../package-root.ts'
 import { applyDefaults, programPath, type ClusterConfig } from './defaults.ts'
 import { locateJsonError } from './json-error.ts'
 import { schemaProblems } from './schema-errors.ts'
+import { securityProblems } from './security.ts'
 
 export const DEFAULT_CONFIG_PATH = 'cluster.config.json'
 /** The schema stays in src/ (the package ships it there, for the configs' `$schema`); the build reads it too. */
@@ -109,6 +110,7 @@ function semanticProblems(raw: unknown, baseDir: string): string[] {
     const effective = iv ?? applyDefaults({ nodes: [] }).fabric.heartbeatIntervalMs
     if (timeout <= effective) lines.push(`fabric.heartbeatTimeoutMs: expected more than heartbeatIntervalMs (${effective}), got ${timeout}`)
   }
+  lines.push(...securityProblems(raw, baseDir))
   if (!Array.isArray(raw.nodes)) return lines
   const ids = new Map<string, number>()
   const tcp = new Map<string, number>()
