@@ -1,13 +1,15 @@
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
+import { writeKeyPair } from '../fabric/curve-keys.ts'
 import { parseConfig } from '../src/config/load-config.ts'
 import { launchCluster } from '../src/launcher/launch-cluster.ts'
 import { Access } from '../src/verbs/constants.ts'
 import { tempDir } from './cluster-helpers.ts'
 
 // Authorisation on the control plane (issue 14, acceptance 3), over real
-// node processes without CURVE (identity = routing id). client0 registers a
+// node processes, without CURVE (identity = routing id) and with it
+// (identity = the key each request proves). client0 registers a
 // file MR on server0; client1's program, a second client, tries to read and
 // write that MR by STag and to shut server0 down. All three are refused with
 // ERR_NOT_AUTHORISED, nothing is written, server0 keeps running, and its
@@ -34,12 +36,18 @@ export default async function (host) {
 }
 `
 
-t.test("auth - a second client is refused another host's MR and shutdown, and the counters show it", async (t) => {
+for (const curve of [false, true]) {
+t.test(`auth - a second client is refused another host's MR and shutdown, and the counters show it (${curve ? 'CURVE keys' : 'no keys'})`, async (t) => {
   const dir = tempDir(t)
   writeFileSync(join(dir, 'intruder.mjs'), PROGRAM)
+  if (curve) {
+    mkdirSync(join(dir, 'keys'))
+    for (const name of ['server0', 'client0', 'client1', 'admin']) writeKeyPair(join(dir, 'keys'), name)
+  }
   const config = parseConfig({
     name: 'auth-test',
     logLevel: 'warn',
+    ...(curve ? { security: { curve: { keys: 'keys' } } } : {}),
     nodes: [
       { id: 'server0', role: 'server', server: { policy: 'unsafe-gup', workers: 0 } },
       { id: 'client0', role: 'client' },
@@ -78,11 +86,16 @@ t.test("auth - a second client is refused another host's MR and shutdown, and th
   t.same(Array.from(bytes), Array.from(pattern.subarray(0, 16)), 'the launcher reads the MR: the pattern, not the refused write')
 
   const counters = await c.request('server0', 'auth.counters')
+  delete counters.zap
   t.same(counters, {
-    curve: false,
+    curve,
     refused: 3,
     byType: { 'verbs.mem.read': 1, 'verbs.mem.write': 1, shutdown: 1 },
     byCaller: { client1: 3 },
   }, 'the refusal counters show the mem.read, the mem.write and the shutdown, by client1')
   t.same((await c.request('client0', 'auth.counters')).refused, 0, 'client0 refused nothing')
+  // The owner itself may: client0 deregisters its MR on server0 (with CURVE, its request proves client0's key).
+  t.same(await c.request('client0', 'verbs.server.deregMr', { node: 'server0', stag: mr.stag }), {}, 'client0 deregisters its own MR')
+  t.equal((await c.request('server0', 'auth.counters')).refused, 3, 'no further refusal')
 })
+}

@@ -85,8 +85,11 @@ t.test('curve - a node with a wrong or missing key is refused and gets nothing',
   const tool = await attachCluster(readClusterFile(join(dir, 'run')), { name: 'tool' })
   t.teardown(() => tool.close())
   t.same(await tool.control.request('server0', 'fs.list'), files, 'a tool attached with the admin key gets its answer')
+  // The launcher's admin key proves itself on each request: an admin-only command is served.
+  t.same(await c.request('server0', 'fabric.faults.clear'), {}, "the launcher's fault control (admin key) is served")
   const auth = await c.request('server0', 'auth.counters')
   t.equal(auth.curve, true, 'server0 runs CURVE')
+  t.equal(auth.refused, 0, 'no request of the admin key or of client0 was refused')
   t.ok(auth.zap && auth.zap.refused >= 1, `server0's ZAP refused the unlisted key (${JSON.stringify(auth.zap)})`)
   t.ok(auth.zap && auth.zap.accepted >= 2, `and admitted the cluster's own keys (client0's and the tool's connections): ${JSON.stringify(auth.zap)}`)
   const stats = await c.request('server0', 'stats')
