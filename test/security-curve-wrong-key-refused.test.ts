@@ -94,6 +94,11 @@ t.test('curve - a node with a wrong or missing key is refused and gets nothing',
   t.ok(auth.zap && auth.zap.accepted >= 2, `and admitted the cluster's own keys (client0's and the tool's connections): ${JSON.stringify(auth.zap)}`)
   const stats = await c.request('server0', 'stats')
   t.same(stats.peers.map((p) => p.id).filter((id) => id !== tool.id).sort(), ['@launcher', 'client0'], 'server0 knows no rogue: only the launcher, client0 and the tool')
+
+  // A restarted node comes back with its key (the launcher hands it the launcher's public key again).
+  await cluster.restartNode('client0')
+  t.same(await c.request('client0', 'ping', null), null, 'client0 restarted under CURVE answers')
+  t.same(await c.request('client0', 'ping-peer', { peer: 'server0', count: 5, warmup: 1 }).then((r) => r.count), 5, 'and reaches server0 again')
 })
 
 t.test('curve - the right keys work: a keyed cluster runs bench with its data check', async (t) => {
