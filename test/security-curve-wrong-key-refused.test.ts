@@ -104,7 +104,7 @@ t.test('curve - a node with a wrong or missing key is refused and gets nothing',
 t.test('curve - the right keys work: a keyed cluster runs bench with its data check', async (t) => {
   const dir = tempDir(t)
   const file = writeConfig(dir, keyedConfig(dir))
-  const r = await runCli(['bench', 'write_bw', '-c', file, '-n', '200', '--json'], { timeoutMs: 90000 })
+  const r = await runCli(['bench', 'write_bw', '-c', file, '-n', '200', '--json', '--run-dir', join(dir, 'run')], { timeoutMs: 90000 })
   t.equal(r.code, 0, `bench exits 0 ${r.stderr}`)
   const doc = JSON.parse(r.stdout) as { results: { n_iterations: number; BW_average: number }; rdma_emu: { dataCheck: { ok: boolean; problems: string[] } } }
   t.equal(doc.results.n_iterations, 200)
