@@ -16,6 +16,7 @@ import { Params } from '../src/params.ts'
 import type { FaultRuleSet } from './fault-rules.ts'
 import { BodyChecker, type BodyArgs, type BodyOf, type Command, type CommandType, type MessageTable, type ReplyOf } from './message-schema.ts'
 import { NodeMessages, type NodeMessageTable } from './node-messages.ts'
+import type { Caller, ControlAuth } from './control-auth.ts'
 
 export interface ControlMessage {
   t: string
@@ -24,12 +25,16 @@ export interface ControlMessage {
   body?: unknown
   /** A failed request: the error's code and message, and the field at fault for ERR_BAD_MESSAGE. */
   err?: { code: string; message: string; field?: string }
+  /** With CURVE: the sender's key name and its token for the receiver (fabric/control-auth.ts). */
+  k?: string
+  a?: Uint8Array
 }
 
 /** What a handler of message `K` returns: the command's reply, nothing for a notice. */
 export type HandlerResult<M extends MessageTable, K extends keyof M> = M[K] extends Command ? ReplyOf<M, K> : void
-export type ControlHandler<M extends MessageTable = NodeMessageTable, K extends keyof M = keyof M> = (body: BodyOf<M, K>, from: string) => HandlerResult<M, K> | Promise<HandlerResult<M, K>>
-type AnyHandler = (body: unknown, from: string) => unknown
+/** `caller`: who sent it, when the control plane authorises (ControlPlaneOptions.auth). */
+export type ControlHandler<M extends MessageTable = NodeMessageTable, K extends keyof M = keyof M> = (body: BodyOf<M, K>, from: string, caller?: Caller) => HandlerResult<M, K> | Promise<HandlerResult<M, K>>
+type AnyHandler = (body: unknown, from: string, caller?: Caller) => unknown
 /** Receives a DATA frame's packets; `icrc`: each ends in its 4-byte ICRC (a DATA_ICRC frame, fabric/frame.ts). */
 export type DataListener = (from: string, packets: Uint8Array[], icrc: boolean) => void
 
@@ -39,6 +44,8 @@ export interface ControlPlaneOptions {
   defaultTimeoutMs?: number
   /** The message table bodies are checked against (default: the node's, fabric/node-messages.ts). */
   messages?: MessageTable
+  /** Sign our requests (CURVE) and, when it enforces, authorise the ones we receive. */
+  auth?: ControlAuth
 }
 
 export interface ControlCounters {
@@ -84,6 +91,8 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
     timeouts: 0, remoteErrors: 0, unmatchedReplies: 0, unhandled: 0, badBodies: 0, dataFramesIn: 0, dataFramesOut: 0,
   }
   private readonly log: Logger | undefined
+  /** Who may do what (absent: every request is served, as in the in-process tests). */
+  readonly auth: ControlAuth | undefined
   private readonly defaultTimeoutMs: number
   private readonly handlers = new Map<string, AnyHandler>()
   private readonly checker: BodyChecker
@@ -115,6 +124,7 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
   constructor(transport: Transport, opts: ControlPlaneOptions = {}) {
     this.transport = transport
     this.log = opts.log
+    this.auth = opts.auth
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? Params.controlTimeoutMs
     this.checker = new BodyChecker(opts.messages ?? NodeMessages)
     transport.on('frame', (from, parts) => this.onFrame(from, parts))
@@ -161,6 +171,7 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
       }
       const msg: ControlMessage = { t: type, id }
       if (body !== undefined) msg.body = body
+      this.sign(peer, msg)
       try {
         this.sendControl(peer, msg, type)
         this.counters.requestsSent++
@@ -176,8 +187,18 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
     const [body] = args as [unknown]
     const msg: ControlMessage = { t: type }
     if (body !== undefined) msg.body = body
+    this.sign(peer, msg)
     this.sendControl(peer, msg, type)
     this.counters.notifySent++
+  }
+
+  /** With CURVE: our key name and token for `peer` on a request or notice. */
+  private sign(peer: string, msg: ControlMessage): void {
+    const tok = this.auth?.tokenFor(peer)
+    if (tok) {
+      msg.k = tok.k
+      msg.a = tok.a
+    }
   }
 
   /** Receive every DATA frame (packet train) as its list of packets. */
@@ -356,8 +377,13 @@ export class ControlPlane<M extends MessageTable = NodeMessageTable> {
       if (isRequest) this.reply(from, msg, undefined, err as EmuError)
       return
     }
+    let caller: Caller | undefined
     try {
-      result = handler(msg.body, from)
+      if (this.auth) {
+        caller = this.auth.caller(from, msg.k, msg.a)
+        this.auth.checkCommand(caller, msg.t)
+      }
+      result = handler(msg.body, from, caller)
     } catch (err) {
       this.handlerFailed(from, msg, isRequest, err)
       return

@@ -67,6 +67,16 @@ export interface ProcCpuReply {
   atMs: number
 }
 
+/** `auth.counters`: what the node's authorisation refused (by command, by caller) and, with CURVE, its ZAP decisions. */
+export interface AuthCountersReply {
+  curve: boolean
+  refused: number
+  byType: Record<string, number>
+  byCaller: Record<string, number>
+  /** CURVE clients admitted to and refused at the node's ROUTER. */
+  zap?: { accepted: number; refused: number }
+}
+
 export interface NodeStatsReply {
   id: string
   role: Role
@@ -286,6 +296,8 @@ export interface BaselineShape {
 export interface BaselineListenReply {
   token: number
   endpoint: string
+  /** With CURVE: the serving socket's public key, for baseline.run. */
+  serverKey?: string
 }
 
 export interface BaselineRunResult {

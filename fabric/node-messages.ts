@@ -94,6 +94,8 @@ export const NodeMessages = {
   stats: command<W.NodeStatsReply>()(NoBody),
   // the node process's own CPU time (process.cpuUsage: user and system µs, every thread), for bench --cpu_util
   'proc.cpu': command<W.ProcCpuReply>()(NoBody),
+  // refusals of the node's control-plane authorisation (fabric/control-auth.ts), and its ZAP decisions with CURVE
+  'auth.counters': command<W.AuthCountersReply>()(NoBody),
   // the launcher: a node process is gone (killed, crashed, stopped), the authoritative death signal (src/host/node-host.ts)
   'peer.gone': notice(v.object({ id: Name, pid: Opt(UInt), cause: Opt(v.string()) })),
   // a node's program ended (node -> launcher; src/host/program-runner.ts, src/launcher/program-exits.ts)
@@ -187,7 +189,8 @@ export const NodeMessages = {
 
   // ---- raw ZeroMQ baseline for bench --baseline (src/host/baseline-service.ts) ----
   'baseline.listen': command<W.BaselineListenReply>()(BaselineShape),
-  'baseline.run': command<W.BaselineRunResult>()(v.object({ ...BaselineShape.entries, endpoint: Name, window: IntFrom(1), timeoutMs: Opt(Ms) })),
+  // serverKey: with CURVE, the serving node's public key (baseline.listen's reply)
+  'baseline.run': command<W.BaselineRunResult>()(v.object({ ...BaselineShape.entries, endpoint: Name, serverKey: Opt(Name), window: IntFrom(1), timeoutMs: Opt(Ms) })),
   'baseline.received': command<number[]>()(v.object({ tokens: v.array(UInt) })),
   'baseline.close': command<W.BaselineCloseReply>()(v.object({ token: UInt })),
 } satisfies MessageTable

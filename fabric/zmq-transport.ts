@@ -31,6 +31,7 @@ import { Dealer, Router } from 'zeromq'
 import { Params } from '../src/params.ts'
 import { EmuError, ErrorCodes } from '../src/errors.ts'
 import { SendQueue } from './send-queue.ts'
+import { registerZapDomain, unregisterZapDomain, type ZapCounters } from './zap-handler.ts'
 import { TransportBase, type HeartbeatOptions } from './transport-base.ts'
 import type { FramePart } from './transport.ts'
 
@@ -41,6 +42,33 @@ export interface ZmqTransportOptions extends HeartbeatOptions {
   highWaterMark?: number
   /** ZeroMQ linger on close (ms). */
   lingerMs?: number
+  /** CURVE on every socket (absent: plain ZeroMQ, as before). */
+  curve?: TransportCurve
+}
+
+/**
+ * CURVE for a transport: our key pair, the public key of each peer we
+ * connect to (its ROUTER is a CURVE server with that key), and the ZAP check
+ * that admits clients to our ROUTER by their public key.
+ */
+export interface TransportCurve {
+  publicKey: string
+  secretKey: string
+  /** The Z85 public key of peer `id`'s ROUTER; undefined: no key known, the connection is refused. */
+  serverKeyOf(id: string): string | undefined
+  /** May the client with this raw public key connect to our ROUTER? */
+  allow(clientKey: Uint8Array): boolean
+}
+
+let zapDomains = 0
+
+/** The CURVE options of a zeromq.js socket (ZMQ_CURVE_SERVER, _PUBLICKEY, _SECRETKEY, _SERVERKEY, ZMQ_ZAP_DOMAIN). */
+export interface CurveSocketOptions {
+  curveServer?: boolean
+  curvePublicKey?: string
+  curveSecretKey?: string
+  curveServerKey?: string
+  zapDomain?: string
 }
 
 interface Outbound {
@@ -50,6 +78,10 @@ interface Outbound {
 
 export class ZmqTransport extends TransportBase {
   private readonly opts: Required<Pick<ZmqTransportOptions, 'bind' | 'highWaterMark' | 'lingerMs'>>
+  private readonly curve: TransportCurve | undefined
+  private zapDomain: string | undefined
+  /** CURVE clients our ROUTER admitted and refused (ZAP), while CURVE is on. */
+  zap: ZapCounters | undefined
   private router: Router | undefined
   private routerQueue: SendQueue | undefined
   private readonly outbound = new Map<string, Outbound>()
@@ -68,6 +100,7 @@ export class ZmqTransport extends TransportBase {
       highWaterMark: opts.highWaterMark ?? Params.zmqHighWaterMark,
       lingerMs: opts.lingerMs ?? Params.zmqLingerMs,
     }
+    this.curve = opts.curve
     // A peer that went down may come back without a connection to us.
     this.on('peer', (info) => {
       if (info.state === 'down') this.reachedUs.delete(info.id)
@@ -80,7 +113,16 @@ export class ZmqTransport extends TransportBase {
 
   async start(): Promise<void> {
     if (this.router) return
+    // The ZAP handler runs before the ROUTER binds: no client is ever admitted unchecked.
+    let curveServer: CurveSocketOptions = {}
+    if (this.curve) {
+      const curve = this.curve
+      this.zapDomain = `rdma-emu/${process.pid}/${++zapDomains}/${this.id}`
+      this.zap = await registerZapDomain(this.zapDomain, (key) => curve.allow(key))
+      curveServer = { curveServer: true, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey, zapDomain: this.zapDomain }
+    }
     const router = new Router({
+      ...curveServer,
       routingId: this.id,
       mandatory: true,
       ipv6: isIpv6(this.opts.bind),
@@ -94,6 +136,7 @@ export class ZmqTransport extends TransportBase {
       await router.bind(this.opts.bind)
     } catch (err) {
       router.close()
+      this.dropZap()
       throw new EmuError(ErrorCodes.TRANSPORT, `cannot bind ${this.opts.bind}: ${(err as Error).message}`, { cause: err })
     }
     this.router = router
@@ -110,7 +153,14 @@ export class ZmqTransport extends TransportBase {
   }
 
   protected openConnection(peerId: string, endpoint: string): void {
+    let curveClient: CurveSocketOptions = {}
+    if (this.curve) {
+      const serverKey = this.curve.serverKeyOf(peerId)
+      if (!serverKey) throw new EmuError(ErrorCodes.TRANSPORT, `${this.id}: no CURVE public key known for peer "${peerId}"`)
+      curveClient = { curveServerKey: serverKey, curvePublicKey: this.curve.publicKey, curveSecretKey: this.curve.secretKey }
+    }
     const socket = new Dealer({
+      ...curveClient,
       routingId: this.id,
       ipv6: isIpv6(endpoint),
       linger: this.opts.lingerMs,
@@ -150,6 +200,39 @@ export class ZmqTransport extends TransportBase {
     this.outbound.clear()
     this.router?.close()
     this.router = undefined
+    this.dropZap()
+  }
+
+  /**
+   * Socket options that make another socket of this process a CURVE server
+   * like our ROUTER (same key, same ZAP check), or a CURVE client of a server
+   * with `serverKey`; {} without CURVE. For sockets beside the fabric's
+   * (bench --baseline's raw streams).
+   */
+  curveServerOptions(): CurveSocketOptions {
+    if (!this.curve || !this.zapDomain) return {}
+    return { curveServer: true, curvePublicKey: this.curve.publicKey, curveSecretKey: this.curve.secretKey, zapDomain: this.zapDomain }
+  }
+
+  curveClientOptions(serverKey: string | undefined): CurveSocketOptions {
+    if (!this.curve) return {}
+    if (!serverKey) throw new EmuError(ErrorCodes.EINVAL, `${this.id}: CURVE is on and no server key was given`)
+    return { curveServerKey: serverKey, curvePublicKey: this.curve.publicKey, curveSecretKey: this.curve.secretKey }
+  }
+
+  /** Our CURVE public key (undefined without CURVE). */
+  get publicKey(): string | undefined {
+    return this.curve?.publicKey
+  }
+
+  /** Whether CURVE is on for this transport's sockets. */
+  get secure(): boolean {
+    return this.curve !== undefined
+  }
+
+  private dropZap(): void {
+    if (this.zapDomain) unregisterZapDomain(this.zapDomain)
+    this.zapDomain = undefined
   }
 
   /**

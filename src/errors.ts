@@ -49,6 +49,12 @@ export const ErrorCodes = {
   EIO: 'ERR_EIO',
   /** Permission denied (missing lease, access flag): EACCES. */
   EACCES: 'ERR_EACCES',
+  /**
+   * A control request its sender may not make: memory access to an MR another
+   * host owns, or fault control, shutdown and policy changes from a peer that
+   * is neither the launcher nor an admin key (fabric/control-auth.ts). Counted.
+   */
+  NOT_AUTHORISED: 'ERR_NOT_AUTHORISED',
   /** Malformed packet or frame (codec). Never thrown past the fabric: counted and dropped. */
   BAD_PACKET: 'ERR_BAD_PACKET',
   /** A control message whose body does not match the message table (the field is named): never reaches a handler. */

@@ -81,7 +81,7 @@ export async function runBaseline(control: ControlPlane, serverId: string, clien
     let results: BaselineRunResult[]
     try {
       results = await Promise.all(
-        streams.map((s) => control.request(s.client, 'baseline.run', { ...body, endpoint: s.listen.endpoint, window, timeoutMs }, timeoutMs + 5000)),
+        streams.map((s) => control.request(s.client, 'baseline.run', { ...body, endpoint: s.listen.endpoint, ...(s.listen.serverKey ? { serverKey: s.listen.serverKey } : {}), window, timeoutMs }, timeoutMs + 5000)),
       )
     } finally {
       clearInterval(poll)

@@ -12,6 +12,7 @@ import { defaultRunDir } from '../launcher/run-dir.ts'
 import { CLUSTER_FILE } from '../launcher/run-file.ts'
 import { ALONE_READY_TIMEOUT_MS } from '../host/node-alone.ts'
 import { reportError } from './report-error.ts'
+import { plainFabricWarning } from '../config/security.ts'
 import { configOption, intArg, metricsHostOption, metricsPortOption, noMetricsOption, runDirOption } from './options.ts'
 import { metricsEndpoint } from '../config/metrics-config.ts'
 
@@ -27,6 +28,7 @@ interface NodeOpts {
   metricsPort?: number
   metricsHost?: string
   metrics?: boolean
+  launcherKey?: string
 }
 
 export function register(program: Command): void {
@@ -44,6 +46,7 @@ export function register(program: Command): void {
     .addOption(metricsHostOption())
     .addOption(noMetricsOption())
     .addOption(new Option('--launcher <endpoint>', 'fabric endpoint of the launcher').hideHelp())
+    .addOption(new Option('--launcher-key <z85>', "the launcher's CURVE public key").hideHelp())
     .addOption(new Option('--ready-timeout <ms>', `how long to wait for every peer to answer before giving up (exit 1, naming the missing peers; default ${ALONE_READY_TIMEOUT_MS}, with a launcher ${Params.readyTimeoutMs})`).argParser(intArg(1)))
     .action(async (args: string[], opts: NodeOpts) => {
       const config = loadConfig(opts.config)
@@ -77,6 +80,7 @@ export function register(program: Command): void {
         readyTimeoutMs: opts.readyTimeout,
         pcap: opts.pcap,
         configFile: opts.config,
+        launcherKey: opts.launcherKey,
         onWaitPeers: (endpoint, peers, ms) => {
           if (peers.length > 0) process.stdout.write(`node ${opts.id} at ${endpoint}: waiting up to ${ms} ms for ${peers.length} peer${peers.length === 1 ? '' : 's'} (${peers.join(', ')})\n`)
         },
@@ -104,6 +108,10 @@ export function register(program: Command): void {
       if (metrics) {
         const { serveNodeMetrics } = await import('../host/node-metrics.ts')
         serveNodeMetrics(node, metrics)
+      }
+      if (!opts.launcher) {
+        const warning = plainFabricWarning(config)
+        if (warning) process.stderr.write(warning + '\n')
       }
       if (!opts.launcher) {
         const bound = node.ctx.transport.endpoint !== node.endpoint ? ` (bound ${node.ctx.transport.endpoint})` : ''

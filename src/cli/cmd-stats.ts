@@ -23,6 +23,7 @@ import type { ZmqTransport } from '../../fabric/zmq-transport.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
 import { queryNodeStats, sampleNodes, type NodeSample, type NodeStats, type StatsTarget } from '../metrics/node-stats.ts'
 import { displayPath } from './options.ts'
+import { loadConfig } from '../config/load-config.ts'
 import { formatTable } from '../report/table.ts'
 
 export type { NodeStats }
@@ -68,10 +69,16 @@ class StatsClient {
     const cluster = readCluster(runDir)
     const { ZmqTransport } = await import('../../fabric/zmq-transport.ts')
     const { ControlPlane } = await import('../../fabric/control-plane.ts')
-    const transport = new ZmqTransport(`@stats-${process.pid}`, { bind: 'tcp://127.0.0.1:0' })
+    // With CURVE (the run's configuration names keys) stats speaks as an admin key.
+    const { ControlAuth, transportCurve } = await import('../../fabric/control-auth.ts')
+    const { curveIdentity } = await import('../config/security.ts')
+    const configFile = join(runDir, 'cluster.config.json')
+    const id = `@stats-${process.pid}`
+    const auth = new ControlAuth({ self: id, curve: existsSync(configFile) ? curveIdentity(loadConfig(configFile), 'admin') : undefined, enforce: false })
+    const transport = new ZmqTransport(id, { bind: 'tcp://127.0.0.1:0', curve: transportCurve(auth.curve, auth) })
     await transport.start()
     for (const n of cluster.nodes) transport.connect(n.id, n.endpoint)
-    return new StatsClient(cluster.nodes, new ControlPlane(transport, { defaultTimeoutMs: timeoutMs }), transport)
+    return new StatsClient(cluster.nodes, new ControlPlane(transport, { defaultTimeoutMs: timeoutMs, auth }), transport)
   }
 
   async close(): Promise<void> {

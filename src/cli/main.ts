@@ -9,6 +9,7 @@ import { realpathSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { ExitCode, exitCodeFor } from '../errors.ts'
 import * as bench from './cmd-bench.ts'
+import * as keys from './cmd-keys.ts'
 import * as nodeCmd from './cmd-node.ts'
 import * as runCmd from './cmd-run.ts'
 import * as scale from './cmd-scale.ts'
@@ -23,7 +24,7 @@ export interface CommandModule {
   register(program: Command): void
 }
 
-const COMMANDS: CommandModule[] = [validate, up, nodeCmd, tour, bench, runCmd, stats, scale]
+const COMMANDS: CommandModule[] = [validate, up, nodeCmd, tour, bench, runCmd, stats, scale, keys]
 
 export function buildProgram(): Command {
   const program = new Command('rdma-emu')

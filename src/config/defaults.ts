@@ -82,6 +82,16 @@ export interface MetricsConfig {
   port: number
 }
 
+/** `security`: CURVE keys (src/config/security.ts loads them). */
+export interface SecurityConfig {
+  curve?: {
+    /** Absolute directory of the key files once defaults are filled. */
+    keys: string
+    /** Admin key names (default ["admin"]). */
+    admins: string[]
+  }
+}
+
 /** A validated configuration with every default filled in. */
 export interface ClusterConfig {
   name: string
@@ -93,6 +103,8 @@ export interface ClusterConfig {
   fabric: FabricConfig
   /** The metrics endpoint; absent when the configuration has no `metrics` block. */
   metrics?: MetricsConfig
+  /** Present only when the configuration has a `security` block. */
+  security?: SecurityConfig
   nodes: NodeConfig[]
 }
 
@@ -145,6 +157,7 @@ export function applyDefaults(raw: any, opts: { baseDir?: string } = {}): Cluste
     deviceModel: raw.deviceModel ?? DEFAULTS.deviceModel,
     fabric: { ...DEFAULTS.fabric, ...raw.fabric },
     ...(raw.metrics !== undefined ? { metrics: { ...DEFAULTS.metrics, ...raw.metrics } } : {}),
+    ...(raw.security !== undefined ? { security: securityDefaults(raw.security, baseDir) } : {}),
     nodes: (raw.nodes as any[]).map((n): NodeConfig => {
       const transport = n.transport ?? DEFAULTS.node.transport
       const base: NodeConfigBase = {
@@ -166,6 +179,12 @@ export function applyDefaults(raw: any, opts: { baseDir?: string } = {}): Cluste
         : { ...base, role: 'client' }
     }),
   }
+}
+
+/** The `security` block with its key directory absolute and the default admin name. */
+function securityDefaults(raw: any, baseDir: string): SecurityConfig {
+  if (!raw.curve) return {}
+  return { curve: { keys: programPath(raw.curve.keys, baseDir), admins: [...(raw.curve.admins ?? ['admin'])] } }
 }
 
 /** Where a node's `program` is: absolute, or resolved against `baseDir`. */

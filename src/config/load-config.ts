@@ -19,6 +19,7 @@ import { applyDefaults, programPath, type ClusterConfig } from './defaults.ts'
 import { locateJsonError } from './json-error.ts'
 import { metricsProblems } from './metrics-config.ts'
 import { schemaProblems } from './schema-errors.ts'
+import { securityProblems } from './security.ts'
 
 export const DEFAULT_CONFIG_PATH = 'cluster.config.json'
 /** The schema stays in src/ (the package ships it there, for the configs' `$schema`); the build reads it too. */
@@ -114,6 +115,7 @@ function semanticProblems(raw: unknown, baseDir: string): string[] {
     if (timeout <= effective) lines.push(`fabric.heartbeatTimeoutMs: expected more than heartbeatIntervalMs (${effective}), got ${timeout}`)
   }
   lines.push(...metricsProblems(raw))
+  lines.push(...securityProblems(raw, baseDir))
   if (!Array.isArray(raw.nodes)) return lines
   // bind, advertise and their endpoints (address-rules.ts), each line with its code.
   lines.push(...addressProblems(raw.nodes).map((p) => p.line))

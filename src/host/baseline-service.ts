@@ -25,12 +25,14 @@ import { EmuError, ErrorCodes } from '../errors.ts'
 import { Params } from '../params.ts'
 import type { NodeContext } from './node-context.ts'
 import { endpointPort, tcpEndpoint } from '../config/endpoint.ts'
+import type { CurveSocketOptions } from '../../fabric/zmq-transport.ts'
 import type { BaselineCloseReply, BaselineListenReply, BaselineRunResult, BaselineShape } from '../../fabric/node-message-types.ts'
 
 const HELLO = Buffer.from('baseline-hello')
 
-function newDealer(): Dealer {
-  return new Dealer({ linger: 0, sendHighWaterMark: Params.zmqHighWaterMark, receiveHighWaterMark: Params.zmqHighWaterMark })
+/** A stream's socket; with CURVE on the fabric, a CURVE socket like the fabric's (`curve`: its options). */
+function newDealer(curve: CurveSocketOptions): Dealer {
+  return new Dealer({ ...curve, linger: 0, sendHighWaterMark: Params.zmqHighWaterMark, receiveHighWaterMark: Params.zmqHighWaterMark })
 }
 
 interface Served {
@@ -61,7 +63,7 @@ export function attachBaseline(ctx: NodeContext): void {
   ctx.control.handle('baseline.listen', async (body): Promise<BaselineListenReply> => {
     // The message table checked the shape (count, reqBytes, respBytes, respEvery).
     const shape: BaselineShape = body
-    const socket = newDealer()
+    const socket = newDealer(ctx.transport.curveServerOptions())
     try {
       await socket.bind(bindAt)
     } catch (err) {
@@ -75,7 +77,9 @@ export function attachBaseline(ctx: NodeContext): void {
     void serve(s, shape).catch((err) => {
       if (!socket.closed) ctx.log.warn({ err: (err as Error).message }, 'baseline stream failed')
     })
-    return { token, endpoint: tcpEndpoint(reachAt, endpointPort(socket.lastEndpoint!)!) }
+    const endpoint = tcpEndpoint(reachAt, endpointPort(socket.lastEndpoint!)!)
+    const serverKey = ctx.transport.publicKey
+    return serverKey ? { token, endpoint, serverKey } : { token, endpoint }
   })
 
   ctx.control.handle('baseline.close', (b) => closeServed(b.token))
@@ -84,7 +88,7 @@ export function attachBaseline(ctx: NodeContext): void {
 
   ctx.control.handle('baseline.run', async (b): Promise<BaselineRunResult> => {
     const shape: BaselineShape = b
-    const socket = newDealer()
+    const socket = newDealer(ctx.transport.curveClientOptions(b.serverKey))
     driving.add(socket)
     // A stalled exchange ends by closing the socket, which fails the pending receive.
     const timer = setTimeout(() => socket.close(), b.timeoutMs ?? 120_000)

@@ -10,6 +10,8 @@ import { Worker } from 'node:worker_threads'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { ZmqTransport } from '../../fabric/zmq-transport.ts'
+import { ControlAuth, transportCurve } from '../../fabric/control-auth.ts'
+import { curveIdentity, plainFabricWarning } from '../config/security.ts'
 import { advertisedEndpoint, bindEndpoint } from '../config/endpoint.ts'
 import type { ClusterConfig } from '../config/defaults.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
@@ -42,6 +44,8 @@ export interface StartNodeOptions {
   watchParent?: boolean
   /** Capture every data-plane packet this node sends to this pcap file. */
   pcap?: string
+  /** With CURVE: the Z85 public key of the launcher (`--launcher-key`). */
+  launcherKey?: string
 }
 
 export interface NodeHandle {
@@ -71,7 +75,10 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
   const { log, flush } = fileLogger(join(runDir, `${id}.log`), config.logLevel, { node: id, role: nodeConfig.role })
   const startedAt = Date.now()
 
-  const transport = new ZmqTransport(id, { bind: bindEndpoint(nodeConfig, runDir), ...config.fabric })
+  // CURVE when the configuration names keys; a server that revokes leases with leaseRevokeKill may shut the holder down.
+  const identity = curveIdentity(config, { node: id })
+  const auth = new ControlAuth({ self: id, curve: identity, enforce: true, alsoAllowed: (caller, type) => type === Msg.SHUTDOWN && revokeKiller(config, caller.principal) })
+  const transport = new ZmqTransport(id, { bind: bindEndpoint(nodeConfig, runDir), ...config.fabric, curve: transportCurve(identity, auth, { [LAUNCHER_ID]: opts.launcherKey }) })
   try {
     await transport.start()
   } catch (err) {
@@ -83,7 +90,9 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
   const endpoint = advertisedEndpoint(nodeConfig, runDir, transport.endpoint) ?? transport.endpoint
   log.info({ bound: transport.endpoint, endpoint }, 'bound')
   transport.on('peer', (info) => log.info({ peer: info.id, state: info.state }, 'peer state'))
-  const control = new ControlPlane(transport, { log })
+  const warning = plainFabricWarning(config)
+  if (warning) log.warn(warning)
+  const control = new ControlPlane(transport, { log, auth })
 
   const cleanups: Array<() => void | Promise<void>> = []
   let resolveStopped!: (code: number) => void
@@ -143,6 +152,13 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
     rssBytes: process.memoryUsage().rss,
   })
   control.handle(Msg.STATS, nodeStats)
+  control.handle('auth.counters', () => ({
+    curve: transport.secure,
+    refused: auth.counters.refused,
+    byType: { ...auth.counters.byType },
+    byCaller: { ...auth.counters.byCaller },
+    ...(transport.zap ? { zap: { ...transport.zap } } : {}),
+  }))
   // This process's CPU time (every thread: the data-path workers too), for bench --cpu_util.
   control.handle('proc.cpu', () => {
     const cpu = process.cpuUsage()
@@ -214,6 +230,12 @@ export async function startNode(opts: StartNodeOptions): Promise<NodeHandle> {
   log.info({ endpoint, peers: transport.peers().map((p) => p.id) }, 'ready')
 
   return { ctx, endpoint, services, stopped, stop, stats: nodeStats }
+}
+
+/** Whether `principal` is a server node of the cluster that shuts down lease holders (leaseRevokeKill). */
+function revokeKiller(config: ClusterConfig, principal: string | undefined): boolean {
+  const n = config.nodes.find((x) => x.id === principal)
+  return n?.role === 'server' && n.server.leaseRevokeKill
 }
 
 /** A thread that SIGKILLs this process after `ms`, whatever the main thread is doing. */

@@ -24,6 +24,8 @@ import { EmuError, ErrorCodes } from '../errors.ts'
 import { ControlPlane } from '../../fabric/control-plane.ts'
 import { attachRdma, type RdmaService } from '../host/rdma-service.ts'
 import { CLUSTER_FILE } from './run-file.ts'
+import { ControlAuth, transportCurve } from '../../fabric/control-auth.ts'
+import { curveIdentity } from '../config/security.ts'
 import { Msg } from './protocol.ts'
 
 /** How long every node of the file has to answer a ping (ms). */
@@ -141,9 +143,11 @@ export async function attachCluster(cluster: ClusterFile, opts: { name?: string;
   }
 
   const id = `@${opts.name ?? 'attach'}-${process.pid}-${randomBytes(3).toString('hex')}`
-  const transport = new ZmqTransport(id, { bind: 'tcp://127.0.0.1:0', ...config.fabric })
+  // With CURVE an attached tool holds an admin key (the cluster admits no other).
+  const auth = new ControlAuth({ self: id, curve: curveIdentity(config, 'admin'), enforce: false })
+  const transport = new ZmqTransport(id, { bind: 'tcp://127.0.0.1:0', ...config.fabric, curve: transportCurve(auth.curve, auth) })
   await transport.start()
-  const control = new ControlPlane(transport)
+  const control = new ControlPlane(transport, { auth })
   const local = attachRdma(control, { timeScale: config.timeScale, deviceModel: config.deviceModel })
   let pidTimer: NodeJS.Timeout | undefined
   let closing: Promise<void> | undefined

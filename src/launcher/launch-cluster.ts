@@ -16,6 +16,8 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { mergePcapFiles } from '../../fabric/pcap.ts'
 import { ZmqTransport } from '../../fabric/zmq-transport.ts'
+import { ControlAuth, transportCurve } from '../../fabric/control-auth.ts'
+import { curveIdentity, plainFabricWarning } from '../config/security.ts'
 import type { ClusterConfig, Role } from '../config/defaults.ts'
 import { loadConfig } from '../config/load-config.ts'
 import { EmuError, ErrorCodes } from '../errors.ts'
@@ -376,9 +378,17 @@ export async function launchCluster(opts: LaunchOptions = {}): Promise<Cluster> 
   const graceMs = opts.stopGraceMs ?? 2000
   const { log, flush } = fileLogger(join(runDir, 'launcher.log'), config.logLevel, { node: LAUNCHER_ID })
 
-  const transport = new ZmqTransport(LAUNCHER_ID, { bind: 'tcp://127.0.0.1:0', ...config.fabric })
+  // With CURVE the launcher holds an admin key: the nodes let it shut them down and inject faults.
+  const identity = curveIdentity(config, 'admin')
+  const auth = new ControlAuth({ self: LAUNCHER_ID, curve: identity, enforce: false })
+  const warning = plainFabricWarning(config)
+  if (warning) {
+    log.warn(warning)
+    process.stderr.write(warning + '\n')
+  }
+  const transport = new ZmqTransport(LAUNCHER_ID, { bind: 'tcp://127.0.0.1:0', ...config.fabric, curve: transportCurve(identity, auth) })
   await transport.start()
-  const control = new ControlPlane(transport, { log })
+  const control = new ControlPlane(transport, { log, auth })
   log.info({ endpoint: transport.endpoint, runDir, nodes: config.nodes.length }, 'launching')
 
   const procs: NodeProcess[] = []
@@ -394,7 +404,10 @@ export async function launchCluster(opts: LaunchOptions = {}): Promise<Cluster> 
     return programs.record(body, from)
   })
 
-  const argsWith = (cfg: string) => ['-c', cfg, '--run-dir', runDir, '--launcher', transport.endpoint, '--ready-timeout', String(readyTimeoutMs), ...(opts.nodeArgs ?? [])]
+  const argsWith = (cfg: string) => [
+    '-c', cfg, '--run-dir', runDir, '--launcher', transport.endpoint, '--ready-timeout', String(readyTimeoutMs),
+    ...(identity ? ['--launcher-key', identity.publicKey] : []), ...(opts.nodeArgs ?? []),
+  ]
   const nodeArgs = argsWith(configPath)
   const failStart = async (message: string): Promise<never> => {
     log.error(message)

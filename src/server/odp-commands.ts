@@ -9,6 +9,7 @@ import { OdpStatus, type OdpQuery, type ServerMemory } from '../memory/index.ts'
 import { MrState } from '../memory/stag.ts'
 import type { OdpEntry } from './mr-registry.ts'
 import type { ServerControl } from './server-context.ts'
+import type { Caller } from '../../fabric/control-auth.ts'
 
 /** ibv_advise_mr advice (enum ibv_advise_mr_advice) and flags. */
 export const AdviseMr = {
@@ -23,14 +24,20 @@ export const AdviseMr = {
 export type OdpDropHow = 'unmap' | 'migrate' | 'dontneed'
 
 export function attachOdpCommands(control: ServerControl, deps: { mem: ServerMemory; log: Logger; odpEntry: (stag: number) => OdpEntry }): void {
-  const { mem, log, odpEntry } = deps
+  const { mem, log } = deps
+  // Commands on an MR by STag: only its owner, the launcher or an admin key (fabric/control-auth.ts).
+  const entry = (stag: number, caller: Caller | undefined, type: string): OdpEntry => {
+    const e = deps.odpEntry(stag)
+    control.auth?.mrAccess(caller, e.mr.owner, type, stag)
+    return e
+  }
   const h: ServerControl['handle'] = (type, fn) => control.handle(type, fn)
   // ibv_advise_mr: PREFETCH / PREFETCH_WRITE fault the ranges in (major faults
   // included), PREFETCH_NO_FAULT maps only what is already present. With
   // FLAG_FLUSH the reply comes once the pages are mapped; without it at once,
   // the mapping goes on in the background.
-  h('verbs.mr.advise', (b) => {
-    const e = odpEntry(b.stag)
+  h('verbs.mr.advise', (b, _from, caller) => {
+    const e = entry(b.stag, caller, 'verbs.mr.advise')
     const advice = b.advice
     const flags = b.flags ?? 0
     if (advice > AdviseMr.PREFETCH_NO_FAULT) throw new EmuError(ErrorCodes.EINVAL, `unknown advice ${advice}`)
@@ -67,8 +74,8 @@ export function attachOdpCommands(control: ServerControl, deps: { mem: ServerMem
     return { pages: 0, async: true }
   })
 
-  h('mem.odpQuery', (b): OdpQuery & { kind: string; file?: string } => {
-    const e = odpEntry(b.stag)
+  h('mem.odpQuery', (b, _from, caller): OdpQuery & { kind: string; file?: string } => {
+    const e = entry(b.stag, caller, 'mem.odpQuery')
     return { ...e.odp.region.query(), kind: e.kind, file: e.file }
   })
 
@@ -80,8 +87,8 @@ export function attachOdpCommands(control: ServerControl, deps: { mem: ServerMem
   // stale mapping would show in the oracle. 'dontneed': madvise(MADV_DONTNEED):
   // anonymous pages come back zero-filled; a file's pages come back from the
   // file (through a major fault). A file MR's 'migrate' is a 'dontneed'.
-  h('mem.odpInvalidate', (b) => {
-    const e = odpEntry(b.stag)
+  h('mem.odpInvalidate', (b, _from, caller) => {
+    const e = entry(b.stag, caller, 'mem.odpInvalidate')
     const fm = e.odp.mem
     const region = e.odp.region
     const offset = b.offset ?? 0

@@ -11,7 +11,7 @@ import type { RdmaDevice } from '../verbs/device.ts'
 import type { MrBackend } from '../verbs/remote-verbs-service.ts'
 
 /** The control-plane operations the server uses: the node's wire, typed by its message table. */
-export type ServerControl = Pick<ControlPlane, 'handle' | 'request' | 'notify' | 'transport'>
+export type ServerControl = Pick<ControlPlane, 'handle' | 'request' | 'notify' | 'transport' | 'auth'>
 
 /** The node the server runs in. */
 export interface ServerNodeContext {

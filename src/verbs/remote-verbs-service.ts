@@ -1,5 +1,6 @@
 import { EmuError, ErrorCodes } from '../errors.ts'
 import type { ControlHandler, ControlPlane } from '../../fabric/control-plane.ts'
+import type { Caller } from '../../fabric/control-auth.ts'
 import type { NodeBody, NodeMessageTable, VerbsCommand } from '../../fabric/node-messages.ts'
 import type { RemoteMr, RemoteSge } from '../../fabric/node-message-types.ts'
 
@@ -93,23 +94,30 @@ export class RemoteVerbsService {
       return {}
     })
     h('mr.reg', (b, from) => this.mrBackend.reg(b?.pd, b?.length, b?.access, b?.iova, from))
-    h('mr.rereg', (b) => {
-      const mr = this.mr(b.stag)
+    // Commands on an MR by STag: only its owner, the launcher or an admin key (fabric/control-auth.ts).
+    const owned = (stag: number, caller: Caller | undefined, type: string): Mr => {
+      const mr = this.mr(stag)
+      control.auth?.mrAccess(caller, mr.owner, type, stag)
+      return mr
+    }
+    h('mr.rereg', (b, _from, caller) => {
+      const mr = owned(b.stag, caller, 'verbs.mr.rereg')
       device.reregMr(mr, { access: b.access, pd: b.pd })
       return mrInfo(mr)
     })
-    h('mr.dereg', (b, from) => {
+    h('mr.dereg', (b, from, caller) => {
+      if (control.auth?.enforce) owned(b.stag, caller, 'verbs.mr.dereg')
       this.mrBackend.dereg(b?.stag, from)
       return {}
     })
-    h('mem.write', (b) => {
-      const mr = this.mr(b.stag)
+    h('mem.write', (b, _from, caller) => {
+      const mr = owned(b.stag, caller, 'verbs.mem.write')
       this.checkRange(mr, b.offset, b.data.length)
       mr.memory.copyIn(b.offset, b.data)
       return {}
     })
-    h('mem.read', (b) => {
-      const mr = this.mr(b.stag)
+    h('mem.read', (b, _from, caller) => {
+      const mr = owned(b.stag, caller, 'verbs.mem.read')
       this.checkRange(mr, b.offset, b.length)
       const out = new Uint8Array(b.length)
       mr.memory.copyOut(b.offset, out, 0, b.length)
