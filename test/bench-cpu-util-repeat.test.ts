@@ -61,8 +61,10 @@ t.test('bench - --repeat 3 --baseline --cpu_util: median, min and max of emulato
   const json = JSON.parse(r.stdout) as {
     results: Record<string, number>
     rdma_emu: {
-      repeat: { runs: number; results: Array<Record<string, number>>; emulator: Record<string, Spread>; baseline: Record<string, Spread>; ratio: Spread; ratioMetric: string; cpuUsPerOp: Record<string, Spread> }
+      repeat: { runs: number; results: Array<Record<string, number>>; emulator: Record<string, Spread>; baseline: Record<string, Spread>; ratio: Spread; ratioMetric: string; cpuUsPerOp: Record<string, Spread>; baselineCpuUsPerOp: Record<string, Spread>; cpuRatio: Record<string, Spread> }
       cpu: { nodes: NodeCpu[] }
+      baselineCpu: { ops: number; nodes: NodeCpu[] }
+      baseline: { n_iterations: number }
     }
   }
   const doc = { results: json.results, ...json.rdma_emu }
@@ -84,6 +86,15 @@ t.test('bench - --repeat 3 --baseline --cpu_util: median, min and max of emulato
     t.ok(s.min > 0, `${what}: measured`)
   }
   t.equal(rep.ratioMetric, 'BW_average')
+  // --cpu_util with --baseline: the same reading around the raw ZeroMQ run, and emulator / raw per node.
+  checkNodes(t, doc.baselineCpu.nodes)
+  t.equal(doc.baselineCpu.ops, doc.baseline.n_iterations, "the baseline's CPU per op is over the baseline's operations")
+  for (const node of ['server0', 'client0']) {
+    const raw = rep.baselineCpuUsPerOp[node]!
+    t.equal(raw.values.length, 3, `baseline CPU/op ${node}: three values`)
+    t.ok(raw.min > 0, `baseline CPU/op ${node}: measured (${raw.median.toFixed(2)} us)`)
+    rep.cpuRatio[node]!.values.forEach((v, i) => t.ok(Math.abs(v - rep.cpuUsPerOp[node]!.values[i]! / raw.values[i]!) < 1e-9, `run ${i + 1}: CPU ratio ${node} = emulator / raw`))
+  }
   rep.ratio.values.forEach((v, i) => t.ok(Math.abs(v - rep.emulator.BW_average!.values[i]! / rep.baseline.BW_average!.values[i]!) < 1e-9, `run ${i + 1}: ratio = emulator / baseline`))
 })
 

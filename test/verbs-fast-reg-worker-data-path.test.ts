@@ -58,7 +58,8 @@ t.test('MrTable.remap - new memory, IOVA and length, and a new serial', async (t
 })
 
 t.test('fast-reg on the worker data path - REG_MR over new pages after LOCAL_INV: WRITE and READ reach the new pages', async (t) => {
-  const pair = await startEnginePair(t)
+  // Timers at their real scale: a worker batch on a loaded machine may take longer than the 6.7 ms ACK timeout of the default 0.1.
+  const pair = await startEnginePair(t, { timeScale: 1 })
   const mem = new ServerMemory({ dataDir: path.join(t.testdir(), 'data'), deviceBytes: 64 * PAGE, ramBytes: 64 * PAGE })
   t.teardown(() => mem.close())
   const device = pair.b.device
