@@ -9,6 +9,8 @@ import { startBench } from './helpers/bench-run.ts'
 const CONFIG = {
   name: 'bench-clients-workers-test',
   logLevel: 'warn',
+  // ACK timers x10, as bench-run.ts's ONE_CLIENT_CONFIG: several clusters at once on two cores.
+  timeScale: 10,
   nodes: [
     { id: 'server0', role: 'server', host: '127.0.0.1', port: 0 },
     { id: 'client0', role: 'client', host: '127.0.0.1', port: 0 },
