@@ -38,6 +38,11 @@ async function handshake(socket: Dealer): Promise<Event['type']> {
   }
 }
 
+/** `p`, or `fallback` once `ms` have passed: no step of the test waits without bound. */
+function within<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+  return Promise.race([p, new Promise<T>((resolve) => setTimeout(() => resolve(fallback), ms).unref())])
+}
+
 /** Whatever has arrived on a socket by now, without waiting. */
 async function queued(socket: Dealer): Promise<Buffer[][]> {
   const out: Buffer[][] = []
@@ -71,11 +76,17 @@ t.test('curve - a node with a wrong or missing key is refused and gets nothing',
   noKey.connect(endpoint)
   wrongKey.connect(endpoint)
   // Queued before the handshake ends: libzmq sends it only over a connection that completes.
-  await noKey.send(controlFrame({ t: 'fs.create', id: 1, body: { name: 'rogue-nokey' } }))
-  await wrongKey.send(controlFrame({ t: 'fs.create', id: 1, body: { name: 'rogue-wrongkey' } }))
-  // libzmq reports the NULL-against-CURVE mechanism mismatch as an 'other' handshake error.
-  t.match(await outcomes[0], /^handshake:error:/, 'the client with no key fails the handshake (mechanism mismatch)')
-  t.equal(await outcomes[1], 'handshake:error:auth', 'the CURVE client with an unlisted key is refused by ZAP')
+  // (A send that finds no pipe within 2 s is not even queued: EAGAIN, which is as good.)
+  noKey.sendTimeout = 2000
+  wrongKey.sendTimeout = 2000
+  await noKey.send(controlFrame({ t: 'fs.create', id: 1, body: { name: 'rogue-nokey' } })).catch(() => {})
+  await wrongKey.send(controlFrame({ t: 'fs.create', id: 1, body: { name: 'rogue-wrongkey' } })).catch(() => {})
+  // libzmq reports the NULL-against-CURVE mechanism mismatch as an 'other' handshake error,
+  // or, on a loaded machine, may report nothing before the server drops the connection: never success.
+  const noKeyOutcome = await within(outcomes[0]!, 10_000, 'no handshake event')
+  t.not(noKeyOutcome, 'handshake:succeeded', `the client with no key is not admitted (${noKeyOutcome})`)
+  t.ok(noKeyOutcome === 'no handshake event' || noKeyOutcome.startsWith('handshake:error:'), 'its handshake fails (mechanism mismatch), or never completes')
+  t.equal(await within(outcomes[1]!, 20_000, 'no handshake event'), 'handshake:error:auth', 'the CURVE client with an unlisted key is refused by ZAP')
 
   t.same(await queued(noKey), [], 'no reply, no frame at all, for the client with no key')
   t.same(await queued(wrongKey), [], 'no reply, no frame at all, for the client with the wrong key')
