@@ -16,16 +16,10 @@ import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { ExitCode } from '../errors.ts'
 import { displayPath, intArg } from './options.ts'
+import type { ScaleOptions } from '../bench/scale-bench.ts'
 
-interface ScaleOpts {
-  servers: number
-  clients: number
-  workers: number
-  idleSecs: number
-  size: number
-  iters: number
-  txDepth: number
-  qpTimeout: number
+/** Commander's options: the benchmark's own (scale-bench.ts), and the CLI's. */
+interface ScaleOpts extends Pick<ScaleOptions, 'servers' | 'clients' | 'workers' | 'idleSecs' | 'size' | 'iters' | 'txDepth' | 'qpTimeout'> {
   readyTimeout: number
   runDir?: string
   json?: boolean
